@@ -1,0 +1,161 @@
+"""Training loops shared by the CLI, the benchmarks, the search and the tests.
+
+Every loop runs its steps inside one ``jax.lax.scan`` (dispatching one step at a time from Python costs about 5× the
+update itself, see ``shared/design/perf_notes.md``), is pure in its inputs, and can therefore be wrapped in
+``jax.jit`` and ``jax.vmap`` — over seeds, over hyperparameters (build the optimizer inside the vmapped function), or
+over genomes of evolved optimizers.
+
+Each step hands the optimizer the extra keyword arguments that the library's transformations understand, so any
+zoo optimizer, SAM variant, ALDVI schedule or evolved genome trains with the same loop:
+
+* ``grad_fn(params) -> grads``: the gradient on the *same batch* (SAM's ascent step),
+* ``loss=`` and ``accuracy=``: the batch's scalar loss and accuracy (ALDVI; accuracy is omitted for regression).
+
+Transformations that do not use them ignore them (``optax.with_extra_args_support``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from optix_evo.data import Dataset
+
+# (params, x, y) -> (scalar loss, metrics dict of scalars)
+LossFn = Callable[[chex.ArrayTree, jax.Array, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
+
+
+def classification_loss(apply_fn: Callable[[chex.ArrayTree, jax.Array], jax.Array]) -> LossFn:
+  """Mean softmax cross-entropy of ``apply_fn(params, x)`` logits against integer labels, with accuracy."""
+
+  def loss_fn(params, x, y):
+    logits = apply_fn(params, x)
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    accuracy = jnp.mean(jnp.argmax(logits, axis=-1) == y)
+    return loss, {"accuracy": accuracy}
+
+  return loss_fn
+
+
+def regression_loss(apply_fn: Callable[[chex.ArrayTree, jax.Array], jax.Array]) -> LossFn:
+  """Mean squared error of ``apply_fn(params, x)`` against real targets (predictions are squeezed to ``y``)."""
+
+  def loss_fn(params, x, y):
+    pred = apply_fn(params, x).reshape(y.shape)
+    return jnp.mean((pred - y) ** 2), {}
+
+  return loss_fn
+
+
+class FitResult(NamedTuple):
+  """What :func:`fit` returns: the final parameters and optimizer state, and per-step training metrics."""
+
+  params: chex.ArrayTree
+  opt_state: optax.OptState
+  loss: jax.Array  # [steps] training loss of each step's batch
+  metrics: dict[str, jax.Array]  # each [steps]
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+  """Number of full batches in one pass over ``num_examples`` (the last, partial batch is dropped)."""
+  if batch_size <= 0:
+    raise ValueError(f"batch_size must be positive, got {batch_size}.")
+  if batch_size > num_examples:
+    raise ValueError(f"batch_size={batch_size} is larger than the {num_examples} training examples.")
+  return num_examples // batch_size
+
+
+def batch_indices(key: jax.Array, step: jax.Array, num_examples: int, batch_size: int) -> jax.Array:
+  """Indices of the batch for ``step``: each epoch is a fresh permutation drawn from ``fold_in(key, epoch)``."""
+  per_epoch = steps_per_epoch(num_examples, batch_size)
+  perm = jax.random.permutation(jax.random.fold_in(key, step // per_epoch), num_examples)
+  return jax.lax.dynamic_slice_in_dim(perm, (step % per_epoch) * batch_size, batch_size)
+
+
+def fit(
+    loss_fn: LossFn,
+    params: chex.ArrayTree,
+    optimizer: optax.GradientTransformation,
+    data: Dataset,
+    key: jax.Array,
+    *,
+    steps: int,
+    batch_size: int,
+    opt_state: optax.OptState | None = None,
+    first_step: int | jax.Array = 0,
+) -> FitResult:
+  """Trains ``params`` for ``steps`` minibatch steps inside one ``lax.scan``.
+
+  Args:
+    loss_fn: ``(params, x, y) -> (loss, metrics)``, e.g. :func:`classification_loss`.
+    params: initial parameters.
+    optimizer: any optax transformation; it receives ``grad_fn``, ``loss`` and ``accuracy`` as extra arguments.
+    data: training arrays (kept on device; batches are gathered by index).
+    key: PRNG key for the batch order.
+    steps: number of updates.
+    batch_size: examples per update.
+    opt_state: optimizer state to continue from (default: ``optimizer.init(params)``).
+    first_step: index of the first step, so a continued run keeps walking the same batch sequence.
+
+  Returns:
+    A :class:`FitResult`. Non-finite losses are not hidden: they show up in ``FitResult.loss``.
+  """
+  optimizer = optax.with_extra_args_support(optimizer)
+  if opt_state is None:
+    opt_state = optimizer.init(params)
+  x, y = jnp.asarray(data.x), jnp.asarray(data.y)
+  num_examples = x.shape[0]
+  steps_per_epoch(num_examples, batch_size)  # validates batch_size early, with a clear message
+
+  def step_fn(carry, step):
+    params, opt_state = carry
+    idx = batch_indices(key, step, num_examples, batch_size)
+    xb, yb = x[idx], y[idx]
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, xb, yb)
+
+    def grad_fn(p):
+      return jax.grad(lambda q: loss_fn(q, xb, yb)[0])(p)
+
+    extra: dict[str, Any] = {"grad_fn": grad_fn, "loss": loss}
+    if "accuracy" in metrics:
+      extra["accuracy"] = metrics["accuracy"]
+    updates, opt_state = optimizer.update(grads, opt_state, params, **extra)
+    params = optax.apply_updates(params, updates)
+    return (params, opt_state), (loss, metrics)
+
+  (params, opt_state), (losses, metrics) = jax.lax.scan(
+      step_fn, (params, opt_state), first_step + jnp.arange(steps)
+  )
+  return FitResult(params, opt_state, losses, metrics)
+
+
+def evaluate(loss_fn: LossFn, params: chex.ArrayTree, data: Dataset, *, chunk_size: int | None = None) -> dict[str, jax.Array]:
+  """Loss and metrics of ``params`` on all of ``data``.
+
+  With ``chunk_size`` the examples are processed in chunks of that many (bounded memory; a remainder that does not
+  fill a chunk is evaluated separately), and the chunk results are averaged with their example counts as weights.
+  """
+  x, y = jnp.asarray(data.x), jnp.asarray(data.y)
+  n = x.shape[0]
+  if chunk_size is None or chunk_size >= n:
+    loss, metrics = loss_fn(params, x, y)
+    return {"loss": loss, **metrics}
+  full = (n // chunk_size) * chunk_size
+
+  def chunk_metrics(xy):
+    loss, metrics = loss_fn(params, *xy)
+    return {"loss": loss, **metrics}
+
+  chunked = jax.lax.map(
+      chunk_metrics, (x[:full].reshape((-1, chunk_size, *x.shape[1:])), y[:full].reshape((-1, chunk_size, *y.shape[1:])))
+  )
+  total = jax.tree.map(lambda v: jnp.sum(v) * chunk_size, chunked)
+  if full < n:
+    rest = chunk_metrics((x[full:], y[full:]))
+    total = jax.tree.map(lambda t, r: t + r * (n - full), total, rest)
+  return jax.tree.map(lambda t: t / n, total)
