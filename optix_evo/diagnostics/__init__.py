@@ -1,0 +1,2 @@
+"""diagnostics"""
+__all__: list[str] = []

@@ -1,0 +1,2 @@
+"""graph"""
+__all__: list[str] = []

@@ -1,0 +1,2 @@
+"""schedules"""
+__all__: list[str] = []

@@ -1,0 +1,2 @@
+"""search"""
+__all__: list[str] = []
