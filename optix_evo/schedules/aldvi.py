@@ -1,0 +1,423 @@
+"""ALDVI: an epoch-level learning rate set from the loss and accuracy trends of previous epochs.
+
+Bhandari & Hirawat, "Dynamic Learning for Iterative Optimization" (Adaptive Learning via Dynamic Variable
+Integration). The learning rate of the next epoch is
+
+.. math::
+  \\eta_{t+1} = f(\\eta_t, L_t, A_t),
+
+where :math:`L_t` and :math:`A_t` are the epoch means of the training loss and accuracy. Everything lives in the
+optimizer state (step count, running epoch sums, the metrics of the last few epochs, the current η and a PRNG key), so
+the rule runs inside the compiled training step: no host callbacks, and a batch of (α, η₀, seed) can be trained under
+one ``jax.vmap``.
+
+A rule ``f`` is a pure function ``rule(lr, history, key) -> next_lr`` (:data:`Rule`); the built-in ones are built by
+name with :func:`make_rule` (``"paper"``, ``"trend"``, ``"phased"``). Whatever the rule says, an epoch with a
+non-finite batch loss counts as divergence (η is multiplied by ``divergence_cut``), a non-finite proposal is treated the
+same way, and the result is clipped to ``[min_lr, max_lr]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+_TINY = 1e-12
+
+
+class EpochHistory(NamedTuple):
+  """What a rule sees at an epoch boundary: the last ``history_size`` epochs, oldest first, most recent last.
+
+  An epoch whose batch losses were all non-finite repeats the previous epoch's metrics (a rule never sees NaN/inf).
+  """
+
+  loss: jax.Array  # [H] epoch-mean training loss (over the finite batch losses)
+  accuracy: jax.Array | None  # [H] epoch-mean accuracy, or None when the task has none (regression)
+  lr: jax.Array  # [H] learning rate used during each of those epochs
+  valid: jax.Array  # [H] bool, False for slots not yet filled
+  epoch: jax.Array  # int32, number of completed epochs (the next η is used for epoch index ``epoch``)
+
+
+Rule = Callable[[jax.Array, EpochHistory, jax.Array], jax.Array]
+"""``rule(lr, history, key) -> next_lr``: pure, traceable; ``key`` is a fresh PRNG key for stochastic rules."""
+
+
+class ScaleByAldviState(NamedTuple):
+  """State of :func:`scale_by_aldvi`; read it with :func:`current_lr` and :func:`aldvi_history`."""
+
+  count: jax.Array  # int32, steps taken
+  lr: jax.Array  # learning rate of the current epoch
+  loss_sum: jax.Array  # sum of this epoch's finite batch losses
+  accuracy_sum: jax.Array  # sum of this epoch's accuracies at those steps
+  num_finite: jax.Array  # int32, finite batch losses this epoch
+  num_nonfinite: jax.Array  # int32, non-finite batch losses this epoch
+  loss_history: jax.Array  # [H] as EpochHistory.loss
+  accuracy_history: jax.Array  # [H] as EpochHistory.accuracy (zeros when there is no accuracy)
+  lr_history: jax.Array  # [H] as EpochHistory.lr
+  valid: jax.Array  # [H] bool
+  diverged_history: jax.Array  # [H] bool, epochs that saw a non-finite loss
+  epoch: jax.Array  # int32, completed epochs
+  key: jax.Array  # PRNG key for stochastic rules
+
+
+def _is_static_number(x: Any) -> bool:
+  return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _push(buffer: jax.Array, value: jax.Array) -> jax.Array:
+  """Drops the oldest entry of ``buffer`` and appends ``value`` at the end."""
+  return jnp.concatenate([buffer[1:], jnp.asarray(value, buffer.dtype)[None]])
+
+
+def _relative_change(new: jax.Array, old: jax.Array) -> jax.Array:
+  return (new - old) / jnp.maximum(jnp.abs(old), _TINY)
+
+
+def paper_rule(alpha: float | jax.Array = 1.0, *, sigma: float | jax.Array = 0.0) -> Rule:
+  """The paper's stochastic model (§IV.B): :math:`\\eta_{t+1} = \\eta_t (1 + \\alpha |A_t - A_{t-1}|) + \\epsilon_t`.
+
+  :math:`\\epsilon_t \\sim N(0, \\sigma^2)` (additive, in learning-rate units). Without an accuracy (regression) the
+  change is the relative loss change :math:`|L_t - L_{t-1}| / |L_{t-1}|`. With ``sigma=0`` this rule **only ever
+  grows** η (any change in accuracy raises it), so ``max_lr`` is what stops it; use it for the paper's analysis,
+  prefer ``"trend"`` or ``"phased"`` for training.
+
+  Args:
+    alpha: sensitivity of η to the change in accuracy.
+    sigma: standard deviation of the additive noise.
+  """
+  if _is_static_number(alpha) and alpha < 0:
+    raise ValueError(f"paper rule: alpha must be >= 0, got {alpha}.")
+  if _is_static_number(sigma) and sigma < 0:
+    raise ValueError(f"paper rule: sigma must be >= 0, got {sigma}.")
+
+  def rule(lr, history, key):
+    if history.accuracy is None:
+      change = jnp.abs(_relative_change(history.loss[-1], history.loss[-2]))
+    else:
+      change = jnp.abs(history.accuracy[-1] - history.accuracy[-2])
+    change = jnp.where(history.valid[-2], change, 0.0)
+    return lr * (1.0 + alpha * change) + sigma * jax.random.normal(key, (), lr.dtype)
+
+  return rule
+
+
+def trend_rule(
+    alpha: float | jax.Array = 0.1,
+    *,
+    decay: float = 0.99,
+    cut: float = 0.5,
+    tol: float = 1e-3,
+    rise: float = 0.1,
+    accuracy_tol: float = 1e-3,
+    window: int = 4,
+) -> Rule:
+  """The paper's stated principle (§II.B) as a rule on the recent loss (and accuracy) trend.
+
+  With :math:`r = (L_t - L_{t-1}) / |L_{t-1}|` and :math:`\\Delta A = A_t - A_{t-1}`, checked in this order:
+
+  * divergence, :math:`r > \\text{rise}`: :math:`\\eta \\cdot \\text{cut}` (cut it hard);
+  * oscillation (the last ``window`` loss differences larger than ``tol`` alternate in sign) or stagnation
+    (:math:`|r| \\le \\text{tol}` and :math:`|\\Delta A| \\le \\text{accuracy\\_tol}`): :math:`\\eta (1 + \\alpha)`
+    (raise it to escape);
+  * steady progress (:math:`r < -\\text{tol}` or :math:`\\Delta A > \\text{accuracy\\_tol}`): :math:`\\eta \\cdot
+    \\text{decay}` (keep it, or lower it gently);
+  * otherwise (a small rise in loss): keep η.
+
+  Without an accuracy (regression, time series) only the loss is used. The first epoch keeps η.
+  """
+  if _is_static_number(alpha) and alpha < 0:
+    raise ValueError(f"trend rule: alpha must be >= 0, got {alpha}.")
+  if not 0 < cut < 1:
+    raise ValueError(f"trend rule: cut must be in (0, 1) (it multiplies η on divergence), got {cut}.")
+  if not 0 < decay <= 1:
+    raise ValueError(f"trend rule: decay must be in (0, 1] (it multiplies η on steady progress), got {decay}.")
+  if tol < 0 or rise <= tol or accuracy_tol < 0:
+    raise ValueError(f"trend rule: need 0 <= tol < rise and accuracy_tol >= 0; got tol={tol}, rise={rise}, "
+                     f"accuracy_tol={accuracy_tol}.")
+  if window < 2:
+    raise ValueError(f"trend rule: window must be >= 2 loss differences, got {window}.")
+
+  def rule(lr, history, key):
+    del key
+    loss, valid = history.loss, history.valid
+    have_two = valid[-1] & valid[-2]
+    r = _relative_change(loss[-1], loss[-2])
+    if history.accuracy is None:
+      d_acc = jnp.zeros_like(r)
+    else:
+      d_acc = history.accuracy[-1] - history.accuracy[-2]
+    diffs = _relative_change(loss[1:], loss[:-1])[-window:]
+    pair_valid = (valid[1:] & valid[:-1])[-window:]
+    moved = pair_valid & (jnp.abs(diffs) > tol)
+    alternations = moved[1:] & moved[:-1] & (diffs[1:] * diffs[:-1] < 0)
+    oscillating = (diffs.shape[0] >= window) & jnp.all(alternations)
+    stagnating = (jnp.abs(r) <= tol) & (jnp.abs(d_acc) <= accuracy_tol)
+    progressing = (r < -tol) | (d_acc > accuracy_tol)
+    factor = jnp.select(
+        [r > rise, oscillating | stagnating, progressing],
+        [jnp.asarray(cut, lr.dtype), 1.0 + alpha, jnp.asarray(decay, lr.dtype)],
+        jnp.ones((), lr.dtype),
+    )
+    return lr * jnp.where(have_two, factor, 1.0)
+
+  return rule
+
+
+def phased_rule(
+    total_epochs: int | jax.Array,
+    inner: str | Rule = "trend",
+    *,
+    boundaries: Sequence[float] = (0.3, 0.7),
+    gains: Sequence[float] = (2.0, 1.0, 0.5),
+    fine_tune_drop: float = 0.1,
+    **inner_kwargs: Any,
+) -> Rule:
+  """The paper's hybrid strategy (§IV.D): aggressive early, moderate in the middle, small rates to fine-tune at the end.
+
+  The epochs are cut into three phases at ``boundaries`` (fractions of ``total_epochs``). In phase ``k`` the
+  inner rule's multiplicative change is raised to the power ``gains[k]``:
+  :math:`\\eta_{t+1} = \\eta_t (f(\\eta_t, \\dots) / \\eta_t)^{g_k}` (``g > 1`` amplifies, ``g < 1`` damps), and on
+  entering the last phase η is multiplied once by ``fine_tune_drop``.
+
+  Args:
+    total_epochs: epochs of the whole run (phase boundaries are fractions of it).
+    inner: the rule whose changes are scaled: a name for :func:`make_rule` or a :data:`Rule`.
+    boundaries: two increasing fractions in (0, 1].
+    gains: three positive exponents, one per phase.
+    fine_tune_drop: factor in (0, 1] applied once at the start of the last phase.
+    **inner_kwargs: hyperparameters of the inner rule when it is given by name (e.g. ``alpha``).
+  """
+  if len(boundaries) != 2 or not 0 < boundaries[0] <= boundaries[1] <= 1:
+    raise ValueError(f"phased rule: boundaries must be two increasing fractions in (0, 1], got {tuple(boundaries)}.")
+  if len(gains) != 3 or min(gains) <= 0:
+    raise ValueError(f"phased rule: gains must be three positive exponents (early, middle, late), got {tuple(gains)}.")
+  if not 0 < fine_tune_drop <= 1:
+    raise ValueError(f"phased rule: fine_tune_drop must be in (0, 1], got {fine_tune_drop}.")
+  if _is_static_number(total_epochs) and total_epochs < 1:
+    raise ValueError(f"phased rule: total_epochs must be >= 1, got {total_epochs}.")
+  if isinstance(inner, str):
+    inner = make_rule(inner, **inner_kwargs)
+  elif inner_kwargs:
+    raise ValueError(f"phased rule: keyword arguments {sorted(inner_kwargs)} only apply to an inner rule given by name.")
+  first_end = jnp.round(boundaries[0] * total_epochs).astype(jnp.int32)
+  last_start = jnp.round(boundaries[1] * total_epochs).astype(jnp.int32)
+
+  def rule(lr, history, key):
+    ratio = jnp.maximum(inner(lr, history, key), _TINY) / lr
+    epoch = history.epoch
+    gain = jnp.where(epoch < first_end, gains[0], jnp.where(epoch < last_start, gains[1], gains[2]))
+    drop = jnp.where(epoch == last_start, fine_tune_drop, 1.0)
+    return lr * ratio ** gain.astype(lr.dtype) * drop
+
+  return rule
+
+
+RULES: dict[str, Callable[..., Rule]] = {"paper": paper_rule, "trend": trend_rule, "phased": phased_rule}
+
+
+def make_rule(name: str, **kwargs: Any) -> Rule:
+  """Builds the built-in rule ``name`` (see :data:`RULES`) with its hyperparameters.
+
+  Raises:
+    ValueError: for an unknown name (the message lists the known ones) or bad hyperparameters.
+  """
+  try:
+    factory = RULES[name]
+  except KeyError:
+    raise ValueError(f"Unknown ALDVI rule {name!r}. Known rules: {', '.join(sorted(RULES))} "
+                     "(or pass a function rule(lr, history, key) -> next_lr).") from None
+  try:
+    return factory(**kwargs)
+  except TypeError as e:
+    raise ValueError(f"Bad hyperparameters for ALDVI rule {name!r}: {e}.") from e
+
+
+def scale_by_aldvi(
+    initial_lr: float | jax.Array,
+    steps_per_epoch: int,
+    rule: str | Rule = "trend",
+    *,
+    min_lr: float | jax.Array | None = None,
+    max_lr: float | jax.Array | None = None,
+    divergence_cut: float = 0.5,
+    history_size: int = 8,
+    seed: int | jax.Array = 0,
+    **rule_kwargs: Any,
+) -> optax.GradientTransformationExtraArgs:
+  """Scales updates by an epoch-level learning rate η that ALDVI adapts from the loss/accuracy trend.
+
+  ``update(updates, state, params, *, loss, accuracy=None)`` multiplies ``updates`` by the current η, adds the batch
+  ``loss`` (and ``accuracy``) to the epoch sums, and after every ``steps_per_epoch`` steps sets
+  :math:`\\eta \\leftarrow \\operatorname{clip}(f(\\eta, \\text{history}, \\text{key}), \\text{min\\_lr},
+  \\text{max\\_lr})`. An epoch with a non-finite batch loss skips ``f`` and sets η ← η · ``divergence_cut``.
+
+  Args:
+    initial_lr: η of the first epoch (may be traced, e.g. under ``jax.vmap``).
+    steps_per_epoch: updates per epoch (``optix_evo.training.steps_per_epoch``).
+    rule: a name for :func:`make_rule` (``"paper"``, ``"trend"``, ``"phased"``) or a :data:`Rule`.
+    min_lr: lower bound of η (default ``initial_lr / 1000``); must be positive.
+    max_lr: upper bound of η (default ``10 * initial_lr``).
+    divergence_cut: factor in (0, 1) applied to η after an epoch with a non-finite loss.
+    history_size: epochs of metrics kept in the state (at least 2).
+    seed: seed of the PRNG key held in the state (may be traced).
+    **rule_kwargs: hyperparameters of a rule given by name (``alpha``, ``sigma``, ``total_epochs``, ...).
+
+  Returns:
+    A :class:`optax.GradientTransformationExtraArgs` with state :class:`ScaleByAldviState`.
+
+  References:
+    Bhandari & Hirawat, *Dynamic Learning for Iterative Optimization* (ALDVI), §II and §IV.
+  """
+  if steps_per_epoch < 1:
+    raise ValueError(f"steps_per_epoch must be a positive number of updates, got {steps_per_epoch}.")
+  if history_size < 2:
+    raise ValueError(f"history_size must be >= 2 epochs (rules compare consecutive epochs), got {history_size}.")
+  if not 0 < divergence_cut < 1:
+    raise ValueError(f"divergence_cut must be in (0, 1), got {divergence_cut}.")
+  if _is_static_number(initial_lr) and initial_lr <= 0:
+    raise ValueError(f"initial_lr must be positive, got {initial_lr}.")
+  min_lr = initial_lr * 1e-3 if min_lr is None else min_lr
+  max_lr = initial_lr * 10.0 if max_lr is None else max_lr
+  if _is_static_number(min_lr) and _is_static_number(max_lr) and not 0 < min_lr <= max_lr:
+    raise ValueError(f"need 0 < min_lr <= max_lr, got min_lr={min_lr}, max_lr={max_lr}.")
+  if isinstance(rule, str):
+    rule = make_rule(rule, **rule_kwargs)
+  elif rule_kwargs:
+    raise ValueError(f"keyword arguments {sorted(rule_kwargs)} only apply to a rule given by name; "
+                     "bind them in your rule function instead.")
+
+  def init_fn(params):
+    del params
+    zeros = jnp.zeros((history_size,), jnp.float32)
+    return ScaleByAldviState(
+        count=jnp.zeros((), jnp.int32),
+        lr=jnp.clip(jnp.asarray(initial_lr, jnp.float32), min_lr, max_lr),
+        loss_sum=jnp.zeros((), jnp.float32),
+        accuracy_sum=jnp.zeros((), jnp.float32),
+        num_finite=jnp.zeros((), jnp.int32),
+        num_nonfinite=jnp.zeros((), jnp.int32),
+        loss_history=zeros,
+        accuracy_history=zeros,
+        lr_history=zeros,
+        valid=jnp.zeros((history_size,), bool),
+        diverged_history=jnp.zeros((history_size,), bool),
+        epoch=jnp.zeros((), jnp.int32),
+        key=jax.random.PRNGKey(seed),
+    )
+
+  def end_epoch(state: ScaleByAldviState, has_accuracy: bool) -> ScaleByAldviState:
+    any_finite = state.num_finite > 0
+    denominator = jnp.maximum(state.num_finite, 1).astype(jnp.float32)
+    loss = jnp.where(any_finite, state.loss_sum / denominator, state.loss_history[-1])
+    accuracy = jnp.where(any_finite, state.accuracy_sum / denominator, state.accuracy_history[-1])
+    diverged = state.num_nonfinite > 0
+    epoch = state.epoch + 1
+    history = EpochHistory(
+        loss=_push(state.loss_history, loss),
+        accuracy=_push(state.accuracy_history, accuracy),
+        lr=_push(state.lr_history, state.lr),
+        valid=_push(state.valid, any_finite | state.valid[-1]),
+        epoch=epoch,
+    )
+    key, rule_key = jax.random.split(state.key)
+    proposal = rule(state.lr, history if has_accuracy else history._replace(accuracy=None), rule_key)
+    proposal = jnp.where(diverged | ~jnp.isfinite(proposal), state.lr * divergence_cut, proposal)
+    return state._replace(
+        lr=jnp.clip(proposal, min_lr, max_lr).astype(jnp.float32),
+        loss_sum=jnp.zeros_like(state.loss_sum),
+        accuracy_sum=jnp.zeros_like(state.accuracy_sum),
+        num_finite=jnp.zeros_like(state.num_finite),
+        num_nonfinite=jnp.zeros_like(state.num_nonfinite),
+        loss_history=history.loss,
+        accuracy_history=history.accuracy,
+        lr_history=history.lr,
+        valid=history.valid,
+        diverged_history=_push(state.diverged_history, diverged),
+        epoch=epoch,
+        key=key,
+    )
+
+  def update_fn(updates, state, params=None, *, loss=None, accuracy=None, **extra_args):
+    del params, extra_args
+    if loss is None:
+      raise ValueError("scale_by_aldvi needs the batch loss: call update(..., loss=loss[, accuracy=accuracy]) "
+                       "(optix_evo.training.fit does this).")
+    updates = jax.tree.map(lambda u: (state.lr * u).astype(u.dtype), updates)
+    loss = jnp.asarray(loss, jnp.float32)
+    finite = jnp.isfinite(loss)
+    step_accuracy = jnp.zeros(()) if accuracy is None else jnp.asarray(accuracy, jnp.float32)
+    state = state._replace(
+        count=state.count + 1,
+        loss_sum=state.loss_sum + jnp.where(finite, loss, 0.0),
+        accuracy_sum=state.accuracy_sum + jnp.where(finite & jnp.isfinite(step_accuracy), step_accuracy, 0.0),
+        num_finite=state.num_finite + finite.astype(jnp.int32),
+        num_nonfinite=state.num_nonfinite + (~finite).astype(jnp.int32),
+    )
+    boundary = state.count % steps_per_epoch == 0
+    state = optax.tree.where(boundary, end_epoch(state, accuracy is not None), state)
+    return updates, state
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def aldvi(
+    base: optax.GradientTransformation | Callable[[float], optax.GradientTransformation],
+    initial_lr: float | jax.Array,
+    steps_per_epoch: int,
+    rule: str | Rule = "trend",
+    **kwargs: Any,
+) -> optax.GradientTransformationExtraArgs:
+  """A base optimizer whose learning rate ALDVI sets once per epoch: ``chain(base(1.0), scale_by_aldvi(...))``.
+
+  Args:
+    base: an optimizer constructor taking the learning rate (``optax.adam``, ``ox.swats``, ...), which is built with
+      learning rate 1, or an already built transformation whose updates are descent steps (then its own learning rate
+      multiplies η).
+    initial_lr, steps_per_epoch, rule, **kwargs: as in :func:`scale_by_aldvi`.
+
+  Examples:
+    >>> import optax, optix_evo as ox
+    >>> opt = ox.aldvi(optax.adam, 1e-3, steps_per_epoch=20, rule="phased", total_epochs=30)
+  """
+  if not isinstance(base, optax.GradientTransformation):
+    if not callable(base):
+      raise ValueError(f"base must be an optax transformation or a constructor taking the learning rate, got {base!r}.")
+    base = base(1.0)
+  return optax.chain(base, scale_by_aldvi(initial_lr, steps_per_epoch, rule, **kwargs))
+
+
+def aldvi_state(opt_state: optax.OptState) -> ScaleByAldviState:
+  """Finds the (single) :class:`ScaleByAldviState` inside an optimizer state, e.g. one built by ``optax.chain``.
+
+  Raises:
+    ValueError: if there is no ALDVI state, or more than one.
+  """
+  found = [
+      s for s in jax.tree.leaves(opt_state, is_leaf=lambda s: isinstance(s, ScaleByAldviState))
+      if isinstance(s, ScaleByAldviState)
+  ]
+  if len(found) != 1:
+    raise ValueError(f"Expected exactly one ALDVI state inside the optimizer state, found {len(found)}.")
+  return found[0]
+
+
+def current_lr(opt_state: optax.OptState) -> jax.Array:
+  """The learning rate ALDVI uses for the current epoch (batched like the state under ``jax.vmap``)."""
+  return aldvi_state(opt_state).lr
+
+
+def aldvi_history(opt_state: optax.OptState) -> dict[str, chex.Array]:
+  """The last ``history_size`` epochs (oldest first) for logging: ``loss``, ``accuracy``, ``lr``, ``valid``, ``diverged``."""
+  state = aldvi_state(opt_state)
+  return {
+      "loss": state.loss_history,
+      "accuracy": state.accuracy_history,
+      "lr": state.lr_history,
+      "valid": state.valid,
+      "diverged": state.diverged_history,
+  }
