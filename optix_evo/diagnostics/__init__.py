@@ -1,5 +1,6 @@
 """Diagnostics: sharpness measures, optimizer telemetry, loss landscapes and reproducible run manifests."""
 
+from optix_evo.diagnostics.manifest import fingerprint_arrays, read_manifest, reproduce, write_manifest
 from optix_evo.diagnostics.sharpness import (
     hessian_top_eigenvalue,
     hessian_trace,
@@ -8,8 +9,12 @@ from optix_evo.diagnostics.sharpness import (
 )
 
 __all__ = [
+    "fingerprint_arrays",
     "hessian_top_eigenvalue",
     "hessian_trace",
     "hessian_vector_product",
     "perturbation_sharpness",
+    "read_manifest",
+    "reproduce",
+    "write_manifest",
 ]

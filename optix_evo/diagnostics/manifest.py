@@ -1,0 +1,277 @@
+"""Run manifests: a ``run.json`` in every results folder, enough to re-run it and check its headline numbers.
+
+Convention for every ``optix-evo`` command that writes results (search, bench, aldvi, ...):
+
+1. It takes ``--out DIR`` (:data:`OUT_OPTION`; add it with :func:`add_out_argument`), writes everything into
+   ``DIR``, and nothing that changes its numbers depends on anything but its arguments, the package versions
+   and the data.
+2. When it finishes it calls :func:`write_manifest` with ``argv`` = the arguments that re-run it, *relative to
+   ``optix-evo``* and including ``--out DIR`` (e.g. ``["search", "--preset", "quick", "--out", "runs/q"]``;
+   ``args.argv`` when the top-level CLI provides it), the full resolved ``config`` (every hyperparameter, also
+   the defaults), the ``seeds``, ``data_fingerprint=fingerprint_arrays(x_train, y_train, ...)`` and the
+   ``headline`` figures (name → number) that a reproduction must match, e.g. ``{"best_test_accuracy": 0.93}``.
+   Write the manifest again (same call) whenever the headline improves, so an interrupted run still has one.
+
+``optix-evo reproduce RUN_DIR`` (:func:`reproduce`) reads ``RUN_DIR/run.json``, re-runs ``argv`` with ``--out``
+pointing to a fresh folder, reads the new folder's manifest and compares the headline figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import importlib.metadata
+import json
+import os
+import pathlib
+import platform
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+MANIFEST_NAME = "run.json"
+OUT_OPTION = "--out"
+_PACKAGES = ("jax", "jaxlib", "optax", "flax", "numpy")
+
+
+def add_out_argument(parser, *, default: str | None = None) -> None:
+  """Adds the conventional ``--out DIR`` option (results folder) to an ``argparse`` sub-command parser."""
+  parser.add_argument(
+      OUT_OPTION, default=default, required=default is None, metavar="DIR",
+      help="results folder; it receives run.json, the manifest that `optix-evo reproduce` re-runs"
+      + (f" (default: {default})" if default else ""),
+  )
+
+
+def fingerprint_arrays(*arrays: Any) -> str:
+  """SHA-256 of the arrays' dtypes, shapes and bytes, in order: ``"sha256:<hex>"``. Equal data ⇒ equal hash."""
+  digest = hashlib.sha256()
+  for a in arrays:
+    a = np.ascontiguousarray(np.asarray(a))
+    digest.update(f"{a.dtype.str}{a.shape};".encode())
+    digest.update(a.tobytes())
+  return "sha256:" + digest.hexdigest()
+
+
+def _version(name: str) -> str | None:
+  try:
+    return importlib.metadata.version(name)
+  except importlib.metadata.PackageNotFoundError:
+    return None
+
+
+def environment() -> dict[str, Any]:
+  """Package versions, Python, platform and the JAX backend (devices, x64) of this process."""
+  import optix_evo  # deferred: this module is imported while ``optix_evo`` itself initialises
+
+  devices = jax.devices()
+  return {
+      "versions": {"optix_evo": optix_evo.__version__, **{p: _version(p) for p in _PACKAGES}, "python": platform.python_version()},
+      "platform": platform.platform(),
+      "jax_backend": jax.default_backend(),
+      "device_count": len(devices),
+      "device_kind": devices[0].device_kind,
+      "x64": bool(jax.config.jax_enable_x64),
+  }
+
+
+def git_state(path: str | os.PathLike | None = None) -> dict[str, Any] | None:
+  """``{"commit": sha, "dirty": bool}`` of the git checkout holding ``path`` (default: this package), else None."""
+  cwd = pathlib.Path(path) if path is not None else pathlib.Path(__file__).resolve().parent
+  try:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+    if commit.returncode != 0:
+      return None
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, timeout=10)
+  except (OSError, subprocess.TimeoutExpired):
+    return None
+  return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
+
+
+def _jsonable(obj: Any) -> Any:
+  """``json.dump`` fallback: numpy/jax scalars and arrays, paths, NamedTuples, dataclasses, sets."""
+  if isinstance(obj, (np.generic, np.ndarray, jax.Array)):
+    return np.asarray(obj).tolist()
+  if isinstance(obj, os.PathLike):
+    return os.fspath(obj)
+  if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+    return dataclasses.asdict(obj)
+  if isinstance(obj, (set, frozenset)):
+    return sorted(obj)
+  raise TypeError(f"Cannot record a {type(obj).__name__} in run.json; pass JSON-ready config values (numbers, strings, lists, dicts).")
+
+
+def _out_index(argv: Sequence[str]) -> int:
+  """Position of the ``--out`` value in ``argv`` (``--out DIR`` or ``--out=DIR``)."""
+  for i, a in enumerate(argv):
+    if a == OUT_OPTION and i + 1 < len(argv):
+      return i + 1
+    if a.startswith(OUT_OPTION + "="):
+      return i
+  raise ValueError(
+      f"argv {list(argv)} has no '{OUT_OPTION} DIR' option; every results-writing command takes one so that "
+      "`optix-evo reproduce` can re-run it into a fresh folder (see optix_evo.diagnostics.manifest)."
+  )
+
+
+def with_out(argv: Sequence[str], out_dir: str | os.PathLike) -> list[str]:
+  """``argv`` with its ``--out`` value replaced by ``out_dir``."""
+  argv = list(argv)
+  i = _out_index(argv)
+  argv[i] = f"{OUT_OPTION}={os.fspath(out_dir)}" if argv[i].startswith(OUT_OPTION + "=") else os.fspath(out_dir)
+  return argv
+
+
+def write_manifest(
+    run_dir: str | os.PathLike,
+    *,
+    argv: Sequence[str],
+    config: Mapping[str, Any],
+    seeds: Any,
+    data_fingerprint: str | None = None,
+    headline: Mapping[str, float] | None = None,
+) -> pathlib.Path:
+  """Writes ``run_dir/run.json`` (atomically, creating ``run_dir``) and returns its path.
+
+  Args:
+    run_dir: the results folder.
+    argv: CLI arguments after ``optix-evo`` that re-run this run; must contain ``--out DIR``.
+    config: the full resolved configuration (JSON-ready values; numpy/jax scalars and arrays are converted).
+    seeds: every seed the run used (an int, a list, or a dict name → seed).
+    data_fingerprint: :func:`fingerprint_arrays` of the data the run trained and evaluated on.
+    headline: name → number, the figures that :func:`reproduce` compares.
+
+  Returns:
+    The path of the manifest.
+  """
+  if isinstance(argv, str) or not all(isinstance(a, str) for a in argv):
+    raise ValueError(f"argv must be a list of strings (the arguments after `optix-evo`), got {argv!r}.")
+  _out_index(argv)
+  headline = dict(headline or {})
+  for name, value in headline.items():
+    if not isinstance(value, (int, float, np.number, np.ndarray, jax.Array)) or np.ndim(value) != 0:
+      raise ValueError(f"headline[{name!r}] must be a scalar number, got {value!r}.")
+  manifest = {
+      "argv": list(argv),
+      "config": dict(config),
+      "seeds": seeds,
+      "data_fingerprint": data_fingerprint,
+      "headline": {k: float(v) for k, v in headline.items()},
+      "environment": environment(),
+      "git": git_state(),
+      "cwd": os.getcwd(),
+      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+  }
+  run_dir = pathlib.Path(run_dir)
+  run_dir.mkdir(parents=True, exist_ok=True)
+  path = run_dir / MANIFEST_NAME
+  tmp = path.with_suffix(".json.tmp")
+  tmp.write_text(json.dumps(manifest, indent=2, default=_jsonable) + "\n")
+  os.replace(tmp, path)
+  return path
+
+
+def read_manifest(run_dir: str | os.PathLike) -> dict[str, Any]:
+  """The manifest of ``run_dir`` (the folder, or the ``run.json`` path itself) as a dict."""
+  path = pathlib.Path(run_dir)
+  if path.is_dir():
+    path = path / MANIFEST_NAME
+  if not path.is_file():
+    raise ValueError(f"No {MANIFEST_NAME} at {path}; only folders written by an optix-evo command have one.")
+  return json.loads(path.read_text())
+
+
+class HeadlineCheck(NamedTuple):
+  """One row of a reproduction report: the recorded and reproduced figure and whether they agree."""
+
+  name: str
+  recorded: float | None
+  reproduced: float | None
+  match: bool
+
+
+class ReproduceReport(NamedTuple):
+  """Result of :func:`reproduce`."""
+
+  out_dir: pathlib.Path
+  exit_code: int  # of the re-run command
+  checks: list[HeadlineCheck]
+  environment_changes: dict[str, tuple[Any, Any]]  # key → (recorded, now), for versions/backend that differ
+
+  @property
+  def ok(self) -> bool:
+    return self.exit_code == 0 and bool(self.checks) and all(c.match for c in self.checks)
+
+  def to_markdown(self) -> str:
+    lines = ["| figure | recorded | reproduced | match |", "|---|---|---|---|"]
+    fmt = lambda v: "missing" if v is None else f"{v:.6g}"
+    lines += [f"| {c.name} | {fmt(c.recorded)} | {fmt(c.reproduced)} | {'yes' if c.match else 'NO'} |" for c in self.checks]
+    if not self.checks:
+      lines.append("| (no headline figures recorded) | | | NO |")
+    for key, (old, new) in self.environment_changes.items():
+      lines.append(f"\nnote: {key} was {old}, is now {new}")
+    return "\n".join(lines)
+
+
+def compare_headlines(
+    recorded: Mapping[str, float], reproduced: Mapping[str, float], *, rtol: float, atol: float
+) -> list[HeadlineCheck]:
+  """Checks every recorded figure against the reproduced one: ``|new - old| <= atol + rtol·|old|`` (NaN = NaN)."""
+  checks = []
+  for name, old in recorded.items():
+    new = reproduced.get(name)
+    match = new is not None and bool(np.isclose(new, old, rtol=rtol, atol=atol, equal_nan=True))
+    checks.append(HeadlineCheck(name, old, new, match))
+  return checks
+
+
+def _environment_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+  flat = lambda env: {**{f"{k} version": v for k, v in env.get("versions", {}).items()}, **{k: v for k, v in env.items() if k != "versions"}}
+  old, new = flat(old), flat(new)
+  return {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if k != "platform" and old.get(k) != new.get(k)}
+
+
+def _fresh_folder(run_dir: pathlib.Path) -> pathlib.Path:
+  for i in range(1, 10_000):
+    candidate = run_dir.with_name(f"{run_dir.name}.reproduce{i}")
+    if not candidate.exists():
+      return candidate
+  raise ValueError(f"Too many reproductions next to {run_dir}; pass an explicit output folder.")
+
+
+def reproduce(
+    run_dir: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+    main: Callable[[Sequence[str]], int] | None = None,
+) -> ReproduceReport:
+  """Re-runs the command recorded in ``run_dir/run.json`` into ``out_dir`` and compares the headline figures.
+
+  Args:
+    run_dir: a results folder holding a manifest.
+    out_dir: where the re-run writes (default: a fresh sibling ``<run_dir>.reproduce<i>``); must not hold a manifest.
+    rtol, atol: tolerance of each figure, as in ``numpy.isclose``.
+    main: the CLI entry point, ``argv -> exit code`` (default: ``optix_evo.cli.main``, run in this process).
+
+  Returns:
+    A :class:`ReproduceReport`; ``report.ok`` when the command succeeded and every figure matched.
+  """
+  if rtol < 0 or atol < 0:
+    raise ValueError(f"rtol and atol must be non-negative, got rtol={rtol}, atol={atol}.")
+  run_dir = pathlib.Path(run_dir)
+  recorded = read_manifest(run_dir)
+  out_dir = pathlib.Path(out_dir) if out_dir is not None else _fresh_folder(run_dir)
+  if (out_dir / MANIFEST_NAME).exists():
+    raise ValueError(f"{out_dir} already holds a {MANIFEST_NAME}; choose a fresh folder for the reproduction.")
+  if main is None:
+    from optix_evo.cli import main  # deferred: the CLI imports every feature package
+  exit_code = int(main(with_out(recorded["argv"], out_dir)) or 0)
+  new = read_manifest(out_dir) if (out_dir / MANIFEST_NAME).exists() else {"headline": {}, "environment": environment()}
+  checks = compare_headlines(recorded.get("headline", {}), new.get("headline", {}), rtol=rtol, atol=atol)
+  return ReproduceReport(out_dir, exit_code, checks, _environment_changes(recorded.get("environment", {}), new["environment"]))
