@@ -1,0 +1,107 @@
+"""Adan with the reference coefficient on the gradient difference (optax's ``scale_by_adan`` uses ``1 - b2``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optix_evo.optimizers._validation import (
+    check_decay,
+    check_learning_rate,
+    check_non_negative,
+    check_tree_match,
+    with_tree_check,
+)
+
+
+def scale_by_adan(
+    b1: float = 0.98, b2: float = 0.92, b3: float = 0.99, eps: float = 1e-8, eps_root: float = 0.0
+) -> optax.GradientTransformation:
+  r"""Rescales updates by the Adan rule of the official code (sail-sg/Adan).
+
+  .. math::
+    d_t = g_t - g_{t-1}\ (d_1 = 0), \quad m_t = \beta_1 m + (1-\beta_1) g_t, \quad v_t = \beta_2 v + (1-\beta_2) d_t,
+    \quad n_t = \beta_3 n + (1-\beta_3)(g_t + \beta_2 d_t)^2,
+    \quad u_t = (\hat m_t + \beta_2 \hat v_t) / (\sqrt{\hat n_t + \epsilon_{root}} + \epsilon)
+
+  (hats: bias corrections). :func:`optax.scale_by_adan` weights :math:`d_t` and :math:`\hat v_t` by
+  :math:`1-\beta_2` instead of :math:`\beta_2` (optax PR #1715); the two agree on step 1 only.
+  State: :class:`optax.ScaleByAdanState` (``m``, ``v``, ``n``, ``g`` = previous gradient, ``t`` = count).
+  """
+  check_decay("b1", b1)
+  check_decay("b2", b2)
+  check_decay("b3", b3)
+  check_non_negative("eps", eps)
+  check_non_negative("eps_root", eps_root)
+
+  def init_fn(params):
+    zeros = optax.tree.zeros_like(params)
+    return optax.ScaleByAdanState(m=zeros, v=zeros, n=zeros, g=zeros, t=jnp.zeros([], jnp.int32))
+
+  def update_fn(updates, state, params=None):
+    del params
+    check_tree_match(updates, state.m, "params the optimizer was initialised with")
+    g = updates
+    first = state.t == 0
+    diff = jax.tree.map(lambda x, prev: jnp.where(first, jnp.zeros_like(x), x - prev), g, state.g)
+    m = optax.tree.update_moment(g, state.m, b1, 1)
+    v = optax.tree.update_moment(diff, state.v, b2, 1)
+    n = optax.tree.update_moment_per_elem_norm(optax.tree.add_scale(g, b2, diff), state.n, b3, 2)
+    t = optax.safe_increment(state.t)
+    m_hat = optax.tree.bias_correction(m, b1, t)
+    v_hat = optax.tree.bias_correction(v, b2, t)
+    n_hat = optax.tree.bias_correction(n, b3, t)
+    u = jax.tree.map(lambda mh, vh, nh: (mh + b2 * vh) / (jnp.sqrt(nh + eps_root) + eps), m_hat, v_hat, n_hat)
+    return u, optax.ScaleByAdanState(m=m, v=v, n=n, g=g, t=t)
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _proximal_shrink(learning_rate: optax.ScalarOrSchedule, weight_decay: float) -> optax.GradientTransformation:
+  """Multiplies updates by ``1 / (1 + lr_t · weight_decay)`` (with the schedule's value at the step)."""
+  if callable(learning_rate):
+    return optax.scale_by_schedule(lambda count: 1.0 / (1.0 + learning_rate(count) * weight_decay))
+  return optax.scale(1.0 / (1.0 + learning_rate * weight_decay))
+
+
+def adan(
+    learning_rate: optax.ScalarOrSchedule,
+    b1: float = 0.98,
+    b2: float = 0.92,
+    b3: float = 0.99,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    weight_decay: float = 0.0,
+    mask: Any | None = None,
+    *,
+    proximal: bool = True,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Adan, re-implemented to match the official PyTorch code (optax's :func:`optax.adan` has a coefficient bug).
+
+  Same argument names as :func:`optax.adan`. Differences from optax, all following the reference
+  (sail-sg/Adan ``Adan``, pytorch-optimizer ``Adan``):
+
+  * the gradient difference is weighted by ``b2`` (0.92), not ``1 - b2`` (see :func:`scale_by_adan`);
+  * ``eps_root`` defaults to ``0.0`` (optax: ``1e-8`` inside the root; the reference adds ``eps`` outside only);
+  * ``proximal=True`` (default, the reference's ``no_prox=False``): after the step
+    :math:`w \leftarrow (w - \eta u)/(1 + \eta\lambda)`; ``proximal=False`` is optax's and the reference's
+    ``no_prox=True`` AdamW form :math:`w \leftarrow w - \eta(u + \lambda w)`.
+
+  The reference's optional ``max_grad_norm`` clipping is ``optax.clip_by_global_norm`` chained in front.
+
+  References: Xie et al. 2024, "Adan: Adaptive Nesterov Momentum Algorithm", arXiv:2208.06677.
+  """
+  check_learning_rate(learning_rate)
+  check_non_negative("weight_decay", weight_decay)
+  links = [
+      scale_by_adan(b1, b2, b3, eps, eps_root),
+      optax.add_decayed_weights(weight_decay, mask),
+      optax.scale_by_learning_rate(learning_rate),
+  ]
+  if proximal:
+    shrink = _proximal_shrink(learning_rate, weight_decay)
+    links.append(optax.masked(shrink, mask) if mask is not None else shrink)
+  return with_tree_check(optax.chain(*links))

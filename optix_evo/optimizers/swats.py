@@ -1,0 +1,160 @@
+"""SWATS: Adam that switches to SGD with an estimated learning rate (Keskar & Socher 2017, Algorithm 1)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from optix_evo.optimizers._validation import (
+    check_decay,
+    check_learning_rate,
+    check_non_negative,
+    check_tree_match,
+    with_tree_check,
+)
+
+
+class ScaleBySwatsState(NamedTuple):
+  """State of :func:`scale_by_swats`."""
+
+  count: chex.Array  # int32 number of updates taken (k)
+  mu: optax.Updates  # Adam first moment m; after the switch the SGD heavy-ball buffer v (starts at 0)
+  nu: optax.Updates  # Adam second moment a (frozen after the switch)
+  lambda_ema: chex.Array  # λ_k: EMA of the projected SGD rate γ_k, not bias-corrected
+  sgd_rate: chex.Array  # Λ: the SGD learning rate set at the switch (0 while in the Adam phase)
+  switch_step: chex.Array  # int32 step k at which the switch happened; 0 while in the Adam phase
+  switch_lr: chex.Array  # learning rate at the switch step (a schedule rescales Λ by lr_k / switch_lr)
+
+
+def scale_by_swats(
+    learning_rate: optax.ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-9,
+    nesterov: bool = False,
+) -> optax.GradientTransformation:
+  r"""SWATS, Algorithm 1 of Keskar & Socher (2017), over the whole parameter tree. Returns the (negative) update.
+
+  Adam phase (:math:`k` counts from 1, :math:`\alpha_k` is the learning rate):
+
+  .. math::
+    m_k = \beta_1 m + (1-\beta_1) g_k,\quad a_k = \beta_2 a + (1-\beta_2) g_k^2,\quad
+    p_k = -\alpha_k \frac{\sqrt{1-\beta_2^k}}{1-\beta_1^k}\frac{m_k}{\sqrt{a_k}+\epsilon}
+
+  and, when :math:`p_k^\top g_k \ne 0` (dot products summed over all leaves),
+  :math:`\gamma_k = p_k^\top p_k / (-p_k^\top g_k)`, :math:`\lambda_k = \beta_2\lambda + (1-\beta_2)\gamma_k`. If
+  :math:`k > 1` and :math:`|\lambda_k/(1-\beta_2^k) - \gamma_k| < \epsilon` (and the estimate is positive, as in both
+  PyTorch references), SWATS switches for good, with :math:`\Lambda = \lambda_k/(1-\beta_2^k)`. SGD phase:
+  :math:`v_k = \beta_1 v + g_k` (``v`` starts at 0), update :math:`-(1-\beta_1)\Lambda_k v_k`, or
+  :math:`-(1-\beta_1)\Lambda_k (g_k + \beta_1 v_k)` with ``nesterov`` (``torch.optim.SGD``'s Nesterov form).
+
+  ``eps`` is both Adam's denominator epsilon and the absolute switch tolerance, as in the paper (default 1e-9,
+  which rarely triggers; use ~1e-4 to see a switch). The learning rate is consumed here because the switch test is
+  absolute: :math:`\Lambda_k = \Lambda \cdot \alpha_k / \alpha_{switch}` so a schedule keeps scaling the SGD phase.
+
+  Documented differences from the PyTorch packages (``swats`` on PyPI, pytorch-optimizer ``SWATS``): they estimate
+  :math:`\gamma, \lambda` and the switch per tensor (phase per parameter group), use ``allclose`` with a relative
+  tolerance, and their SGD buffers differ (the PyPI one rescales its buffer in place, see zoo_references.md §1).
+
+  References: Keskar & Socher 2017, "Improving Generalization Performance by Switching from Adam to SGD",
+  arXiv:1712.07628.
+  """
+  check_learning_rate(learning_rate)
+  check_decay("b1", b1)
+  check_decay("b2", b2)
+  check_non_negative("eps", eps)
+
+  def init_fn(params):
+    dtype = optax.tree.dtype(params, "highest")
+    zero = jnp.zeros([], dtype)
+    return ScaleBySwatsState(
+        count=jnp.zeros([], jnp.int32),
+        mu=optax.tree.zeros_like(params),
+        nu=optax.tree.zeros_like(params),
+        lambda_ema=zero,
+        sgd_rate=zero,
+        switch_step=jnp.zeros([], jnp.int32),
+        switch_lr=zero,
+    )
+
+  def update_fn(updates, state, params=None):
+    del params
+    check_tree_match(updates, state.mu, "params the optimizer was initialised with")
+    lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+    count = optax.safe_increment(state.count)
+    sgd = state.switch_step > 0
+    # One fused pass per leaf: the phase only changes scalar coefficients.
+    keep = jnp.where(state.switch_step == state.count, 0.0, b1)  # v starts at 0 on the first SGD step
+    gain = jnp.where(sgd, 1.0, 1.0 - b1)
+    nu_keep, nu_gain = jnp.where(sgd, 1.0, b2), jnp.where(sgd, 0.0, 1.0 - b2)
+    mu = jax.tree.map(lambda m, g: keep * m + gain * g, state.mu, updates)
+    nu = jax.tree.map(lambda n, g: nu_keep * n + nu_gain * jnp.square(g), state.nu, updates)
+    bc1, bc2 = 1.0 - b1**count, 1.0 - b2**count
+    adam_scale = lr * jnp.sqrt(bc2) / bc1
+    sgd_scale = (1.0 - b1) * state.sgd_rate * lr / jnp.where(sgd, state.switch_lr, 1.0)
+
+    def step(m, n, g):
+      sgd_dir = g + b1 * m if nesterov else m
+      return jnp.where(sgd, -sgd_scale * sgd_dir, -adam_scale * m / (jnp.sqrt(n) + eps))
+
+    p = jax.tree.map(step, mu, nu, updates)
+    pp, pg = optax.tree.vdot(p, p), optax.tree.vdot(p, updates)
+    estimate = jnp.logical_and(jnp.logical_not(sgd), pg != 0)
+    gamma = pp / jnp.where(estimate, -pg, 1.0)
+    lambda_ema = jnp.where(estimate, b2 * state.lambda_ema + (1.0 - b2) * gamma, state.lambda_ema)
+    rate = lambda_ema / bc2
+    switch = estimate & (count > 1) & (rate > 0) & (jnp.abs(rate - gamma) < eps)
+    new_state = ScaleBySwatsState(
+        count=count,
+        mu=mu,
+        nu=nu,
+        lambda_ema=lambda_ema.astype(state.lambda_ema.dtype),
+        sgd_rate=jnp.where(switch, rate, state.sgd_rate).astype(state.sgd_rate.dtype),
+        switch_step=jnp.where(switch, count, state.switch_step),
+        switch_lr=jnp.where(switch, lr, state.switch_lr).astype(state.switch_lr.dtype),
+    )
+    return p, new_state
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def swats(
+    learning_rate: optax.ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-9,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+  r"""SWATS (:func:`scale_by_swats`) with coupled L2 weight decay :math:`g \leftarrow g + \lambda w`, as in the PyTorch
+  references (the decayed gradient enters the switch estimate too).
+
+  Examples:
+    >>> import jax.numpy as jnp, optix_evo as ox
+    >>> opt = ox.swats(1e-3, eps=1e-4)
+    >>> state = opt.init({"w": jnp.ones(3)})
+    >>> bool(ox.swats_in_sgd_phase(state))
+    False
+
+  References: Keskar & Socher 2017, arXiv:1712.07628.
+  """
+  check_non_negative("weight_decay", weight_decay)
+  return with_tree_check(
+      optax.chain(optax.add_decayed_weights(weight_decay), scale_by_swats(learning_rate, b1, b2, eps, nesterov))
+  )
+
+
+def swats_in_sgd_phase(state: optax.OptState) -> chex.Array:
+  """Whether the SWATS state inside ``state`` (from :func:`swats`, possibly chained or injected) has switched to SGD.
+
+  A boolean scalar (batched under ``vmap``); ``state.switch_step`` of :class:`ScaleBySwatsState` says when.
+  """
+  found = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, ScaleBySwatsState))
+           if isinstance(s, ScaleBySwatsState)]
+  if not found:
+    raise ValueError("No SWATS state (ScaleBySwatsState) found in the given optimizer state.")
+  return found[0].switch_step > 0
