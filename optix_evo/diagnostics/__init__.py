@@ -1,6 +1,7 @@
 """Diagnostics: sharpness measures, optimizer telemetry, loss landscapes and reproducible run manifests."""
 
 from optix_evo.diagnostics.manifest import fingerprint_arrays, read_manifest, reproduce, write_manifest
+from optix_evo.diagnostics.monitor import MonitorState, monitor, monitor_history, monitor_metrics, parameter_groups
 from optix_evo.diagnostics.sharpness import (
     hessian_top_eigenvalue,
     hessian_trace,
@@ -13,6 +14,11 @@ __all__ = [
     "hessian_top_eigenvalue",
     "hessian_trace",
     "hessian_vector_product",
+    "monitor",
+    "monitor_history",
+    "monitor_metrics",
+    "MonitorState",
+    "parameter_groups",
     "perturbation_sharpness",
     "read_manifest",
     "reproduce",

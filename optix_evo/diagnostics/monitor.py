@@ -1,0 +1,197 @@
+r"""Optimizer telemetry: ``ox.monitor`` records per-step, per-layer statistics of gradients and updates in its state.
+
+What the monitor sees depends on where it sits. It is a wrapper, ``monitor(inner)``: the vector it receives is
+the *gradient* :math:`g` (at its position in the chain) and what ``inner`` returns is the *update* :math:`u`.
+
+* ``ox.monitor(optimizer)`` — the whole optimizer wrapped, or the wrapper first in an ``optax.chain``:
+  :math:`g` is the raw loss gradient and :math:`u` the update added to the parameters (learning rate included).
+  This is the usual placement and the only one that records the raw gradient.
+* ``optax.chain(clip, ox.monitor(optax.adam(lr)))``: :math:`g` is the clipped gradient.
+* ``ox.monitor()`` (``inner`` = identity) is a pass-through probe for any position: it records the vector at
+  that position (``grad_*`` = ``update_*``, cosine = −1 trivially). Placed last it measures the final update and
+  the effective step; placed first, the raw gradient.
+
+Recorded per top-level parameter group (``"Dense_0"``, ... for flax: single-key wrappers such as
+``{"params": ...}`` are looked through) and for ``"total"`` (all parameters):
+
+=================  =========================================================================================
+``grad_norm``      :math:`\|g\|_2`
+``update_norm``    :math:`\|u\|_2`
+``param_norm``     :math:`\|\theta\|_2` before the update (NaN when ``update`` gets no params)
+``update_ratio``   :math:`\|u\| / \|\theta\|`, the effective relative step
+``cosine``         :math:`\langle u, -g\rangle / (\|u\|\|g\|)`: +1 for SGD, < 1 when the optimizer rotates
+                   the step (preconditioning, momentum); 0 when either vector is zero
+``grad_nonfinite`` fraction of non-finite entries of :math:`g` (``update_nonfinite``: of :math:`u`)
+=================  =========================================================================================
+
+Each statistic is a ``[history]`` ring buffer in the state (the last ``history`` steps; slots not yet written are
+NaN), so ``training.fit`` with ``history=steps`` returns the whole run's telemetry in its final state. Everything is
+a handful of reductions over the parameters (no extra gradient evaluations): cheap, pure, and fine under ``jit``,
+``vmap`` (the buffers get the batch axes) and ``lax.scan``. Read it with :func:`monitor_metrics` (latest step, flat
+dict for logging) or :func:`monitor_history` (all buffered steps, oldest first); both find the monitor inside
+nested chain / wrapper states.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+METRICS = ("grad_norm", "update_norm", "param_norm", "update_ratio", "cosine", "grad_nonfinite", "update_nonfinite")
+TOTAL = "total"
+
+
+class MonitorState(NamedTuple):
+  """State of :func:`monitor`: step count, ring buffers ``stats[metric][group]`` of shape ``[history]``, inner state."""
+
+  count: jax.Array
+  stats: dict[str, dict[str, jax.Array]]
+  inner_state: optax.OptState
+
+
+def _key_name(key: Any) -> str:
+  for attr in ("key", "name", "idx"):
+    if hasattr(key, attr):
+      return str(getattr(key, attr))
+  return str(key)
+
+
+def parameter_groups(tree: chex.ArrayTree) -> dict[str, chex.ArrayTree]:
+  """Splits ``tree`` into its top-level groups ``{name: subtree}``, looking through single-entry containers.
+
+  ``{"params": {"Dense_0": ..., "Dense_1": ...}}`` gives ``{"Dense_0": ..., "Dense_1": ...}``; a tree that is a
+  single array (or has no entries) is one group named ``"all"``.
+  """
+  while True:
+    children = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x, root=tree: x is not root)[0]
+    if not children or not children[0][0]:  # a leaf, or an empty container
+      return {"all": tree}
+    if len(children) > 1:
+      return {_key_name(path[0]): sub for path, sub in children}
+    tree = children[0][1]
+
+
+def _sums(g: chex.ArrayTree, u: chex.ArrayTree, p: chex.ArrayTree | None) -> jax.Array:
+  """The additive raw sums behind every statistic, so groups add up to the total without another pass."""
+  count_nonfinite = lambda t: sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves(t))
+  return jnp.stack([
+      optax.tree.norm(g, squared=True),
+      optax.tree.norm(u, squared=True),
+      optax.tree.norm(p, squared=True) if p is not None else jnp.nan,
+      optax.tree.vdot(u, g),
+      count_nonfinite(g),
+      count_nonfinite(u),
+      optax.tree.size(g),
+  ]).astype(jnp.float32)
+
+
+def _statistics(sums: jax.Array) -> dict[str, jax.Array]:
+  g2, u2, p2, dot, g_bad, u_bad, size = sums
+  g_norm, u_norm, p_norm = jnp.sqrt(g2), jnp.sqrt(u2), jnp.sqrt(p2)
+  denom = g_norm * u_norm
+  return {
+      "grad_norm": g_norm,
+      "update_norm": u_norm,
+      "param_norm": p_norm,
+      "update_ratio": u_norm / p_norm,
+      "cosine": jnp.where(denom > 0, -dot / jnp.where(denom > 0, denom, 1.0), 0.0),
+      "grad_nonfinite": g_bad / jnp.maximum(size, 1),
+      "update_nonfinite": u_bad / jnp.maximum(size, 1),
+  }
+
+
+def monitor(inner: optax.GradientTransformation | None = None, *, history: int = 1) -> optax.GradientTransformationExtraArgs:
+  """Wraps ``inner`` (default: identity) and records gradient/update telemetry per parameter group in the state.
+
+  See the module docstring for what each statistic means and how placement changes what is seen. The updates of
+  ``inner`` pass through unchanged; extra arguments (``grad_fn``, ``loss``, ...) are forwarded to it.
+
+  Args:
+    inner: the transformation whose input is treated as the gradient and whose output as the update.
+    history: number of most recent steps kept per statistic (``training.fit``'s ``steps`` keeps them all).
+
+  Returns:
+    A ``GradientTransformationExtraArgs`` with :class:`MonitorState` state.
+
+  Examples:
+    >>> import jax.numpy as jnp, optax, optix_evo as ox
+    >>> opt = ox.monitor(optax.adam(1e-3), history=100)
+    >>> params = {"w": jnp.ones(3), "b": jnp.zeros(())}
+    >>> state = opt.init(params)
+    >>> _, state = opt.update({"w": jnp.ones(3), "b": jnp.ones(())}, state, params)
+    >>> float(ox.monitor_metrics(state)["w/update_norm"])  # doctest: +ELLIPSIS
+    0.00173...
+  """
+  if history < 1:
+    raise ValueError(f"history must be a positive number of steps, got {history}.")
+  inner = optax.with_extra_args_support(inner if inner is not None else optax.identity())
+
+  def init_fn(params):
+    names = [*parameter_groups(params), TOTAL]
+    stats = {m: {n: jnp.full((history,), jnp.nan, jnp.float32) for n in names} for m in METRICS}
+    return MonitorState(jnp.zeros([], jnp.int32), stats, inner.init(params))
+
+  def update_fn(updates, state, params=None, **extra_args):
+    new_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
+    grad_groups, update_groups = parameter_groups(updates), parameter_groups(new_updates)
+    param_groups = parameter_groups(params) if params is not None else {n: None for n in grad_groups}
+    sums = {n: _sums(grad_groups[n], update_groups[n], param_groups[n]) for n in grad_groups}
+    sums[TOTAL] = sum(sums.values())
+    per_group = {n: _statistics(v) for n, v in sums.items()}
+    slot = state.count % history
+    stats = {
+        m: {n: buf.at[slot].set(per_group[n][m]) for n, buf in state.stats[m].items()} for m in METRICS
+    }
+    return new_updates, MonitorState(optax.safe_increment(state.count), stats, inner_state)
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _find_monitors(opt_state: optax.OptState) -> list[tuple[str, MonitorState]]:
+  found = []
+
+  def visit(path, node):
+    if isinstance(node, MonitorState):
+      found.append((jax.tree_util.keystr(path).lstrip(".") or "monitor", node))
+      inner_path = (*path, jax.tree_util.GetAttrKey("inner_state"))
+      for sub_path, sub in jax.tree_util.tree_flatten_with_path(node.inner_state, is_leaf=lambda x: isinstance(x, MonitorState))[0]:
+        visit((*inner_path, *sub_path), sub)
+
+  for path, node in jax.tree_util.tree_flatten_with_path(opt_state, is_leaf=lambda x: isinstance(x, MonitorState))[0]:
+    visit(path, node)
+  if not found:
+    raise ValueError("No ox.monitor state found in this optimizer state; wrap the optimizer with ox.monitor(...).")
+  return found
+
+
+def monitor_history(opt_state: optax.OptState) -> dict[str, jax.Array]:
+  """All buffered steps of every monitor in ``opt_state``: ``{"<group>/<metric>": [..., history]}``, oldest first.
+
+  Slots not yet written (fewer steps than ``history``) are NaN. With several monitors the keys are prefixed by the
+  path of each in the state: ``"[1]/Dense_0/grad_norm"`` for the second link of a chain,
+  ``"monitor/..."`` and ``"inner_state[1]/..."`` for an outer monitor and one nested in its chain. Leading axes from
+  ``vmap`` are kept.
+  """
+  monitors = _find_monitors(opt_state)
+  out = {}
+  for path, state in monitors:
+    prefix = f"{path}/" if len(monitors) > 1 else ""
+    for m, groups in state.stats.items():
+      for n, buf in groups.items():
+        history = buf.shape[-1]
+        # Ring buffer: the oldest entry sits at slot count % history.
+        order = (state.count[..., None] + jnp.arange(history)) % history
+        out[f"{prefix}{n}/{m}"] = jnp.take_along_axis(buf, order, axis=-1)
+  return dict(sorted(out.items()))
+
+
+def monitor_metrics(opt_state: optax.OptState) -> dict[str, jax.Array]:
+  """The latest step's statistics of every monitor in ``opt_state`` as a flat ``{"<group>/<metric>": value}`` dict.
+
+  Values are scalars (arrays with the ``vmap`` axes when the state is batched); NaN before the first update.
+  """
+  return {k: v[..., -1] for k, v in monitor_history(opt_state).items()}
