@@ -1,5 +1,13 @@
 """Diagnostics: sharpness measures, optimizer telemetry, loss landscapes and reproducible run manifests."""
 
+from optix_evo.diagnostics.landscape import (
+    Landscape1D,
+    Landscape2D,
+    filter_normalized_direction,
+    loss_interpolation,
+    loss_surface,
+    plot_landscape,
+)
 from optix_evo.diagnostics.manifest import fingerprint_arrays, read_manifest, reproduce, write_manifest
 from optix_evo.diagnostics.monitor import MonitorState, monitor, monitor_history, monitor_metrics, parameter_groups
 from optix_evo.diagnostics.sharpness import (
@@ -10,16 +18,22 @@ from optix_evo.diagnostics.sharpness import (
 )
 
 __all__ = [
+    "Landscape1D",
+    "Landscape2D",
     "fingerprint_arrays",
+    "filter_normalized_direction",
     "hessian_top_eigenvalue",
     "hessian_trace",
     "hessian_vector_product",
+    "loss_interpolation",
+    "loss_surface",
     "monitor",
     "monitor_history",
     "monitor_metrics",
     "MonitorState",
     "parameter_groups",
     "perturbation_sharpness",
+    "plot_landscape",
     "read_manifest",
     "reproduce",
     "write_manifest",
