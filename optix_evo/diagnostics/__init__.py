@@ -16,6 +16,7 @@ from optix_evo.diagnostics.sharpness import (
     hessian_vector_product,
     perturbation_sharpness,
 )
+from optix_evo.diagnostics.variability import SeedStats, plot_seed_variability, seed_variability, seed_variability_table
 
 __all__ = [
     "Landscape1D",
@@ -34,7 +35,11 @@ __all__ = [
     "parameter_groups",
     "perturbation_sharpness",
     "plot_landscape",
+    "plot_seed_variability",
     "read_manifest",
     "reproduce",
+    "seed_variability",
+    "seed_variability_table",
+    "SeedStats",
     "write_manifest",
 ]
