@@ -1,0 +1,219 @@
+"""The integrity check of NOS (nos.md §5.1), vectorised over a population: cheap rejection of degenerate genomes
+before any network is trained.
+
+Structural checks run on the host over the genome arrays; the numeric checks run every genome of the population in
+one jitted, vmapped program: (1) probe updates on random gradients must be finite, bounded, non-zero and must
+change with the gradient; (2) the paper's descent test: 35 steps on a 5-d quadratic with the warmup-cosine schedule
+and the momentum cycle
+must halve the loss for one of the learning rates {1, ..., 1e-5}, possibly with the update sign flipped (the
+returned genomes carry the flip bit that passed).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from optix_evo.graph.genome import BINARY, DEFAULT_SPEC, Genome, GenomeSpec, active_operands, canonical_hash, unstack
+from optix_evo.graph.interpreter import interpret
+
+REASONS: tuple[str, ...] = (
+    "ok",
+    "malformed",  # an index outside its table, or a node reading a later node
+    "no_gradient",  # no active operand depends on the gradient
+    "duplicate",  # same canonical hash as an earlier genome (in the population or in `seen`)
+    "nonfinite",  # a probe update was NaN or inf
+    "exploding",  # a probe update exceeded `max_update`
+    "zero",  # every probe update was 0
+    "constant",  # the probe updates did not change with the gradient
+    "no_descent",  # the 5-d quadratic was not halved for any learning rate, with either update sign
+)
+
+QUADRATIC_X0 = (1.1, 0.9, 1.1, 0.9, 1.0)
+QUADRATIC_B = (0.5, 1.5, -0.3, -1.2, 0.75)
+DESCENT_LRS = (1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
+
+
+class IntegrityResult(NamedTuple):
+  """``passed[i]``; ``reason[i]`` indexes :data:`REASONS`; ``genomes``: the input with the flip bit that passed the
+  descent test (unchanged where the genome failed)."""
+
+  passed: np.ndarray
+  reason: np.ndarray
+  genomes: Genome
+
+  def reason_names(self) -> list[str]:
+    return [REASONS[int(r)] for r in np.ravel(self.reason)]
+
+
+def nos_learning_rate(peak: float | jax.Array, total_steps: int, warmup_steps: int, hold_steps: int = 0):
+  """The NOS base schedule (nos.md §3.1): linear warmup to ``peak``, hold, cosine decay to 0 at ``total_steps``."""
+
+  def schedule(count):
+    t = jnp.asarray(count, jnp.float32)
+    warm = peak * t / max(warmup_steps, 1)
+    decay_len = max(total_steps - warmup_steps - hold_steps, 1)
+    cos = 0.5 * peak * (1 + jnp.cos(jnp.pi * (t - warmup_steps - hold_steps) / decay_len))
+    return jnp.where(t < warmup_steps, warm, jnp.where(t <= warmup_steps + hold_steps, peak, cos))
+
+  return schedule
+
+
+def nos_momentum(total_steps: int, warmup_steps: int, hold_steps: int = 0, high: float = 0.95, low: float = 0.85):
+  """The NOS momentum schedule (nos.md §3.1): ``high → low`` during warmup, hold, ``low → high`` afterwards."""
+
+  def schedule(count):
+    t = jnp.asarray(count, jnp.float32)
+    down = high + (low - high) * t / max(warmup_steps, 1)
+    rest = max(total_steps - warmup_steps - hold_steps, 1)
+    up = low + (high - low) * (t - warmup_steps - hold_steps) / rest
+    return jnp.where(t < warmup_steps, down, jnp.where(t <= warmup_steps + hold_steps, low, up))
+
+  return schedule
+
+
+def _names(expr: str) -> set[str]:
+  return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
+
+
+def gradient_operands(spec: GenomeSpec = DEFAULT_SPEC) -> np.ndarray:
+  """Mask of the operands whose value depends on the gradient (they read ``g`` or a moment buffer)."""
+  bufs = {b.name for b in spec.buffers} | {f"{b.name}_prev" for b in spec.buffers}
+  return np.array([bool(_names(o.expr) & ({"g"} | bufs)) for o in spec.operands])
+
+
+def _malformed(g: Genome, spec: GenomeSpec) -> np.ndarray:
+  n_op, h = spec.num_operands, spec.num_hidden
+  kind, inputs = np.asarray(g.kind), np.asarray(g.inputs)
+  limit = n_op + np.minimum(np.arange(spec.num_nodes), h)  # node i reads vertices < limit[i]
+  used = np.stack([np.ones_like(kind, bool), kind == BINARY], -1)
+  bad = np.any(used & ((inputs < 0) | (inputs >= limit[:, None])), axis=(-1, -2))
+  bad |= np.any((kind < 0) | (kind > 1), -1)
+  for field, size in (("unary", len(spec.unary)), ("binary", len(spec.binary))):
+    x = np.asarray(getattr(g, field))
+    bad |= np.any((x < 0) | (x >= size), -1)
+  for field, size in (("decay_unary", len(spec.decay_unary)), ("decay_binary", len(spec.decay_binary)),
+                      ("decay_inputs", len(spec.decay_operands) + 1)):
+    x = np.asarray(getattr(g, field)).reshape(kind.shape[0], -1)
+    bad |= np.any((x < 0) | (x >= size), -1)
+  for field, size in (("momentum", len(spec.momentum_types)), ("schedule", len(spec.schedules)), ("flip", 2)):
+    x = np.asarray(getattr(g, field))
+    bad |= (x < 0) | (x >= size)
+  return bad
+
+
+@functools.cache
+def _numeric_fn(spec: GenomeSpec, steps: int, warmup: int):
+  """Jitted ``(population, key) -> (finite, max|u|, max|u1-u2|, final quadratic losses [P, flip, lr])``.
+
+  Every run (two random-gradient probes at learning rate 1, and the descent test for each flip and learning rate)
+  is the same 5-d program, vmapped, so the interpreter is compiled once.
+  """
+  x0, b = jnp.asarray(QUADRATIC_X0), jnp.asarray(QUADRATIC_B)
+  lrs = jnp.asarray(DESCENT_LRS)
+  n_lr = len(DESCENT_LRS)
+
+  def run(genome, flip, peak, noise):  # noise: [steps, 5] probe gradients, or NaN for the quadratic
+    opt = interpret(genome._replace(flip=flip), nos_learning_rate(peak, steps, warmup), spec=spec,
+                    total_steps=steps, momentum=nos_momentum(steps, warmup))
+    probe = jnp.all(jnp.isfinite(noise))
+
+    def step(carry, g_noise):
+      x, state = carry
+      g = jnp.where(probe, g_noise, 2 * (x - b))
+      u, state = opt.update(g, state, x)
+      return (jnp.where(probe, x, x + u), state), u
+
+    (x, state), us = jax.lax.scan(step, (x0, opt.init(x0)), noise)
+    loss = jnp.sum((x - b) ** 2)
+    return jnp.where(jnp.isfinite(loss), loss, jnp.inf), us, state.finite
+
+  def numeric(pop, key):
+    probes = jax.random.normal(key, (2, steps, 5))
+    flips = jnp.concatenate([jnp.zeros(n_lr + 2, jnp.int32), jnp.ones(n_lr, jnp.int32)])
+    peaks = jnp.concatenate([lrs, jnp.ones(2), lrs])
+    noise = jnp.concatenate([jnp.full((n_lr, steps, 5), jnp.nan), probes, jnp.full((n_lr, steps, 5), jnp.nan)])
+
+    def per_genome(genome):
+      flip = jnp.where(flips == 1, 1 - genome.flip, genome.flip)
+      loss, us, finite = jax.vmap(run, in_axes=(None, 0, 0, 0))(genome, flip, peaks, noise)
+      probe_us, probe_finite = us[n_lr:n_lr + 2], finite[n_lr:n_lr + 2]
+      ok = jnp.all(probe_finite) & jnp.all(jnp.isfinite(probe_us))
+      losses = jnp.stack([loss[:n_lr], loss[n_lr + 2:]])  # [as is / flipped, lr]
+      return ok, jnp.max(jnp.abs(probe_us)), jnp.max(jnp.abs(probe_us[0] - probe_us[1])), losses
+
+    return jax.vmap(per_genome)(pop)
+
+  return jax.jit(numeric)
+
+
+def check_integrity(
+    genomes: Genome,
+    spec: GenomeSpec = DEFAULT_SPEC,
+    *,
+    seen: set[str] | frozenset[str] = frozenset(),
+    key: jax.Array | int = 0,
+    max_update: float = 1e6,
+    descent: bool = True,
+    steps: int = 35,
+    warmup: int = 6,
+    descent_loss: float = 3.5,
+) -> IntegrityResult:
+  """Checks a genome or a population (leading axis) and says why each one is rejected.
+
+  Args:
+    genomes: one :class:`Genome` or a population.
+    spec: the search space.
+    seen: canonical hashes already evaluated (e.g. a particle's history): genomes with these hashes are duplicates.
+    key: PRNG key (or seed) of the probe gradients.
+    max_update: bound on the probe updates (random unit gradients, peak learning rate 1).
+    descent: apply the paper's descent test (nos.md §5.1): the loss must fall below ``descent_loss`` (initial
+      loss 7.15) for some learning rate, with the update as is or flipped.
+    steps, warmup: length and warmup of every probe / descent run (NOS: 35 and 6, warmup-cosine schedule).
+
+  Returns:
+    :class:`IntegrityResult`; arrays have one entry per genome (shape ``[]`` for a single genome).
+  """
+  single = np.ndim(genomes.kind) == 1
+  pop = Genome(*(np.asarray(x, np.int32)[None] if single else np.asarray(x, np.int32) for x in genomes))
+  size = pop.kind.shape[0]
+  reason = np.zeros(size, np.int32)
+
+  def mark(mask, name):
+    reason[(reason == 0) & mask] = REASONS.index(name)
+
+  malformed = _malformed(pop, spec)
+  mark(malformed, "malformed")
+  safe = Genome(*(np.where(malformed.reshape((-1,) + (1,) * (np.ndim(x) - 1)), 0, x) for x in pop))
+  mark(~np.any(active_operands(safe, spec) & gradient_operands(spec), -1), "no_gradient")
+  hashes = [canonical_hash(g, spec) if not bad else "" for g, bad in zip(unstack(safe), malformed)]
+  known = set(seen)
+  for i, h in enumerate(hashes):
+    if h in known:
+      mark(np.arange(size) == i, "duplicate")
+    known.add(h)
+
+  key = jax.random.PRNGKey(key) if isinstance(key, int) else key
+  finite, biggest, change, losses = (np.asarray(x) for x in _numeric_fn(spec, steps, warmup)(
+      Genome(*(jnp.asarray(x) for x in safe)), key))
+  mark(~finite, "nonfinite")
+  mark(biggest > max_update, "exploding")
+  mark(biggest == 0, "zero")
+  mark(change == 0, "constant")
+  flip = np.asarray(safe.flip).copy()
+  if descent:
+    ok = losses < descent_loss  # [P, as is / flipped, lr]
+    as_is, flipped = ok[:, 0].any(-1), ok[:, 1].any(-1)
+    mark(~as_is & ~flipped, "no_descent")
+    flip = np.where(~as_is & flipped & (reason == 0), 1 - flip, flip)
+  out = pop._replace(flip=flip.astype(np.int32))
+  passed = reason == 0
+  if single:
+    return IntegrityResult(passed[0], reason[0], Genome(*(x[0] for x in out)))
+  return IntegrityResult(passed, reason, out)
