@@ -6,14 +6,16 @@ and ``ox.search`` (neural optimizer search).
 """
 
 # Each feature package lists its public names in its own ``__all__``; they are re-exported here.
-from optix_evo import data, diagnostics, graph, models, optimizers, sam, schedules, search, training
+from optix_evo import data, diagnostics, graph, models, optimizers, schedules, search, training
+from optix_evo import sam as _sam_package
 from optix_evo.diagnostics import *  # noqa: F401,F403
 from optix_evo.optimizers import *  # noqa: F401,F403
 from optix_evo.sam import *  # noqa: F401,F403
+from optix_evo.sam import sam  # noqa: E402  ``ox.sam`` is the function; the subpackage stays ``optix_evo.sam``
 from optix_evo.schedules import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
 __all__ = [
-    "data", "diagnostics", "graph", "models", "optimizers", "sam", "schedules", "search", "training",
-    *optimizers.__all__, *sam.__all__, *schedules.__all__, *diagnostics.__all__,
+    "data", "diagnostics", "graph", "models", "optimizers", "schedules", "search", "training", "sam",
+    *optimizers.__all__, *_sam_package.__all__, *schedules.__all__, *diagnostics.__all__,
 ]
