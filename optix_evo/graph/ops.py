@@ -143,7 +143,7 @@ BUFFERS: tuple[Buffer, ...] = (
     Buffer("lam", 0.999, 3),  # NOS third moment
     Buffer("nu", 0.999, 2),  # Adam second moment (beta2 = 0.999), for the Adam operand
     Buffer("r", 0.9, 2),  # RMSprop accumulator (optax.rmsprop defaults)
-    Buffer("m", 0.99, 1),  # Lion momentum (beta2 = 0.99)
+    Buffer("lion_m", 0.99, 1),  # Lion momentum (beta2 = 0.99)
 )
 
 _VHAT, _SHAT, _LHAT = "(v / (1 - 0.9 ** k))", "(s / (1 - 0.99 ** k))", "(lam / (1 - 0.999 ** k))"
@@ -175,7 +175,7 @@ OPERANDS: tuple[Operand, ...] = (
     Operand("adam", "(v / (1 - 0.9 ** k)) / (jnp.sqrt(nu / (1 - 0.999 ** k)) + 1e-8)", "adam", r"\mathrm{adam}",
             ("v", "nu")),
     Operand("rmsprop", "g * jax.lax.rsqrt(r + 1e-8)", "rmsprop", r"\mathrm{rmsprop}", ("r",)),
-    Operand("lion_c", "0.9 * m_prev + (1 - 0.9) * g", "(0.9m+0.1g)", r"(0.9m+0.1g)", ("m",)),
+    Operand("lion_c", "0.9 * lion_m_prev + (1 - 0.9) * g", "(0.9m+0.1g)", r"(0.9m+0.1g)", ("lion_m",)),
 )
 
 UNARY: tuple[Op, ...] = (
