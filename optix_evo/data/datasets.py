@@ -2,7 +2,8 @@
 
 Every loader returns a :class:`Split` of :class:`Dataset` arrays (features ``x`` as float32, labels ``y`` as int32
 class indices for classification or float32 targets for regression). Nothing is downloaded: data come from
-packages (scikit-learn's bundled sets) or are generated in code.
+packages (scikit-learn's bundled sets, mnist1d) or are generated in code; the one exception, CIFAR-10, is read
+from the standard python-pickle files on disk (:mod:`optix_evo.data.cifar10`).
 """
 
 from __future__ import annotations
@@ -23,14 +24,25 @@ class Dataset(NamedTuple):
     return int(self.x.shape[0])
 
 
+class Graph(NamedTuple):
+  """A graph shared by all examples of a node-classification task: node features and a dense adjacency matrix."""
+
+  features: np.ndarray  # [nodes, features] float32
+  adjacency: np.ndarray  # [nodes, nodes] float32, symmetric 0/1, no self-loops
+
+
 class Split(NamedTuple):
-  """Train / validation / test partition of one data set, plus what a model needs to know about it."""
+  """Train / validation / test partition of one data set, plus what a model needs to know about it.
+
+  For node classification (``graph`` set) the examples' ``x`` are int32 node indices into ``graph``.
+  """
 
   train: Dataset
   valid: Dataset
   test: Dataset
   num_classes: int  # 0 for regression targets
   name: str
+  graph: Graph | None = None
 
 
 def split_arrays(

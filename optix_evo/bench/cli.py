@@ -1,0 +1,78 @@
+"""``optix-evo bench``: optimizer × task × seeds × hyperparameter grid, one compiled program per (optimizer, task)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+
+from optix_evo.bench import core
+from optix_evo.bench.rows import ROW_KINDS
+from optix_evo.bench.tasks import TASKS
+
+
+def _floats(text: str) -> tuple[float, ...]:
+  try:
+    return tuple(float(v) for v in text.split(",") if v)
+  except ValueError:
+    raise ValueError(f"Expected comma-separated numbers, got {text!r}.") from None
+
+
+def resolve_config(args: argparse.Namespace) -> core.BenchConfig:
+  """The preset with the command line's overrides applied to its main (``lr``) study; ``--steps`` applies to all."""
+  config = core.preset(args.preset)
+  studies = []
+  for study in config.studies:
+    if study.name == "lr":
+      study = dataclasses.replace(
+          study,
+          rows=tuple(args.optimizers.split(",")) if args.optimizers else study.rows,
+          tasks=tuple(args.tasks.split(",")) if args.tasks else study.tasks,
+          axes={"lr": _floats(args.lr_grid)} if args.lr_grid else study.axes,
+      )
+    elif args.main_only:
+      continue
+    studies.append(dataclasses.replace(study, seeds=args.seeds or study.seeds))
+  return dataclasses.replace(config, studies=tuple(studies), steps=args.steps or config.steps,
+                             batch_size=args.batch_size or config.batch_size)
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+  argv = ["bench", "--preset", args.preset, "--out", args.out]
+  for flag, value in (("--optimizers", args.optimizers), ("--tasks", args.tasks), ("--lr-grid", args.lr_grid),
+                      ("--seeds", args.seeds), ("--steps", args.steps), ("--batch-size", args.batch_size)):
+    if value:
+      argv += [flag, str(value)]
+  return argv + (["--main-only"] if args.main_only else []) + (["--no-plots"] if args.no_plots else [])
+
+
+def _run(args: argparse.Namespace) -> int:
+  config = resolve_config(args)
+  results, elapsed = core.timed_bench(config, args.out, title=f"optix-evo bench --preset {args.preset}",
+                                      progress=not args.quiet, plots=not args.no_plots)
+  if importlib.util.find_spec("optix_evo.diagnostics.manifest") is not None:
+    from optix_evo.diagnostics.manifest import write_manifest  # pylint: disable=import-outside-toplevel
+
+    write_manifest(args.out, argv=_argv(args), config=core.config_dict(config),
+                   seeds={s.name: list(range(s.seeds)) for s in config.studies}, headline=core.headline(results))
+  print(f"{len(results)} cells in {elapsed:.0f} s, peak memory {core.peak_memory_mib():.0f} MiB; results in {args.out}/")
+  return 0
+
+
+def register(subparsers) -> None:
+  parser = subparsers.add_parser(
+      "bench", help="compare optimizers across model families (seeds and hyperparameter grids vmapped)",
+      description=__doc__ + f" Row kinds: {', '.join(ROW_KINDS)} (e.g. adam, sam:adam@rho=0.1, genome:hof.json#0).",
+  )
+  parser.add_argument("--preset", choices=("quick", "full"), default="quick")
+  parser.add_argument("--out", default="bench_results", metavar="DIR", help="results folder (default: bench_results)")
+  parser.add_argument("--optimizers", default="", help="comma-separated row specs for the main study")
+  parser.add_argument("--tasks", default="", help=f"comma-separated tasks for the main study; known: {', '.join(TASKS)}")
+  parser.add_argument("--lr-grid", default="", help="comma-separated learning-rate multipliers (× each row's default)")
+  parser.add_argument("--seeds", type=int, default=0, help="seeds per study (default: the preset's)")
+  parser.add_argument("--steps", type=int, default=0, help="training steps per run (default: each task's)")
+  parser.add_argument("--batch-size", type=int, default=0, help="batch size (default: each task's)")
+  parser.add_argument("--main-only", action="store_true", help="skip the β1×β2 and LR×weight-decay studies")
+  parser.add_argument("--no-plots", action="store_true")
+  parser.add_argument("--quiet", action="store_true", help="no progress bar")
+  parser.set_defaults(func=_run)

@@ -1,0 +1,163 @@
+"""The benchmark driver: presets of studies, the (study × row × task) loop with a progress bar, and the results folder.
+
+A :class:`Study` is a set of optimizer rows × tasks trained over one hyperparameter grid and a number of seeds.
+The main study is called ``"lr"`` (a learning-rate grid, as multipliers of each row's reference learning rate); the
+sensitivity studies ``"b1b2"`` (Adam's β1 × β2) and ``"lrwd"`` (AdamW's learning rate × weight decay) give heatmaps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import resource
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optix_evo.bench import report
+from optix_evo.bench.rows import check_buildable, parse_row
+from optix_evo.bench.runner import CellResult, Grid, run_cell
+from optix_evo.bench.tasks import TASKS, build_task
+from optix_evo.optimizers.registry import OPTIMIZERS
+
+LR_GRID_5 = (0.1, 0.316, 1.0, 3.16, 10.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+  """Rows × tasks over one grid (``axes``: name → values) and ``seeds`` seeds (0 .. seeds-1)."""
+
+  name: str
+  rows: tuple[str, ...]
+  tasks: tuple[str, ...]
+  axes: Mapping[str, tuple[float, ...]]
+  seeds: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+  """A full benchmark: its studies and the overrides that apply to every task (``None`` = the task's default)."""
+
+  studies: tuple[Study, ...]
+  steps: int | None = None
+  batch_size: int | None = None
+  curve_points: int = 50
+
+
+def _available(names: Sequence[str]) -> tuple[str, ...]:
+  return tuple(n for n in names if n in OPTIMIZERS or ":" in n)
+
+
+def _rnn_tasks() -> tuple[str, ...]:
+  return tuple(t for t in TASKS if TASKS[t].family == "rnn")
+
+
+def preset(name: str) -> BenchConfig:
+  """``quick`` (a couple of minutes on 2 cores) or ``full`` (every model family, the zoo's main optimizers, 5 seeds,
+  a 5-point learning-rate grid, plus β1×β2 and LR×weight-decay heatmaps and a SAM row)."""
+  if name == "quick":
+    return BenchConfig((
+        Study("lr", ("sgd", "momentum", "adam"), ("digits_mlp", "sbm_gcn", "iris_dnm"), {"lr": (0.1, 1.0, 10.0)}, 2),
+        Study("b1b2", ("adam",), ("digits_mlp",), {"b1": (0.5, 0.9), "b2": (0.9, 0.999)}, 2),
+        Study("lrwd", ("adamw",), ("digits_mlp",), {"lr": (0.3, 3.0), "weight_decay": (1e-4, 1e-1)}, 2),
+    ), steps=150)
+  if name == "full":
+    rows = _available(("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "radam", "adabelief", "lion", "sam:adam"))
+    tasks = ("digits_mlp", "mnist1d_mlp", "digits_cnn", "mnist1d_transformer", "copy_transformer", "sbm_gcn", "iris_dnm",
+             "wine_dnm", *_rnn_tasks())
+    return BenchConfig((
+        Study("lr", rows, tasks, {"lr": LR_GRID_5}, 5),
+        Study("b1b2", ("adam",), ("mnist1d_mlp",), {"b1": (0.0, 0.5, 0.8, 0.9, 0.95), "b2": (0.9, 0.99, 0.999, 0.9999)}, 3),
+        Study("lrwd", ("adamw",), ("mnist1d_mlp",), {"lr": LR_GRID_5, "weight_decay": (0.0, 1e-3, 1e-2, 1e-1)}, 3),
+    ))
+  raise ValueError(f"Unknown preset {name!r}. Known presets: quick, full.")
+
+
+def peak_memory_mib() -> float:
+  """Peak resident memory of this process so far (MiB)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_bench(
+    config: BenchConfig,
+    *,
+    progress: bool = True,
+    on_cell: Callable[[str, CellResult], None] | None = None,
+) -> list[tuple[str, CellResult]]:
+  """Runs every (study, row, task) cell; each cell is one compiled program over grid × seeds.
+
+  Rows and tasks are validated (parsed, built, loaded) before any training starts, so a typo fails in seconds.
+  """
+  plan = []
+  for study in config.studies:
+    grid = Grid({k: tuple(float(v) for v in vals) for k, vals in study.axes.items()})
+    if study.seeds < 1 or grid.size < 1:
+      raise ValueError(f"Study {study.name!r} needs at least one seed and one grid point.")
+    rows = [parse_row(spec) for spec in study.rows]
+    for row in rows:
+      check_buildable(row, grid.arrays())
+    problems = [build_task(t, steps=config.steps, batch_size=config.batch_size) for t in study.tasks]
+    plan += [(study, grid, row, problem) for problem in problems for row in rows]
+  results = []
+  from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # pylint: disable=import-outside-toplevel
+
+  with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(), disable=not progress) as bar:
+    job = bar.add_task("bench", total=len(plan))
+    for study, grid, row, problem in plan:
+      bar.update(job, description=f"{study.name}: {row.label} on {problem.name}")
+      cell = run_cell(row, problem, grid, range(study.seeds), curve_points=config.curve_points)
+      results.append((study.name, cell))
+      if on_cell is not None:
+        on_cell(study.name, cell)
+      bar.advance(job)
+  return results
+
+
+def write_results(
+    results: Sequence[tuple[str, CellResult]], out: str | Path, *, title: str, notes: Sequence[str] = (), plots: bool = True
+) -> list[Path]:
+  """Writes ``results.csv``, ``timings.csv``, ``summary.md``, ``curves.npz`` and the plots into ``out``."""
+  out = Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  written = [out / "results.csv", out / "timings.csv", out / "summary.md", out / "curves.npz"]
+  report.write_csv(results, written[0])
+  report.write_timings(results, written[1])
+  written[2].write_text(report.markdown_summary(results, title=title, notes=notes))
+  np.savez_compressed(written[3], **{f"{s}/{c.task}/{c.row}": c.curves for s, c in results})
+  if not plots:
+    return written
+  main = [c for s, c in results if s == "lr"]
+  if main:
+    written += [out / "loss_curves.png", out / "lr_sensitivity.png", out / "ranking.png"]
+    report.plot_loss_curves(main, written[-3])
+    report.plot_lr_sensitivity(main, written[-2])
+    report.plot_ranking(main, written[-1])
+  for study, x_axis, y_axis, name in (("b1b2", "b1", "b2", "heatmap_b1_b2"), ("lrwd", "lr", "weight_decay", "heatmap_lr_wd")):
+    for cell in (c for s, c in results if s == study):
+      written.append(out / f"{name}_{cell.task}_{cell.row}.png".replace(":", "-"))
+      report.plot_heatmap(cell, x_axis, y_axis, written[-1])
+  return written
+
+
+def config_dict(config: BenchConfig) -> dict[str, Any]:
+  """JSON-ready form of ``config`` (for the run manifest)."""
+  return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def headline(results: Sequence[tuple[str, CellResult]]) -> dict[str, float]:
+  """``test/<task>/<optimizer>`` → test metric at the best learning rate, for the main study (the manifest's figures)."""
+  return {f"test/{c.task}/{c.row}": report.best_test(c)[0] for s, c in results if s == "lr"}
+
+
+def timed_bench(config: BenchConfig, out: str | Path, *, title: str, progress: bool = True, plots: bool = True):
+  """:func:`run_bench` + :func:`write_results`, noting the wall time and peak memory in the summary."""
+  start = time.perf_counter()
+  results = run_bench(config, progress=progress)
+  elapsed = time.perf_counter() - start
+  notes = [f"Wall time {elapsed:.0f} s for training (compile + run), peak resident memory {peak_memory_mib():.0f} MiB."]
+  write_results(results, out, title=title, notes=notes, plots=plots)
+  return results, elapsed

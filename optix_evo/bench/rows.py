@@ -1,0 +1,166 @@
+"""Optimizer rows of the benchmark, parsed from short specs.
+
+Spec grammar: ``KIND:NAME`` followed by optional ``@key=value`` fixed hyperparameters, e.g. ``adam`` (= ``zoo:adam``),
+``zoo:adamw@weight_decay=0.05``, ``sam:adam@rho=0.1``, ``asam:sgd``, ``looksam:adam@k=5``, ``aldvi:adam``,
+``genome:run/hall_of_fame.json`` (``#i`` picks entry ``i`` of a hall of fame) or ``genome:known:lion``.
+
+Every row builds its optimizer from a dict of hyperparameters that may be *traced* values, so one compiled program
+trains a whole grid (``jax.vmap`` over the dict). The learning rate is ``base_lr × lr`` where ``lr`` is the grid's
+multiplier (1 when the grid has none); other grid entries are passed by name (``b1``, ``b2``, ``weight_decay``, ``rho``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import optax
+
+import optix_evo
+from optix_evo.optimizers.registry import OPTIMIZERS, get_optimizer
+
+Hyperparams = Mapping[str, Any]
+# (hyperparameters, steps per epoch) -> optimizer
+Builder = Callable[[Hyperparams, int], optax.GradientTransformation]
+
+ROW_KINDS = ("zoo", "sam", "asam", "looksam", "aldvi", "genome")
+_WRAPPERS = ("sam", "asam", "looksam")
+
+
+class Row(NamedTuple):
+  """One optimizer row: its spec, a readable label, its builder and its reference learning rate."""
+
+  spec: str
+  label: str
+  build: Builder
+  base_lr: float
+
+
+def _parse_value(text: str) -> Any:
+  try:
+    return json.loads(text)
+  except json.JSONDecodeError:
+    return text
+
+
+def _zoo_lr(name: str, fixed: dict[str, Any]) -> float:
+  """The row's reference learning rate: a fixed ``@learning_rate=`` (removed from ``fixed``), else the zoo default."""
+  if name not in OPTIMIZERS:
+    raise ValueError(f"Unknown optimizer {name!r}. Known optimizers: {', '.join(sorted(OPTIMIZERS))}.")
+  return float(fixed.pop("learning_rate", OPTIMIZERS[name].defaults.get("learning_rate", 1e-3)))
+
+
+def _lr(hp: Hyperparams, base_lr: float) -> Any:
+  return base_lr * hp.get("lr", 1.0)
+
+
+def _split_kwargs(fn: Callable, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+  accepted = inspect.signature(fn).parameters
+  own = {k: v for k, v in kwargs.items() if k in accepted and k != "base"}
+  return own, {k: v for k, v in kwargs.items() if k not in own}
+
+
+def _zoo_row(spec: str, name: str, fixed: dict[str, Any]) -> Row:
+  base_lr = _zoo_lr(name, fixed)
+
+  def build(hp, steps_per_epoch):
+    del steps_per_epoch
+    extra = {k: v for k, v in hp.items() if k != "lr"}
+    return get_optimizer(name, **{**fixed, **extra, "learning_rate": _lr(hp, base_lr)})
+
+  return Row(spec, spec.split(":", 1)[-1], build, base_lr)
+
+
+def _wrapper_row(spec: str, kind: str, name: str, fixed: dict[str, Any]) -> Row:
+  wrapper = getattr(optix_evo, kind, None)
+  if wrapper is None:
+    raise ValueError(f"Row {spec!r}: ox.{kind} is not available in this installation.")
+  base_lr = _zoo_lr(name, fixed)
+
+  def build(hp, steps_per_epoch):
+    del steps_per_epoch
+    extra = {k: v for k, v in {**fixed, **hp}.items() if k != "lr"}
+    own, rest = _split_kwargs(wrapper, extra)
+    return wrapper(get_optimizer(name, **rest, learning_rate=_lr(hp, base_lr)), **own)
+
+  return Row(spec, spec, build, base_lr)
+
+
+def _aldvi_row(spec: str, name: str, fixed: dict[str, Any]) -> Row:
+  aldvi = getattr(optix_evo, "aldvi", None)
+  if aldvi is None:
+    raise ValueError(f"Row {spec!r}: ox.aldvi is not available in this installation.")
+  base_lr = _zoo_lr(name, fixed)
+
+  def build(hp, steps_per_epoch):
+    extra = {k: v for k, v in {**fixed, **hp}.items() if k != "lr"}
+    base_kwargs = {k: v for k, v in extra.items() if k in OPTIMIZERS[name].defaults}
+    own = {k: v for k, v in extra.items() if k not in base_kwargs}
+    base = lambda lr: get_optimizer(name, **base_kwargs, learning_rate=lr)
+    return aldvi(base, _lr(hp, base_lr), steps_per_epoch, **own)
+
+  return Row(spec, spec, build, base_lr)
+
+
+def load_genome(source: str):
+  """A genome from ``known:NAME`` (``ox.graph.known``), a genome JSON file, or entry ``#i`` of a hall-of-fame JSON."""
+  graph = optix_evo.graph
+  if not hasattr(graph, "interpret"):
+    raise ValueError("genome rows need optix_evo.graph.interpret, which is not available in this installation.")
+  if source.startswith("known:"):
+    return graph.known(source[len("known:"):])
+  path, _, index = source.partition("#")
+  if not Path(path).exists():
+    raise ValueError(f"Genome file {path!r} does not exist.")
+  return graph.load_genome(path, int(index or 0))
+
+
+def _genome_row(spec: str, source: str, fixed: dict[str, Any]) -> Row:
+  genome = load_genome(source)
+  base_lr = float(fixed.pop("learning_rate", 1e-3))
+
+  def build(hp, steps_per_epoch):
+    del steps_per_epoch
+    return optix_evo.graph.interpret(genome, learning_rate=_lr(hp, base_lr))
+
+  return Row(spec, spec, build, base_lr)
+
+
+def parse_row(spec: str) -> Row:
+  """Parses one row spec (see the module docstring).
+
+  Raises:
+    ValueError: for an unknown kind or optimizer, a malformed ``@key=value``, or a kind whose code is absent.
+  """
+  head, *pairs = spec.strip().split("@")
+  kind, sep, name = head.partition(":")
+  if not sep:
+    kind, name = "zoo", head
+  if kind not in ROW_KINDS:
+    raise ValueError(f"Row {spec!r}: unknown kind {kind!r}. Known kinds: {', '.join(ROW_KINDS)} (e.g. 'sam:adam').")
+  fixed = {}
+  for pair in pairs:
+    key, eq, value = pair.partition("=")
+    if not eq or not key:
+      raise ValueError(f"Row {spec!r}: expected '@key=value' hyperparameters, got '@{pair}'.")
+    fixed[key] = _parse_value(value)
+  if kind == "zoo":
+    return _zoo_row(spec, name, fixed)
+  if kind in _WRAPPERS:
+    return _wrapper_row(spec, kind, name, fixed)
+  if kind == "aldvi":
+    return _aldvi_row(spec, name, fixed)
+  return _genome_row(spec, name, fixed)
+
+
+def check_buildable(row: Row, grid: Mapping[str, Any]) -> None:
+  """Builds ``row`` once with the grid's first point (abstractly), so bad hyperparameter names fail before any training."""
+  point = {k: v[0] for k, v in grid.items()}
+  try:
+    jax.eval_shape(lambda hp: row.build(hp, 1).init({"w": jax.numpy.zeros(2)}), point)
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"Row {row.spec!r} cannot take hyperparameters {sorted(grid)}: {e}") from e
