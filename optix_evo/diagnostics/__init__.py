@@ -15,6 +15,7 @@ from optix_evo.diagnostics.sharpness import (
     hessian_trace,
     hessian_vector_product,
     perturbation_sharpness,
+    sharpness_summary,
 )
 from optix_evo.diagnostics.variability import SeedStats, plot_seed_variability, seed_variability, seed_variability_table
 
@@ -41,5 +42,6 @@ __all__ = [
     "seed_variability",
     "seed_variability_table",
     "SeedStats",
+    "sharpness_summary",
     "write_manifest",
 ]

@@ -126,3 +126,16 @@ def perturbation_sharpness(
     return loss_fn(optax.tree.add(params, d))
 
   return jnp.mean(jax.vmap(perturbed_loss)(jax.random.split(key, samples))) - loss_fn(params)
+
+
+def sharpness_summary(
+    loss_fn: ScalarLossFn, params: chex.ArrayTree, key: jax.Array, *, rho: float = 0.05, iters: int = 20, samples: int = 32
+) -> dict[str, jax.Array]:
+  """All three measures at once, for tables: ``{"loss", "hessian_top_eigenvalue", "hessian_trace", "perturbation_sharpness"}``."""
+  k_eig, k_trace, k_rho = jax.random.split(key, 3)
+  return {
+      "loss": loss_fn(params),
+      "hessian_top_eigenvalue": hessian_top_eigenvalue(loss_fn, params, k_eig, iters=iters),
+      "hessian_trace": hessian_trace(loss_fn, params, k_trace, samples=samples),
+      "perturbation_sharpness": perturbation_sharpness(loss_fn, params, k_rho, rho=rho, samples=samples),
+  }
