@@ -54,7 +54,8 @@ def walk_forward_section(cfg, series: dict[str, np.ndarray], log) -> tuple[list[
   raw: dict = {}
   lines = []
   for model_name, (model, strategies) in models.items():
-    lines += [f"\n### {model_name}: forecast MSE ÷ persistence MSE (lower is better; mean ± std over {len(seeds)} seeds)\n",
+    lines += [f"\n### {model_name}: forecast MSE ÷ persistence MSE (lower is better; mean ± std over "
+              f"{len(seeds)} seeds)\n",
               "| strategy | mode | " + " | ".join(f"{n} (N={len(s)})" for n, s in series.items()) + " |",
               "|---|---|" + "---|" * len(series)]
     for strategy_name in strategies:
@@ -159,7 +160,8 @@ def variance_section(cfg, log) -> tuple[list[str], dict]:
   slope_inc = np.polyfit(np.log(sizes), np.log([rows[n]["increment_var"] for n in rows]), 1)[0]
   lines = [f"\n### Var(η) vs training-set size N (paper rule α=1, σ=0, SGD η₀=0.05, digits, {len(seeds)} seeds, "
            f"{epochs} epochs, batch 25)\n",
-           "| N | mean final η | Var over seeds of final η | mean over seeds of Var of per-epoch Δlog η |", "|---|---|---|---|"]
+           "| N | mean final η | Var over seeds of final η | mean over seeds of Var of per-epoch Δlog η |",
+           "|---|---|---|---|"]
   lines += [f"| {n} | {r['mean_final']:.4f} | {r['final_var']:.3g} | {r['increment_var']:.3g} |" for n, r in rows.items()]
   lines.append(f"\nLog-log slope vs N: {slope_final:.2f} (final η across seeds), {slope_inc:.2f} (per-epoch "
                "increments); the paper's Var(η) ∝ 1/√N predicts −0.5.")

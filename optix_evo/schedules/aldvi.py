@@ -412,7 +412,10 @@ def current_lr(opt_state: optax.OptState) -> jax.Array:
 
 
 def aldvi_history(opt_state: optax.OptState) -> dict[str, chex.Array]:
-  """The last ``history_size`` epochs (oldest first) for logging: ``loss``, ``accuracy``, ``lr``, ``valid``, ``diverged``."""
+  """The last ``history_size`` epochs (oldest first), for logging.
+
+  Keys: ``loss``, ``accuracy``, ``lr`` (η used in that epoch), ``valid`` and ``diverged`` (saw a non-finite loss).
+  """
   state = aldvi_state(opt_state)
   return {
       "loss": state.loss_history,

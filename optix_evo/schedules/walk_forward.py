@@ -58,8 +58,8 @@ def make_strategy(name: str, learning_rate: float, base: Callable[..., optax.Gra
   """The strategy ``name`` (one of :data:`STRATEGIES`) around ``base`` with peak/initial ``learning_rate``.
 
   ``constant``; ``step`` (×0.1 after each third of the run); ``cosine`` (to 1% of the rate); ``plateau``
-  (``optax.contrib.reduce_on_plateau`` on the epoch-mean loss, factor 0.5, patience 2 epochs, down to 1%); ``aldvi_paper``,
-  ``aldvi_trend`` and ``aldvi_phased`` (:func:`optix_evo.schedules.aldvi` with that rule; ``aldvi_kwargs`` go to it).
+  (``optax.contrib.reduce_on_plateau`` on the epoch-mean loss, factor 0.5, patience 2 epochs, down to 1%);
+  ``aldvi_paper``, ``aldvi_trend`` and ``aldvi_phased`` (:func:`optix_evo.schedules.aldvi` with that rule; ``aldvi_kwargs`` go to it).
   """
 
   def scheduled(make_schedule):  # a schedule over the run's total steps (a window in refit mode)
@@ -72,8 +72,8 @@ def make_strategy(name: str, learning_rate: float, base: Callable[..., optax.Gra
 
   def plateau(seed, spe, total_epochs):
     del seed, total_epochs
-    return optax.chain(base(learning_rate),
-                       _value_from_loss(optax.contrib.reduce_on_plateau(factor=0.5, patience=2, accumulation_size=spe, min_scale=0.01)))
+    plateau_scale = optax.contrib.reduce_on_plateau(factor=0.5, patience=2, accumulation_size=spe, min_scale=0.01)
+    return optax.chain(base(learning_rate), _value_from_loss(plateau_scale))
 
   def aldvi_rule(rule):
     def make(seed, spe, total_epochs):

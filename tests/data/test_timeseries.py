@@ -8,7 +8,7 @@ from optix_evo.data import timeseries as ts
 
 @pytest.mark.parametrize("name", sorted(ts.SERIES))
 def test_synthetic_series_are_deterministic_finite_float32(name):
-  a, b, c = ts.synthetic_series(name, 600, seed=1), ts.synthetic_series(name, 600, seed=1), ts.synthetic_series(name, 600, 2)
+  a, b, c = (ts.synthetic_series(name, 600, seed=s) for s in (1, 1, 2))
   assert a.shape == (600,) and a.dtype == np.float32 and np.all(np.isfinite(a))
   np.testing.assert_array_equal(a, b)
   assert not np.allclose(a, c)
