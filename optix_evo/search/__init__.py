@@ -6,7 +6,7 @@
 
 from optix_evo.search import ga
 from optix_evo.search.elimination import Stage, spearman
-from optix_evo.search.evaluate import BASELINES, WORST, Evaluator, Protocol, Scores, base_schedule, population_mesh
+from optix_evo.search.evaluate import BASELINES, WORST, Evaluator, Protocol, Scores, population_mesh
 from optix_evo.search.results import verdict, write_results
 from optix_evo.search.search import PRESETS, SearchConfig, SearchResult, genome_builder, preset, run
 from optix_evo.search.tasks import TASKS, Task, get_task
@@ -14,6 +14,6 @@ from optix_evo.search.transfer import confidence_interval, transfer
 
 __all__ = [
     "BASELINES", "Evaluator", "PRESETS", "Protocol", "Scores", "SearchConfig", "SearchResult", "Stage", "TASKS",
-    "Task", "WORST", "base_schedule", "confidence_interval", "ga", "genome_builder", "get_task", "population_mesh",
+    "Task", "WORST", "confidence_interval", "ga", "genome_builder", "get_task", "population_mesh",
     "preset", "run", "spearman", "transfer", "verdict", "write_results",
 ]

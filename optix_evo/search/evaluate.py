@@ -27,15 +27,16 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from optix_evo.graph import GenomeState, is_finite, nos_learning_rate
 from optix_evo.search.tasks import Task
 from optix_evo.training import evaluate, fit
 
 WORST = -1.0
 """Fitness of divergent candidates (validation accuracy is always >= 0)."""
 
-# build(candidate, learning_rate_schedule, total_steps) -> optimizer; ``candidate`` is one member of the population
+# build(candidate, learning_rate_schedule, protocol) -> optimizer; ``candidate`` is one member of the population
 # pytree (a genome, or a dummy for fixed baselines).
-Builder = Callable[[Any, optax.Schedule, int], optax.GradientTransformation]
+Builder = Callable[[Any, optax.Schedule, "Protocol"], optax.GradientTransformation]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,22 +72,6 @@ class Protocol:
     return self.probe_steps if self.warmup_steps is None else self.warmup_steps
 
 
-def base_schedule(peak_lr: jax.Array | float, total_steps: int, warmup_steps: int) -> optax.Schedule:
-  """NOS base schedule (§3.1): ``lr·t/W`` for ``t < W``, then ``lr/2·(1 + cos(π (t-W)/(T-W)))``.
-
-  ``peak_lr`` may be a traced value, so one program serves every learning rate of the grid.
-  """
-
-  def schedule(count):
-    t = jnp.asarray(count, jnp.float32)
-    warm = peak_lr * t / max(warmup_steps, 1)
-    frac = jnp.clip((t - warmup_steps) / max(total_steps - warmup_steps, 1), 0.0, 1.0)
-    cos = 0.5 * peak_lr * (1.0 + jnp.cos(jnp.pi * frac))
-    return jnp.where(t < warmup_steps, warm, cos)
-
-  return schedule
-
-
 class Scores(NamedTuple):
   """Per-candidate outcome of one evaluation (arrays with the population's leading axis)."""
 
@@ -101,7 +86,7 @@ def _all_finite(tree: chex.ArrayTree) -> jax.Array:
 
 
 def candidate_score(task: Task, build: Builder, protocol: Protocol, candidate: Any, key: jax.Array, data: dict):
-  """Fitness, chosen learning rate and divergence flag of ONE candidate (pure; vmapped by :class:`Evaluator`)."""
+  """Fitness, index of the chosen learning rate in the grid and divergence flag of ONE candidate (pure; vmapped by :class:`Evaluator`)."""
   init_key, data_key, probe_key = jax.random.split(key, 3)
   params0 = task.init_params(init_key)
   train = type(task.split.train)(data["train_x"], data["train_y"])
@@ -109,7 +94,7 @@ def candidate_score(task: Task, build: Builder, protocol: Protocol, candidate: A
   grid = jnp.asarray(protocol.lr_grid, jnp.float32)
 
   def run(peak_lr, steps, batch_key):
-    optimizer = build(candidate, base_schedule(peak_lr, protocol.steps, protocol.warmup), protocol.steps)
+    optimizer = build(candidate, nos_learning_rate(peak_lr, protocol.steps, protocol.warmup), protocol)
     return fit(task.loss_fn, params0, optimizer, train, batch_key, steps=steps, batch_size=task.batch_size)
 
   if protocol.probe_steps and len(protocol.lr_grid) > 1:
@@ -120,28 +105,19 @@ def candidate_score(task: Task, build: Builder, protocol: Protocol, candidate: A
       ok = _all_finite(res.loss) & _all_finite(res.params) & jnp.isfinite(acc)
       return jnp.where(ok, acc, -jnp.inf)
 
-    probe_acc = jax.vmap(probe)(grid)
-    peak_lr = grid[jnp.argmax(probe_acc)]
+    lr_index = jnp.argmax(jax.vmap(probe)(grid))
   else:
-    peak_lr = grid[0]
-  res = run(peak_lr, protocol.steps, data_key)
+    lr_index = jnp.asarray(0)
+  res = run(grid[lr_index], protocol.steps, data_key)
   val = evaluate(task.loss_fn, res.params, valid, chunk_size=protocol.eval_chunk)["accuracy"]
   ok = _all_finite(res.loss) & _all_finite(res.params) & jnp.isfinite(val) & _state_finite(res.opt_state)
-  return jnp.where(ok, val, WORST), peak_lr, ~ok
+  return jnp.where(ok, val, WORST), lr_index, ~ok
 
 
 def _state_finite(opt_state: Any) -> jax.Array:
-  """False when an optimizer state carries a raised ``nonfinite`` flag (the genome interpreter keeps one)."""
-  flags = []
-
-  def visit(node):
-    flag = getattr(node, "nonfinite", None)
-    if flag is not None:
-      flags.append(jnp.any(flag))
-    return node
-
-  jax.tree.map(visit, opt_state, is_leaf=lambda n: hasattr(n, "nonfinite"))
-  return ~jnp.any(jnp.stack(flags)) if flags else jnp.asarray(True)
+  """The genome interpreter's non-finite flag when the state holds one (``optix_evo.graph.is_finite``), else True."""
+  has_genome = any(isinstance(s, GenomeState) for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, GenomeState)))
+  return is_finite(opt_state) if has_genome else jnp.asarray(True)
 
 
 def population_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -214,8 +190,8 @@ class Evaluator:
       cands = jax.tree.map(lambda a: self._put(pad(np.asarray(a)), self._sharded), candidates)
       out = self._fn(cands, self._put(pad(keys), self._sharded), self._global_data)
       outs.append([np.asarray(o)[: stop - start] for o in out])
-    fitness, lr, diverged = (np.concatenate(parts) for parts in zip(*outs))
-    return Scores(fitness.astype(np.float64), lr.astype(np.float64), diverged.astype(bool))
+    fitness, lr_index, diverged = (np.concatenate(parts) for parts in zip(*outs))
+    return Scores(fitness.astype(np.float64), np.asarray(self.protocol.lr_grid, np.float64)[lr_index], diverged.astype(bool))
 
 
 BASELINES = ("adam", "adamw", "sgd")
@@ -228,8 +204,8 @@ def optax_builder(name: str) -> Builder:
     raise ValueError(f"Unknown baseline {name!r}. Known baselines: {', '.join(BASELINES)}.")
   hparams = {"momentum": 0.9} if name == "sgd" else {}
 
-  def build(candidate, schedule, total_steps):
-    del candidate, total_steps
+  def build(candidate, schedule, protocol):
+    del candidate, protocol
     return getattr(optax, name)(schedule, **hparams)
 
   return build

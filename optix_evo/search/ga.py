@@ -33,14 +33,14 @@ class GenomeOps(NamedTuple):
   Attributes:
     random: ``random(key) -> genome``.
     mutate: ``mutate(key, genome) -> genome`` (one mutation).
-    check: ``check(genome) -> genome | None``: the integrity-checked genome (it may set the sign flip), or ``None``
-      when it is degenerate.
+    check: ``check(population) -> (passed, population)``: the integrity check of a batch (``passed`` bool ``[n]``;
+      the returned genomes may have their sign flip set). Batches are padded to a fixed size (one compilation).
     fingerprint: ``fingerprint(genome) -> str``: canonical hash; equal for functionally identical genomes.
   """
 
   random: Callable[[jax.Array], Genome]
   mutate: Callable[[jax.Array, Genome], Genome]
-  check: Callable[[Genome], Genome | None]
+  check: Callable[[Genome], tuple[np.ndarray, Genome]]
   fingerprint: Callable[[Genome], str]
 
 
@@ -99,17 +99,35 @@ def unstack(batch: Genome) -> list[Genome]:
   return [jax.tree.map(lambda a, i=i: np.asarray(a)[i], batch) for i in range(n)]
 
 
-def _valid_new(propose: Callable[[jax.Array], Genome], key: jax.Array, ops: GenomeOps, seen: set[str],
-               max_tries: int, what: str) -> tuple[Genome, str]:
+def _fill(propose: Callable[[int, int], Genome], seen: list[set[str]], ops: GenomeOps, check_batch: int,
+          max_tries: int, what: str) -> tuple[list[Genome], list[str]]:
+  """One valid, new genome per slot: ``propose(slot, attempt)`` until the candidate is new to ``seen[slot]`` (a set,
+  possibly shared between slots) and passes the integrity check, which runs in padded batches of ``check_batch``."""
+  slots = len(seen)
+  genomes: list[Genome | None] = [None] * slots
+  fingerprints: list[str] = [""] * slots
   for attempt in range(max_tries):
-    candidate = ops.check(propose(jax.random.fold_in(key, attempt)))
-    if candidate is None:
-      continue
-    fp = ops.fingerprint(candidate)
-    if fp not in seen:
-      seen.add(fp)
-      return candidate, fp
-  raise RuntimeError(f"No valid, new {what} after {max_tries} tries; raise max_tries or change the genome spec.")
+    pending = [s for s in range(slots) if genomes[s] is None]
+    if not pending:
+      return genomes, fingerprints
+    fresh = []
+    for s in pending:
+      g = propose(s, attempt)
+      fp = ops.fingerprint(g)
+      if fp not in seen[s]:  # duplicates never reach the (costlier) integrity check
+        seen[s].add(fp)
+        fresh.append((s, g))
+    for start in range(0, len(fresh), check_batch):
+      part = fresh[start:start + check_batch]
+      padded = [g for _, g in part] + [part[0][1]] * (check_batch - len(part))
+      passed, checked = ops.check(stack(padded))
+      for (s, _), ok, g in zip(part, np.asarray(passed), unstack(checked)):
+        if ok:
+          genomes[s], fingerprints[s] = g, ops.fingerprint(g)
+          seen[s].add(fingerprints[s])
+  if any(g is None for g in genomes):
+    raise RuntimeError(f"No valid, new {what} after {max_tries} tries; raise max_tries or change the genome spec.")
+  return genomes, fingerprints
 
 
 def ask(key: jax.Array, state: GAState, params: GAParams, ops: GenomeOps) -> tuple[Genome, np.ndarray, list[str]]:
@@ -122,24 +140,19 @@ def ask(key: jax.Array, state: GAState, params: GAParams, ops: GenomeOps) -> tup
   if done(state, params):
     raise ValueError("The GA is done: every generation has been told.")
   key = jax.random.fold_in(key, state.generation)
-  genomes, fingerprints = [], []
+  batch = params.particles * params.mutants
   if state.generation == 0:
-    seen: set[str] = set()
-    for i in range(params.pool_factor * params.particles):
-      g, fp = _valid_new(ops.random, jax.random.fold_in(key, i), ops, seen, params.max_tries, "random genome")
-      genomes.append(g)
-      fingerprints.append(fp)
-    return stack(genomes), np.full(len(genomes), -1), fingerprints
+    size = params.pool_factor * params.particles
+    pool_seen: set[str] = set()
+    genomes, fps = _fill(lambda s, a: ops.random(jax.random.fold_in(jax.random.fold_in(key, s), a)),
+                         [pool_seen] * size, ops, batch, params.max_tries, "random genome")
+    return stack(genomes), np.full(size, -1), fps
   parents = unstack(state.particles)
-  for p, parent in enumerate(parents):
-    seen = set(state.seen[p])
-    for j in range(params.mutants):
-      member_key = jax.random.fold_in(key, p * params.mutants + j)
-      g, fp = _valid_new(lambda k, parent=parent: ops.mutate(k, parent), member_key, ops, seen, params.max_tries,
-                         "mutant")
-      genomes.append(g)
-      fingerprints.append(fp)
-  return stack(genomes), np.repeat(np.arange(params.particles), params.mutants), fingerprints
+  seen = [set(state.seen[p]) for p in range(params.particles)]
+  genomes, fps = _fill(
+      lambda s, a: ops.mutate(jax.random.fold_in(jax.random.fold_in(key, s), a), parents[s // params.mutants]),
+      [seen[s // params.mutants] for s in range(batch)], ops, batch, params.max_tries, "mutant")
+  return stack(genomes), np.repeat(np.arange(params.particles), params.mutants), fps
 
 
 def tell(population: Genome, fitness: np.ndarray, fingerprints: list[str], state: GAState, params: GAParams) -> GAState:
@@ -168,9 +181,13 @@ def graph_ops(spec: Any = None) -> GenomeOps:
   from optix_evo import graph  # pylint: disable=import-outside-toplevel
 
   spec = graph.GenomeSpec() if spec is None else spec
+  def check(population):
+    result = graph.check_integrity(population, spec)
+    return result.passed, result.genomes
+
   return GenomeOps(
       random=lambda key: graph.random_genome(key, spec),
       mutate=lambda key, genome: graph.mutate(key, genome, spec),
-      check=graph.check_integrity,
-      fingerprint=graph.canonical_hash,
+      check=check,
+      fingerprint=lambda genome: graph.canonical_hash(genome, spec),
   )

@@ -12,29 +12,29 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import numpy as np
 
 from optix_evo.search.checkpoint import atomic_write_text
-from optix_evo.search.evaluate import base_schedule
 from optix_evo.search.search import SearchConfig, SearchResult
 
 
 def _genome(record: dict[str, Any]):
   from optix_evo import graph  # pylint: disable=import-outside-toplevel
-  return graph.from_json(json.dumps(record["genome"]))
+  return graph.from_json(record["genome"])
 
 
 def lr_curve(record: dict[str, Any], protocol_steps: int, warmup: int) -> np.ndarray:
   """Learning rate at every step of a surrogate run of the hall-of-fame ``record``."""
   from optix_evo import graph  # pylint: disable=import-outside-toplevel
 
+  from optix_evo.graph.interpreter import schedule_factor  # pylint: disable=import-outside-toplevel
+
   t = np.arange(protocol_steps)
-  base = np.asarray(base_schedule(record["learning_rate"], protocol_steps, warmup)(t))
-  return base * np.asarray(graph.lr_multiplier(_genome(record), t, protocol_steps))
+  base = np.asarray(graph.nos_learning_rate(record["learning_rate"], protocol_steps, warmup)(t))
+  return base * np.asarray(schedule_factor(_genome(record).schedule, t, protocol_steps))
 
 
 def _plots(out_dir: str, result: SearchResult, config: SearchConfig) -> list[str]:

@@ -136,9 +136,12 @@ def _graph():
   return graph
 
 
-def genome_builder(genome, schedule, total_steps):
-  """:data:`optix_evo.search.evaluate.Builder` for genomes: the graph interpreter with the base LR schedule."""
-  return _graph().interpret(genome, learning_rate=schedule, total_steps=total_steps)
+def genome_builder(genome, schedule, protocol: Protocol):
+  """:data:`optix_evo.search.evaluate.Builder` for genomes: the graph interpreter with the NOS base LR schedule and
+  momentum schedule (0.95 → 0.85 over the warmup, back to 0.95 at the end; nos.md §3.1)."""
+  graph = _graph()
+  return graph.interpret(genome, learning_rate=schedule, total_steps=protocol.steps,
+                         momentum=graph.nos_momentum(protocol.steps, protocol.warmup))
 
 
 def _fresh_state(config: SearchConfig) -> dict[str, Any]:
@@ -199,7 +202,7 @@ class _Run:
 
 
 def _record(graph, genome, fp: str, **fields) -> dict[str, Any]:
-  return {**fields, "fingerprint": fp, "equation": graph.render(genome), "genome": json.loads(graph.to_json(genome))}
+  return {**fields, "fingerprint": fp, "equation": graph.render(genome), "genome": graph.to_json(genome)}
 
 
 def total_candidates(config: SearchConfig) -> int:

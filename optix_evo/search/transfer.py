@@ -54,7 +54,7 @@ def transfer(run_dir: str, tasks: Sequence[str], *, seeds: int = 5, steps: int =
     raise ValueError(f"{path} holds an empty hall of fame.")
   for name in baselines:
     optax_builder(name)  # validates names early
-  genomes = [graph.from_json(json.dumps(rec["genome"])) for rec in hall]
+  genomes = [graph.from_json(rec["genome"]) for rec in hall]
   batch = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *genomes)
   seed_keys = np.stack([np.asarray(jax.random.fold_in(jax.random.PRNGKey(seed), s)) for s in range(seeds)])
   protocol = Protocol(steps=steps, probe_steps=max(steps // 5, 1), lr_grid=tuple(lr_grid))

@@ -18,7 +18,7 @@ def _mutate(key, g):
 OPS = ga.GenomeOps(
     random=lambda key: {"x": np.asarray(jax.random.randint(key, (3,), 0, 4), np.int32)},
     mutate=_mutate,
-    check=lambda g: None if int(np.sum(g["x"])) == 0 else g,
+    check=lambda pop: (np.sum(pop["x"], axis=1) > 0, pop),
     fingerprint=lambda g: str(tuple(int(v) for v in np.asarray(g["x"]))),
 )
 PARAMS = ga.GAParams(particles=3, steps=2, mutants=2, pool_factor=3, max_tries=200)
