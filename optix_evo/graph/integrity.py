@@ -164,6 +164,7 @@ def check_integrity(
     steps: int = 35,
     warmup: int = 6,
     descent_loss: float = 3.5,
+    chunk_size: int = 64,
 ) -> IntegrityResult:
   """Checks a genome or a population (leading axis) and says why each one is rejected.
 
@@ -176,6 +177,7 @@ def check_integrity(
     descent: apply the paper's descent test (nos.md §5.1): the loss must fall below ``descent_loss`` (initial
       loss 7.15) for some learning rate, with the update as is or flipped.
     steps, warmup: length and warmup of every probe / descent run (NOS: 35 and 6, warmup-cosine schedule).
+    chunk_size: genomes per vmapped call (the population is padded to a multiple: one compilation for all sizes).
 
   Returns:
     :class:`IntegrityResult`; arrays have one entry per genome (shape ``[]`` for a single genome).
@@ -200,8 +202,14 @@ def check_integrity(
     known.add(h)
 
   key = jax.random.PRNGKey(key) if isinstance(key, int) else key
-  finite, biggest, change, losses = (np.asarray(x) for x in _numeric_fn(spec, steps, warmup)(
-      Genome(*(jnp.asarray(x) for x in safe)), key))
+  numeric = _numeric_fn(spec, steps, warmup)
+  chunks = []
+  for start in range(0, size, chunk_size):  # fixed-size chunks (padded): one compilation for any population size
+    part = [np.asarray(x)[start:start + chunk_size] for x in safe]
+    pad = chunk_size - part[0].shape[0]
+    part = Genome(*(jnp.asarray(np.concatenate([x, np.repeat(x[:1], pad, 0)])) for x in part))
+    chunks.append([np.asarray(x)[: chunk_size - pad] for x in numeric(part, key)])
+  finite, biggest, change, losses = (np.concatenate(xs) for xs in zip(*chunks))
   mark(~finite, "nonfinite")
   mark(biggest > max_update, "exploding")
   mark(biggest == 0, "zero")

@@ -1,0 +1,98 @@
+"""The interpreter: one program for any genome, vmap over genomes and seeds, optax.chain, the divergence flag."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optix_evo.graph as G
+from oracles.problem import loss, make_problem
+
+STEPS = 15
+PROBLEM = {k: jnp.asarray(v, jnp.float32) for k, v in make_problem().items()}
+
+
+def _train(genome):
+  """STEPS steps on the shared problem with clip → interpreted genome; returns the updates and the final flag."""
+  opt = optax.chain(optax.clip(10.0), G.interpret(genome, 0.05, total_steps=STEPS))
+  params = {"w": PROBLEM["w"], "b": PROBLEM["b"]}
+  grad = jax.grad(lambda p: loss(p["w"], p["b"], PROBLEM["x"], PROBLEM["y"], jnp.tanh))
+
+  def step(carry, _):
+    params, state = carry
+    u, state = opt.update(grad(params), state, params)
+    return (optax.apply_updates(params, u), state), u
+
+  (_, state), updates = jax.lax.scan(step, (params, opt.init(params)), None, length=STEPS)
+  return updates, G.is_finite(state)
+
+
+train_population = jax.jit(jax.vmap(_train))
+train_one = jax.jit(_train)
+
+@pytest.fixture(scope="module")
+def population():
+  rand = [G.random_genome(1000 + s) for s in range(48)]
+  pop = rand + [G.mutate(2000 + i, g) for i, g in enumerate(rand[:14])] + [G.known("adam"), G.from_json(_overflow())]
+  return G.stack(pop)
+
+
+def _overflow():
+  """u = g · (e^e^e^2)²: the clipped exp gives e^80 and the square overflows float32."""
+  return {"format": "optix_evo.genome/1", "momentum": "none", "flip": False, "schedule": "constant",
+          "nodes": {"h0": {"op": "exp", "inputs": ["2"]}, "h1": {"op": "exp", "inputs": ["h0"]},
+                    "h2": {"op": "exp", "inputs": ["h1"]}, "h3": {"op": "mul", "inputs": ["h2", "h2"]},
+                    "root": {"op": "mul", "inputs": ["g", "h3"]}}}
+
+
+def test_population_compiles_once_and_members_equal_solo_runs(population):
+  updates, finite = train_population(population)
+  assert train_population._cache_size() == 1
+  for i in (0, 5, 47, 62, 63):
+    solo, solo_finite = train_one(G.Genome(*(x[i] for x in population)))
+    for leaf in solo:
+      np.testing.assert_allclose(np.asarray(updates[leaf][i]), np.asarray(solo[leaf]), rtol=1e-5, atol=1e-7)
+    assert bool(finite[i]) == bool(solo_finite)
+  assert train_one._cache_size() == 1
+
+
+def test_flag_reports_exactly_the_non_finite_updates(population):
+  updates, finite = train_population(population)
+  actually = np.all(np.stack([np.all(np.isfinite(np.asarray(u)), axis=tuple(range(1, u.ndim)))
+                              for u in jax.tree.leaves(updates)]), axis=0)
+  np.testing.assert_array_equal(np.asarray(finite), actually)
+  assert bool(finite[-2]) and not bool(finite[-1])  # adam is fine, the overflow genome is flagged
+
+
+def test_vmap_over_seeds_changes_only_dropout():
+  drop = G.from_json({"format": "optix_evo.genome/1", "momentum": "none", "flip": False, "schedule": "constant",
+                      "nodes": {"h0": {"op": "drop0.5", "inputs": ["g"]}, "root": {"op": "id", "inputs": ["h0"]}}})
+  w = jnp.ones(64)
+
+  def one(seed):
+    opt = G.interpret(drop, 1.0, seed=seed)
+    return opt.update(w, opt.init(w), w)[0]
+
+  u = jax.jit(jax.vmap(one))(jnp.arange(3))
+  assert not np.array_equal(u[0], u[1])
+  assert set(np.unique(np.asarray(u))) <= {-2.0, 0.0}
+
+
+def test_state_holds_only_what_the_spec_needs():
+  import dataclasses
+  from optix_evo.graph import ops
+  spec = dataclasses.replace(G.DEFAULT_SPEC, operands=ops.OPERANDS[:3], unary=ops.UNARY[:5],
+                             momentum_types=ops.MOMENTUM_TYPES[:1])
+  state = G.interpret(G.random_genome(0, spec), 0.1, spec=spec).init({"w": jnp.ones(3)})
+  assert state.buffers == {} and state.nodes is None and state.momentum is None
+
+
+def test_bad_arguments():
+  with pytest.raises(ValueError, match="strategy"):
+    G.interpret(G.known("sgd"), strategy="gather")
+  opt = G.interpret(G.known("sgd"))
+  with pytest.raises(ValueError, match="params"):
+    opt.update(jnp.ones(2), opt.init(jnp.ones(2)))
+  with pytest.raises(ValueError, match="GenomeState"):
+    G.is_finite(optax.adam(1.0).init(jnp.ones(2)))
