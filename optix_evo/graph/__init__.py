@@ -43,13 +43,13 @@ from optix_evo.graph.integrity import (
     nos_learning_rate,
     nos_momentum,
 )
-from optix_evo.graph.interpreter import GenomeState, interpret, is_finite
+from optix_evo.graph.interpreter import GenomeState, decay_factor, interpret, is_finite, schedule_factor
 from optix_evo.graph.known import KNOWN, known
 from optix_evo.graph.render import render, to_python
 
 __all__ = [
     "BINARY", "DEFAULT_SPEC", "UNARY", "Genome", "GenomeSpec", "GenomeState", "IntegrityResult", "KNOWN", "REASONS",
     "active_nodes", "active_operands", "canonical", "canonical_hash", "canonical_string", "check_integrity",
-    "decay_values", "from_json", "gradient_operands", "interpret", "is_finite", "known", "mutate",
-    "nos_learning_rate", "nos_momentum", "random_genome", "render", "stack", "to_json", "to_python", "unstack",
+    "decay_factor", "decay_values", "from_json", "gradient_operands", "interpret", "is_finite", "known", "mutate",
+    "nos_learning_rate", "nos_momentum", "random_genome", "render", "schedule_factor", "stack", "to_json", "to_python", "unstack",
 ]

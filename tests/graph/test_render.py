@@ -55,3 +55,20 @@ def test_to_python_equals_interpreter(source):
       for leaf in u:
         np.testing.assert_allclose(np.asarray(u[leaf]), np.asarray(want[step][leaf]), rtol=1e-6, atol=1e-7,
                                    err_msg=G.render(genome))
+
+
+def test_cli_render(tmp_path, capsys):
+  import json
+
+  from optix_evo.cli import main
+  one = tmp_path / "g.json"
+  one.write_text(json.dumps(G.to_json(G.known("nos_opt7"))))
+  hall = tmp_path / "hall_of_fame.json"
+  hall.write_text(json.dumps({"hall_of_fame": [{"genome": G.to_json(G.known("lion")), "fitness": 0.8}]}))
+  assert main(["render", str(one)]) == 0
+  assert "tanh([max(a6, a10)]·arcsinh((0.3g+0.7v̂)))" in capsys.readouterr().out
+  assert main(["render", str(hall), "--latex"]) == 0
+  assert "#1 (fitness 0.8)" in capsys.readouterr().out
+  bad = tmp_path / "bad.json"
+  bad.write_text(json.dumps({"hall_of_fame": [{"fitness": 1.0}]}))
+  assert main(["render", str(bad)]) == 2
