@@ -58,7 +58,7 @@ def _plots(out_dir: str, result: SearchResult, config: SearchConfig) -> list[str
   fig, ax = plt.subplots(figsize=(5.5, 3.5))
   for rec in result.hall_of_fame[:5]:
     ax.plot(lr_curve(rec, protocol.steps, protocol.warmup), label=f"#{rec['rank']} (peak {rec['learning_rate']:g})")
-  ax.set(xlabel="step", ylabel="learning rate", yscale="log", title="LR schedules of the top candidates")
+  ax.set(xlabel="step", ylabel="learning rate", title="LR schedules of the top candidates (surrogate run)")
   ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(os.path.join(out_dir, "lr_schedules.png"), dpi=120)
@@ -122,10 +122,13 @@ def write_results(out_dir: str, result: SearchResult, config: SearchConfig, *, s
             "|---|---|" + "---|" * len(stage_names) + "---|---|"]
   for rec in result.hall_of_fame:
     stages = " | ".join(f"{v:.4f}" for v in rec["stage_fitness"][-len(stage_names):])
-    lines.append(f"| {rec['rank']} | {rec['surrogate_fitness']:.4f} | {stages} | {rec['learning_rate']:g} | `{rec['equation']}` |")
+    lines.append(f"| {rec['rank']} | {rec['surrogate_fitness']:.4f} | {stages} | {rec['learning_rate']:g} | "
+                 f"`{rec['equation'].splitlines()[0]}` |")
   base = result.baseline
   lines.append(f"| {base['name']} (baseline) | {base['surrogate']:.4f} | "
                + " | ".join(f"{v:.4f}" for v in base["stages"]) + f" | {base['learning_rate']:g} | |")
+  for rec in result.hall_of_fame:
+    lines += ["", f"### #{rec['rank']} (`optimizers/rank_{rec['rank']:02d}.py`)", "", "```", rec["equation"], "```"]
   lines += ["", "Standalone optax code: `optimizers/rank_<k>.py`. Every evaluated candidate: `history.jsonl`.", "",
             "## Figures", "", *[f"![{f}]({f})" for f in figures], ""]
   path = os.path.join(out_dir, "report.md")
