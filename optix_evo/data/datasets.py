@@ -20,7 +20,9 @@ class Dataset(NamedTuple):
   x: np.ndarray
   y: np.ndarray
 
-  def __len__(self) -> int:
+  @property
+  def num_examples(self) -> int:
+    """Number of examples (``len`` is left to the tuple: a ``Dataset`` has two fields)."""
     return int(self.x.shape[0])
 
 
