@@ -14,6 +14,7 @@ from optix_evo.optimizers._validation import (
     check_learning_rate,
     check_non_negative,
     check_tree_match,
+    tree_vdot,
     with_tree_check,
 )
 
@@ -87,22 +88,24 @@ def scale_by_swats(
     lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
     count = optax.safe_increment(state.count)
     sgd = state.switch_step > 0
-    # One fused pass per leaf: the phase only changes scalar coefficients.
-    keep = jnp.where(state.switch_step == state.count, 0.0, b1)  # v starts at 0 on the first SGD step
-    gain = jnp.where(sgd, 1.0, 1.0 - b1)
-    nu_keep, nu_gain = jnp.where(sgd, 1.0, b2), jnp.where(sgd, 0.0, 1.0 - b2)
-    mu = jax.tree.map(lambda m, g: keep * m + gain * g, state.mu, updates)
-    nu = jax.tree.map(lambda n, g: nu_keep * n + nu_gain * jnp.square(g), state.nu, updates)
     bc1, bc2 = 1.0 - b1**count, 1.0 - b2**count
-    adam_scale = lr * jnp.sqrt(bc2) / bc1
-    sgd_scale = (1.0 - b1) * state.sgd_rate * lr / jnp.where(sgd, state.switch_lr, 1.0)
 
-    def step(m, n, g):
-      sgd_dir = g + b1 * m if nesterov else m
-      return jnp.where(sgd, -sgd_scale * sgd_dir, -adam_scale * m / (jnp.sqrt(n) + eps))
+    def sgd_phase(mu, nu):
+      keep = jnp.where(state.switch_step == state.count, 0.0, b1)  # v starts at 0 on the first SGD step
+      v = jax.tree.map(lambda m, g: keep * m + g, mu, updates)
+      scale = (1.0 - b1) * state.sgd_rate * lr / jnp.where(sgd, state.switch_lr, 1.0)  # no 0/0 under vmap
+      p = jax.tree.map(lambda v, g: -scale * (g + b1 * v if nesterov else v), v, updates)
+      return v, nu, p, jnp.zeros_like(state.lambda_ema), jnp.zeros_like(state.lambda_ema)
 
-    p = jax.tree.map(step, mu, nu, updates)
-    pp, pg = optax.tree.vdot(p, p), optax.tree.vdot(p, updates)
+    def adam_phase(mu, nu):
+      mu = optax.tree.update_moment(updates, mu, b1, 1)
+      nu = optax.tree.update_moment_per_elem_norm(updates, nu, b2, 2)
+      scale = lr * jnp.sqrt(bc2) / bc1
+      p = jax.tree.map(lambda m, n: -scale * m / (jnp.sqrt(n) + eps), mu, nu)
+      return mu, nu, p, tree_vdot(p, p).astype(state.lambda_ema.dtype), tree_vdot(p, updates).astype(state.lambda_ema.dtype)
+
+    # Under vmap with a batched phase, cond becomes select and both phases are computed (still correct).
+    mu, nu, p, pp, pg = jax.lax.cond(sgd, sgd_phase, adam_phase, state.mu, state.nu)
     estimate = jnp.logical_and(jnp.logical_not(sgd), pg != 0)
     gamma = pp / jnp.where(estimate, -pg, 1.0)
     lambda_ema = jnp.where(estimate, b2 * state.lambda_ema + (1.0 - b2) * gamma, state.lambda_ema)
