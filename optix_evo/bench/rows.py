@@ -24,8 +24,17 @@ import optix_evo
 from optix_evo.optimizers.registry import OPTIMIZERS, get_optimizer
 
 Hyperparams = Mapping[str, Any]
-# (hyperparameters, steps per epoch) -> optimizer
-Builder = Callable[[Hyperparams, int], optax.GradientTransformation]
+
+
+class Schedule(NamedTuple):
+  """The training length a row may need (ALDVI adapts per epoch; evolved LR schedules span the whole run)."""
+
+  steps_per_epoch: int
+  total_steps: int
+
+
+# (hyperparameters, schedule) -> optimizer
+Builder = Callable[[Hyperparams, Schedule], optax.GradientTransformation]
 
 ROW_KINDS = ("zoo", "sam", "asam", "looksam", "aldvi", "genome")
 _WRAPPERS = ("sam", "asam", "looksam")
@@ -67,8 +76,8 @@ def _split_kwargs(fn: Callable, kwargs: Mapping[str, Any]) -> tuple[dict[str, An
 def _zoo_row(spec: str, name: str, fixed: dict[str, Any]) -> Row:
   base_lr = _zoo_lr(name, fixed)
 
-  def build(hp, steps_per_epoch):
-    del steps_per_epoch
+  def build(hp, schedule):
+    del schedule
     extra = {k: v for k, v in hp.items() if k != "lr"}
     return get_optimizer(name, **{**fixed, **extra, "learning_rate": _lr(hp, base_lr)})
 
@@ -81,8 +90,8 @@ def _wrapper_row(spec: str, kind: str, name: str, fixed: dict[str, Any]) -> Row:
     raise ValueError(f"Row {spec!r}: ox.{kind} is not available in this installation.")
   base_lr = _zoo_lr(name, fixed)
 
-  def build(hp, steps_per_epoch):
-    del steps_per_epoch
+  def build(hp, schedule):
+    del schedule
     extra = {k: v for k, v in {**fixed, **hp}.items() if k != "lr"}
     own, rest = _split_kwargs(wrapper, extra)
     return wrapper(get_optimizer(name, **rest, learning_rate=_lr(hp, base_lr)), **own)
@@ -96,36 +105,42 @@ def _aldvi_row(spec: str, name: str, fixed: dict[str, Any]) -> Row:
     raise ValueError(f"Row {spec!r}: ox.aldvi is not available in this installation.")
   base_lr = _zoo_lr(name, fixed)
 
-  def build(hp, steps_per_epoch):
+  def build(hp, schedule):
     extra = {k: v for k, v in {**fixed, **hp}.items() if k != "lr"}
     base_kwargs = {k: v for k, v in extra.items() if k in OPTIMIZERS[name].defaults}
     own = {k: v for k, v in extra.items() if k not in base_kwargs}
     base = lambda lr: get_optimizer(name, **base_kwargs, learning_rate=lr)
-    return aldvi(base, _lr(hp, base_lr), steps_per_epoch, **own)
+    return aldvi(base, _lr(hp, base_lr), schedule.steps_per_epoch, **own)
 
   return Row(spec, spec, build, base_lr)
 
 
-def load_genome(source: str):
-  """A genome from ``known:NAME`` (``ox.graph.known``), a genome JSON file, or entry ``#i`` of a hall-of-fame JSON."""
+def load_genome(source: str) -> tuple[Any, float | None]:
+  """A genome and its recorded learning rate (or None) from ``known:NAME`` (``ox.graph.known``), a genome JSON file
+  (``ox.graph.to_json`` format), or entry ``#i`` (default 0, the best) of a search's ``hall_of_fame.json``."""
   graph = optix_evo.graph
-  if not hasattr(graph, "interpret"):
-    raise ValueError("genome rows need optix_evo.graph.interpret, which is not available in this installation.")
   if source.startswith("known:"):
-    return graph.known(source[len("known:"):])
+    return graph.known(source[len("known:"):]), None
   path, _, index = source.partition("#")
   if not Path(path).exists():
-    raise ValueError(f"Genome file {path!r} does not exist.")
-  return graph.load_genome(path, int(index or 0))
+    raise ValueError(f"Genome file {path!r} does not exist (expected a genome JSON or a search's hall_of_fame.json).")
+  data = json.loads(Path(path).read_text())
+  if "hall_of_fame" not in data:
+    return graph.from_json(data), None
+  entries = data["hall_of_fame"]
+  i = int(index or 0)
+  if not 0 <= i < len(entries):
+    raise ValueError(f"{path} holds {len(entries)} hall-of-fame entries; entry #{i} does not exist.")
+  return graph.from_json(entries[i]["genome"]), entries[i].get("learning_rate")
 
 
 def _genome_row(spec: str, source: str, fixed: dict[str, Any]) -> Row:
-  genome = load_genome(source)
-  base_lr = float(fixed.pop("learning_rate", 1e-3))
+  genome, recorded_lr = load_genome(source)
+  base_lr = float(fixed.pop("learning_rate", recorded_lr or 1e-3))
 
-  def build(hp, steps_per_epoch):
-    del steps_per_epoch
-    return optix_evo.graph.interpret(genome, learning_rate=_lr(hp, base_lr))
+  def build(hp, schedule):
+    extra = {k: v for k, v in {**fixed, **hp}.items() if k != "lr"}
+    return optix_evo.graph.interpret(genome, learning_rate=_lr(hp, base_lr), total_steps=schedule.total_steps, **extra)
 
   return Row(spec, spec, build, base_lr)
 
@@ -161,6 +176,6 @@ def check_buildable(row: Row, grid: Mapping[str, Any]) -> None:
   """Builds ``row`` once with the grid's first point (abstractly), so bad hyperparameter names fail before any training."""
   point = {k: v[0] for k, v in grid.items()}
   try:
-    jax.eval_shape(lambda hp: row.build(hp, 1).init({"w": jax.numpy.zeros(2)}), point)
+    jax.eval_shape(lambda hp: row.build(hp, Schedule(1, 1)).init({"w": jax.numpy.zeros(2)}), point)
   except (TypeError, ValueError) as e:
     raise ValueError(f"Row {row.spec!r} cannot take hyperparameters {sorted(grid)}: {e}") from e

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optix_evo import training
-from optix_evo.bench.rows import Row
+from optix_evo.bench.rows import Row, Schedule
 from optix_evo.bench.tasks import Problem
 
 _BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
@@ -88,7 +88,7 @@ def _counter() -> _CompileCounter:
 def make_train_fn(row: Row, problem: Problem, *, curve_points: int):
   """``(hyperparameters, key) -> (valid, test, final_loss, curve)`` for one grid point and one seed."""
   steps, batch = problem.steps, problem.batch_size
-  steps_per_epoch = training.steps_per_epoch(len(problem.train), batch)
+  schedule = Schedule(training.steps_per_epoch(problem.train.num_examples, batch), steps)
   points = max(1, min(curve_points, steps))
   window = steps // points
   tail = max(1, steps // 10)
@@ -96,7 +96,7 @@ def make_train_fn(row: Row, problem: Problem, *, curve_points: int):
   def train_one(hp: Mapping[str, jax.Array], key: jax.Array):
     init_key, data_key = jax.random.split(key)
     params = problem.init(init_key)
-    result = training.fit(problem.loss_fn, params, row.build(hp, steps_per_epoch), problem.train, data_key,
+    result = training.fit(problem.loss_fn, params, row.build(hp, schedule), problem.train, data_key,
                           steps=steps, batch_size=batch)
     valid = training.evaluate(problem.loss_fn, result.params, problem.valid)
     test = training.evaluate(problem.loss_fn, result.params, problem.test)

@@ -7,7 +7,6 @@ A :class:`Problem` is everything the runner needs: ``init(key) -> params``, a lo
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -78,7 +77,7 @@ def build_task(name: str, *, steps: int | None = None, batch_size: int | None = 
     loss_fn, metric, chance = training.classification_loss(apply), "accuracy", 1.0 / split.num_classes
   else:
     loss_fn, metric, chance = training.regression_loss(apply), "loss", float(split.test.y.var())
-  batch = min(batch_size or spec.batch_size, len(split.train))
+  batch = min(batch_size or spec.batch_size, split.train.num_examples)
   return Problem(name, spec.family, loss_fn, init, split.train, split.valid, split.test, metric, chance,
                  steps or spec.steps, batch)
 
@@ -90,7 +89,7 @@ TASKS: dict[str, TaskSpec] = {
     "cifar10_cnn": TaskSpec("cnn", "cifar10", lambda s: models.NOSConvNet(base=32, outputs=s.num_classes), 2000, 128),
     "mnist1d_transformer": TaskSpec(
         "transformer", "mnist1d", lambda s: models.TransformerClassifier(dim=32, heads=4, layers=2, outputs=s.num_classes, patch_size=4),
-        400, 64),
+        300, 64),
     "copy_transformer": TaskSpec(
         "transformer", "copy",
         lambda s: models.TransformerClassifier(dim=16, heads=2, layers=1, outputs=s.num_classes,
@@ -99,11 +98,7 @@ TASKS: dict[str, TaskSpec] = {
     "sbm_gcn": TaskSpec("gnn", "sbm", lambda s: models.GCN((16,), s.num_classes), 200, 64),
     "wine_dnm": TaskSpec("dnm", "wine", lambda s: models.DNM(dendrites=10, outputs=s.num_classes), 300, 32),
     "iris_dnm": TaskSpec("dnm", "iris", lambda s: models.DNM(dendrites=5, outputs=s.num_classes), 300, 16),
+    "iris_mlp": TaskSpec("mlp", "iris", lambda s: models.MLP((16,), s.num_classes), 300, 16),
+    "mnist1d_gru": TaskSpec("rnn", "mnist1d", lambda s: models.GRU(hidden=32, outputs=s.num_classes), 300, 64),
+    "adding_lstm": TaskSpec("rnn", "adding", lambda s: models.LSTM(hidden=32, outputs=1), 300, 64),
 }
-
-# LSTM/GRU tasks join once models/recurrent.py (written separately) provides the models.
-if importlib.util.find_spec("optix_evo.models.recurrent") is not None:
-  TASKS.update({
-      "mnist1d_lstm": TaskSpec("rnn", "mnist1d", lambda s: models.LSTM(hidden=32, outputs=s.num_classes), 400, 64),
-      "adding_gru": TaskSpec("rnn", "adding", lambda s: models.GRU(hidden=32, outputs=1), 400, 64),
-  })
