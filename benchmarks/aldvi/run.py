@@ -104,7 +104,7 @@ def classification_section(cfg, log) -> tuple[list[str], dict]:
     split = load_dataset(dataset, seed=0)
     model = MLP(hidden=(64,), outputs=split.num_classes)
     loss_fn = training.classification_loss(model.apply)
-    spe = training.steps_per_epoch(len(split.train), 32)
+    spe = training.steps_per_epoch(split.train.num_examples, 32)
     cells = []
     for name, rule in setups.items():
       def train(seed, rule=rule):
@@ -227,7 +227,8 @@ def main(argv=None) -> int:
   header = [
       f"# ALDVI benchmark ({args.preset} preset)\n",
       f"Command: `python -m benchmarks.aldvi.run --preset {args.preset} --out {args.out}`; "
-      f"{time.time() - start:.0f} s on {jax.device_count()}× {jax.devices()[0].platform}.\n",
+      f"{time.time() - start:.0f} s wall, {time.process_time():.0f} s CPU, on {jax.device_count()}× "
+      f"{jax.devices()[0].platform}.\n",
       f"Walk-forward: lagged windows of {cfg['lags']} points, rolling training window of {cfg['train_size']} examples, "
       f"forecast blocks of {cfg['test_size']} (one step ahead), {cfg['epochs']} epochs per window, batch "
       f"{cfg['batch_size']}, Adam with peak/initial LR {LEARNING_RATE}; each window standardised with its training "

@@ -204,3 +204,20 @@ def test_missing_loss_and_missing_state_are_explained():
     tx.update(p, tx.init(p), p)
   with pytest.raises(ValueError, match="exactly one ALDVI state"):
     ox.current_lr(optax.adam(1e-3).init(p))
+
+
+@pytest.mark.parametrize("rule, kwargs", [("paper", dict(alpha=5.0, sigma=0.05)), ("trend", dict(alpha=0.5)),
+                                          ("phased", dict(total_epochs=30, alpha=0.5))])
+def test_lr_stays_finite_and_bounded_on_wild_sequences(rule, kwargs):
+  rng = np.random.default_rng(0)
+  losses = rng.lognormal(size=30) * rng.choice([1.0, 1.0, 1.0, np.nan, np.inf, -np.inf], size=30)
+  accuracies = rng.uniform(size=30)
+  lrs = run_epochs(losses, accuracies, initial_lr=0.1, rule=rule, min_lr=1e-3, max_lr=0.5, **kwargs)
+  assert np.all(np.isfinite(lrs)) and lrs.min() >= 1e-3 * (1 - 1e-6) and lrs.max() <= 0.5 * (1 + 1e-6)
+
+
+def test_update_is_pure_jax_without_host_callbacks():
+  tx = ox.aldvi(optax.adam, 0.1, steps_per_epoch=2, rule="paper", sigma=0.01)
+  params = {"w": jnp.ones(3)}
+  jaxpr = str(jax.make_jaxpr(lambda s: tx.update(params, s, params, loss=1.0, accuracy=0.5))(tx.init(params)))
+  assert "callback" not in jaxpr
