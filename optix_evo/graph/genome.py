@@ -201,20 +201,10 @@ def active_operands(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> np.ndarr
   return used
 
 
-def _edges(genome: Genome, spec: GenomeSpec, active_only: bool = True):
-  """(node, slot) pairs of used input edges (of active nodes unless ``active_only`` is False)."""
-  act = active_nodes(genome, spec)
-  return [(i, s) for i in range(spec.num_nodes) if act[i] or not active_only for s in range(arity(genome.kind[i]))]
-
-
-def _decay_vertices(genome: Genome, i: int, s: int) -> tuple[bool, list[tuple[int, int]]]:
-  """(hidden decay node used, list of (decay node, slot) edges used) of the decay graph on edge (i, s)."""
-  root_args = arity(genome.decay_kind[i, s, 1])
-  hidden = any(genome.decay_inputs[i, s, 1, a] == len(ops.DECAY_OPERANDS) for a in range(root_args))
-  edges = [(1, a) for a in range(root_args)]
-  if hidden:
-    edges += [(0, a) for a in range(arity(genome.decay_kind[i, s, 0]))]
-  return hidden, edges
+def _decay_hidden_used(genome: Genome, i: int, s: int, spec: GenomeSpec) -> bool:
+  """Whether the root of the decay graph on edge (i, s) reads the decay hidden node."""
+  n_d = len(spec.decay_operands)
+  return any(genome.decay_inputs[i, s, 1, a] == n_d for a in range(arity(genome.decay_kind[i, s, 1])))
 
 
 def _topological(genome: Genome, spec: GenomeSpec) -> Genome | None:
@@ -308,7 +298,7 @@ def _mutate_decay(rng: np.random.Generator, g: Genome, i: int, s: int, spec: Gen
   for _ in range(100):
     for f in ("decay_kind", "decay_unary", "decay_binary", "decay_inputs"):
       getattr(g, f)[i, s] = getattr(parent, f)[i, s]
-    hidden_used, _ = _decay_vertices(g, i, s)
+    hidden_used = _decay_hidden_used(g, i, s, spec)
     node = 1 if not hidden_used or rng.random() < 0.5 else 0
     kind = g.decay_kind[i, s, node]
     n_in = n_d if node == 0 else n_d + 1
@@ -558,7 +548,6 @@ def canonical(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> Genome:
   equal arrays; :func:`canonical_hash` additionally ignores node order and commutative argument order."""
   g = to_numpy(genome)
   act = active_nodes(g, spec)
-  n_d = len(spec.decay_operands)
   for i in range(spec.num_nodes):
     if not act[i]:
       for f in ("kind", "unary", "binary"):
@@ -577,7 +566,7 @@ def canonical(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> Genome:
       if not g.decay_on[i, s]:
         _clear_decay(g, i, s)
         continue
-      hidden_used, _ = _decay_vertices(g, i, s)
+      hidden_used = _decay_hidden_used(g, i, s, spec)
       for node in (0, 1):
         if node == 0 and not hidden_used:
           g.decay_kind[i, s, 0] = g.decay_unary[i, s, 0] = g.decay_binary[i, s, 0] = 0
@@ -602,7 +591,7 @@ def to_json(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> dict:
     return spec.operands[v].name if v < n_op else f"h{v - n_op}"
 
   def decay(i: int, s: int) -> dict:
-    hidden_used, _ = _decay_vertices(g, i, s)
+    hidden_used = _decay_hidden_used(g, i, s, spec)
     nodes = {}
     for node, label in ((0, "hidden"), (1, "root")):
       if node == 0 and not hidden_used:

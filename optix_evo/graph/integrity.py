@@ -18,7 +18,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from optix_evo.graph.genome import BINARY, DEFAULT_SPEC, Genome, GenomeSpec, active_operands, canonical_hash, unstack
 from optix_evo.graph.interpreter import interpret

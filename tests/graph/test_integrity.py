@@ -1,6 +1,5 @@
 """The vectorised integrity check: reasons, flip detection, duplicates, fuzzing."""
 
-import numpy as np
 import pytest
 
 import optix_evo.graph as G

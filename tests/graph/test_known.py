@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from scipy.special import erf, erfc, i1e
+from scipy.special import erfc, i1e
 
 import optix_evo.graph as G
 from oracles.problem import loss, make_problem
