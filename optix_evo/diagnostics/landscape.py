@@ -149,7 +149,7 @@ def plot_landscape(
     log_scale: bool = False,
     levels: int = 30,
 ) -> pathlib.Path:
-  """Writes ``landscape`` as a PNG (one panel per value when ``loss_fn`` returned a dict) and returns the path.
+  """Writes ``landscape`` as a PNG (one panel per value when ``loss_fn`` returned a dict, ``"loss"`` first).
 
   1-D: value against α (ticks at 0 and 1 mark the two end points). 2-D: filled contours with the centre marked.
   Uses matplotlib's Agg canvas directly (no pyplot state, no display needed).
@@ -158,6 +158,7 @@ def plot_landscape(
   from matplotlib.figure import Figure
 
   values = landscape.values if isinstance(landscape.values, dict) else {"loss": landscape.values}
+  values = {k: values[k] for k in sorted(values, key=lambda k: k != "loss")}  # the loss panel first
   fig = Figure(figsize=(4.2 * len(values), 3.6), layout="constrained")
   FigureCanvasAgg(fig)
   for i, (name, v) in enumerate(values.items()):

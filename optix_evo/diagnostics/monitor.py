@@ -75,18 +75,27 @@ def parameter_groups(tree: chex.ArrayTree) -> dict[str, chex.ArrayTree]:
     tree = children[0][1]
 
 
+def _leaf_sums(g: jax.Array, u: jax.Array, p: jax.Array | None) -> jax.Array:
+  """``[Σg², Σu², Σp², Σug, #non-finite g, #non-finite u]`` of one array, as one variadic reduction.
+
+  A single ``lax.reduce`` over six operands makes XLA read ``g``, ``u`` and ``p`` once (separate ``jnp.sum`` calls
+  read them once per statistic: about 4× the memory traffic).
+  """
+  dtype = jnp.promote_types(g.dtype, jnp.float32)
+  g, u = g.astype(dtype), u.astype(dtype)
+  p2 = jnp.square(p.astype(dtype)) if p is not None else jnp.zeros_like(g)
+  ops = (g * g, u * u, p2, u * g, (~jnp.isfinite(g)).astype(dtype), (~jnp.isfinite(u)).astype(dtype))
+  zero = jnp.zeros((), dtype)
+  return jnp.stack(jax.lax.reduce(ops, (zero,) * len(ops), lambda a, b: tuple(x + y for x, y in zip(a, b)), tuple(range(g.ndim))))
+
+
 def _sums(g: chex.ArrayTree, u: chex.ArrayTree, p: chex.ArrayTree | None) -> jax.Array:
-  """The additive raw sums behind every statistic, so groups add up to the total without another pass."""
-  count_nonfinite = lambda t: sum(jnp.sum(~jnp.isfinite(x)) for x in jax.tree.leaves(t))
-  return jnp.stack([
-      optax.tree.norm(g, squared=True),
-      optax.tree.norm(u, squared=True),
-      optax.tree.norm(p, squared=True) if p is not None else jnp.nan,
-      optax.tree.vdot(u, g),
-      count_nonfinite(g),
-      count_nonfinite(u),
-      optax.tree.size(g),
-  ]).astype(jnp.float32)
+  """The additive raw sums behind every statistic (plus the entry count), so groups add up to the total."""
+  leaves_p = jax.tree.leaves(p) if p is not None else [None] * len(jax.tree.leaves(g))
+  sums = sum(_leaf_sums(*t) for t in zip(jax.tree.leaves(g), jax.tree.leaves(u), leaves_p))
+  if p is None:
+    sums = sums.at[2].set(jnp.nan)
+  return jnp.append(sums, optax.tree.size(g)).astype(jnp.float32)
 
 
 def _statistics(sums: jax.Array) -> dict[str, jax.Array]:
