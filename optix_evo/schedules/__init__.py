@@ -1,15 +1,20 @@
-"""Learning-rate schedules driven by training metrics: ALDVI (adaptive learning via dynamic variable integration)."""
+"""Learning-rate schedules driven by training metrics: ALDVI (adaptive learning via dynamic variable integration).
+
+The rule factories (``paper_rule``, ``trend_rule``, ``phased_rule``) and the walk-forward evaluation
+(``optix_evo.schedules.walk_forward``) are reachable here and from their modules; ``__all__`` lists what is
+re-exported at the top level (``ox.aldvi``, ``ox.current_lr``, ...).
+"""
 
 from optix_evo.schedules.aldvi import (
-    RULES,
-    EpochHistory,
-    Rule,
+    ALDVI_RULES,
+    AldviHistory,
+    AldviRule,
     ScaleByAldviState,
     aldvi,
     aldvi_history,
     aldvi_state,
     current_lr,
-    make_rule,
+    make_aldvi_rule,
     paper_rule,
     phased_rule,
     scale_by_aldvi,
@@ -17,17 +22,14 @@ from optix_evo.schedules.aldvi import (
 )
 
 __all__ = [
-    "RULES",
-    "EpochHistory",
-    "Rule",
+    "ALDVI_RULES",
+    "AldviHistory",
+    "AldviRule",
     "ScaleByAldviState",
     "aldvi",
     "aldvi_history",
     "aldvi_state",
     "current_lr",
-    "make_rule",
-    "paper_rule",
-    "phased_rule",
+    "make_aldvi_rule",
     "scale_by_aldvi",
-    "trend_rule",
 ]

@@ -11,8 +11,8 @@ optimizer state (step count, running epoch sums, the metrics of the last few epo
 the rule runs inside the compiled training step: no host callbacks, and a batch of (α, η₀, seed) can be trained under
 one ``jax.vmap``.
 
-A rule ``f`` is a pure function ``rule(lr, history, key) -> next_lr`` (:data:`Rule`); the built-in ones are built by
-name with :func:`make_rule` (``"paper"``, ``"trend"``, ``"phased"``). Whatever the rule says, an epoch with a
+A rule ``f`` is a pure function ``rule(lr, history, key) -> next_lr`` (:data:`AldviRule`); the built-in ones are built by
+name with :func:`make_aldvi_rule` (``"paper"``, ``"trend"``, ``"phased"``). Whatever the rule says, an epoch with a
 non-finite batch loss counts as divergence (η is multiplied by ``divergence_cut``), a non-finite proposal is treated the
 same way, and the result is clipped to ``[min_lr, max_lr]``.
 """
@@ -30,7 +30,7 @@ import optax
 _TINY = 1e-12
 
 
-class EpochHistory(NamedTuple):
+class AldviHistory(NamedTuple):
   """What a rule sees at an epoch boundary: the last ``history_size`` epochs, oldest first, most recent last.
 
   An epoch whose batch losses were all non-finite repeats the previous epoch's metrics (a rule never sees NaN/inf).
@@ -43,7 +43,7 @@ class EpochHistory(NamedTuple):
   epoch: jax.Array  # int32, number of completed epochs (the next η is used for epoch index ``epoch``)
 
 
-Rule = Callable[[jax.Array, EpochHistory, jax.Array], jax.Array]
+AldviRule = Callable[[jax.Array, AldviHistory, jax.Array], jax.Array]
 """``rule(lr, history, key) -> next_lr``: pure, traceable; ``key`` is a fresh PRNG key for stochastic rules."""
 
 
@@ -56,9 +56,9 @@ class ScaleByAldviState(NamedTuple):
   accuracy_sum: jax.Array  # sum of this epoch's accuracies at those steps
   num_finite: jax.Array  # int32, finite batch losses this epoch
   num_nonfinite: jax.Array  # int32, non-finite batch losses this epoch
-  loss_history: jax.Array  # [H] as EpochHistory.loss
-  accuracy_history: jax.Array  # [H] as EpochHistory.accuracy (zeros when there is no accuracy)
-  lr_history: jax.Array  # [H] as EpochHistory.lr
+  loss_history: jax.Array  # [H] as AldviHistory.loss
+  accuracy_history: jax.Array  # [H] as AldviHistory.accuracy (zeros when there is no accuracy)
+  lr_history: jax.Array  # [H] as AldviHistory.lr
   valid: jax.Array  # [H] bool
   diverged_history: jax.Array  # [H] bool, epochs that saw a non-finite loss
   epoch: jax.Array  # int32, completed epochs
@@ -78,7 +78,7 @@ def _relative_change(new: jax.Array, old: jax.Array) -> jax.Array:
   return (new - old) / jnp.maximum(jnp.abs(old), _TINY)
 
 
-def paper_rule(alpha: float | jax.Array = 1.0, *, sigma: float | jax.Array = 0.0) -> Rule:
+def paper_rule(alpha: float | jax.Array = 1.0, *, sigma: float | jax.Array = 0.0) -> AldviRule:
   """The paper's stochastic model (§IV.B): :math:`\\eta_{t+1} = \\eta_t (1 + \\alpha |A_t - A_{t-1}|) + \\epsilon_t`.
 
   :math:`\\epsilon_t \\sim N(0, \\sigma^2)` (additive, in learning-rate units). Without an accuracy (regression) the
@@ -115,7 +115,7 @@ def trend_rule(
     rise: float = 0.1,
     accuracy_tol: float = 1e-3,
     window: int = 4,
-) -> Rule:
+) -> AldviRule:
   """The paper's stated principle (§II.B) as a rule on the recent loss (and accuracy) trend.
 
   With :math:`r = (L_t - L_{t-1}) / |L_{t-1}|` and :math:`\\Delta A = A_t - A_{t-1}`, checked in this order:
@@ -170,13 +170,13 @@ def trend_rule(
 
 def phased_rule(
     total_epochs: int | jax.Array,
-    inner: str | Rule = "trend",
+    inner: str | AldviRule = "trend",
     *,
     boundaries: Sequence[float] = (0.3, 0.7),
     gains: Sequence[float] = (2.0, 1.0, 0.5),
     fine_tune_drop: float = 0.1,
     **inner_kwargs: Any,
-) -> Rule:
+) -> AldviRule:
   """The paper's hybrid strategy (§IV.D): aggressive early, moderate in the middle, small rates to fine-tune at the end.
 
   The epochs are cut into three phases at ``boundaries`` (fractions of ``total_epochs``). In phase ``k`` the
@@ -186,7 +186,7 @@ def phased_rule(
 
   Args:
     total_epochs: epochs of the whole run (phase boundaries are fractions of it).
-    inner: the rule whose changes are scaled: a name for :func:`make_rule` or a :data:`Rule`.
+    inner: the rule whose changes are scaled: a name for :func:`make_aldvi_rule` or a :data:`AldviRule`.
     boundaries: two increasing fractions in (0, 1].
     gains: three positive exponents, one per phase.
     fine_tune_drop: factor in (0, 1] applied once at the start of the last phase.
@@ -201,7 +201,7 @@ def phased_rule(
   if _is_static_number(total_epochs) and total_epochs < 1:
     raise ValueError(f"phased rule: total_epochs must be >= 1, got {total_epochs}.")
   if isinstance(inner, str):
-    inner = make_rule(inner, **inner_kwargs)
+    inner = make_aldvi_rule(inner, **inner_kwargs)
   elif inner_kwargs:
     raise ValueError(f"phased rule: keyword arguments {sorted(inner_kwargs)} only apply to an inner rule given by name.")
   first_end = jnp.round(boundaries[0] * total_epochs).astype(jnp.int32)
@@ -217,19 +217,19 @@ def phased_rule(
   return rule
 
 
-RULES: dict[str, Callable[..., Rule]] = {"paper": paper_rule, "trend": trend_rule, "phased": phased_rule}
+ALDVI_RULES: dict[str, Callable[..., AldviRule]] = {"paper": paper_rule, "trend": trend_rule, "phased": phased_rule}
 
 
-def make_rule(name: str, **kwargs: Any) -> Rule:
-  """Builds the built-in rule ``name`` (see :data:`RULES`) with its hyperparameters.
+def make_aldvi_rule(name: str, **kwargs: Any) -> AldviRule:
+  """Builds the built-in rule ``name`` (see :data:`ALDVI_RULES`) with its hyperparameters.
 
   Raises:
     ValueError: for an unknown name (the message lists the known ones) or bad hyperparameters.
   """
   try:
-    factory = RULES[name]
+    factory = ALDVI_RULES[name]
   except KeyError:
-    raise ValueError(f"Unknown ALDVI rule {name!r}. Known rules: {', '.join(sorted(RULES))} "
+    raise ValueError(f"Unknown ALDVI rule {name!r}. Known rules: {', '.join(sorted(ALDVI_RULES))} "
                      "(or pass a function rule(lr, history, key) -> next_lr).") from None
   try:
     return factory(**kwargs)
@@ -240,7 +240,7 @@ def make_rule(name: str, **kwargs: Any) -> Rule:
 def scale_by_aldvi(
     initial_lr: float | jax.Array,
     steps_per_epoch: int,
-    rule: str | Rule = "trend",
+    rule: str | AldviRule = "trend",
     *,
     min_lr: float | jax.Array | None = None,
     max_lr: float | jax.Array | None = None,
@@ -259,7 +259,7 @@ def scale_by_aldvi(
   Args:
     initial_lr: η of the first epoch (may be traced, e.g. under ``jax.vmap``).
     steps_per_epoch: updates per epoch (``optix_evo.training.steps_per_epoch``).
-    rule: a name for :func:`make_rule` (``"paper"``, ``"trend"``, ``"phased"``) or a :data:`Rule`.
+    rule: a name for :func:`make_aldvi_rule` (``"paper"``, ``"trend"``, ``"phased"``) or a :data:`AldviRule`.
     min_lr: lower bound of η (default ``initial_lr / 1000``); must be positive.
     max_lr: upper bound of η (default ``10 * initial_lr``).
     divergence_cut: factor in (0, 1) applied to η after an epoch with a non-finite loss.
@@ -286,7 +286,7 @@ def scale_by_aldvi(
   if _is_static_number(min_lr) and _is_static_number(max_lr) and not 0 < min_lr <= max_lr:
     raise ValueError(f"need 0 < min_lr <= max_lr, got min_lr={min_lr}, max_lr={max_lr}.")
   if isinstance(rule, str):
-    rule = make_rule(rule, **rule_kwargs)
+    rule = make_aldvi_rule(rule, **rule_kwargs)
   elif rule_kwargs:
     raise ValueError(f"keyword arguments {sorted(rule_kwargs)} only apply to a rule given by name; "
                      "bind them in your rule function instead.")
@@ -317,7 +317,7 @@ def scale_by_aldvi(
     accuracy = jnp.where(any_finite, state.accuracy_sum / denominator, state.accuracy_history[-1])
     diverged = state.num_nonfinite > 0
     epoch = state.epoch + 1
-    history = EpochHistory(
+    history = AldviHistory(
         loss=_push(state.loss_history, loss),
         accuracy=_push(state.accuracy_history, accuracy),
         lr=_push(state.lr_history, state.lr),
@@ -369,7 +369,7 @@ def aldvi(
     base: optax.GradientTransformation | Callable[[float], optax.GradientTransformation],
     initial_lr: float | jax.Array,
     steps_per_epoch: int,
-    rule: str | Rule = "trend",
+    rule: str | AldviRule = "trend",
     **kwargs: Any,
 ) -> optax.GradientTransformationExtraArgs:
   """A base optimizer whose learning rate ALDVI sets once per epoch: ``chain(base(1.0), scale_by_aldvi(...))``.
