@@ -36,7 +36,7 @@ PRESETS = {
     ),
     "full": dict(
         lengths={"sine_mix": 500, "ar2": 2000, "regime_switch": 5000, "random_walk": 20000}, seeds=8, epochs=15,
-        lags=24, train_size=384, test_size=96, batch_size=32, lstm_strategies=STRATEGIES, cls_epochs=40,
+        lags=24, train_size=256, test_size=64, batch_size=32, lstm_strategies=STRATEGIES, cls_epochs=40,
         var_sizes=(75, 150, 300, 600, 1200), var_seeds=16, var_epochs=30,
     ),
 }
