@@ -3,6 +3,10 @@
 Each wraps a base optimizer and takes ``grad_fn=`` (the gradient function of the current batch) as an extra
 argument of ``update``; :func:`optix_evo.training.fit` passes it. Maths and references: ``shared/design/zoo_references.md``
 §3–4.
+
+Compared with ``optax.contrib.sam``: one ``update`` call per SAM step on the same batch (no alternating
+adversarial/outer calls, no discarded outer update, no params cache), ``eps`` in the normalisation (a zero gradient
+gives no NaN), the adaptive forms (ASAM), ``grad_fn(params)`` with one argument, and an efficient variant.
 """
 
 from optix_evo.sam.looksam import LookSAMState, looksam
