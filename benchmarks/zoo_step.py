@@ -30,7 +30,7 @@ SHAPES = {"conv": (3, 3, 64, 128), "dense1": (512, 1024), "dense2": (1024, 384),
 LR = 1e-3
 CASES = {
     "swats": (lambda: ox.swats(LR), "adam"),
-    "swats (SGD phase)": (lambda: ox.swats(LR, eps=1e30), "momentum"),
+    "swats (SGD phase)": (lambda: ox.swats(LR), "momentum"),  # state set to the SGD phase, see make_runner
     "adabound": (lambda: ox.adabound(LR), "adam"),
     "amsbound": (lambda: ox.amsbound(LR), "amsgrad"),
     "powersign": (lambda: ox.powersign(LR), "lion"),
@@ -57,7 +57,14 @@ OPTAX = {
 }
 
 
-def make_runner(optimizer: optax.GradientTransformation, steps: int):
+def in_sgd_phase(state):
+  """``state`` with every SWATS state in it switched to the SGD phase (the switch itself is data dependent)."""
+  switched = lambda s: s._replace(switch_step=jnp.ones([], jnp.int32), sgd_rate=jnp.ones([]) * LR, switch_lr=jnp.ones([]) * LR)  # noqa: E731
+  return jax.tree.map(lambda s: switched(s) if isinstance(s, ox.ScaleBySwatsState) else s, state,
+                      is_leaf=lambda s: isinstance(s, ox.ScaleBySwatsState))
+
+
+def make_runner(optimizer: optax.GradientTransformation, steps: int, sgd_phase: bool = False):
   keys = jax.random.split(jax.random.key(0), len(SHAPES))
   params = {k: 0.1 * jax.random.normal(key, s) for key, (k, s) in zip(keys, SHAPES.items())}
   grads = jax.tree.map(lambda p: 0.01 * jnp.cos(p * 37.0), params)
@@ -72,7 +79,9 @@ def make_runner(optimizer: optax.GradientTransformation, steps: int):
 
     return jax.lax.scan(step, (params, state), jnp.arange(steps, dtype=jnp.float32))[0]
 
-  state = optimizer.init(params)
+  state = in_sgd_phase(optimizer.init(params)) if sgd_phase else optimizer.init(params)
+  if sgd_phase:
+    assert bool(ox.swats_in_sgd_phase(run(params, state)[1]))
   jax.block_until_ready(run(params, state))  # compile
   return lambda: jax.block_until_ready(run(params, state))
 
@@ -85,7 +94,7 @@ def main() -> None:
   args = parser.parse_args()
 
   builders = {f"optax.{k}": v for k, v in OPTAX.items()} | {k: v[0] for k, v in CASES.items()}
-  runners = {name: make_runner(build(), args.steps) for name, build in builders.items()}
+  runners = {name: make_runner(build(), args.steps, sgd_phase="SGD phase" in name) for name, build in builders.items()}
   times = {name: [] for name in runners}
   for _ in range(args.repeats):
     for name, runner in runners.items():

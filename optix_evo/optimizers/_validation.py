@@ -1,4 +1,4 @@
-"""Argument and pytree checks, and tree reductions, shared by the zoo's transformations.
+"""Argument and pytree checks shared by the zoo's constructors and update functions.
 
 Constructor checks only look at values known at construction: schedules, and the traced scalars that
 ``optax.inject_hyperparams`` or ``jax.vmap`` pass in, are accepted as they are.
@@ -10,7 +10,6 @@ from typing import Any
 
 import chex
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -87,13 +86,3 @@ def with_tree_check(tx: optax.GradientTransformation) -> optax.GradientTransform
 
   return optax.GradientTransformationExtraArgs(tx.init, update_fn)
 
-
-def leaf_sum(x: chex.Array) -> chex.Array:
-  """``jnp.sum(x)`` computed as row sums first: XLA:CPU runs a full reduction to a scalar on one thread, a
-  reduction over the last axis in parallel over rows (``benchmarks/zoo_step.py`` measures the difference)."""
-  return jnp.sum(jnp.sum(x.reshape(-1, x.shape[-1]), axis=-1)) if x.ndim >= 2 else jnp.sum(x)
-
-
-def tree_vdot(a: chex.ArrayTree, b: chex.ArrayTree) -> chex.Array:
-  """``Σ_leaves Σ a·b`` (as :func:`optax.tree.vdot` for real trees), with :func:`leaf_sum`."""
-  return sum((leaf_sum(x * y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))), jnp.zeros([]))

@@ -14,7 +14,6 @@ from optix_evo.optimizers._validation import (
     check_learning_rate,
     check_non_negative,
     check_tree_match,
-    tree_vdot,
     with_tree_check,
 )
 
@@ -102,9 +101,11 @@ def scale_by_swats(
       nu = optax.tree.update_moment_per_elem_norm(updates, nu, b2, 2)
       scale = lr * jnp.sqrt(bc2) / bc1
       p = jax.tree.map(lambda m, n: -scale * m / (jnp.sqrt(n) + eps), mu, nu)
-      return mu, nu, p, tree_vdot(p, p).astype(state.lambda_ema.dtype), tree_vdot(p, updates).astype(state.lambda_ema.dtype)
+      dot = lambda a, b: optax.tree.vdot(a, b).astype(state.lambda_ema.dtype)  # noqa: E731
+      return mu, nu, p, dot(p, p), dot(p, updates)
 
-    # Under vmap with a batched phase, cond becomes select and both phases are computed (still correct).
+    # The SGD phase skips Adam's moments and the two tree-wide dot products. Under vmap with a batched phase, cond
+    # becomes select and both phases are computed (still correct).
     mu, nu, p, pp, pg = jax.lax.cond(sgd, sgd_phase, adam_phase, state.mu, state.nu)
     estimate = jnp.logical_and(jnp.logical_not(sgd), pg != 0)
     gamma = pp / jnp.where(estimate, -pg, 1.0)

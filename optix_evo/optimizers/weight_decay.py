@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optix_evo.optimizers._validation import check_decay, check_non_negative, check_tree_match, leaf_sum
+from optix_evo.optimizers._validation import check_decay, check_non_negative, check_tree_match
 
 MODES = ("adadecay", "awd", "trust")
 
@@ -67,22 +67,18 @@ def add_layerwise_decayed_weights(
   check_non_negative("eps", eps)
   check_decay("beta", beta)
 
-  def norm(x):
-    return jnp.sqrt(leaf_sum(jnp.square(x)))
-
   def leaf_update(u, w, prev, first):
     if mode == "adadecay":
       a = jnp.abs(u)
-      mean = leaf_sum(a) / a.size
-      z = (a - mean) / (jnp.sqrt(leaf_sum(jnp.square(a - mean)) / a.size) + eps)
+      z = (a - jnp.mean(a)) / (jnp.std(a) + eps)
       lam = weight_decay * 2.0 * jax.nn.sigmoid(alpha * z)
-      return u + lam * w, leaf_sum(lam) / lam.size
+      return u + lam * w, jnp.mean(lam)
     if mode == "awd":
-      lam = weight_decay * norm(u) / (norm(w) + eps)
+      lam = weight_decay * jnp.linalg.norm(u) / (jnp.linalg.norm(w) + eps)
       lam = jnp.where(first, lam, beta * prev + (1.0 - beta) * lam)
       return u + lam * w, lam
     r = u + weight_decay * w
-    w_norm, r_norm = norm(w), norm(r)
+    w_norm, r_norm = jnp.linalg.norm(w), jnp.linalg.norm(r)
     ratio = jnp.where((w_norm > 0) & (r_norm > 0), w_norm / jnp.where(r_norm > 0, r_norm, 1.0), 1.0)
     return ratio * r, ratio
 
