@@ -21,24 +21,40 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _population(size: int, seed: int):
-  """``size`` random genomes that pass the integrity check (the search's generation 0)."""
+def make_populations(path: str, population: int) -> None:
+  """Three generations of random genomes that pass the integrity check (the search's generation 0), saved to
+  ``path`` (npz): ``first`` (compiles), ``second`` (timed: new genomes), ``double`` (2x size, memory)."""
   import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
 
   from optix_evo.search import ga  # pylint: disable=import-outside-toplevel
 
-  params = ga.GAParams(particles=size, steps=1, mutants=1, pool_factor=1)
-  population, _, _ = ga.ask(jax.random.PRNGKey(seed), ga.init(params), params, ga.graph_ops())
-  return population
+  params = ga.GAParams(particles=4 * population, steps=1, mutants=1, pool_factor=1)
+  pop, _, _ = ga.ask(jax.random.PRNGKey(0), ga.init(params), params, ga.graph_ops())
+  parts = {"first": slice(0, population), "second": slice(population, 2 * population),
+           "double": slice(2 * population, 4 * population)}
+  np.savez(path, **{f"{name}.{field}": np.asarray(getattr(pop, field))[sl] for name, sl in parts.items()
+                    for field in pop._fields})
 
 
-def worker(population: int, steps: int, loop: bool) -> dict:
-  """Runs in a fresh process: the generation throughput on all visible devices (and the adam loop if ``loop``)."""
+def _load(path: str, name: str):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+
+  from optix_evo.graph import Genome  # pylint: disable=import-outside-toplevel
+
+  data = np.load(path)
+  return Genome(*(data[f"{name}.{field}"] for field in Genome._fields))
+
+
+def worker(path: str, population: int, steps: int, loop: bool) -> dict:
+  """Runs in a fresh process: the generation throughput on all visible devices; with ``loop`` also the adam loop
+  and the memory per candidate."""
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
 
@@ -48,7 +64,7 @@ def worker(population: int, steps: int, loop: bool) -> dict:
   task = get_task("digits_mlp")
   protocol = Protocol(steps=steps, probe_steps=0, lr_grid=(1e-2,))
   keys = np.stack([np.asarray(jax.random.PRNGKey(i)) for i in range(population)])
-  first, second = _population(population, 0), _population(population, 1)  # the timed generation is new
+  first, second = _load(path, "first"), _load(path, "second")  # the timed generation is new
   ev = Evaluator(task, genome_builder, protocol, batch=population)
   t0 = time.perf_counter()
   ev(first, keys)
@@ -62,17 +78,16 @@ def worker(population: int, steps: int, loop: bool) -> dict:
          "device_kind": jax.devices()[0].device_kind, "compile_and_first_s": compile_s,
          "generation_s": float(np.median(times)), "recompiled": ev._fn._cache_size() != 1}
   out["generation_steps_per_s"] = population * steps / out["generation_s"]
-  # Temporary memory of the compiled program per candidate (difference between two population sizes).
-  mems = []
-  for size in (population, 2 * population):
-    e = Evaluator(task, genome_builder, protocol, batch=size)
-    pop = _population(size, 2)
-    cands = jax.tree.map(lambda a: e._put(np.asarray(a), e._sharded), pop)
-    data = {k: e._put(v, e._replicated) for k, v in e._data.items()}
-    compiled = e._fn.lower(cands, e._put(np.tile(keys[:1], (size, 1)), e._sharded), data).compile()
-    mems.append(compiled.memory_analysis().temp_size_in_bytes)
-  out["temp_bytes_per_candidate"] = (mems[1] - mems[0]) / population
   if loop:
+    # Temporary memory of the compiled program per candidate (difference between two population sizes).
+    mems = []
+    for name, size in (("second", population), ("double", 2 * population)):
+      e = Evaluator(task, genome_builder, protocol, batch=size)
+      cands = jax.tree.map(lambda a, e=e: e._put(np.asarray(a), e._sharded), _load(path, name))
+      data = {k: e._put(v, e._replicated) for k, v in e._data.items()}
+      compiled = e._fn.lower(cands, e._put(np.tile(keys[:1], (size, 1)), e._sharded), data).compile()
+      mems.append(compiled.memory_analysis().temp_size_in_bytes)
+    out["temp_bytes_per_candidate"] = (mems[1] - mems[0]) / population
     one = Evaluator(task, optax_builder("adam"), protocol, batch=1, mesh=population_mesh(jax.devices()[:1]))
     one(np.zeros(1), keys[:1])
     times = []
@@ -114,10 +129,10 @@ def torch_loop(population: int, steps: int) -> float:
   return time.perf_counter() - t0
 
 
-def _spawn(devices: int, population: int, steps: int, loop: bool) -> dict:
+def _spawn(path: str, devices: int, population: int, steps: int, loop: bool) -> dict:
   env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "PYTHONPATH": ROOT,
          "JAX_PLATFORMS": "cpu"}
-  cmd = [sys.executable, __file__, "--worker", "--population", str(population), "--steps", str(steps)]
+  cmd = [sys.executable, __file__, "--worker", path, "--population", str(population), "--steps", str(steps)]
   if loop:
     cmd.append("--loop")
   out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
@@ -130,22 +145,25 @@ def main() -> None:
   parser.add_argument("--steps", type=int, default=200)
   parser.add_argument("--devices", default="1,2,4,8")
   parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "search_throughput.md"))
-  parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+  parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
   parser.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--gpu", action="store_true", help="generation vs jitted adam loop on the default backend only")
   args = parser.parse_args()
-  if args.worker or args.gpu:
-    if args.worker:
-      sys.path.insert(0, ROOT)
-    result = worker(args.population, args.steps, loop=True if args.gpu else args.loop)
-    if args.gpu:
-      result["ratio_vs_loop"] = result["generation_steps_per_s"] / result["adam_loop_steps_per_s"]
+  sys.path.insert(0, ROOT)
+  if args.worker:
+    print(json.dumps(worker(args.worker, args.population, args.steps, loop=args.loop)))
+    return
+  path = os.path.join(tempfile.mkdtemp(), "populations.npz")
+  make_populations(path, args.population)
+  if args.gpu:
+    result = worker(path, args.population, args.steps, loop=True)
+    result["ratio_vs_loop"] = result["generation_steps_per_s"] / result["adam_loop_steps_per_s"]
     print(json.dumps(result))
     return
 
   command = " ".join(["python", "benchmarks/search_throughput.py", *sys.argv[1:]])
   counts = [int(d) for d in args.devices.split(",")]
-  runs = {d: _spawn(d, args.population, args.steps, loop=(d == 1)) for d in counts}
+  runs = {d: _spawn(path, d, args.population, args.steps, loop=(d == 1)) for d in counts}
   torch_s = torch_loop(args.population, args.steps)
   base = runs[1]
   torch_rate = args.population * args.steps / torch_s

@@ -309,7 +309,8 @@ def run(config: SearchConfig, out_dir: str | None = None, *, resume: bool = Fals
       genomes = ga.stack([st["archive"][i]["genome_arrays"] for i in alive] + [baseline])
       scores = stage_scores(stage, genomes, tasks, genome_builder, tuple(config.lr_grid),
                             seed=config.seed * 1000 + s_idx + 1, chunk_size=config.chunk_size,
-                            on_task=lambda name, s=s_idx: r.event(phase="stage", stage=s, task=name))
+                            on_task=lambda name, s=s_idx: r.event(phase="stage", stage=s, task=name, done=done_candidates,
+                                                                   total=total_candidates(config)))
       mean = scores.mean(axis=(1, 2))
       order = np.argsort(-mean[:-1], kind="stable")
       survivors = [alive[i] for i in order[: stage.keep]]

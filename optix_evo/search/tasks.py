@@ -42,9 +42,9 @@ class Task:
   def __post_init__(self):
     if self.split.num_classes < 2:
       raise ValueError(f"Task {self.name!r} needs a classification split (num_classes >= 2), got {self.split.num_classes}.")
-    if not 0 < self.batch_size <= len(self.split.train):
+    if not 0 < self.batch_size <= self.split.train.num_examples:
       raise ValueError(
-          f"Task {self.name!r}: batch_size={self.batch_size} must be in [1, {len(self.split.train)}] (training examples)."
+          f"Task {self.name!r}: batch_size={self.batch_size} must be in [1, {self.split.train.num_examples}] (training examples)."
       )
 
   def init_params(self, key: jax.Array) -> chex.ArrayTree:
