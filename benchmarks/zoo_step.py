@@ -35,7 +35,7 @@ CASES = {
     "amsbound": (lambda: ox.amsbound(LR), "amsgrad"),
     "powersign": (lambda: ox.powersign(LR), "lion"),
     "addsign": (lambda: ox.addsign(LR), "lion"),
-    "powersign-ld": (lambda: ox.powersign(LR, sign_decay_fn=ox.linear_sign_decay(1000)), "momentum"),
+    "powersign-ld": (lambda: ox.powersign(LR, sign_decay_fn=ox.linear_sign_decay(1000)), "lion"),
     "adan (corrected)": (lambda: ox.adan(LR, weight_decay=1e-2), "adan"),
     "sgd + layerwise decay (adadecay)": (
         lambda: optax.chain(ox.add_layerwise_decayed_weights(1e-4, "adadecay"), optax.sgd(LR, 0.9)), "sgd + decay"),
