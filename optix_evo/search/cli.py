@@ -58,7 +58,8 @@ def _search(args: argparse.Namespace) -> int:
 
   from optix_evo.search.results import verdict, write_results  # pylint: disable=import-outside-toplevel
 
-  if args.coordinator:
+  if args.coordinator:  # CPU hosts talk over gloo; GPU/TPU backends bring their own collectives
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
   overrides = parse_overrides(args.set)
   overrides["seed"] = args.seed
