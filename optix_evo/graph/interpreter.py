@@ -1,10 +1,14 @@
 """One compiled program for every genome: :func:`interpret` turns a (possibly traced) genome into an optax optimizer.
 
-Nothing about the genome is a Python branch: inputs and ops are chosen with ``lax.switch`` on the genome's indices
-(one branch runs for a single genome; under ``vmap`` over genomes JAX evaluates every branch and selects, the
-measured best of the strategies in ``shared/design/perf_notes.md``). All parameter leaves are interpreted together
-as one flat vector, and the nodes run in a ``fori_loop``: the op tables appear once in the compiled program, which
-keeps compilation to a few seconds whatever the model.
+Nothing about the genome is a Python branch. All parameter leaves are interpreted together as one flat vector and
+the nodes run in a ``fori_loop``, so the op tables appear once in the compiled program whatever the model. Two
+strategies choose inputs and ops (measured in ``benchmarks/interpreter.py``; ``shared/design/perf_notes.md``):
+
+* ``"switch"`` (default; one genome, or a population run with ``lax.map``): ``lax.switch`` on each index, operands
+  computed lazily inside the input switch, dead nodes and unread moment buffers skipped with ``lax.cond``: only
+  what the genome uses is computed.
+* ``"select"`` (populations under ``vmap``, where every branch runs anyway): every operand computed once and
+  stacked, every op computed and the chosen one selected with ``select_n``.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from optix_evo.graph import ops
-from optix_evo.graph.genome import DEFAULT_SPEC, UNARY, Genome, GenomeSpec
+from optix_evo.graph.genome import BINARY, DEFAULT_SPEC, UNARY, Genome, GenomeSpec
 
 ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
 STRATEGIES = ("switch", "select")
@@ -63,6 +68,20 @@ def _choose(index: jax.Array, branches: Sequence[Callable], operands: tuple, str
 
 def _pick(index: jax.Array, values: Sequence[Any], strategy: str):
   return _choose(index, [lambda vs, j=j: vs[j] for j in range(len(values))], (tuple(values),), strategy)
+
+
+def _usage(genome: Genome, spec: GenomeSpec) -> tuple[jax.Array, jax.Array]:
+  """Traced masks of the active nodes ``[N]`` and of the operands they read ``[num_operands]``."""
+  n, n_op = spec.num_nodes, spec.num_operands
+  used = jnp.stack([jnp.ones([n], bool), genome.kind == BINARY], -1)  # [N, 2] input slots in use
+  active = jnp.zeros([n], bool).at[n - 1].set(True)
+  for i in range(n - 1, -1, -1):  # a node reads earlier nodes only
+    reads = used[i] & active[i]
+    for slot in range(2):
+      active = active | (reads[slot] & (jnp.arange(n) == genome.inputs[i, slot] - n_op))
+  slots = used & active[:, None]
+  operand_used = jnp.any(slots[..., None] & (genome.inputs[..., None] == jnp.arange(n_op)), axis=(0, 1))
+  return active, operand_used
 
 
 def decay_factor(dg: tuple, t: jax.Array, total: float | jax.Array, spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
@@ -115,6 +134,14 @@ def interpret(
 ) -> optax.GradientTransformation:
   """The optimizer encoded by ``genome``: ``w ← w - η_t·u`` (or its momentum / Nesterov form), ``u`` the root.
 
+  As in NOS the learning rate enters the momentum buffer (``mom ← m·mom - η_t·u``); with a constant learning rate
+  this equals optax's ``trace`` followed by scaling. Steps past ``total_steps`` reuse the decays of step ``T - 1``.
+
+  Example::
+
+    opt = interpret(known("adam"), 1e-3)                       # equals optax.adam(1e-3)
+    losses = jax.vmap(lambda g: train(interpret(g, 1e-2, total_steps=T)))(population)   # one compilation
+
   Args:
     genome: a :class:`Genome`; its arrays may be traced (``jax.vmap`` over a population compiles once).
     learning_rate: base learning rate η (float or optax schedule of the step count); the genome's schedule
@@ -124,7 +151,8 @@ def interpret(
       schedules off (factor 1), like the reference code's "decays off" mode; may be traced.
     momentum: the momentum coefficient ``m`` of the momentum / Nesterov types (float or schedule).
     seed: PRNG seed of the dropout ops (may be traced: vmap over seeds).
-    strategy: ``"switch"`` (default) or ``"select"``: how ops and inputs are chosen (see module docstring).
+    strategy: ``"switch"`` (default: one genome, or ``lax.map`` over genomes) or ``"select"`` (``vmap`` over
+      genomes): how ops and inputs are chosen (see the module docstring); both compute the same updates.
 
   Returns:
     An ``optax.GradientTransformation`` whose state is a :class:`GenomeState`; non-finite updates are not hidden
@@ -196,22 +224,43 @@ def interpret(
     op_index = jnp.where(genome.kind == UNARY, genome.unary, len(spec.unary) + genome.binary)
 
     prev = state.buffers
-    new = {b.name: ops.compile_expr(b.expr, "g, prev")(g, prev[b.name]) for b in buffers}
+    active, operand_used = _usage(genome, spec)
+    # a buffer no active operand reads is left as it is (its value never matters); cond skips the work
+    new = {b.name: jax.lax.cond(jnp.any(operand_used[np.asarray([b.name in o.buffers for o in spec.operands])]),
+                                lambda p, b=b: ops.compile_expr(b.expr, "g, prev")(g, p), lambda p: p, prev[b.name])
+           for b in buffers}
     env = [x for b in buffers for x in (new[b.name], prev[b.name])]
-    # vertices: operands, then hidden nodes, then the root; a node only reads operands and earlier nodes
-    vertices = jnp.stack([jnp.broadcast_to(f(g, w, k, *env), g.shape).astype(dtype) for f in operand_fns]
-                         + [jnp.zeros_like(g)] * n_nodes)
+
+    def operand(f):
+      return lambda: jnp.broadcast_to(f(g, w, k, *env), g.shape).astype(dtype)
+
+    if strategy == "switch":  # lazy: each input computes only the operand it reads
+      operand_branches = [lambda hidden, f=f: operand(f)() for f in operand_fns]
+
+      def read(index, hidden):
+        return jax.lax.switch(jnp.minimum(index, n_op), operand_branches + [
+            lambda hidden: hidden[jnp.clip(index - n_op, 0, n_nodes - 1)]], hidden)
+      vertices = jnp.zeros((n_nodes, g.shape[0]), dtype)  # hidden nodes, then the root
+    else:  # eager: every operand once, stacked with the hidden nodes, read by index
+      def read(index, vertices):
+        return vertices[index]
+      vertices = jnp.stack([operand(f)() for f in operand_fns] + [jnp.zeros_like(g)] * n_nodes)
+    offset = 0 if strategy == "switch" else n_op
 
     def node(i, carry):
       vertices, node_buf = carry
-      x, y = vertices[genome.inputs[i, 0]], vertices[genome.inputs[i, 1]]
-      if factors is not None:
-        x, y = x * factors[i, 0], y * factors[i, 1]
-      key = jax.random.fold_in(step_key, i) if random_ops else None
-      n = node_buf[i] if node_buf is not None else None
-      out, n = _choose(op_index[i], branches, (x, y, n, key), strategy)
-      node_buf = node_buf.at[i].set(n) if node_buf is not None else None
-      return vertices.at[n_op + i].set(out), node_buf
+
+      def run(vertices, node_buf):
+        x, y = read(genome.inputs[i, 0], vertices), read(genome.inputs[i, 1], vertices)
+        if factors is not None:
+          x, y = x * factors[i, 0], y * factors[i, 1]
+        key = jax.random.fold_in(step_key, i) if random_ops else None
+        n = node_buf[i] if node_buf is not None else None
+        out, n = _choose(op_index[i], branches, (x, y, n, key), strategy)
+        node_buf = node_buf.at[i].set(n) if node_buf is not None else None
+        return vertices.at[offset + i].set(out), node_buf
+
+      return jax.lax.cond(active[i], run, lambda *c: c, vertices, node_buf)  # dead nodes are skipped
 
     vertices, node_buf = jax.lax.fori_loop(0, n_nodes, node, (vertices, state.nodes))
     update = sign * lr_t * vertices[-1]

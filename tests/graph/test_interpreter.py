@@ -13,9 +13,9 @@ STEPS = 15
 PROBLEM = {k: jnp.asarray(v, jnp.float32) for k, v in make_problem().items()}
 
 
-def _train(genome):
+def _train(genome, strategy):
   """STEPS steps on the shared problem with clip → interpreted genome; returns the updates and the final flag."""
-  opt = optax.chain(optax.clip(10.0), G.interpret(genome, 0.05, total_steps=STEPS))
+  opt = optax.chain(optax.clip(10.0), G.interpret(genome, 0.05, total_steps=STEPS, strategy=strategy))
   params = {"w": PROBLEM["w"], "b": PROBLEM["b"]}
   grad = jax.grad(lambda p: loss(p["w"], p["b"], PROBLEM["x"], PROBLEM["y"], jnp.tanh))
 
@@ -28,8 +28,9 @@ def _train(genome):
   return updates, G.is_finite(state)
 
 
-train_population = jax.jit(jax.vmap(_train))
-train_one = jax.jit(_train)
+# the population uses the vmap strategy, solo runs the single-genome one: members must agree across strategies
+train_population = jax.jit(jax.vmap(lambda g: _train(g, "select")))
+train_one = jax.jit(lambda g: _train(g, "switch"))
 
 @pytest.fixture(scope="module")
 def population():
