@@ -43,13 +43,23 @@ def _argv(args: argparse.Namespace) -> list[str]:
                       ("--seeds", args.seeds), ("--steps", args.steps), ("--batch-size", args.batch_size)):
     if value:
       argv += [flag, str(value)]
-  return argv + (["--main-only"] if args.main_only else []) + (["--no-plots"] if args.no_plots else [])
+  flags = (("--main-only", args.main_only), ("--heuristics", args.heuristics), ("--no-plots", args.no_plots))
+  return argv + [flag for flag, on in flags if on]
 
 
 def _run(args: argparse.Namespace) -> int:
   config = resolve_config(args)
   results, elapsed = core.timed_bench(config, args.out, title=f"optix-evo bench --preset {args.preset}",
                                       progress=not args.quiet, plots=not args.no_plots)
+  if args.heuristics:
+    from optix_evo.bench import heuristics  # pylint: disable=import-outside-toplevel
+
+    baselines = heuristics.compare_at_equal_time(steps=config.steps)
+    heuristics.write_csv(baselines, f"{args.out}/heuristics.csv")
+    table = heuristics.markdown_table(baselines)
+    with open(f"{args.out}/summary.md", "a") as f:
+      f.write("\n## Gradient-free baselines at equal wall time (compilation excluded)\n\n" + table + "\n")
+    print(table)
   if importlib.util.find_spec("optix_evo.diagnostics.manifest") is not None:
     from optix_evo.diagnostics.manifest import write_manifest  # pylint: disable=import-outside-toplevel
 
@@ -73,6 +83,8 @@ def register(subparsers) -> None:
   parser.add_argument("--steps", type=int, default=0, help="training steps per run (default: each task's)")
   parser.add_argument("--batch-size", type=int, default=0, help="batch size (default: each task's)")
   parser.add_argument("--main-only", action="store_true", help="skip the β1×β2 and LR×weight-decay studies")
+  parser.add_argument("--heuristics", action="store_true",
+                      help="also train a DNM and a small MLP with PSO / DE / CMA-ES (evosax) at Adam's wall time")
   parser.add_argument("--no-plots", action="store_true")
   parser.add_argument("--quiet", action="store_true", help="no progress bar")
   parser.set_defaults(func=_run)

@@ -156,7 +156,13 @@ def headline(results: Sequence[tuple[str, CellResult]]) -> dict[str, float]:
 def timed_bench(config: BenchConfig, out: str | Path, *, title: str, progress: bool = True, plots: bool = True):
   """:func:`run_bench` + :func:`write_results`, noting the wall time and peak memory in the summary."""
   start, cpu_start = time.perf_counter(), time.process_time()
-  results = run_bench(config, progress=progress)
+  done: list[tuple[str, CellResult]] = []
+
+  def checkpoint(study: str, cell: CellResult) -> None:  # tables after every cell, so an interrupted run leaves them
+    done.append((study, cell))
+    write_results(done, out, title=f"{title} (partial: {len(done)} cells)", plots=False)
+
+  results = run_bench(config, progress=progress, on_cell=checkpoint)
   elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
   notes = [f"Wall time {elapsed:.0f} s for training (compile + run; CPU time of this process {cpu:.0f} s), "
            f"peak resident memory {peak_memory_mib():.0f} MiB."]

@@ -2,7 +2,9 @@
 
 The program is ``jit(vmap_grid(vmap_seeds(train_one)))``: hyperparameters are traced values (the optimizer is built
 inside the vmapped function), so the number of compilations per (row, task) is one whatever the grid size. It is
-lowered and compiled ahead of time, which separates compile time from run time.
+lowered and compiled ahead of time, which separates compile time from run time. Tasks with ``vmap=False``
+(convolutions: vmapped per-model kernels become grouped convolutions, slow on XLA:CPU) run the grid × seeds points
+one after another with ``lax.map`` inside the same single program.
 """
 
 from __future__ import annotations
@@ -111,9 +113,15 @@ def run_cell(row: Row, problem: Problem, grid: Grid, seeds: Sequence[int], *, cu
   if not seeds:
     raise ValueError("Need at least one seed.")
   train_one = make_train_fn(row, problem, curve_points=curve_points)
-  program = jax.jit(jax.vmap(jax.vmap(train_one, in_axes=(None, 0)), in_axes=(0, None)))
   hp = grid.arrays()
   keys = jax.vmap(jax.random.key)(jnp.asarray(list(seeds), jnp.uint32))
+  if problem.vmap:
+    program = jax.jit(jax.vmap(jax.vmap(train_one, in_axes=(None, 0)), in_axes=(0, None)))
+  else:
+    program = jax.jit(lambda hp, keys: jax.tree.map(
+        lambda v: v.reshape((grid.size, len(seeds), *v.shape[1:])),
+        jax.lax.map(lambda a: train_one(*a), (jax.tree.map(lambda v: jnp.repeat(v, len(seeds)), hp),
+                                              jnp.tile(keys, grid.size)))))
   counter = _counter()
   counter.count, counter.active = 0, True
   try:

@@ -13,13 +13,13 @@ def test_splits_are_deterministic_and_disjoint(name):
   a, b, c = data.load_dataset(name, seed=3), data.load_dataset(name, seed=3), data.load_dataset(name, seed=4)
   np.testing.assert_array_equal(a.train.x, b.train.x)
   assert not np.array_equal(a.train.y, c.train.y) or not np.array_equal(a.train.x, c.train.x)
-  assert len(a.train) > len(a.valid) > 0 and len(a.test) > 0
+  assert a.train.num_examples > a.valid.num_examples > 0 and a.test.num_examples > 0
 
 
 def test_mnist1d_generated_locally():
   split = data.load_mnist1d(seed=0, num_samples=500)
   assert split.train.x.shape[1:] == (40,) and split.num_classes == 10
-  assert len(split.train) + len(split.valid) + len(split.test) == 500
+  assert split.train.num_examples + split.valid.num_examples + split.test.num_examples == 500
   assert set(np.unique(split.train.y)) == set(range(10))
   again = data.load_dataset("mnist1d", seed=0, num_samples=500)
   np.testing.assert_array_equal(split.test.x, again.test.x)

@@ -86,6 +86,7 @@ FAMILY_TASKS = {
     "transformer": ("copy_transformer", 120, 0.2),
     "gnn": ("sbm_gcn", 60, 0.5),
     "dnm": ("iris_dnm", 100, 0.6),
+    "rnn": ("mnist1d_gru", 150, 0.2),
 }
 
 
