@@ -60,7 +60,8 @@ def main() -> None:
     return np.array([cost["flops"], cost["bytes accessed"]])
 
   def trainer(opt):
-    return jax.jit(lambda p: fit(loss_fn, p, opt, split.train, jax.random.key(1), steps=args.steps, batch_size=args.batch_size).params)
+    train = lambda p: fit(loss_fn, p, opt, split.train, jax.random.key(1), steps=args.steps, batch_size=args.batch_size)
+    return jax.jit(lambda p: train(p).params)
 
   variants = {}
   costs = {}

@@ -70,7 +70,9 @@ def environment() -> dict[str, Any]:
 
   devices = jax.devices()
   return {
-      "versions": {"optix_evo": optix_evo.__version__, **{p: _version(p) for p in _PACKAGES}, "python": platform.python_version()},
+      "versions": {
+          "optix_evo": optix_evo.__version__, **{p: _version(p) for p in _PACKAGES}, "python": platform.python_version()
+      },
       "platform": platform.platform(),
       "jax_backend": jax.default_backend(),
       "device_count": len(devices),
@@ -86,7 +88,9 @@ def git_state(path: str | os.PathLike | None = None) -> dict[str, Any] | None:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
     if commit.returncode != 0:
       return None
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, timeout=10)
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, timeout=10
+    )
   except (OSError, subprocess.TimeoutExpired):
     return None
   return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
@@ -102,7 +106,9 @@ def _jsonable(obj: Any) -> Any:
     return dataclasses.asdict(obj)
   if isinstance(obj, (set, frozenset)):
     return sorted(obj)
-  raise TypeError(f"Cannot record a {type(obj).__name__} in run.json; pass JSON-ready config values (numbers, strings, lists, dicts).")
+  raise TypeError(
+      f"Cannot record a {type(obj).__name__} in run.json; pass JSON-ready config values (numbers, strings, lists, dicts)."
+  )
 
 
 def _out_index(argv: Sequence[str]) -> int:
@@ -230,7 +236,10 @@ def compare_headlines(
 
 
 def _environment_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
-  flat = lambda env: {**{f"{k} version": v for k, v in env.get("versions", {}).items()}, **{k: v for k, v in env.items() if k != "versions"}}
+  def flat(env):
+    versions = {f"{k} version": v for k, v in env.get("versions", {}).items()}
+    return {**versions, **{k: v for k, v in env.items() if k != "versions"}}
+
   old, new = flat(old), flat(new)
   return {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if k != "platform" and old.get(k) != new.get(k)}
 

@@ -86,7 +86,8 @@ def _leaf_sums(g: jax.Array, u: jax.Array, p: jax.Array | None) -> jax.Array:
   p2 = jnp.square(p.astype(dtype)) if p is not None else jnp.zeros_like(g)
   ops = (g * g, u * u, p2, u * g, (~jnp.isfinite(g)).astype(dtype), (~jnp.isfinite(u)).astype(dtype))
   zero = jnp.zeros((), dtype)
-  return jnp.stack(jax.lax.reduce(ops, (zero,) * len(ops), lambda a, b: tuple(x + y for x, y in zip(a, b)), tuple(range(g.ndim))))
+  add = lambda a, b: tuple(x + y for x, y in zip(a, b))
+  return jnp.stack(jax.lax.reduce(ops, (zero,) * len(ops), add, tuple(range(g.ndim))))
 
 
 def _sums(g: chex.ArrayTree, u: chex.ArrayTree, p: chex.ArrayTree | None) -> jax.Array:
@@ -162,15 +163,16 @@ def monitor(inner: optax.GradientTransformation | None = None, *, history: int =
 
 def _find_monitors(opt_state: optax.OptState) -> list[tuple[str, MonitorState]]:
   found = []
+  is_monitor = lambda x: isinstance(x, MonitorState)
 
   def visit(path, node):
     if isinstance(node, MonitorState):
       found.append((jax.tree_util.keystr(path).lstrip(".") or "monitor", node))
       inner_path = (*path, jax.tree_util.GetAttrKey("inner_state"))
-      for sub_path, sub in jax.tree_util.tree_flatten_with_path(node.inner_state, is_leaf=lambda x: isinstance(x, MonitorState))[0]:
+      for sub_path, sub in jax.tree_util.tree_flatten_with_path(node.inner_state, is_leaf=is_monitor)[0]:
         visit((*inner_path, *sub_path), sub)
 
-  for path, node in jax.tree_util.tree_flatten_with_path(opt_state, is_leaf=lambda x: isinstance(x, MonitorState))[0]:
+  for path, node in jax.tree_util.tree_flatten_with_path(opt_state, is_leaf=is_monitor)[0]:
     visit(path, node)
   if not found:
     raise ValueError("No ox.monitor state found in this optimizer state; wrap the optimizer with ox.monitor(...).")

@@ -131,7 +131,10 @@ def perturbation_sharpness(
 def sharpness_summary(
     loss_fn: ScalarLossFn, params: chex.ArrayTree, key: jax.Array, *, rho: float = 0.05, iters: int = 20, samples: int = 32
 ) -> dict[str, jax.Array]:
-  """All three measures at once, for tables: ``{"loss", "hessian_top_eigenvalue", "hessian_trace", "perturbation_sharpness"}``."""
+  """All three measures at once, for tables.
+
+  Returns ``{"loss", "hessian_top_eigenvalue", "hessian_trace", "perturbation_sharpness"}`` (independent keys).
+  """
   k_eig, k_trace, k_rho = jax.random.split(key, 3)
   return {
       "loss": loss_fn(params),

@@ -56,7 +56,9 @@ def seed_variability(results: Mapping[str, Sequence[float] | np.ndarray]) -> dic
       stats[name] = SeedStats(0, int(v.size), *(float("nan"),) * 4)
       continue
     std = float(np.std(finite, ddof=1)) if finite.size > 1 else 0.0
-    stats[name] = SeedStats(int(finite.size), int(v.size - finite.size), float(finite.mean()), std, float(finite.min()), float(finite.max()))
+    stats[name] = SeedStats(
+        int(finite.size), int(v.size - finite.size), float(finite.mean()), std, float(finite.min()), float(finite.max())
+    )
   return stats
 
 
@@ -68,12 +70,17 @@ def seed_variability_table(stats: Mapping[str, SeedStats], *, metric: str = "met
       "|---|---|---|---|---|---|",
   ]
   for name, s in stats.items():
-    lines.append(f"| {name} | {f(s.mean)} ± {f(s.std)} | {f(s.range)} | {f(s.min)} – {f(s.max)} | {s.n + s.diverged} | {s.diverged} |")
+    runs = s.n + s.diverged
+    lines.append(f"| {name} | {f(s.mean)} ± {f(s.std)} | {f(s.range)} | {f(s.min)} – {f(s.max)} | {runs} | {s.diverged} |")
   return "\n".join(lines)
 
 
 def plot_seed_variability(
-    results: Mapping[str, Sequence[float] | np.ndarray], path: str | os.PathLike, *, metric: str = "final metric", title: str | None = None
+    results: Mapping[str, Sequence[float] | np.ndarray],
+    path: str | os.PathLike,
+    *,
+    metric: str = "final metric",
+    title: str | None = None,
 ) -> pathlib.Path:
   """Writes a PNG with one column per optimizer: every seed's final metric as a dot, mean ± std as an error bar.
 
@@ -92,7 +99,8 @@ def plot_seed_variability(
     v = v[np.isfinite(v)]
     ax.scatter(i + jitter.uniform(-0.12, 0.12, v.size), v, s=14, alpha=0.6, color="C0")
     ax.errorbar(i + 0.25, stats[name].mean, yerr=stats[name].std, fmt="o", color="C3", capsize=3)
-  ax.set_xticks(range(len(stats)), [f"{n}\n({s.diverged} diverged)" if s.diverged else n for n, s in stats.items()], rotation=30)
+  labels = [f"{n}\n({s.diverged} diverged)" if s.diverged else n for n, s in stats.items()]
+  ax.set_xticks(range(len(stats)), labels, rotation=30)
   ax.set_ylabel(metric)
   ax.set_title(title or f"{metric} over seeds (dots: seeds, red: mean ± std)")
   path = pathlib.Path(path)

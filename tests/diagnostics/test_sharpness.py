@@ -61,7 +61,8 @@ def test_vmap_over_params_and_keys():
   np.testing.assert_allclose(lam, [np.linalg.eigvalsh(a).max()] * 2, rtol=1e-4)
   tr = jax.jit(jax.vmap(lambda p, k: ox.hessian_trace(loss_fn, p, k, samples=8)))(batch, keys)
   assert tr.shape == (2,)
-  s = jax.jit(jax.vmap(lambda p, k, r: ox.perturbation_sharpness(loss_fn, p, k, rho=r, samples=8)))(batch, keys, jnp.array([0.1, 0.2]))
+  rho_sharpness = jax.vmap(lambda p, k, r: ox.perturbation_sharpness(loss_fn, p, k, rho=r, samples=8))
+  s = jax.jit(rho_sharpness)(batch, keys, jnp.array([0.1, 0.2]))
   assert s.shape == (2,) and np.all(np.isfinite(s))
 
 
@@ -69,7 +70,8 @@ def test_sharper_quadratic_scores_higher():
   loss_fn, params, _ = _quadratic()
   sharp = lambda p: 10.0 * loss_fn(p)
   key = jax.random.key(3)
-  flat, steep = jax.jit(lambda p: (ox.sharpness_summary(loss_fn, p, key, rho=0.1), ox.sharpness_summary(sharp, p, key, rho=0.1)))(params)
+  summaries = lambda p: (ox.sharpness_summary(loss_fn, p, key, rho=0.1), ox.sharpness_summary(sharp, p, key, rho=0.1))
+  flat, steep = jax.jit(summaries)(params)
   for name in ("hessian_top_eigenvalue", "hessian_trace", "perturbation_sharpness"):
     assert steep[name] > flat[name], name
 

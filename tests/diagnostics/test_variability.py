@@ -7,7 +7,9 @@ import optix_evo as ox
 
 
 def test_statistics_and_divergence():
-  stats = ox.seed_variability({"adam": np.array([0.9, 0.92, 0.94]), "sgd": [0.8, np.nan, 0.85, np.inf], "one": [0.5], "dead": [np.nan]})
+  stats = ox.seed_variability(
+      {"adam": np.array([0.9, 0.92, 0.94]), "sgd": [0.8, np.nan, 0.85, np.inf], "one": [0.5], "dead": [np.nan]}
+  )
   a = stats["adam"]
   np.testing.assert_allclose([a.mean, a.std, a.min, a.max, a.range], [0.92, 0.02, 0.9, 0.94, 0.04], atol=1e-12)
   assert (a.n, a.diverged) == (3, 0)
