@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
   args = build_parser().parse_args(argv)
+  args.argv = argv  # what a results folder's run.json records, so `optix-evo reproduce` can re-run it
   try:
     return int(args.func(args) or 0)
   except ValueError as e:  # bad configuration values: say what is wrong, no traceback
