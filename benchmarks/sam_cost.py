@@ -17,6 +17,7 @@ the wall time of the vmapped run, also as a ratio to the base.
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import platform
 import statistics
@@ -61,10 +62,11 @@ def compiled(fn, *args):
   return jax.jit(fn).lower(*args).compile()
 
 
-def timed(fn, *args) -> float:
-  start = time.perf_counter()
-  jax.block_until_ready(fn(*args))
-  return time.perf_counter() - start
+def timed(fn, *args) -> tuple[float, float, object]:
+  """Wall time and CPU time of this process (all threads) for one call of ``fn``, and its result."""
+  start, start_cpu = time.perf_counter(), time.process_time()
+  out = jax.block_until_ready(fn(*args))
+  return time.perf_counter() - start, time.process_time() - start_cpu, out
 
 
 def main() -> None:
@@ -80,6 +82,7 @@ def main() -> None:
   parser.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks" / "results" / "sam_cost.md")
   args = parser.parse_args()
 
+  load_before = os.getloadavg()[0]
   split = load_dataset("digits_image", seed=0)
   model = ConvNet(features=tuple(args.features), hidden=args.hidden)
   loss_fn = training.classification_loss(model.apply)
@@ -97,8 +100,9 @@ def main() -> None:
   times = {name: [] for name in opts}
   for rep in range(args.reps):
     for name, fn in trainers.items():
-      times[name].append(timed(fn, jax.random.key(rep + 1)) / args.steps)
-  per_step = {name: statistics.median(t) for name, t in times.items()}
+      times[name].append(timed(fn, jax.random.key(rep + 1))[:2])
+  per_step = {name: statistics.median(wall for wall, _ in t) / args.steps for name, t in times.items()}
+  cpu_per_step = {name: statistics.median(cpu for _, cpu in t) / args.steps for name, t in times.items()}
 
   # Part 2: generalisation under label noise, three seeds vmapped.
   seeds = [0, 1, 2]
@@ -113,9 +117,8 @@ def main() -> None:
       return training.evaluate(loss_fn, result.params, split.test)["accuracy"]
 
     fn = compiled(jax.vmap(train_eval), jnp.asarray(seeds), y_noisy)
-    start = time.perf_counter()
-    accuracy[name] = np.asarray(jax.block_until_ready(fn(jnp.asarray(seeds), y_noisy)))
-    gen_time[name] = time.perf_counter() - start
+    gen_time[name], _, acc = timed(fn, jnp.asarray(seeds), y_noisy)
+    accuracy[name] = np.asarray(acc)
 
   grads_per_step = {"base": 1.0, "sam": 2.0, "asam": 2.0, "looksam": 1.2, "sam every 5": 1.2}
   command = "python " + " ".join(["benchmarks/sam_cost.py", *sys.argv[1:]])
@@ -125,20 +128,26 @@ def main() -> None:
       f"Command: `{command}`  ",
       f"Machine: {platform.machine()}, {jax.devices()[0].platform.upper()} ({jax.device_count()} device(s)), "
       f"jax {jax.__version__}, optax {optax.__version__}. ConvNet(features={tuple(args.features)}, hidden={args.hidden}) on digits_image "
-      f"({len(split.train)} train / {len(split.test)} test), batch {args.batch_size}, SGD lr {args.lr} momentum 0.9.",
+      f"({split.train.num_examples} train / {split.test.num_examples} test), batch {args.batch_size}, SGD lr {args.lr} momentum 0.9.",
       "",
       f"Cost: median of {args.reps} interleaved runs of {args.steps} scanned steps (one seed). "
       f"Accuracy: {args.gen_steps} steps, {int(args.noise * 100)}% of training labels flipped, seeds {seeds} "
-      "vmapped (noise, init, batch order); test accuracy of the final parameters, mean ± std over seeds.",
+      "vmapped (noise, init, batch order); test accuracy of the final parameters, mean ± std over seeds; the "
+      "vmapped run is timed once (no repetitions).",
+      f"System load average (1 min) at start / end: {load_before:.1f} / {os.getloadavg()[0]:.1f} on "
+      f"{os.cpu_count()} cores. On a shared, overloaded machine wall time is noisy; the CPU time of this process "
+      "(all threads) is the steadier measure of the work done.",
       "",
-      "| optimizer | settings | gradients / step | time / step (ms) | time ratio to base | vmapped 3-seed run ratio | test accuracy |",
-      "|---|---|---|---|---|---|---|",
+      "| optimizer | settings | gradients / step | wall / step (ms) | wall ratio to base | CPU-time ratio to base "
+      "| vmapped 3-seed run, wall ratio | test accuracy |",
+      "|---|---|---|---|---|---|---|---|",
   ]
   for name, (_, settings) in opts.items():
     acc = accuracy[name]
     lines.append(
         f"| {name} | {settings} | {grads_per_step[name]:.1f} | {per_step[name] * 1e3:.3f} | "
-        f"{per_step[name] / per_step['base']:.2f}× | {gen_time[name] / gen_time['base']:.2f}× | "
+        f"{per_step[name] / per_step['base']:.2f}× | {cpu_per_step[name] / cpu_per_step['base']:.2f}× | "
+        f"{gen_time[name] / gen_time['base']:.2f}× | "
         f"{acc.mean():.4f} ± {acc.std():.4f} |"
     )
   text = "\n".join(lines) + "\n"
