@@ -108,7 +108,7 @@ def torch_loop(population: int, steps: int) -> float:
 
   from optix_evo.search import get_task  # pylint: disable=import-outside-toplevel
 
-  torch.set_num_threads(os.cpu_count() or 1)
+  torch.set_num_threads(len(os.sched_getaffinity(0)))  # the cores this process may use, not the host's
   split = get_task("digits_mlp").split
   x, y = torch.tensor(split.train.x), torch.tensor(split.train.y, dtype=torch.long)
   xv, yv = torch.tensor(split.valid.x), torch.tensor(split.valid.y, dtype=torch.long)
@@ -169,7 +169,7 @@ def main() -> None:
   torch_rate = args.population * args.steps / torch_s
   lines = [
       "# Search throughput", "",
-      f"Command: `{command}` ({os.cpu_count()} CPU cores; {args.population} candidates x {args.steps} steps, digits MLP "
+      f"Command: `{command}` ({len(os.sched_getaffinity(0))} CPU cores; {args.population} candidates x {args.steps} steps, digits MLP "
       "64-32-10, batch 64; median of 3). Throughput = candidate-training-steps/s.", "",
       "| what | steps/s | ratio |", "|---|---|---|",
       f"| generation of new genomes, 1 device (one vmapped program) | {base['generation_steps_per_s']:.0f} | 1.00 |",
