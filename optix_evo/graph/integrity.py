@@ -120,7 +120,7 @@ def _numeric_fn(spec: GenomeSpec, steps: int, warmup: int):
 
   def run(genome, flip, peak, noise):  # noise: [steps, 5] probe gradients, or NaN for the quadratic
     opt = interpret(genome._replace(flip=flip), nos_learning_rate(peak, steps, warmup), spec=spec,
-                    total_steps=steps, momentum=nos_momentum(steps, warmup))
+                    total_steps=steps, momentum=nos_momentum(steps, warmup), strategy="select")
     probe = jnp.all(jnp.isfinite(noise))
 
     def step(carry, g_noise):
