@@ -23,7 +23,7 @@ def parse_overrides(items: list[str]) -> dict:
       raise ValueError(f"--set expects KEY=VALUE, got {item!r}.")
     if name not in fields:
       raise ValueError(f"Unknown search setting {name!r}. Known settings: {', '.join(sorted(fields))}.")
-    if name in ("task", "baseline", "data_dir"):
+    if name in ("task", "baseline", "data_dir", "population_loop"):
       out[name] = text
       continue
     try:

@@ -46,7 +46,7 @@ class Stage:
 
 
 def stage_scores(stage: Stage, candidates, tasks: Sequence[Task], build: Builder, lr_grid: tuple[float, ...], *,
-                 seed: int, chunk_size: int | None, mesh=None,
+                 seed: int, chunk_size: int | None, mesh=None, population_loop: str = "auto",
                  on_task: Callable[[str], None] | None = None) -> np.ndarray:
   """Fitness ``[candidates, tasks, seeds]`` of a batched genome ``candidates`` in ``stage``.
 
@@ -61,7 +61,8 @@ def stage_scores(stage: Stage, candidates, tasks: Sequence[Task], build: Builder
   for t, task in enumerate(tasks):
     if on_task is not None:
       on_task(task.name)
-    evaluator = Evaluator(task, build, stage.protocol(lr_grid), batch=n * stage.seeds, chunk_size=chunk_size, mesh=mesh)
+    evaluator = Evaluator(task, build, stage.protocol(lr_grid), batch=n * stage.seeds, chunk_size=chunk_size, mesh=mesh,
+                          population_loop=population_loop)
     out[:, t, :] = evaluator(repeated, keys).fitness.reshape(n, stage.seeds)
   return out
 

@@ -8,8 +8,13 @@ validation accuracy. A candidate whose loss, parameters or validation score turn
 
 Program layout: the population is padded to a fixed ``batch`` (so successive generations reuse one compilation),
 split over all devices along a ``"pop"`` mesh axis with ``shard_map`` (also across processes after
-``jax.distributed.initialize``), and each device trains its share ``chunk_size`` candidates at a time (``lax.map`` over
-vmapped chunks) to bound memory.
+``jax.distributed.initialize``). Each device then loops over its share (the *population loop*):
+
+* ``"map"`` (``"auto"`` on CPU): ``lax.map`` trains one candidate after the other and genomes are interpreted with
+  ``strategy="switch"``, so each candidate computes only the ops it uses (``benchmarks/results/interpreter.md``:
+  about 1.1x the time of pre-compiled Adam runs);
+* ``"vmap"`` (``"auto"`` on GPU/TPU, which are launch-bound): ``chunk_size`` candidates at a time are vmapped
+  (``lax.map`` over vmapped chunks bounds memory) and interpreted with ``strategy="select"``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,19 @@ WORST = -1.0
 # pytree (a genome, or a dummy for fixed baselines).
 Builder = Callable[[Any, optax.Schedule, "Protocol"], optax.GradientTransformation]
 
+POPULATION_LOOPS = ("auto", "map", "vmap")
+"""How each device loops over its candidates (see the module docstring); ``"auto"``: ``map`` on CPU, else ``vmap``."""
+
+
+def resolve_population_loop(loop: str, platform: str) -> str:
+  """``"map"`` or ``"vmap"`` for ``loop`` on a device ``platform`` (``"cpu"``, ``"gpu"``, ``"tpu"``, ...)."""
+  if loop not in POPULATION_LOOPS:
+    raise ValueError(f"Unknown population_loop {loop!r}. Known loops: {', '.join(POPULATION_LOOPS)} "
+                     "(auto = map on CPU, vmap on GPU/TPU).")
+  if loop == "auto":
+    return "map" if platform == "cpu" else "vmap"
+  return loop
+
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
@@ -49,6 +67,8 @@ class Protocol:
     lr_grid: peak learning rates tried by the probes (NOS: ``10, 1, ..., 1e-5``).
     warmup_steps: linear warmup of the base schedule (NOS: 800 of 8000; default = ``probe_steps``).
     eval_chunk: validation examples per chunk in the final evaluation (memory bound; ``None`` = all at once).
+    strategy: how genome builders interpret a traced genome (``optix_evo.graph.interpret``): ``"switch"`` or
+      ``"select"``; :class:`Evaluator` sets it to match its population loop.
   """
 
   steps: int
@@ -56,6 +76,7 @@ class Protocol:
   lr_grid: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
   warmup_steps: int | None = None
   eval_chunk: int | None = 512
+  strategy: str = "switch"
 
   def __post_init__(self):
     if self.steps <= 0:
@@ -66,6 +87,8 @@ class Protocol:
       raise ValueError(f"lr_grid must be a non-empty tuple of positive learning rates, got {self.lr_grid}.")
     if self.warmup_steps is not None and not 0 <= self.warmup_steps < self.steps:
       raise ValueError(f"warmup_steps={self.warmup_steps} must be in [0, steps={self.steps}).")
+    if self.strategy not in ("switch", "select"):
+      raise ValueError(f"strategy must be 'switch' or 'select', got {self.strategy!r}.")
 
   @property
   def warmup(self) -> int:
@@ -86,7 +109,8 @@ def _all_finite(tree: chex.ArrayTree) -> jax.Array:
 
 
 def candidate_score(task: Task, build: Builder, protocol: Protocol, candidate: Any, key: jax.Array, data: dict):
-  """Fitness, index of the chosen learning rate in the grid and divergence flag of ONE candidate (pure; vmapped by :class:`Evaluator`)."""
+  """Fitness, index of the chosen learning rate in the grid and divergence flag of ONE candidate (pure; mapped or
+  vmapped over the population by :class:`Evaluator`)."""
   init_key, data_key, probe_key = jax.random.split(key, 3)
   params0 = task.init_params(init_key)
   train = type(task.split.train)(data["train_x"], data["train_y"])
@@ -130,27 +154,31 @@ class Evaluator:
 
   Args:
     task: what to train.
-    build: ``build(candidate, schedule, total_steps) -> optimizer``.
-    protocol: training budget and learning-rate selection.
+    build: ``build(candidate, schedule, protocol) -> optimizer``.
+    protocol: training budget and learning-rate selection (its ``strategy`` is replaced to match ``population_loop``).
     batch: fixed number of candidates per call (smaller populations are padded; larger ones are split into calls).
-    chunk_size: candidates trained at once on each device (``None``: the device's whole share).
+    chunk_size: with the ``"vmap"`` loop, candidates trained at once on each device (``None``: the device's whole
+      share); the ``"map"`` loop trains one at a time.
     mesh: the ``"pop"`` mesh (default :func:`population_mesh`).
     split: the split that gives the fitness: ``"valid"`` (search) or ``"test"`` (held-out transfer scores).
+    population_loop: ``"auto"`` (``"map"`` on CPU, ``"vmap"`` on GPU/TPU), ``"map"`` or ``"vmap"``.
   """
 
   def __init__(self, task: Task, build: Builder, protocol: Protocol, *, batch: int, chunk_size: int | None = None,
-               mesh: Mesh | None = None, split: str = "valid"):
+               mesh: Mesh | None = None, split: str = "valid", population_loop: str = "auto"):
     if split not in ("valid", "test"):
       raise ValueError(f"split must be 'valid' or 'test', got {split!r}.")
     if batch <= 0:
       raise ValueError(f"batch must be positive, got {batch}.")
     if chunk_size is not None and chunk_size <= 0:
       raise ValueError(f"chunk_size must be positive or None, got {chunk_size}.")
-    self.task, self.protocol = task, protocol
     self.mesh = mesh or population_mesh()
+    self.loop = resolve_population_loop(population_loop, self.mesh.devices.flat[0].platform)
+    protocol = dataclasses.replace(protocol, strategy="switch" if self.loop == "map" else "select")
+    self.task, self.protocol = task, protocol
     devices = self.mesh.devices.size
     per_device = math.ceil(batch / devices)
-    self.chunk = min(chunk_size or per_device, per_device)
+    self.chunk = 1 if self.loop == "map" else min(chunk_size or per_device, per_device)
     per_device = math.ceil(per_device / self.chunk) * self.chunk
     self.batch = per_device * devices
     n_chunks = per_device // self.chunk
@@ -162,6 +190,8 @@ class Evaluator:
     score = lambda cand, key, data: candidate_score(task, build, protocol, cand, key, data)
 
     def per_device_fn(cands, keys, data):
+      if self.loop == "map":
+        return jax.lax.map(lambda ck: score(ck[0], ck[1], data), (cands, keys))
       chunked = jax.tree.map(lambda a: a.reshape((n_chunks, self.chunk, *a.shape[1:])), (cands, keys))
       out = jax.lax.map(lambda ck: jax.vmap(score, in_axes=(0, 0, None))(ck[0], ck[1], data), chunked)
       return jax.tree.map(lambda a: a.reshape((-1, *a.shape[2:])), out)

@@ -21,7 +21,7 @@ import numpy as np
 from optix_evo.search import ga
 from optix_evo.search.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from optix_evo.search.elimination import Stage, spearman, stage_scores
-from optix_evo.search.evaluate import WORST, Evaluator, Protocol
+from optix_evo.search.evaluate import WORST, Evaluator, Protocol, resolve_population_loop
 from optix_evo.search.tasks import TASKS, get_task
 
 CHECKPOINT = "checkpoint.pkl"
@@ -40,7 +40,10 @@ class SearchConfig:
     surrogate_steps: training steps of the surrogate evaluation used by the GA.
     probe_steps: length of each learning-rate probe of the surrogate.
     lr_grid: peak learning rates the probes choose from.
-    chunk_size: candidates trained at once per device (memory bound; ``None``: all of a device's share).
+    chunk_size: with the ``vmap`` loop, candidates trained at once per device (memory bound; ``None``: all of a
+      device's share).
+    population_loop: how each device loops over its candidates: ``"auto"`` (``"map"`` on CPU: one candidate after
+      the other, only the ops a genome uses are computed; ``"vmap"`` on GPU/TPU), ``"map"`` or ``"vmap"``.
     elimination_candidates: distinct best archive members entering progressive elimination.
     stages: the elimination stages (the last one's ranking is the hall of fame).
     baseline: known genome evaluated with the same protocol in the GA and every stage (``optix_evo.graph.known``).
@@ -57,6 +60,7 @@ class SearchConfig:
   probe_steps: int = 800
   lr_grid: tuple[float, ...] = PAPER_LR_GRID
   chunk_size: int | None = None
+  population_loop: str = "auto"
   elimination_candidates: int = 20
   stages: tuple[Stage, ...] = (Stage(16000, seeds=2, keep=10), Stage(16000, seeds=3, tasks=("cifar10_convnet", "mnist1d_mlp"), keep=10))
   baseline: str = "adam"
@@ -75,6 +79,7 @@ class SearchConfig:
       raise ValueError(f"elimination_candidates must be positive, got {self.elimination_candidates}.")
     if self.chunk_size is not None and self.chunk_size < 1:
       raise ValueError(f"chunk_size must be positive or None, got {self.chunk_size}.")
+    resolve_population_loop(self.population_loop, "cpu")
     self.ga_params()
     self.surrogate()
 
@@ -138,10 +143,11 @@ def _graph():
 
 def genome_builder(genome, schedule, protocol: Protocol):
   """:data:`optix_evo.search.evaluate.Builder` for genomes: the graph interpreter with the NOS base LR schedule and
-  momentum schedule (0.95 → 0.85 over the warmup, back to 0.95 at the end; nos.md §3.1)."""
+  momentum schedule (0.95 → 0.85 over the warmup, back to 0.95 at the end; nos.md §3.1), with the interpreter
+  strategy the evaluator's population loop asks for (``protocol.strategy``)."""
   graph = _graph()
   return graph.interpret(genome, learning_rate=schedule, total_steps=protocol.steps,
-                         momentum=graph.nos_momentum(protocol.steps, protocol.warmup))
+                         momentum=graph.nos_momentum(protocol.steps, protocol.warmup), strategy=protocol.strategy)
 
 
 def _fresh_state(config: SearchConfig) -> dict[str, Any]:
@@ -245,7 +251,7 @@ def run(config: SearchConfig, out_dir: str | None = None, *, resume: bool = Fals
 
   if st["phase"] == "ga":
     evaluator = Evaluator(task, genome_builder, config.surrogate(), batch=params.particles * params.mutants,
-                          chunk_size=config.chunk_size)
+                          chunk_size=config.chunk_size, population_loop=config.population_loop)
     while not ga.done(st["ga"], params):
       gen = st["ga"].generation
       t0 = time.time()
@@ -309,6 +315,7 @@ def run(config: SearchConfig, out_dir: str | None = None, *, resume: bool = Fals
       genomes = ga.stack([st["archive"][i]["genome_arrays"] for i in alive] + [baseline])
       scores = stage_scores(stage, genomes, tasks, genome_builder, tuple(config.lr_grid),
                             seed=config.seed * 1000 + s_idx + 1, chunk_size=config.chunk_size,
+                            population_loop=config.population_loop,
                             on_task=lambda name, s=s_idx: r.event(phase="stage", stage=s, task=name, done=done_candidates,
                                                                    total=total_candidates(config)))
       mean = scores.mean(axis=(1, 2))
