@@ -92,6 +92,13 @@ class GenomeSpec:
       if not set(o.buffers) <= known:
         raise ValueError(f"Operand {o.name!r} reads buffers {o.buffers}, not all in {sorted(known)}.")
 
+  def __repr__(self) -> str:
+    """Table sizes instead of every entry (the default repr of the tables runs to pages in signatures and errors)."""
+    tables = ("operands", "unary", "binary", "decay_operands", "decay_unary", "decay_binary", "schedules",
+              "momentum_types", "buffers")
+    sizes = ", ".join(f"{name}={len(getattr(self, name))}" for name in tables)
+    return f"GenomeSpec({sizes}, num_hidden={self.num_hidden})"
+
   @property
   def num_nodes(self) -> int:
     return self.num_hidden + 1
