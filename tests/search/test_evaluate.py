@@ -46,6 +46,7 @@ def one_device_scores(task):
 
 def test_sharded_equals_single_device_and_no_recompile(many, one_device_scores):
   scales = SCALES
+  assert many.loop == "map" and many.protocol.strategy == "switch"  # "auto" on CPU
   assert many.mesh.devices.size == jax.device_count() and many.batch % many.mesh.devices.size == 0
   a, b = many(scales, _keys(5)), one_device_scores
   np.testing.assert_allclose(a.fitness, b.fitness, atol=1e-6)
@@ -66,7 +67,19 @@ def test_divergent_member_scored_worst_without_touching_others(many):
   np.testing.assert_array_equal(mixed.fitness[[0, 2]], healthy.fitness[[0, 2]])
 
 
+def test_vmap_loop_matches_map_loop(task, one_device_scores):
+  """The GPU layout (vmapped chunks) scores like the CPU default (lax.map, one candidate at a time)."""
+  ev = Evaluator(task, scaled_sgd, PROTOCOL, batch=6, chunk_size=3, mesh=population_mesh(jax.devices()[:2]),
+                 population_loop="vmap")
+  assert ev.loop == "vmap" and ev.protocol.strategy == "select"
+  scores = ev(SCALES, _keys(5))
+  np.testing.assert_allclose(scores.fitness, one_device_scores.fitness, atol=1e-6)
+  np.testing.assert_array_equal(scores.learning_rate, one_device_scores.learning_rate)
+
+
 def test_bad_settings(task):
+  with pytest.raises(ValueError, match="Known loops: auto, map, vmap"):
+    Evaluator(task, scaled_sgd, PROTOCOL, batch=2, population_loop="scan")
   with pytest.raises(ValueError, match="Known baselines"):
     optax_builder("adamax")
   with pytest.raises(ValueError, match="probe_steps"):
@@ -88,3 +101,22 @@ def test_two_processes_on_loopback_match_one(tmp_path, one_device_scores):
     assert p.returncode == 0, out.decode()[-3000:]
   for i in range(2):
     np.testing.assert_allclose(np.load(tmp_path / f"out{i}.npy"), one_device_scores.fitness, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_genomes_score_alike_with_map_switch_and_vmap_select(task):
+  """The interpreter's two strategies (lax.map + switch on CPU, vmap + select on GPU) give the same fitness."""
+  from optix_evo import graph  # pylint: disable=import-outside-toplevel
+  from optix_evo.search import ga  # pylint: disable=import-outside-toplevel
+  from optix_evo.search.search import genome_builder  # pylint: disable=import-outside-toplevel
+
+  ops = ga.graph_ops()
+  randoms = [ops.random(jax.random.PRNGKey(i)) for i in range(8)]
+  passed, checked = ops.check(ga.stack(randoms))
+  genomes = ga.stack([graph.known(n) for n in graph.KNOWN] + [g for g, ok in zip(ga.unstack(checked), passed) if ok])
+  n = jax.tree.leaves(genomes)[0].shape[0]
+  mesh = population_mesh(jax.devices()[:2])
+  scores = [Evaluator(task, genome_builder, PROTOCOL, batch=n, mesh=mesh, population_loop=loop)(genomes, _keys(n))
+            for loop in ("map", "vmap")]
+  np.testing.assert_array_equal(scores[0].diverged, scores[1].diverged)
+  np.testing.assert_allclose(scores[0].fitness, scores[1].fitness, atol=0.02)

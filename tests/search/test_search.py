@@ -15,9 +15,9 @@ from optix_evo.search.cli import parse_overrides
 from optix_evo.search.tasks import get_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = ["--set", "particles=2", "--set", "steps=2", "--set", "mutants=2", "--set", "pool_factor=2",
-        "--set", "surrogate_steps=30", "--set", "probe_steps=6", "--set", "elimination_candidates=3",
-        "--set", "stages=[{'steps': 30, 'seeds': 2, 'keep': 2}]", "--quiet"]
+TINY = ["--set", "particles=2", "--set", "steps=1", "--set", "mutants=2", "--set", "pool_factor=2",
+        "--set", "surrogate_steps=20", "--set", "probe_steps=4", "--set", "lr_grid=(0.1, 0.01)",
+        "--set", "elimination_candidates=3", "--set", "stages=[{'steps': 20, 'seeds': 1, 'keep': 2}]", "--quiet"]
 
 
 def test_bad_settings_say_what_is_wrong(capsys):
@@ -29,6 +29,8 @@ def test_bad_settings_say_what_is_wrong(capsys):
     preset("quick", particles=0)
   with pytest.raises(ValueError, match="Unknown task 'nope' in an elimination stage"):
     preset("quick", stages=(Stage(10, tasks=("nope",)),))
+  with pytest.raises(ValueError, match="Known loops: auto, map, vmap"):
+    preset("quick", population_loop="gpu")
   with pytest.raises(ValueError, match="expected an integer"):
     parse_overrides(["particles=2.5"])
   with pytest.raises(ValueError, match="Unknown search setting 'partcles'"):
@@ -37,8 +39,8 @@ def test_bad_settings_say_what_is_wrong(capsys):
     get_task("cifar10_convnet")
   assert main(["search", "--preset", "nope", "--out", "unused"]) == 2
   assert "Unknown preset 'nope'" in capsys.readouterr().err
-  assert parse_overrides(["lr_grid=(0.1, 0.01)", "chunk_size=None", "task=mnist1d_mlp"]) == {
-      "lr_grid": (0.1, 0.01), "chunk_size": None, "task": "mnist1d_mlp"}
+  assert parse_overrides(["lr_grid=(0.1, 0.01)", "chunk_size=None", "task=mnist1d_mlp", "population_loop=vmap"]) == {
+      "lr_grid": (0.1, 0.01), "chunk_size": None, "task": "mnist1d_mlp", "population_loop": "vmap"}
 
 
 def _search(out, *extra, env):
@@ -54,7 +56,9 @@ def _finish(proc):
 
 
 def test_killed_run_resumes_to_the_same_hall_of_fame(tmp_path):
-  env = {**os.environ, "PYTHONPATH": ROOT, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
+  # 2 fake devices (the population is sharded), a compilation cache shared by the three runs.
+  env = {**os.environ, "PYTHONPATH": ROOT, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+         "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
   full, killed = tmp_path / "full", tmp_path / "killed"
   log = _finish(_search(full, env=env))

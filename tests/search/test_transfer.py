@@ -19,7 +19,7 @@ def test_transfer_hall_of_fame_vs_baseline(tmp_path):
   adam = graph.known("adam")
   hall = {"hall_of_fame": [{"rank": 1, "equation": graph.render(adam), "genome": graph.to_json(adam)}]}
   (tmp_path / "hall_of_fame.json").write_text(json.dumps(hall))
-  rows = transfer(str(tmp_path), ["digits_mlp"], seeds=2, steps=20, top=3, baselines=("sgd",))
+  rows = transfer(str(tmp_path), ["digits_mlp"], seeds=2, steps=10, top=3, lr_grid=(0.1,), baselines=("sgd",))
   assert [r["optimizer"].split()[0] for r in rows] == ["#1", "sgd"]
   for r in rows:
     assert len(r["test_accuracy"]) == 2 and 0 <= r["mean"] <= 1 and r["ci95"] >= 0
