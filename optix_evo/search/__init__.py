@@ -1,5 +1,6 @@
 """Neural optimizer search (Morgan & Hougen 2024): a mutation-only particle GA over genomes of
-``optix_evo.graph``, scored by one jitted, vmapped, sharded program per generation, then progressive elimination.
+``optix_evo.graph``, scored by one jitted, sharded program per generation (``lax.map`` over candidates on CPU,
+``vmap`` on GPU/TPU), then progressive elimination.
 
 ``ox.search.run(ox.search.preset("quick"), "runs/q")`` or ``optix-evo search --preset quick``.
 """

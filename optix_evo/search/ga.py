@@ -1,7 +1,7 @@
 """The mutation-only, particle-based genetic algorithm of NOS (Morgan & Hougen 2024; ``shared/design/nos.md`` §4).
 
 Pure ``init`` / ``ask`` / ``tell`` over an immutable :class:`GAState` (evosax style), so a search loop reads
-``ask → (integrity-checked, de-duplicated candidates) → evaluate (vmapped) → tell`` and the whole state can be
+``ask → (integrity-checked, de-duplicated candidates) → evaluate (one program) → tell`` and the whole state can be
 checkpointed and resumed bit-for-bit:
 
 * generation 0 asks for a random pool of ``pool_factor · particles`` genomes; ``tell`` keeps the best
