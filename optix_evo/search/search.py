@@ -2,8 +2,9 @@
 
 One generation = ``ask`` (integrity-checked, de-duplicated genomes) → one jitted, sharded evaluation
 (:class:`~optix_evo.search.evaluate.Evaluator`) → ``tell``. After every generation and every elimination stage the
-search state is checkpointed atomically to ``OUT/checkpoint.pkl``; ``run(config, out_dir, resume=True)`` continues from it and, because every random draw is
-derived from ``config.seed`` and the generation index, ends with the same hall of fame as an uninterrupted run.
+search state is checkpointed atomically to ``OUT/checkpoint.pkl``; ``run(config, out_dir, resume=True)`` continues
+from it and, because every random draw is derived from ``config.seed`` and the generation index, ends with the same
+hall of fame as an uninterrupted run.
 """
 
 from __future__ import annotations
