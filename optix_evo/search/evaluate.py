@@ -1,10 +1,11 @@
-"""Scoring a whole generation of candidate optimizers as ONE jitted, vmapped, sharded program.
+"""Scoring a whole generation of candidate optimizers as ONE jitted, sharded program.
 
 Protocol (NOS, Morgan & Hougen 2024, §5.2 of ``shared/design/nos.md``): each candidate trains a fresh network with
 the warmup → cosine base schedule; its peak learning rate is chosen from a grid by short *probe* runs (one per grid
 value, scored by the probe's final training accuracy), then a full run with the chosen rate gives the fitness, the
 validation accuracy. A candidate whose loss, parameters or validation score turn non-finite is *divergent* and scored
-:data:`WORST`; vmapping keeps every candidate's arithmetic separate, so a divergent member never touches the others.
+:data:`WORST`; mapping or vmapping keeps every candidate's arithmetic separate, so a divergent member never touches
+the others.
 
 Program layout: the population is padded to a fixed ``batch`` (so successive generations reuse one compilation),
 split over all devices along a ``"pop"`` mesh axis with ``shard_map`` (also across processes after
