@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import pathlib
 
 import numpy as np
 
@@ -46,6 +47,8 @@ def register(subparsers) -> None:
   parser.add_argument("--epochs", type=int, default=8, help="epochs per window")
   parser.add_argument("--batch-size", type=int, default=32)
   parser.add_argument("--seeds", type=int, default=5)
+  parser.add_argument("--out", default=None, metavar="DIR",
+                      help="also write results.md and run.json (for `optix-evo reproduce`) into this folder")
   parser.set_defaults(func=run)
 
 
@@ -60,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
   if args.seeds < 1:
     raise ValueError(f"--seeds must be >= 1, got {args.seeds}.")
   model = _MODELS[args.model]()
-  print(f"{name}: {len(series)} points, {args.model}, Adam lr={args.lr}, {args.seeds} seeds\n")
-  print("| strategy | mode | MSE ÷ persistence MSE | MSE |\n|---|---|---|---|")
+  lines = [f"{name}: {len(series)} points, {args.model}, Adam lr={args.lr}, {args.seeds} seeds", "",
+           "| strategy | mode | MSE ÷ persistence MSE | MSE |", "|---|---|---|---|"]
+  print("\n".join(lines), flush=True)
+  headline = {}
   for strategy in args.strategies:
     for mode in args.modes:
       evaluate = make_walk_forward(
@@ -70,6 +75,24 @@ def run(args: argparse.Namespace) -> int:
       result = evaluate(series, list(range(args.seeds)))
       mse = result.mse.mean(axis=1)
       relative = mse / result.naive_mse.mean()
-      print(f"| {strategy} | {mode} | {np.mean(relative):.3f} ± {np.std(relative):.3f} | "
-            f"{np.mean(mse):.4g} ± {np.std(mse):.2g} |", flush=True)
+      headline[f"{strategy}/{mode}/relative_mse"] = float(np.mean(relative))
+      lines.append(f"| {strategy} | {mode} | {np.mean(relative):.3f} ± {np.std(relative):.3f} | "
+                   f"{np.mean(mse):.4g} ± {np.std(mse):.2g} |")
+      print(lines[-1], flush=True)
+  if args.out:
+    _write_results(args, series, lines, headline)
   return 0
+
+
+def _write_results(args: argparse.Namespace, series: np.ndarray, lines: list[str], headline: dict[str, float]) -> None:
+  """``results.md`` (the printed table) and the ``run.json`` manifest that ``optix-evo reproduce`` re-runs."""
+  from optix_evo.diagnostics.manifest import fingerprint_arrays, write_manifest  # pylint: disable=import-outside-toplevel
+
+  out = pathlib.Path(args.out)
+  out.mkdir(parents=True, exist_ok=True)
+  (out / "results.md").write_text("\n".join(["# optix-evo aldvi", "", *lines]) + "\n")
+  config = {k: v for k, v in vars(args).items() if k not in ("func", "argv")}
+  argv = getattr(args, "argv", None) or ["aldvi", "--out", str(out)]
+  write_manifest(out, argv=argv, config=config, seeds=list(range(args.seeds)),
+                 data_fingerprint=fingerprint_arrays(series), headline=headline)
+  print(f"Results: {out}/results.md, manifest {out}/run.json")

@@ -24,3 +24,17 @@ def test_aldvi_command_rejects_bad_values(tmp_path, capsys):
   assert "--csv needs --column" in capsys.readouterr().err
   with pytest.raises(SystemExit):
     cli.main(["aldvi", "--strategies", "adam"])
+
+
+def test_aldvi_out_folder_holds_a_manifest_that_reproduces(tmp_path):
+  from optix_evo.diagnostics import read_manifest, reproduce  # pylint: disable=import-outside-toplevel
+
+  out = tmp_path / "run"
+  argv = ["aldvi", "--length", "200", "--strategies", "aldvi_trend", "--modes", "sequential", "--seeds", "2",
+          "--lags", "4", "--train-size", "64", "--test-size", "16", "--epochs", "2", "--batch-size", "16",
+          "--out", str(out)]
+  assert cli.main(argv) == 0
+  manifest = read_manifest(out)
+  assert manifest["argv"] == argv and (out / "results.md").exists()
+  assert set(manifest["headline"]) == {"aldvi_trend/sequential/relative_mse"}
+  assert reproduce(out).ok
