@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from optix_evo.diagnostics.variability import plot_seed_variability
 from optix_evo.bench import report
 from optix_evo.bench.rows import check_buildable, parse_row
 from optix_evo.bench.runner import CellResult, Grid, run_cell
@@ -120,7 +121,7 @@ def run_bench(
 def write_results(
     results: Sequence[tuple[str, CellResult]], out: str | Path, *, title: str, notes: Sequence[str] = (), plots: bool = True
 ) -> list[Path]:
-  """Writes ``results.csv``, ``timings.csv``, ``summary.md``, ``curves.npz`` and the plots into ``out``."""
+  """Writes ``results.csv``, ``timings.csv``, ``summary.md`` (with the seed study), ``curves.npz`` and the plots."""
   out = Path(out)
   out.mkdir(parents=True, exist_ok=True)
   written = [out / "results.csv", out / "timings.csv", out / "summary.md", out / "curves.npz"]
@@ -132,10 +133,11 @@ def write_results(
     return written
   main = [c for s, c in results if s == "lr"]
   if main:
-    written += [out / "loss_curves.png", out / "lr_sensitivity.png", out / "ranking.png"]
-    report.plot_loss_curves(main, written[-3])
-    report.plot_lr_sensitivity(main, written[-2])
-    report.plot_ranking(main, written[-1])
+    written += [out / "loss_curves.png", out / "lr_sensitivity.png", out / "ranking.png", out / "seed_variability.png"]
+    report.plot_loss_curves(main, written[-4])
+    report.plot_lr_sensitivity(main, written[-3])
+    report.plot_ranking(main, written[-2])
+    plot_seed_variability(report.seed_results(main), written[-1], metric="test metric at the best LR")
   for study, x_axis, y_axis, name in (("b1b2", "b1", "b2", "heatmap_b1_b2"), ("lrwd", "lr", "weight_decay", "heatmap_lr_wd")):
     for cell in (c for s, c in results if s == study):
       written.append(out / f"{name}_{cell.task}_{cell.row}.png".replace(":", "-"))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from optix_evo.bench.runner import CellResult
+from optix_evo.diagnostics.variability import seed_variability, seed_variability_table
 
 
 def _score(cell: CellResult, values: np.ndarray) -> np.ndarray:
@@ -28,6 +29,11 @@ def best_test(cell: CellResult) -> tuple[float, float]:
   """Test metric (mean, std over seeds) at the best-validation grid point."""
   values = cell.test[best_index(cell)]
   return float(np.mean(values)), float(np.std(values))
+
+
+def seed_results(cells: Sequence[CellResult]) -> dict[str, np.ndarray]:
+  """The seed study: ``"task / optimizer"`` → test metric of every seed at the best-validation grid point."""
+  return {f"{c.task} / {c.row}": c.test[best_index(c)] for c in cells}
 
 
 def _format_point(point: dict[str, float]) -> str:
@@ -100,6 +106,9 @@ def markdown_summary(cells: Sequence[tuple[str, CellResult]], *, title: str, not
         cell = by.get((t, row))
         cells_md.append("–" if cell is None else "{:.3f} ± {:.3f}".format(*best_test(cell)))
       lines.append(f"| {row} | " + " | ".join(cells_md) + " |")
+    lines += ["", "## Seed variability at the best learning rate", "",
+              "How much the final test metric moves with the seed alone (initialisation and batch order).", "",
+              seed_variability_table(seed_variability(seed_results(main)), metric="test metric")]
     fam = family_ranks(main)
     families = [f for f in dict.fromkeys(c.family for c in main)] + ["all"]
     lines += ["", "## Mean rank per task family (1 = best)", "", "| optimizer | " + " | ".join(families) + " |",

@@ -56,7 +56,7 @@ def test_cli_quick_writes_the_results_folder(tmp_path):
                "sgd,adam", "--tasks", "iris_dnm", "--quiet"])
   assert code == 0
   for name in ["results.csv", "timings.csv", "summary.md", "curves.npz", "loss_curves.png", "lr_sensitivity.png",
-               "ranking.png", "heatmap_b1_b2_digits_mlp_adam.png", "heatmap_lr_wd_digits_mlp_adamw.png"]:
+               "ranking.png", "seed_variability.png", "heatmap_b1_b2_digits_mlp_adam.png", "heatmap_lr_wd_digits_mlp_adamw.png"]:
     assert (out / name).stat().st_size > 0, name
   with open(out / "timings.csv") as f:
     timings = list(csv.DictReader(f))
@@ -67,6 +67,7 @@ def test_cli_quick_writes_the_results_folder(tmp_path):
   assert len(rows) == 2 * 3 * 2 + 4 * 2 + 4 * 2
   summary = (out / "summary.md").read_text()
   assert "Mean rank per task family" in summary and "| sgd |" in summary and "peak resident memory" in summary
+  assert "## Seed variability at the best learning rate" in summary
   assert '"bench"' in (out / "run.json").read_text()  # the manifest that `optix-evo reproduce` re-runs
 
 
