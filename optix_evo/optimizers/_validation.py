@@ -35,7 +35,7 @@ def check_non_negative(name: str, value: Any) -> None:
   """Raises if ``value`` is known now and is negative or NaN."""
   v = _concrete(value)
   if v is not None and not np.all(v >= 0):
-    raise ValueError(f"{name} must be >= 0, got {value!r}.")
+    raise ValueError(f"{name} must be non-negative, got {value!r}.")
 
 
 def check_positive(name: str, value: Any) -> None:

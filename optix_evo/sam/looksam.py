@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optix_evo.sam.sharpness_aware import ascent_perturbation, call_grad_fn, check_nonnegative, require_grad_fn
+from optix_evo.optimizers._validation import check_non_negative
+from optix_evo.sam.sharpness_aware import ascent_perturbation, call_grad_fn, require_grad_fn
 
 
 class LookSAMState(NamedTuple):
@@ -68,7 +69,8 @@ def looksam(
   """
   if not isinstance(k, int) or isinstance(k, bool) or k < 1:
     raise ValueError(f"k must be a Python int >= 1 (the refresh period), got {k!r}.")
-  check_nonnegative(rho=rho, alpha=alpha, eps=eps)
+  for name, value in (("rho", rho), ("alpha", alpha), ("eps", eps)):
+    check_non_negative(name, value)
   base = optax.with_extra_args_support(base)
 
   def init_fn(params):

@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optix_evo.optimizers._validation import check_non_negative
+
 # params -> a tree (same structure) of the per-leaf factors T_w (arrays, or the scalar 1.0 for leaves left alone)
 ScaleFn = Callable[[chex.ArrayTree], chex.ArrayTree]
 Mask = chex.ArrayTree | Callable[[chex.ArrayTree], chex.ArrayTree]
@@ -36,13 +38,6 @@ class SAMState(NamedTuple):
   """State of :func:`sam` / :func:`asam`: only the base optimizer's state (SAM itself keeps nothing between steps)."""
 
   base_state: optax.OptState
-
-
-def check_nonnegative(**values: Any) -> None:
-  """Raises ``ValueError`` for a negative hyperparameter; traced values (under ``vmap``/``jit``) are not checked."""
-  for name, value in values.items():
-    if isinstance(value, (int, float)) and value < 0:
-      raise ValueError(f"{name} must be non-negative, got {value}.")
 
 
 def require_grad_fn(name: str, params: chex.ArrayTree | None, grad_fn: Callable | None) -> None:
@@ -105,7 +100,8 @@ def sharpness_aware(
     base: optax.GradientTransformation, rho: chex.Numeric, eps: chex.Numeric, scale_fn: ScaleFn | None, name: str
 ) -> optax.GradientTransformationExtraArgs:
   """The SAM step with the normalisation ``scale_fn`` (see :func:`ascent_perturbation`); shared by sam and asam."""
-  check_nonnegative(rho=rho, eps=eps)
+  check_non_negative("rho", rho)
+  check_non_negative("eps", eps)
   base = optax.with_extra_args_support(base)
 
   def init_fn(params):
@@ -220,5 +216,5 @@ def asam(
     Kwon, Kim, Park, Choi, "ASAM: Adaptive Sharpness-Aware Minimization for Scale-Invariant Learning of Deep Neural
     Networks", ICML 2021 (arXiv:2102.11600); official code SamsungLabs/ASAM.
   """
-  check_nonnegative(eta=eta)
+  check_non_negative("eta", eta)
   return sharpness_aware(base, rho, eps, asam_scale(eta, mask), "asam")
