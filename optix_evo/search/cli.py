@@ -58,6 +58,8 @@ def _search(args: argparse.Namespace) -> int:
 
   from optix_evo.search.results import verdict, write_results  # pylint: disable=import-outside-toplevel
 
+  if not args.coordinator and (args.num_processes is not None or args.process_id is not None):
+    raise ValueError("--num-processes and --process-id need --coordinator HOST:PORT (process 0's address).")
   if args.coordinator:  # CPU hosts talk over gloo; GPU/TPU backends bring their own collectives
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
@@ -149,9 +151,10 @@ def register(subparsers) -> None:
   p.add_argument("--data-dir", default=None, help="folder with local data files (CIFAR-10 python pickles)")
   p.add_argument("--quiet", action="store_true", help="no progress bar")
   p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
-                 help="multi-host: jax.distributed coordinator address (all processes run the same command)")
-  p.add_argument("--num-processes", type=int, default=None)
-  p.add_argument("--process-id", type=int, default=None)
+                 help="multi-host: jax.distributed coordinator address, a free port on process 0's host (every process "
+                      "runs the same command with its own --process-id; only process 0 writes --out)")
+  p.add_argument("--num-processes", type=int, default=None, help="multi-host: number of processes")
+  p.add_argument("--process-id", type=int, default=None, help="multi-host: this process's index, 0 .. N-1")
   p.set_defaults(func=_search)
 
   t = subparsers.add_parser("transfer", help="hall-of-fame optimizers vs adam/adamw/sgd on held-out tasks")

@@ -4,7 +4,9 @@ One generation = ``ask`` (integrity-checked, de-duplicated genomes) → one jitt
 (:class:`~optix_evo.search.evaluate.Evaluator`) → ``tell``. After every generation and every elimination stage the
 search state is checkpointed atomically to ``OUT/checkpoint.pkl``; ``run(config, out_dir, resume=True)`` continues
 from it and, because every random draw is derived from ``config.seed`` and the generation index, ends with the same
-hall of fame as an uninterrupted run.
+hall of fame as an uninterrupted run. In a multi-process run (``jax.distributed``) only process 0 reads and writes
+``out_dir``; the others receive its state. Every candidate trains on its own, so the hall of fame does not depend on
+how the population is spread over processes and devices (bit-identical on CPU: ``tests/search/test_search.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import jax
 import numpy as np
 
 from optix_evo.search import ga
-from optix_evo.search.checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
+from optix_evo.search.checkpoint import (atomic_write_json, broadcast_from_process_zero, fill_defaults, load_checkpoint,
+                                        save_checkpoint)
 from optix_evo.search.elimination import Stage, spearman, stage_scores
 from optix_evo.search.evaluate import WORST, Evaluator, Protocol, resolve_population_loop
 from optix_evo.search.tasks import TASKS, get_task
@@ -96,10 +99,17 @@ class SearchConfig:
     return out
 
   @classmethod
-  def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
-    d = dict(d)
+  def from_dict(cls, d: dict[str, Any], *, what: str = "the stored configuration") -> SearchConfig:
+    """The config of :meth:`to_dict`'s ``d``, also from an older version: settings ``d`` lacks take their defaults
+    (e.g. ``population_loop``, added later); an unknown setting, or a missing one without a default, is a
+    ``ValueError`` naming it (``what`` says where ``d`` came from)."""
+    d = fill_defaults(cls, d, what=what)
     d["lr_grid"] = tuple(d["lr_grid"])
-    d["stages"] = tuple(Stage(**{**s, "tasks": tuple(s["tasks"])}) for s in d["stages"])
+    stages = []
+    for i, s in enumerate(d["stages"]):
+      s = fill_defaults(Stage, s if isinstance(s, dict) else dataclasses.asdict(s), what=f"{what} (stage {i + 1})")
+      stages.append(Stage(**{**s, "tasks": tuple(s["tasks"])}))
+    d["stages"] = tuple(stages)
     return cls(**d)
 
 
@@ -163,20 +173,30 @@ class _Run:
 
   def __init__(self, config: SearchConfig, out_dir: str | None, resume: bool, callback):
     self.config, self.out_dir, self.callback = config, out_dir, callback
+    # Multi-process runs: only process 0 touches the results folder (the hosts need not share a filesystem); the
+    # others get its state (fresh or resumed) or its refusal, so every process runs the same evaluations.
     self.writer = out_dir is not None and jax.process_index() == 0
     self.start = time.time()
+    self.state = broadcast_from_process_zero(lambda: self._open(resume))
+
+  def _open(self, resume: bool) -> dict[str, Any]:
+    """The state to start from (the checkpoint's with ``resume``, else a fresh one); truncates ``history.jsonl``."""
+    config, out_dir = self.config, self.out_dir
     ckpt = os.path.join(out_dir, CHECKPOINT) if out_dir else None
     if resume and ckpt and os.path.exists(ckpt):
-      self.state = load_checkpoint(ckpt)
-      if self.state["config"] != config.to_dict():
-        raise ValueError(f"--resume: the checkpoint in {out_dir} was written with a different configuration; "
-                         "resume with the same settings, or use a fresh --out folder.")
-      self._truncate_history(self.state["history_lines"])
-    else:
-      if out_dir and os.path.exists(ckpt) and not resume:
-        raise ValueError(f"{out_dir} already holds a search checkpoint; pass --resume to continue it or use a new --out.")
-      self.state = _fresh_state(config)
-      self._truncate_history(0)
+      state = load_checkpoint(ckpt)
+      stored = SearchConfig.from_dict(state["config"], what=f"--resume: the configuration in {ckpt}")
+      if stored != config:
+        changed = [f.name for f in dataclasses.fields(config) if getattr(stored, f.name) != getattr(config, f.name)]
+        raise ValueError(f"--resume: the checkpoint in {out_dir} was written with a different configuration "
+                         f"(settings {changed} differ); resume with the same settings, or use a fresh --out folder.")
+      state["config"] = config.to_dict()  # an older checkpoint's config gains the settings added since
+      self._truncate_history(state["history_lines"])
+      return state
+    if ckpt and os.path.exists(ckpt) and not resume:
+      raise ValueError(f"{out_dir} already holds a search checkpoint; pass --resume to continue it or use a new --out.")
+    self._truncate_history(0)
+    return _fresh_state(config)
 
   def _truncate_history(self, lines: int) -> None:
     if not self.writer:
