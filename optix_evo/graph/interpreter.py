@@ -1,19 +1,23 @@
 """One compiled program for every genome: :func:`interpret` turns a (possibly traced) genome into an optax optimizer.
 
-Nothing about the genome is a Python branch. All parameter leaves are interpreted together as one flat vector and
-the nodes run in a ``fori_loop``, so the op tables appear once in the compiled program whatever the model. Two
-strategies choose inputs and ops (measured in ``benchmarks/interpreter.py``; ``shared/design/perf_notes.md``):
+Nothing about the genome is a Python branch: its indices are data, chosen among with ``lax.switch`` / ``select_n``.
+Each parameter tensor is interpreted as it is (no flattening into one vector: on XLA:CPU concatenating and slicing
+the leaves cost more than the update itself). Two strategies choose inputs and ops (measured in
+``benchmarks/interpreter.py``; ``shared/design/perf_notes.md``):
 
-* ``"switch"`` (default; one genome, or a population run with ``lax.map``): ``lax.switch`` on each index, operands
-  computed lazily inside the input switch, dead nodes and unread moment buffers skipped with ``lax.cond``: only
-  what the genome uses is computed.
-* ``"select"`` (populations under ``vmap``, where every branch runs anyway): every operand computed once and
-  stacked, every op computed and the chosen one selected with ``select_n``.
+* ``"switch"`` (default): ``lax.switch`` on each index, operands computed lazily inside the input switch, dead nodes,
+  unread moment buffers, the node buffers of non-stateful ops and an unused momentum buffer skipped with
+  ``lax.cond`` (in place, without a pass over the buffer): only what the genome uses is computed. Under ``jax.vmap``
+  over genomes the members' update graphs run one after another (``custom_vmap`` + ``lax.map``), so each member
+  still computes only its own ops, while the model's forward and backward passes stay vectorised.
+* ``"select"`` (vectorised populations on GPU/TPU): every operand and every op computed, the chosen one selected
+  with ``select_n``: no control flow, the same work for every member.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -30,15 +34,14 @@ STRATEGIES = ("switch", "select")
 
 
 class GenomeState(NamedTuple):
-  """State of an interpreted genome. Only what the spec needs is held: the EMA buffers its operands read, one
-  buffer per node when the spec has stateful ops, a momentum buffer when it has momentum types. Buffers are flat
-  vectors over all parameters (the leaves concatenated in tree order), so the interpreter is compiled once per
-  program whatever the number of parameter leaves."""
+  """State of an interpreted genome; every buffer is a pytree shaped like the parameters. Only what the spec needs is
+  held: the EMA buffers its operands read, one buffer per node when the spec has stateful ops, a momentum buffer
+  when it has momentum types."""
 
   count: jax.Array  # [] int32, steps taken
-  buffers: dict[str, jax.Array]  # buffer name -> [num_params]
-  nodes: jax.Array | None  # [num_nodes, num_params] (stateful unary ops), or None
-  momentum: jax.Array | None  # [num_params], or None
+  buffers: dict[str, optax.Updates]  # buffer name -> params-shaped pytree
+  nodes: tuple[optax.Updates, ...] | None  # one params-shaped pytree per node (stateful unary ops), or None
+  momentum: optax.Updates | None
   finite: jax.Array  # [] bool: every update so far was finite (False: the candidate diverged)
 
 
@@ -53,21 +56,6 @@ def is_finite(opt_state: optax.OptState) -> jax.Array:
   if not states:
     raise ValueError("is_finite: no GenomeState in this optimizer state (was the optimizer built by interpret?).")
   return functools.reduce(jnp.logical_and, [s.finite for s in states])
-
-
-def _choose(index: jax.Array, branches: Sequence[Callable], operands: tuple, strategy: str):
-  """``branches[index](*operands)`` with ``lax.switch`` or by computing every branch and selecting."""
-  if len(branches) == 1:
-    return branches[0](*operands)
-  if strategy == "switch":
-    return jax.lax.switch(index, branches, *operands)
-  outs = [b(*operands) for b in branches]
-  which = jnp.clip(index, 0, len(branches) - 1)
-  return jax.tree.map(lambda *xs: jax.lax.select_n(which, *xs), *outs)
-
-
-def _pick(index: jax.Array, values: Sequence[Any], strategy: str):
-  return _choose(index, [lambda vs, j=j: vs[j] for j in range(len(values))], (tuple(values),), strategy)
 
 
 def _usage(genome: Genome, spec: GenomeSpec) -> tuple[jax.Array, jax.Array]:
@@ -118,6 +106,152 @@ def schedule_factor(index: jax.Array, t: jax.Array, total: float | jax.Array, sp
   return jnp.stack([jnp.asarray(v, dtype) for v in values])[index]
 
 
+@functools.cache
+def _env_names(spec: GenomeSpec) -> tuple[str, ...]:
+  """The buffer values the operands may read: each used buffer after this step's update, then ``<name>_prev`` (before
+  it) for the buffers whose previous value some operand reads."""
+  prev = [f"{b.name}_prev" for b in spec.used_buffers
+          if any(re.search(rf"\b{b.name}_prev\b", o.expr) for o in spec.operands)]
+  return tuple(b.name for b in spec.used_buffers) + tuple(prev)
+
+
+Leaves = tuple  # one array per parameter tensor
+
+
+@functools.cache
+def _graph_runner(spec: GenomeSpec, strategy: str) -> Callable:
+  """``run(genome, g, w, env, nodes, factors, seed_key, count) -> (root output, node buffers)``: the update graph on
+  the gradient leaves ``g`` (``w``: the parameter leaves; ``env``: per leaf, the values of :func:`_env_names`;
+  ``nodes``: one leaves-tuple per node or None; ``factors``: the edge decays ``[N, 2]`` or None). Dropout keys are
+  ``fold_in(fold_in(seed_key, count), node)``, one per node, drawn per parameter tensor (as ``to_python`` does).
+
+  ``"switch"``: every node in topological order inside ``lax.cond(active)``, each input and op chosen with
+  ``lax.switch``; wrapped so that a ``jax.vmap`` over genomes runs the members one after another.
+  ``"select"``: every operand and every op computed, the chosen one selected.
+  """
+  n_nodes, n_op, n_unary, n_binary = spec.num_nodes, spec.num_operands, len(spec.unary), len(spec.binary)
+  operand_fns = [ops.compile_expr(o.expr, ", ".join(["g", "w", "k", *_env_names(spec)])) for o in spec.operands]
+  unary_fns = [ops.compile_expr(op.expr, "x, n, k, key, tsum") for op in spec.unary]
+  binary_fns = [ops.compile_expr(op.expr, "x, y") for op in spec.binary]
+  state_fns = [(i, ops.compile_expr(op.state, "out, n, k")) for i, op in enumerate(spec.unary) if op.state is not None]
+  stateful_op = np.asarray([op.state is not None for op in spec.unary] + [False] * len(spec.binary))
+
+  def setup(genome, g, w, env, seed_key, count):
+    k = (count + 1).astype(jnp.result_type(*g))
+
+    def operand(f):
+      return lambda: tuple(jnp.broadcast_to(f(gl, wl.astype(gl.dtype), k, *el), gl.shape).astype(gl.dtype)
+                           for gl, wl, el in zip(g, w, env))
+
+    def op(j, i):  # op j of node i on leaves: (x, y, n) -> out; only random ops derive their key
+      if j < n_unary:
+        key = (lambda: jax.random.fold_in(jax.random.fold_in(seed_key, count), i)) if spec.unary[j].random else None
+        return lambda x, y, n: tuple(unary_fns[j](xl, nl, k, key() if key else None, jnp.sum)
+                                     for xl, nl in zip(x, n if n is not None else (None,) * len(x)))
+      return lambda x, y, n: tuple(binary_fns[j - n_unary](xl, yl) for xl, yl in zip(x, y))
+
+    def node_state(op_index, out, n):  # the buffer of a stateful op after this step (n for any other op)
+      which = sum(jnp.where(op_index == i, j + 1, 0) for j, (i, _) in enumerate(state_fns))
+      return tuple(jax.lax.select_n(which, nl, *[f(ol, nl, k) for _, f in state_fns]) for ol, nl in zip(out, n))
+
+    op_index = jnp.where(genome.kind == UNARY, genome.unary, n_unary + genome.binary)
+    return [operand(f) for f in operand_fns], op, node_state, op_index
+
+  def scaled(leaves, factor):
+    return leaves if factor is None else tuple(x * factor.astype(x.dtype) for x in leaves)
+
+  def run_switch(genome, g, w, env, nodes, factors, seed_key, count):
+    operands, op, node_state, op_index = setup(genome, g, w, env, seed_key, count)
+    active, _ = _usage(genome, spec)
+    nodes = (None,) * n_nodes if nodes is None else nodes
+    zeros = lambda: tuple(jnp.zeros_like(x) for x in g)  # noqa: E731
+    hidden: list[Leaves] = []  # outputs of the nodes so far (zeros for dead ones: never read)
+    new_nodes: list[Leaves | None] = []
+    for i in range(n_nodes):  # unrolled: a dead node costs a cond, and no buffer is copied
+      reads = operands + [lambda h=h: h for h in hidden]  # vertex index -> its value (operands, earlier nodes)
+
+      def read(slot, i=i, reads=reads):
+        x = jax.lax.switch(jnp.clip(genome.inputs[i, slot], 0, len(reads) - 1), reads)
+        return scaled(x, None if factors is None else factors[i, slot])
+
+      def live(i=i, read=read):
+        def binary(x):  # only binary nodes read their second input
+          return jax.lax.switch(jnp.clip(genome.binary[i], 0, n_binary - 1),
+                                [lambda x, y, j=j: op(n_unary + j, i)(x, y, None) for j in range(n_binary)], x, read(1))
+
+        branch = jnp.where(genome.kind[i] == UNARY, jnp.clip(genome.unary[i], 0, n_unary - 1), n_unary)
+        return jax.lax.switch(branch, [lambda x, j=j: op(j, i)(x, None, nodes[i]) for j in range(n_unary)] + [binary],
+                              read(0))
+
+      out = jax.lax.cond(active[i], live, zeros)  # a dead node's output is never read
+      hidden.append(out)
+      if nodes[i] is None:
+        new_nodes.append(None)
+      else:  # a cond whose only operand is the buffer: XLA leaves it in place when the op is not stateful
+        new_nodes.append(jax.lax.cond(active[i] & jnp.asarray(stateful_op)[op_index[i]],
+                                      lambda n, i=i, out=out: node_state(op_index[i], out, n), lambda n: n, nodes[i]))
+    return hidden[-1], (None if new_nodes[0] is None else tuple(new_nodes))
+
+  def run_select(genome, g, w, env, nodes, factors, seed_key, count):
+    operands, op, node_state, op_index = setup(genome, g, w, env, seed_key, count)
+    active, _ = _usage(genome, spec)
+    computed = [f() for f in operands]
+    # per leaf: every vertex stacked (operands, then the nodes); a fori_loop keeps one copy of the node code
+    vertices = tuple(jnp.stack([o[leaf] for o in computed] + [jnp.zeros_like(x)] * n_nodes) for leaf, x in enumerate(g))
+    stacked = None if nodes is None else tuple(jnp.stack([n[leaf] for n in nodes]) for leaf in range(len(g)))
+
+    def node(i, carry):
+      def live(vertices, stacked):
+        x, y = (scaled(tuple(v[genome.inputs[i, s]] for v in vertices), None if factors is None else factors[i, s])
+                for s in (0, 1))
+        n = None if stacked is None else tuple(ns[i] for ns in stacked)
+        outs = [op(j, i)(x, y, n) for j in range(len(stateful_op))]
+        which = jnp.clip(op_index[i], 0, len(stateful_op) - 1)
+        out = tuple(jax.lax.select_n(which, *[o[leaf] for o in outs]) for leaf in range(len(g)))
+        vertices = tuple(v.at[n_op + i].set(o) for v, o in zip(vertices, out))
+        if stacked is not None:
+          stacked = tuple(ns.at[i].set(s) for ns, s in zip(stacked, node_state(op_index[i], out, n)))
+        return vertices, stacked
+
+      return jax.lax.cond(active[i], live, lambda *c: c, *carry)  # skips dead nodes (unbatched genomes)
+
+    vertices, stacked = jax.lax.fori_loop(0, n_nodes, node, (vertices, stacked))
+    new_nodes = None if stacked is None else tuple(tuple(ns[i] for ns in stacked) for i in range(n_nodes))
+    return tuple(v[-1] for v in vertices), new_nodes
+
+  if strategy == "select":
+    return run_select
+  return _members_one_by_one(run_switch)
+
+
+def _members_one_by_one(run: Callable) -> Callable:
+  """``run`` whose ``jax.vmap`` over genomes (first argument) is a ``lax.map`` over the members, each running only
+  its own branches, instead of the default batching of ``lax.switch``, which computes every branch of every switch.
+  A vmap that leaves the genome unbatched (seeds, learning rates) is vectorised as usual: its switches stay
+  switches. Differentiation goes through ``run`` itself (``custom_vmap`` alone has no JVP rule)."""
+  run_v = jax.custom_batching.custom_vmap(run)
+
+  @run_v.def_vmap
+  def rule(axis_size, in_batched, *args):
+    del axis_size
+    if not any(jax.tree.leaves(in_batched[0])):
+      out = jax.vmap(run, in_axes=tuple(jax.tree.map(lambda b: 0 if b else None, in_batched)))(*args)
+    else:
+      flat, tree = jax.tree.flatten(list(args))
+      batched = jax.tree.leaves(in_batched)
+
+      def member(mapped):
+        it = iter(mapped)
+        return run_v(*jax.tree.unflatten(tree, [next(it) if b else a for a, b in zip(flat, batched)]))
+
+      out = jax.lax.map(member, [a for a, b in zip(flat, batched) if b])
+    return out, jax.tree.map(lambda _: True, out)
+
+  run_d = jax.custom_jvp(run_v)
+  run_d.defjvp(lambda primals, tangents: jax.jvp(run, primals, tangents))
+  return run_d
+
+
 def _as_schedule(x: ScalarOrSchedule) -> Callable[[jax.Array], jax.Array]:
   return x if callable(x) else (lambda count: x)
 
@@ -151,8 +285,11 @@ def interpret(
       schedules off (factor 1), like the reference code's "decays off" mode; may be traced.
     momentum: the momentum coefficient ``m`` of the momentum / Nesterov types (float or schedule).
     seed: PRNG seed of the dropout ops (may be traced: vmap over seeds).
-    strategy: ``"switch"`` (default: one genome, or ``lax.map`` over genomes) or ``"select"`` (``vmap`` over
-      genomes): how ops and inputs are chosen (see the module docstring); both compute the same updates.
+    strategy: ``"switch"`` (default; only the genome's own ops run, also under ``vmap`` over genomes) or
+      ``"select"`` (every op computed and one selected: vectorised populations on GPU/TPU); see the module
+      docstring. Both compute the same updates. The updates are differentiable (meta-learning through training);
+      with ``"select"`` a singular op that is computed but not selected (e.g. ``sqrt|x|`` at 0) makes the
+      gradient NaN, so differentiate with ``"switch"``.
 
   Returns:
     An ``optax.GradientTransformation`` whose state is a :class:`GenomeState`; non-finite updates are not hidden
@@ -163,29 +300,15 @@ def interpret(
   genome = Genome(*(jnp.asarray(x, jnp.int32) for x in genome))
   lr_fn, m_fn = _as_schedule(learning_rate), _as_schedule(momentum)
   buffers = spec.used_buffers
-  n_nodes, n_op, hidden = spec.num_nodes, spec.num_operands, spec.num_hidden
-  buffer_args = ", ".join(["g", "w", "k", *(n for b in buffers for n in (b.name, f"{b.name}_prev"))])
-  operand_fns = [ops.compile_expr(o.expr, buffer_args) for o in spec.operands]
-  random_ops = any(op.random for op in spec.unary)
-
-  def op_branch(op: ops.Op, binary: bool, k: jax.Array, tsum: Callable):
-    if binary:
-      f = ops.compile_expr(op.expr, "x, y")
-      return lambda x, y, n, key: (f(x, y), n)
-    f = ops.compile_expr(op.expr, "x, n, k, key, tsum")
-    if op.state is None:
-      return lambda x, y, n, key: (f(x, n, k, key, tsum), n)
-    s = ops.compile_expr(op.state, "x, n, k")
-    return lambda x, y, n, key: (f(x, n, k, key, tsum), s(x, n, k))
+  n_nodes = spec.num_nodes
 
   def init_fn(params):
-    size = sum(p.size for p in jax.tree.leaves(params))
-    dtype = jnp.result_type(*jax.tree.leaves(params)) if jax.tree.leaves(params) else jnp.float32
+    zeros = lambda: optax.tree.zeros_like(params)  # noqa: E731
     return GenomeState(
         count=jnp.zeros([], jnp.int32),
-        buffers={b.name: jnp.zeros(size, dtype) for b in buffers},
-        nodes=jnp.zeros((n_nodes, size), dtype) if spec.stateful else None,
-        momentum=jnp.zeros(size, dtype) if spec.has_momentum else None,
+        buffers={b.name: zeros() for b in buffers},
+        nodes=tuple(zeros() for _ in range(n_nodes)) if spec.stateful else None,
+        momentum=zeros() if spec.has_momentum else None,
         finite=jnp.ones([], bool),
     )
 
@@ -193,18 +316,10 @@ def interpret(
     if params is None:
       raise ValueError("An interpreted genome needs params (operands such as 1e-4·w read the weights).")
     count = state.count
-    leaves, treedef = jax.tree.flatten(updates)
-    flat = lambda xs: jnp.concatenate([jnp.ravel(x) for x in xs]) if len(xs) != 1 else jnp.ravel(xs[0])  # noqa: E731
-    g, w = flat(leaves), flat(treedef.flatten_up_to(params)).astype(flat(leaves).dtype)
-    bounds = [0]
-    for leaf in leaves:
-      bounds.append(bounds[-1] + leaf.size)
-
-    def tsum(v):  # per-tensor sum broadcast back to every element (the interpreter works on the flat vector)
-      return jnp.concatenate([jnp.broadcast_to(jnp.sum(v[a:b]), (b - a,)) for a, b in zip(bounds, bounds[1:])])
-
-    dtype = g.dtype
-    k = (count + 1).astype(dtype)
+    g, treedef = jax.tree.flatten(updates)
+    g = tuple(g)
+    leaves = lambda tree: tuple(treedef.flatten_up_to(tree))  # noqa: E731
+    dtype = jnp.result_type(*g)
     if total_steps is None:
       factors = None
       lr_t = lr_fn(count)
@@ -216,71 +331,47 @@ def interpret(
       values = jax.vmap(lambda *dg: decay_factor(dg, t, total, spec))(*edges).reshape(n_nodes, 2)
       factors = jnp.where(genome.decay_on == 1, values, 1.0).astype(dtype)
       lr_t = lr_fn(count) * schedule_factor(genome.schedule, t, total, spec)
-    m = m_fn(count)
+    # A buffer that no active operand reads is left as it is (lax.cond, in place). Only the previous values that some
+    # operand reads are kept alive past their update (any other would force XLA to copy the buffer every step).
+    _, operand_used = _usage(genome, spec)
+    prev = {b.name: leaves(state.buffers[b.name]) for b in buffers}
+    new = {}
+    for b in buffers:
+      ema = ops.compile_expr(b.expr, "g, prev")
+      used = jnp.any(operand_used[np.asarray([b.name in o.buffers for o in spec.operands])])
+      new[b.name] = jax.lax.cond(used, lambda p, ema=ema: tuple(ema(gl, pl) for gl, pl in zip(g, p)), lambda p: p,
+                                 prev[b.name])
+    values = {**new, **{f"{name}_prev": x for name, x in prev.items()}}
+    env = tuple(zip(*(values[name] for name in _env_names(spec)))) if buffers else ((),) * len(g)
+    nodes = None if state.nodes is None else tuple(leaves(n) for n in state.nodes)
+    root, nodes = _graph_runner(spec, strategy)(genome, g, leaves(params), env, nodes, factors,
+                                                jax.random.PRNGKey(seed), count)
     sign = jnp.where(genome.flip == 1, 1.0, -1.0).astype(dtype)
-    step_key = jax.random.fold_in(jax.random.PRNGKey(seed), count) if random_ops else None
-    branches = ([op_branch(op, False, k, tsum) for op in spec.unary]
-                + [op_branch(op, True, k, tsum) for op in spec.binary])
-    op_index = jnp.where(genome.kind == UNARY, genome.unary, len(spec.unary) + genome.binary)
-
-    prev = state.buffers
-    active, operand_used = _usage(genome, spec)
-    # a buffer no active operand reads is left as it is (its value never matters); cond skips the work
-    new = {b.name: jax.lax.cond(jnp.any(operand_used[np.asarray([b.name in o.buffers for o in spec.operands])]),
-                                lambda p, b=b: ops.compile_expr(b.expr, "g, prev")(g, p), lambda p: p, prev[b.name])
-           for b in buffers}
-    env = [x for b in buffers for x in (new[b.name], prev[b.name])]
-
-    def operand(f):
-      return lambda: jnp.broadcast_to(f(g, w, k, *env), g.shape).astype(dtype)
-
-    if strategy == "switch":  # lazy: each input computes only the operand it reads
-      operand_branches = [lambda hidden, f=f: operand(f)() for f in operand_fns]
-
-      def read(index, hidden):
-        return jax.lax.switch(jnp.minimum(index, n_op), operand_branches + [
-            lambda hidden: hidden[jnp.clip(index - n_op, 0, n_nodes - 1)]], hidden)
-      vertices = jnp.zeros((n_nodes, g.shape[0]), dtype)  # hidden nodes, then the root
-    else:  # eager: every operand once, stacked with the hidden nodes, read by index
-      def read(index, vertices):
-        return vertices[index]
-      vertices = jnp.stack([operand(f)() for f in operand_fns] + [jnp.zeros_like(g)] * n_nodes)
-    offset = 0 if strategy == "switch" else n_op
-
-    def node(i, carry):
-      vertices, node_buf = carry
-
-      def run(vertices, node_buf):
-        x, y = read(genome.inputs[i, 0], vertices), read(genome.inputs[i, 1], vertices)
-        if factors is not None:
-          x, y = x * factors[i, 0], y * factors[i, 1]
-        key = jax.random.fold_in(step_key, i) if random_ops else None
-        n = node_buf[i] if node_buf is not None else None
-        out, n = _choose(op_index[i], branches, (x, y, n, key), strategy)
-        node_buf = node_buf.at[i].set(n) if node_buf is not None else None
-        return vertices.at[offset + i].set(out), node_buf
-
-      return jax.lax.cond(active[i], run, lambda *c: c, vertices, node_buf)  # dead nodes are skipped
-
-    vertices, node_buf = jax.lax.fori_loop(0, n_nodes, node, (vertices, state.nodes))
-    update = sign * lr_t * vertices[-1]
+    update = tuple(sign * lr_t * r for r in root)
     mom = state.momentum
-    if mom is not None:
-      mom_types = spec.momentum_types
-      d = update
-      mom = _pick(genome.momentum, [ops.compile_expr(mt.mom, "mom, m, d")(mom, m, d) for mt in mom_types], strategy)
-      update = _pick(genome.momentum,
-                     [ops.compile_expr(mt.update, "mom, m, d, new")(state.momentum, m, d, mom) for mt in mom_types],
-                     strategy)
-    new_updates = treedef.unflatten(
-        [update[a:b].reshape(leaf.shape).astype(leaf.dtype) for a, b, leaf in zip(bounds, bounds[1:], leaves)])
+    if mom is not None:  # the types are cheap elementwise expressions: all computed, one selected (fused)
+      m, which = m_fn(count), jnp.clip(genome.momentum, 0, len(spec.momentum_types) - 1)
+      mom_fns = [ops.compile_expr(t.mom, "mom, m, d") for t in spec.momentum_types]
+      update_fns = [ops.compile_expr(t.update, "mom, m, d, new") for t in spec.momentum_types]
+
+      def new_momentum(mom, update):
+        return tuple(jax.lax.select_n(which, *[f(ml, m, dl) for f in mom_fns]) for ml, dl in zip(mom, update))
+
+      none = [i for i, t in enumerate(spec.momentum_types) if t.name == "none"]
+      # without momentum the buffer stays as it is (a cond whose only operand is the buffer: in place, no pass)
+      prev_mom = leaves(mom)
+      mom = (jax.lax.cond(which != none[0], new_momentum, lambda mom, _: mom, prev_mom, update) if none
+             else new_momentum(prev_mom, update))
+      update = tuple(jax.lax.select_n(which, *[f(pl, m, dl, nl) for f in update_fns])
+                     for pl, dl, nl in zip(prev_mom, update, mom))
+      mom = treedef.unflatten(mom)
     new_state = GenomeState(
         count=optax.safe_increment(count),
-        buffers=new,
-        nodes=node_buf,
+        buffers={name: treedef.unflatten(x) for name, x in new.items()},
+        nodes=None if nodes is None else tuple(treedef.unflatten(n) for n in nodes),
         momentum=mom,
-        finite=state.finite & jnp.all(jnp.isfinite(update)),
+        finite=state.finite & functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(u)) for u in update], True),
     )
-    return new_updates, new_state
+    return treedef.unflatten([u.astype(x.dtype) for u, x in zip(update, g)]), new_state
 
   return optax.GradientTransformation(init_fn, update_fn)

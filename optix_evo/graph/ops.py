@@ -98,7 +98,9 @@ class Operand(NamedTuple):
 class Op(NamedTuple):
   """A unary (``x``) or binary (``x``, ``y``) function; ``text``/``latex`` are format templates ({0}, {1}).
 
-  ``state`` (stateful unary ops): the new value of the node's buffer ``n``; ``random``: the op reads ``key``;
+  ``state`` (stateful unary ops): the new value of the node's buffer ``n``, written with the op's output ``out``
+  (and ``n``, ``k``): the interpreter updates the buffer after the node has run, from what the node returned;
+  ``random``: the op reads ``key``;
   ``commutative``: argument order does not matter (canonical form sorts the arguments).
   """
 
@@ -175,7 +177,9 @@ OPERANDS: tuple[Operand, ...] = (
     Operand("adam", "(v / (1 - 0.9 ** k)) / (jnp.sqrt(nu / (1 - 0.999 ** k)) + 1e-8)", "adam", r"\mathrm{adam}",
             ("v", "nu")),
     Operand("rmsprop", "g * jax.lax.rsqrt(r + 1e-8)", "rmsprop", r"\mathrm{rmsprop}", ("r",)),
-    Operand("lion_c", "0.9 * lion_m_prev + (1 - 0.9) * g", "(0.9m+0.1g)", r"(0.9m+0.1g)", ("lion_m",)),
+    # Lion's c = 0.9 m_prev + 0.1 g, written with the updated m = 0.99 m_prev + 0.01 g: c = (10 m + g) / 11 (reading
+    # m_prev would keep the old buffer alive past its update, and XLA would copy it every step).
+    Operand("lion_c", "(10 * lion_m + g) / 11", "(0.9m+0.1g)", r"(0.9m+0.1g)", ("lion_m",)),
 )
 
 UNARY: tuple[Op, ...] = (
@@ -209,9 +213,9 @@ UNARY: tuple[Op, ...] = (
     # Stateful ops (one buffer n per node). expMovAvg: bias-corrected with k = t + 1 (the reference code divides
     # by 1 - 0.95^0 = 0, so it never produced a finite update there).
     Op("ema", "(0.95 * n + 0.05 * x) / (1 - 0.95 ** k)", "expMovAvg({0})", r"\operatorname{{EMA}}\left({0}\right)",
-       state="0.95 * n + 0.05 * x"),
-    Op("delta", "x - n", "deltaChange({0})", r"\Delta\left({0}\right)", state="x - n"),
-    Op("maxval", "jnp.maximum(x, n)", "MaxValue({0})", r"\max_{{\le t}}\left({0}\right)", state="jnp.maximum(x, n)"),
+       state="out * (1 - 0.95 ** k)"),  # = 0.95 n + 0.05 x
+    Op("delta", "x - n", "deltaChange({0})", r"\Delta\left({0}\right)", state="out"),  # n ← x - n (nos.md §1.4)
+    Op("maxval", "jnp.maximum(x, n)", "MaxValue({0})", r"\max_{{\le t}}\left({0}\right)", state="out"),
     Op("sign", "jnp.sign(x)", "sign({0})", r"\operatorname{{sign}}\left({0}\right)"),  # Bello et al.; Lion
 )
 

@@ -82,8 +82,9 @@ def _ident(prefix: str, name: str) -> str:
 
 def to_python(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC, *, name: str = "evolved") -> str:
   """Standalone Python source defining ``<name>(learning_rate, total_steps=None, momentum=0.9, seed=0)``, an optax
-  optimizer equal to ``interpret(genome, ...)`` without importing optix_evo (dropout ops draw their masks per
-  parameter tensor, so their random masks differ from the interpreter's; everything else is the same maths)."""
+  optimizer equal to ``interpret(genome, ...)`` without importing optix_evo (dropout ops draw per-tensor masks from
+  a key per node, as the interpreter does, but the code is written from the canonical genome, whose node numbering
+  can differ: random masks may then differ; everything else is the same maths)."""
   g = canonical(genome, spec)
   act = active_nodes(g, spec)
   n_op, h = spec.num_operands, spec.num_hidden
@@ -96,7 +97,7 @@ def to_python(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC, *, name: str = "e
       order = ("x", "y") if binary else ("x", "n", "k", "key", "tsum")
       funcs[fname], calls[fname] = _func(fname, op.expr, order)
       if op.state is not None:
-        funcs[fname + "_state"], calls[fname + "_state"] = _func(fname + "_state", op.state, ("x", "n", "k"))
+        funcs[fname + "_state"], calls[fname + "_state"] = _func(fname + "_state", op.state, ("out", "n", "k"))
     return fname
 
   def call(fname: str, env: dict[str, str]) -> str:
@@ -145,7 +146,7 @@ def to_python(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC, *, name: str = "e
     fname = use("binary" if binary else "unary", op, binary)
     target = "u" if i == h else f"h{i}"
     env = {"x": args[0], "y": args[-1], "n": f"n{i}_prev", "k": "k", "key": f"jax.random.fold_in(step_key, {i})",
-           "tsum": "jnp.sum"}
+           "out": target, "tsum": "jnp.sum"}
     body.append(f"      {target} = {call(fname, env)}")
     if op.state is not None:
       stateful.append(i)
