@@ -70,6 +70,10 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
   return num_examples // batch_size
 
 
+PRECOMPUTED_INDICES = 1 << 22
+"""Up to this many batch indices per run (16 MiB of int32), :func:`fit` draws every epoch's permutation up front."""
+
+
 def batch_indices(key: jax.Array, step: jax.Array, num_examples: int, batch_size: int) -> jax.Array:
   """Indices of the batch for ``step``: each epoch is a fresh permutation drawn from ``fold_in(key, epoch)``."""
   per_epoch = steps_per_epoch(num_examples, batch_size)
@@ -110,11 +114,26 @@ def fit(
     opt_state = optimizer.init(params)
   x, y = jnp.asarray(data.x), jnp.asarray(data.y)
   num_examples = x.shape[0]
-  steps_per_epoch(num_examples, batch_size)  # validates batch_size early, with a clear message
+
+  # The epochs' permutations are drawn once, before the scan, when they fit in PRECOMPUTED_INDICES (a sort per step
+  # is most of a small model's step, and under vmap a batched sort is slower still); the batches are the same.
+  per_epoch = steps_per_epoch(num_examples, batch_size)
+  n_epochs = steps // per_epoch + 2  # epochs that steps [first_step, first_step + steps) can touch
+  if n_epochs * num_examples <= PRECOMPUTED_INDICES:
+    first_epoch = jnp.asarray(first_step) // per_epoch
+    perms = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(key, e), num_examples))(
+        first_epoch + jnp.arange(n_epochs))
+
+    def indices(step):
+      perm = perms[step // per_epoch - first_epoch]
+      return jax.lax.dynamic_slice_in_dim(perm, (step % per_epoch) * batch_size, batch_size)
+  else:
+    def indices(step):
+      return batch_indices(key, step, num_examples, batch_size)
 
   def step_fn(carry, step):
     params, opt_state = carry
-    idx = batch_indices(key, step, num_examples, batch_size)
+    idx = indices(step)
     xb, yb = x[idx], y[idx]
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, xb, yb)
 

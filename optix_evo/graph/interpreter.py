@@ -136,12 +136,12 @@ def _graph_runner(spec: GenomeSpec, strategy: str) -> Callable:
   state_fns = [(i, ops.compile_expr(op.state, "out, n, k")) for i, op in enumerate(spec.unary) if op.state is not None]
   stateful_op = np.asarray([op.state is not None for op in spec.unary] + [False] * len(spec.binary))
 
-  def setup(genome, g, w, env, seed_key, count):
+  def setup(genome, g, w, env, seed_key, count, take=lambda x: x):
     k = (count + 1).astype(jnp.result_type(*g))
 
-    def operand(f):
-      return lambda: tuple(jnp.broadcast_to(f(gl, wl.astype(gl.dtype), k, *el), gl.shape).astype(gl.dtype)
-                           for gl, wl, el in zip(g, w, env))
+    def operand(f):  # ``take`` picks the member's row of batched w / env, inside the branch (only if it is read)
+      return lambda: tuple(jnp.broadcast_to(f(gl, take(wl).astype(gl.dtype), k, *map(take, el)), gl.shape)
+                           .astype(gl.dtype) for gl, wl, el in zip(g, w, env))
 
     def op(j, i):  # op j of node i on leaves: (x, y, n) -> out; only random ops derive their key
       if j < n_unary:
@@ -160,8 +160,11 @@ def _graph_runner(spec: GenomeSpec, strategy: str) -> Callable:
   def scaled(leaves, factor):
     return leaves if factor is None else tuple(x * factor.astype(x.dtype) for x in leaves)
 
-  def run_switch(genome, g, w, env, nodes, factors, seed_key, count):
-    operands, op, node_state, op_index = setup(genome, g, w, env, seed_key, count)
+  def run_switch(genome, g, w, env, nodes, factors, seed_key, count, member=None):
+    """With ``member`` (inside the vmap rule's loop over members), ``w``, ``env`` and ``nodes`` hold every member
+    (leading axis): rows are read only where used and the node buffers are updated in place at row ``member``."""
+    take = (lambda x: x) if member is None else (lambda x: x[member])  # noqa: E731
+    operands, op, node_state, op_index = setup(genome, g, w, env, seed_key, count, take)
     active, _ = _usage(genome, spec)
     nodes = (None,) * n_nodes if nodes is None else nodes
     zeros = lambda: tuple(jnp.zeros_like(x) for x in g)  # noqa: E731
@@ -180,7 +183,8 @@ def _graph_runner(spec: GenomeSpec, strategy: str) -> Callable:
                                 [lambda x, y, j=j: op(n_unary + j, i)(x, y, None) for j in range(n_binary)], x, read(1))
 
         branch = jnp.where(genome.kind[i] == UNARY, jnp.clip(genome.unary[i], 0, n_unary - 1), n_unary)
-        return jax.lax.switch(branch, [lambda x, j=j: op(j, i)(x, None, nodes[i]) for j in range(n_unary)] + [binary],
+        n = None if nodes[i] is None else tuple(map(take, nodes[i]))  # read inside the stateful ops' branches only
+        return jax.lax.switch(branch, [lambda x, j=j: op(j, i)(x, None, n) for j in range(n_unary)] + [binary],
                               read(0))
 
       out = jax.lax.cond(active[i], live, zeros)  # a dead node's output is never read
@@ -188,8 +192,13 @@ def _graph_runner(spec: GenomeSpec, strategy: str) -> Callable:
       if nodes[i] is None:
         new_nodes.append(None)
       else:  # a cond whose only operand is the buffer: XLA leaves it in place when the op is not stateful
-        new_nodes.append(jax.lax.cond(active[i] & jnp.asarray(stateful_op)[op_index[i]],
-                                      lambda n, i=i, out=out: node_state(op_index[i], out, n), lambda n: n, nodes[i]))
+        def update(n, i=i, out=out):
+          if member is None:
+            return node_state(op_index[i], out, n)
+          return tuple(nl.at[member].set(s) for nl, s in zip(n, node_state(op_index[i], out, tuple(map(take, n)))))
+
+        new_nodes.append(jax.lax.cond(active[i] & jnp.asarray(stateful_op)[op_index[i]], update, lambda n: n,
+                                      nodes[i]))
     return hidden[-1], (None if new_nodes[0] is None else tuple(new_nodes))
 
   def run_select(genome, g, w, env, nodes, factors, seed_key, count):
@@ -225,26 +234,31 @@ def _graph_runner(spec: GenomeSpec, strategy: str) -> Callable:
 
 
 def _members_one_by_one(run: Callable) -> Callable:
-  """``run`` whose ``jax.vmap`` over genomes (first argument) is a ``lax.map`` over the members, each running only
-  its own branches, instead of the default batching of ``lax.switch``, which computes every branch of every switch.
-  A vmap that leaves the genome unbatched (seeds, learning rates) is vectorised as usual: its switches stay
-  switches. Differentiation goes through ``run`` itself (``custom_vmap`` alone has no JVP rule)."""
+  """``run`` (the switch runner) whose ``jax.vmap`` over genomes is a loop over the members, each running only its
+  own branches, instead of the default batching of ``lax.switch``, which computes every branch of every switch.
+  The loop reads a member's buffers where its graph uses them and updates its node buffers in place (slicing every
+  member's whole state in and out costs more than its update on small models). A vmap that leaves the genome
+  unbatched (seeds, learning rates) is vectorised as usual: its switches stay switches. Differentiation goes
+  through ``run`` itself (``custom_vmap`` alone has no JVP rule)."""
   run_v = jax.custom_batching.custom_vmap(run)
 
   @run_v.def_vmap
   def rule(axis_size, in_batched, *args):
-    del axis_size
     if not any(jax.tree.leaves(in_batched[0])):
       out = jax.vmap(run, in_axes=tuple(jax.tree.map(lambda b: 0 if b else None, in_batched)))(*args)
-    else:
-      flat, tree = jax.tree.flatten(list(args))
-      batched = jax.tree.leaves(in_batched)
+      return out, jax.tree.map(lambda _: True, out)
+    spread = lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))  # noqa: E731
+    genome, g, w, env, nodes, factors, seed_key, count, _ = (  # the last one: member=None
+        jax.tree.map(spread, a, b) for a, b in zip(args, in_batched))
 
-      def member(mapped):
-        it = iter(mapped)
-        return run_v(*jax.tree.unflatten(tree, [next(it) if b else a for a, b in zip(flat, batched)]))
+    def member(m, carry):
+      roots, nodes = carry
+      row = lambda tree: jax.tree.map(lambda x: x[m], tree)  # noqa: E731
+      root, nodes = run(row(genome), row(g), w, env, nodes, row(factors), row(seed_key), row(count), member=m)
+      return tuple(r.at[m].set(x) for r, x in zip(roots, root)), nodes
 
-      out = jax.lax.map(member, [a for a, b in zip(flat, batched) if b])
+    roots = tuple(jnp.zeros_like(x) for x in g)
+    out = jax.lax.fori_loop(0, axis_size, member, (roots, nodes))
     return out, jax.tree.map(lambda _: True, out)
 
   run_d = jax.custom_jvp(run_v)
