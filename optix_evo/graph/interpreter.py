@@ -75,8 +75,8 @@ def _usage(genome: Genome, spec: GenomeSpec) -> tuple[jax.Array, jax.Array]:
 def decay_factor(dg: tuple, t: jax.Array, total: float | jax.Array, spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
   """Value of one edge's decay graph ``dg = (kind[2], unary[2], binary[2], inputs[2, 2])`` at step ``t`` of ``total``.
 
-  Scalars only, so every candidate op is computed and the chosen one is indexed (cheap, and the same under vmap);
-  the two decay nodes run in a ``fori_loop`` so the op tables are compiled once.
+  Scalars only, so every candidate op is computed and the chosen one is indexed (cheap, and the same under vmap;
+  the two nodes are unrolled: a loop would cost more per step than these scalar ops).
   """
   kind, un, bi, inp = (jnp.asarray(x) for x in dg)
   leaves = [ops.compile_expr(d.expr, "t, T")(t, total) for d in spec.decay_operands]
@@ -90,7 +90,7 @@ def decay_factor(dg: tuple, t: jax.Array, total: float | jax.Array, spec: Genome
     b = jnp.stack([jnp.asarray(ops.compile_expr(op.expr, "x, y")(x, y), dtype) for op in spec.decay_binary])
     return vertices.at[n_d].set(jnp.where(kind[n] == UNARY, u[un[n]], b[bi[n]]))
 
-  return jax.lax.fori_loop(0, 2, node, vertices)[n_d]
+  return node(1, node(0, vertices))[n_d]
 
 
 def _decay_env(t: jax.Array, total: jax.Array, spec: GenomeSpec) -> dict[str, jax.Array]:
@@ -174,18 +174,21 @@ def _graph_runner(spec: GenomeSpec, strategy: str) -> Callable:
       reads = operands + [lambda h=h: h for h in hidden]  # vertex index -> its value (operands, earlier nodes)
 
       def read(slot, i=i, reads=reads):
-        x = jax.lax.switch(jnp.clip(genome.inputs[i, slot], 0, len(reads) - 1), reads)
-        return scaled(x, None if factors is None else factors[i, slot])
+        return jax.lax.switch(jnp.clip(genome.inputs[i, slot], 0, len(reads) - 1), reads)
 
       def live(i=i, read=read):
+        # the edge decays scale the inputs inside the op's branch (fused with the op: no pass of their own)
+        fx, fy = (None, None) if factors is None else (factors[i, 0], factors[i, 1])
+
         def binary(x):  # only binary nodes read their second input
           return jax.lax.switch(jnp.clip(genome.binary[i], 0, n_binary - 1),
-                                [lambda x, y, j=j: op(n_unary + j, i)(x, y, None) for j in range(n_binary)], x, read(1))
+                                [lambda x, y, j=j: op(n_unary + j, i)(scaled(x, fx), scaled(y, fy), None)
+                                 for j in range(n_binary)], x, read(1))
 
         branch = jnp.where(genome.kind[i] == UNARY, jnp.clip(genome.unary[i], 0, n_unary - 1), n_unary)
         n = None if nodes[i] is None else tuple(map(take, nodes[i]))  # read inside the stateful ops' branches only
-        return jax.lax.switch(branch, [lambda x, j=j: op(j, i)(x, None, n) for j in range(n_unary)] + [binary],
-                              read(0))
+        return jax.lax.switch(branch, [lambda x, j=j: op(j, i)(scaled(x, fx), None, n) for j in range(n_unary)]
+                              + [binary], read(0))
 
       out = jax.lax.cond(active[i], live, zeros)  # a dead node's output is never read
       hidden.append(out)
