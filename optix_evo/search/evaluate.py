@@ -12,8 +12,8 @@ split over all devices along a ``"pop"`` mesh axis with ``shard_map`` (also acro
 ``jax.distributed.initialize``). Each device then loops over its share (the *population loop*):
 
 * ``"map"`` (``"auto"`` on CPU): ``lax.map`` trains one candidate after the other and genomes are interpreted with
-  ``strategy="switch"``, so each candidate computes only the ops it uses (``benchmarks/results/interpreter.md``:
-  about 1.1x the time of pre-compiled Adam runs);
+  ``strategy="switch"``, so each candidate computes only the ops it uses (the fastest layout on CPU, see
+  ``benchmarks/results/interpreter.md`` and ``search_throughput.md``);
 * ``"vmap"`` (``"auto"`` on GPU/TPU, which are launch-bound): ``chunk_size`` candidates at a time are vmapped
   (``lax.map`` over vmapped chunks bounds memory) and interpreted with ``strategy="select"``.
 """
