@@ -348,8 +348,9 @@ def interpret(
       values = jax.vmap(lambda *dg: decay_factor(dg, t, total, spec))(*edges).reshape(n_nodes, 2)
       factors = jnp.where(genome.decay_on == 1, values, 1.0).astype(dtype)
       lr_t = lr_fn(count) * schedule_factor(genome.schedule, t, total, spec)
-    # A buffer that no active operand reads is left as it is (lax.cond, in place). Only the previous values that some
-    # operand reads are kept alive past their update (any other would force XLA to copy the buffer every step).
+    # A buffer that no active operand reads is left as it is: a lax.cond whose only operand is the buffer, with the
+    # identity as the false branch, is done in place by XLA:CPU (with the identity as the true branch, or with the
+    # old value still read afterwards, XLA copies the buffer every step). The same holds for every cond below.
     _, operand_used = _usage(genome, spec)
     prev = {b.name: leaves(state.buffers[b.name]) for b in buffers}
     new = {}
