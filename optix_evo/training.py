@@ -74,11 +74,18 @@ PRECOMPUTED_INDICES = 1 << 22
 """Up to this many batch indices per run (16 MiB of int32), :func:`fit` draws every epoch's permutation up front."""
 
 
+def _epoch_permutation(key: jax.Array, epoch: jax.Array, num_examples: int) -> jax.Array:
+  return jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
+
+
+def _batch_of(perm: jax.Array, step: jax.Array, per_epoch: int, batch_size: int) -> jax.Array:
+  return jax.lax.dynamic_slice_in_dim(perm, (step % per_epoch) * batch_size, batch_size)
+
+
 def batch_indices(key: jax.Array, step: jax.Array, num_examples: int, batch_size: int) -> jax.Array:
   """Indices of the batch for ``step``: each epoch is a fresh permutation drawn from ``fold_in(key, epoch)``."""
   per_epoch = steps_per_epoch(num_examples, batch_size)
-  perm = jax.random.permutation(jax.random.fold_in(key, step // per_epoch), num_examples)
-  return jax.lax.dynamic_slice_in_dim(perm, (step % per_epoch) * batch_size, batch_size)
+  return _batch_of(_epoch_permutation(key, step // per_epoch, num_examples), step, per_epoch, batch_size)
 
 
 def fit(
@@ -121,12 +128,10 @@ def fit(
   n_epochs = steps // per_epoch + 2  # epochs that steps [first_step, first_step + steps) can touch
   if n_epochs * num_examples <= PRECOMPUTED_INDICES:
     first_epoch = jnp.asarray(first_step) // per_epoch
-    perms = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(key, e), num_examples))(
-        first_epoch + jnp.arange(n_epochs))
+    perms = jax.vmap(lambda e: _epoch_permutation(key, e, num_examples))(first_epoch + jnp.arange(n_epochs))
 
     def indices(step):
-      perm = perms[step // per_epoch - first_epoch]
-      return jax.lax.dynamic_slice_in_dim(perm, (step % per_epoch) * batch_size, batch_size)
+      return _batch_of(perms[step // per_epoch - first_epoch], step, per_epoch, batch_size)
   else:
     def indices(step):
       return batch_indices(key, step, num_examples, batch_size)

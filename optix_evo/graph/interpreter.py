@@ -130,6 +130,7 @@ def _graph_runner(spec: GenomeSpec, strategy: str) -> Callable:
   ``"select"``: every operand and every op computed, the chosen one selected.
   """
   n_nodes, n_op, n_unary, n_binary = spec.num_nodes, spec.num_operands, len(spec.unary), len(spec.binary)
+  n_ops = n_unary + n_binary  # op index: the unary table, then the binary one
   operand_fns = [ops.compile_expr(o.expr, ", ".join(["g", "w", "k", *_env_names(spec)])) for o in spec.operands]
   unary_fns = [ops.compile_expr(op.expr, "x, n, k, key, tsum") for op in spec.unary]
   binary_fns = [ops.compile_expr(op.expr, "x, y") for op in spec.binary]
@@ -217,8 +218,8 @@ def _graph_runner(spec: GenomeSpec, strategy: str) -> Callable:
         x, y = (scaled(tuple(v[genome.inputs[i, s]] for v in vertices), None if factors is None else factors[i, s])
                 for s in (0, 1))
         n = None if stacked is None else tuple(ns[i] for ns in stacked)
-        outs = [op(j, i)(x, y, n) for j in range(len(stateful_op))]
-        which = jnp.clip(op_index[i], 0, len(stateful_op) - 1)
+        outs = [op(j, i)(x, y, n) for j in range(n_ops)]
+        which = jnp.clip(op_index[i], 0, n_ops - 1)
         out = tuple(jax.lax.select_n(which, *[o[leaf] for o in outs]) for leaf in range(len(g)))
         vertices = tuple(v.at[n_op + i].set(o) for v, o in zip(vertices, out))
         if stacked is not None:
