@@ -16,34 +16,16 @@ API summary::
 turns decays and schedules off.
 """
 
-from optix_evo.graph.genome import (
-    BINARY,
-    DEFAULT_SPEC,
-    UNARY,
-    Genome,
-    GenomeSpec,
-    active_nodes,
-    active_operands,
-    canonical,
-    canonical_hash,
-    canonical_string,
-    decay_values,
-    from_json,
-    mutate,
-    random_genome,
-    stack,
-    to_json,
-    unstack,
-)
-from optix_evo.graph.integrity import (
-    REASONS,
-    IntegrityResult,
-    check_integrity,
-    gradient_operands,
-    nos_learning_rate,
-    nos_momentum,
-)
-from optix_evo.graph.interpreter import GenomeState, decay_factor, interpret, is_finite, schedule_factor
+from optix_evo.graph.analysis import active_nodes, active_operands
+from optix_evo.graph.canonical import canonical, canonical_hash, canonical_string
+from optix_evo.graph.decays import decay_factor, decay_values, nos_learning_rate, nos_momentum, schedule_factor
+from optix_evo.graph.genome import BINARY, UNARY, Genome, stack, unstack
+from optix_evo.graph.integrity import REASONS, IntegrityResult, check_integrity, gradient_operands
+from optix_evo.graph.interpreter import GenomeState, interpret, is_finite
+from optix_evo.graph.mutation import mutate
+from optix_evo.graph.sampling import random_genome
+from optix_evo.graph.serialization import from_json, to_json
+from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 from optix_evo.graph.known import KNOWN, known
 from optix_evo.graph.render import render, to_python
 

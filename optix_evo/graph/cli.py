@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from optix_evo.graph.genome import canonical_hash, from_json
+from optix_evo.graph.canonical import canonical_hash
+from optix_evo.graph.serialization import from_json
 from optix_evo.graph.render import render, to_python
 
 

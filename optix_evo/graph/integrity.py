@@ -19,8 +19,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optix_evo.graph.genome import BINARY, DEFAULT_SPEC, Genome, GenomeSpec, active_operands, canonical_hash, unstack
+from optix_evo.graph.analysis import active_operands
+from optix_evo.graph.canonical import canonical_hash
+from optix_evo.graph.decays import nos_learning_rate, nos_momentum
+from optix_evo.graph.genome import BINARY, Genome, unstack
 from optix_evo.graph.interpreter import interpret
+from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 
 REASONS: tuple[str, ...] = (
     "ok",
@@ -49,32 +53,6 @@ class IntegrityResult(NamedTuple):
 
   def reason_names(self) -> list[str]:
     return [REASONS[int(r)] for r in np.ravel(self.reason)]
-
-
-def nos_learning_rate(peak: float | jax.Array, total_steps: int, warmup_steps: int, hold_steps: int = 0):
-  """The NOS base schedule (nos.md §3.1): linear warmup to ``peak``, hold, cosine decay to 0 at ``total_steps``."""
-
-  def schedule(count):
-    t = jnp.asarray(count, jnp.float32)
-    warm = peak * t / max(warmup_steps, 1)
-    decay_len = max(total_steps - warmup_steps - hold_steps, 1)
-    cos = 0.5 * peak * (1 + jnp.cos(jnp.pi * (t - warmup_steps - hold_steps) / decay_len))
-    return jnp.where(t < warmup_steps, warm, jnp.where(t <= warmup_steps + hold_steps, peak, cos))
-
-  return schedule
-
-
-def nos_momentum(total_steps: int, warmup_steps: int, hold_steps: int = 0, high: float = 0.95, low: float = 0.85):
-  """The NOS momentum schedule (nos.md §3.1): ``high → low`` during warmup, hold, ``low → high`` afterwards."""
-
-  def schedule(count):
-    t = jnp.asarray(count, jnp.float32)
-    down = high + (low - high) * t / max(warmup_steps, 1)
-    rest = max(total_steps - warmup_steps - hold_steps, 1)
-    up = low + (high - low) * (t - warmup_steps - hold_steps) / rest
-    return jnp.where(t < warmup_steps, down, jnp.where(t <= warmup_steps + hold_steps, low, up))
-
-  return schedule
 
 
 def _names(expr: str) -> set[str]:

@@ -27,7 +27,9 @@ import numpy as np
 import optax
 
 from optix_evo.graph import ops
-from optix_evo.graph.genome import BINARY, DEFAULT_SPEC, UNARY, Genome, GenomeSpec
+from optix_evo.graph.decays import decay_factor, schedule_factor
+from optix_evo.graph.genome import BINARY, UNARY, Genome
+from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 
 ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
 STRATEGIES = ("switch", "select")
@@ -70,40 +72,6 @@ def _usage(genome: Genome, spec: GenomeSpec) -> tuple[jax.Array, jax.Array]:
   slots = used & active[:, None]
   operand_used = jnp.any(slots[..., None] & (genome.inputs[..., None] == jnp.arange(n_op)), axis=(0, 1))
   return active, operand_used
-
-
-def decay_factor(dg: tuple, t: jax.Array, total: float | jax.Array, spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
-  """Value of one edge's decay graph ``dg = (kind[2], unary[2], binary[2], inputs[2, 2])`` at step ``t`` of ``total``.
-
-  Scalars only, so every candidate op is computed and the chosen one is indexed (cheap, and the same under vmap;
-  the two nodes are unrolled: a loop would cost more per step than these scalar ops).
-  """
-  kind, un, bi, inp = (jnp.asarray(x) for x in dg)
-  leaves = [ops.compile_expr(d.expr, "t, T")(t, total) for d in spec.decay_operands]
-  dtype = jnp.result_type(*leaves)
-  n_d = len(leaves)
-  vertices = jnp.stack([jnp.asarray(v, dtype) for v in leaves] + [jnp.zeros([], dtype)])
-
-  def node(n, vertices):  # node 0: the decay hidden node (stored at n_d), node 1: the root (read from n_d)
-    x, y = vertices[inp[n, 0]], vertices[inp[n, 1]]
-    u = jnp.stack([jnp.asarray(ops.compile_expr(op.expr, "x")(x), dtype) for op in spec.decay_unary])
-    b = jnp.stack([jnp.asarray(ops.compile_expr(op.expr, "x, y")(x, y), dtype) for op in spec.decay_binary])
-    return vertices.at[n_d].set(jnp.where(kind[n] == UNARY, u[un[n]], b[bi[n]]))
-
-  return node(1, node(0, vertices))[n_d]
-
-
-def _decay_env(t: jax.Array, total: jax.Array, spec: GenomeSpec) -> dict[str, jax.Array]:
-  return {d.name: ops.compile_expr(d.expr, "t, T")(t, total) for d in spec.decay_operands}
-
-
-def schedule_factor(index: jax.Array, t: jax.Array, total: float | jax.Array, spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
-  """The learning-rate multiplier of schedule ``index`` at step ``t`` of ``total`` (all computed, one indexed)."""
-  env = _decay_env(t, total, spec)
-  names = ", ".join(["t", "T", *env])
-  values = [ops.compile_expr(s.expr, names)(t, total, *env.values()) for s in spec.schedules]
-  dtype = jnp.result_type(*values)
-  return jnp.stack([jnp.asarray(v, dtype) for v in values])[index]
 
 
 @functools.cache

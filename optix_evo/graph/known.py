@@ -7,7 +7,9 @@ cannot express the reference exactly the difference is stated here.
 
 from __future__ import annotations
 
-from optix_evo.graph.genome import DEFAULT_SPEC, Genome, GenomeSpec, from_json
+from optix_evo.graph.genome import Genome
+from optix_evo.graph.serialization import from_json
+from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 
 
 def _genome(nodes: dict, momentum: str = "none", schedule: str = "constant") -> dict:

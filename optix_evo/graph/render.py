@@ -11,7 +11,10 @@ import ast
 import numpy as np
 
 from optix_evo.graph import ops
-from optix_evo.graph.genome import BINARY, DEFAULT_SPEC, UNARY, Genome, GenomeSpec, active_nodes, arity, canonical, canonical_hash
+from optix_evo.graph.analysis import active_nodes
+from optix_evo.graph.canonical import canonical, canonical_hash
+from optix_evo.graph.genome import BINARY, UNARY, Genome, arity
+from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 
 
 def _decay_expr(g: Genome, i: int, s: int, spec: GenomeSpec, latex: bool, node: int = 1) -> str:

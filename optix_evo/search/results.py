@@ -30,7 +30,7 @@ def lr_curve(record: dict[str, Any], protocol_steps: int, warmup: int) -> np.nda
   """Learning rate at every step of a surrogate run of the hall-of-fame ``record``."""
   from optix_evo import graph  # pylint: disable=import-outside-toplevel
 
-  from optix_evo.graph.interpreter import schedule_factor  # pylint: disable=import-outside-toplevel
+  from optix_evo.graph.decays import schedule_factor  # pylint: disable=import-outside-toplevel
 
   t = np.arange(protocol_steps)
   base = np.asarray(graph.nos_learning_rate(record["learning_rate"], protocol_steps, warmup)(t))

@@ -1,0 +1,101 @@
+"""Decay functions and learning-rate schedules of the NOS space, all scalar functions of the step ``t`` of ``T``.
+
+Decay graphs (one hidden node and a root over the decay operands ``a1`` .. ``a14``) multiply edges of the update
+graph; the genome's schedule multiplies the learning rate; :func:`nos_learning_rate` and :func:`nos_momentum` are
+the base schedules every NOS run uses (Morgan & Hougen 2024; the authors' ``NeuralOptimizerSearch.py``).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from optix_evo.graph import ops
+from optix_evo.graph.genome import UNARY, Genome
+from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
+
+
+def decay_factor(dg: tuple, t: jax.Array, total: float | jax.Array, spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
+  """Value of one edge's decay graph ``dg = (kind[2], unary[2], binary[2], inputs[2, 2])`` at step ``t`` of ``total``.
+
+  Scalars only, so every candidate op is computed and the chosen one is indexed (cheap, and the same under vmap;
+  the two nodes are unrolled: a loop would cost more per step than these scalar ops).
+  """
+  kind, un, bi, inp = (jnp.asarray(x) for x in dg)
+  leaves = [ops.compile_expr(d.expr, "t, T")(t, total) for d in spec.decay_operands]
+  dtype = jnp.result_type(*leaves)
+  n_d = len(leaves)
+  vertices = jnp.stack([jnp.asarray(v, dtype) for v in leaves] + [jnp.zeros([], dtype)])
+
+  def node(n, vertices):  # node 0: the decay hidden node (stored at n_d), node 1: the root (read from n_d)
+    x, y = vertices[inp[n, 0]], vertices[inp[n, 1]]
+    u = jnp.stack([jnp.asarray(ops.compile_expr(op.expr, "x")(x), dtype) for op in spec.decay_unary])
+    b = jnp.stack([jnp.asarray(ops.compile_expr(op.expr, "x, y")(x, y), dtype) for op in spec.decay_binary])
+    return vertices.at[n_d].set(jnp.where(kind[n] == UNARY, u[un[n]], b[bi[n]]))
+
+  return node(1, node(0, vertices))[n_d]
+
+
+def _decay_env(t: jax.Array, total: jax.Array, spec: GenomeSpec) -> dict[str, jax.Array]:
+  return {d.name: ops.compile_expr(d.expr, "t, T")(t, total) for d in spec.decay_operands}
+
+
+def schedule_factor(index: jax.Array, t: jax.Array, total: float | jax.Array, spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
+  """The learning-rate multiplier of schedule ``index`` at step ``t`` of ``total`` (all computed, one indexed)."""
+  env = _decay_env(t, total, spec)
+  names = ", ".join(["t", "T", *env])
+  values = [ops.compile_expr(s.expr, names)(t, total, *env.values()) for s in spec.schedules]
+  dtype = jnp.result_type(*values)
+  return jnp.stack([jnp.asarray(v, dtype) for v in values])[index]
+
+
+_DECAY_CURVES: dict = {}
+
+
+def _decay_curve_fn(spec: GenomeSpec):
+  """Jitted ``(decay_kind, decay_unary, decay_binary, decay_inputs) of one edge -> values at t = 0..T-1``."""
+  if spec not in _DECAY_CURVES:
+    steps = spec.decay_check_steps
+    _DECAY_CURVES[spec] = jax.jit(lambda *dg: jax.vmap(lambda t: decay_factor(dg, t, float(steps), spec))(
+        jnp.arange(steps, dtype=jnp.float32)))
+  return _DECAY_CURVES[spec]
+
+
+def decay_values(genome: Genome, node: int, slot: int, spec: GenomeSpec = DEFAULT_SPEC) -> np.ndarray:
+  """Values of the decay graph on edge ``(node, slot)`` at ``t = 0..T-1``, ``T = spec.decay_check_steps``."""
+  g = genome
+  return np.asarray(_decay_curve_fn(spec)(g.decay_kind[node][slot], g.decay_unary[node][slot],
+                                          g.decay_binary[node][slot], g.decay_inputs[node][slot]))
+
+
+def decay_in_range(genome: Genome, i: int, s: int, spec: GenomeSpec = DEFAULT_SPEC) -> bool:
+  """Whether the decay graph on edge ``(i, s)`` stays finite and in [0, 1] over ``spec.decay_check_steps`` steps."""
+  vals = decay_values(genome, i, s, spec)
+  return bool(np.all(np.isfinite(vals)) and np.all(vals >= 0) and np.all(vals <= 1))
+
+
+def nos_learning_rate(peak: float | jax.Array, total_steps: int, warmup_steps: int, hold_steps: int = 0):
+  """The NOS base schedule (nos.md §3.1): linear warmup to ``peak``, hold, cosine decay to 0 at ``total_steps``."""
+
+  def schedule(count):
+    t = jnp.asarray(count, jnp.float32)
+    warm = peak * t / max(warmup_steps, 1)
+    decay_len = max(total_steps - warmup_steps - hold_steps, 1)
+    cos = 0.5 * peak * (1 + jnp.cos(jnp.pi * (t - warmup_steps - hold_steps) / decay_len))
+    return jnp.where(t < warmup_steps, warm, jnp.where(t <= warmup_steps + hold_steps, peak, cos))
+
+  return schedule
+
+
+def nos_momentum(total_steps: int, warmup_steps: int, hold_steps: int = 0, high: float = 0.95, low: float = 0.85):
+  """The NOS momentum schedule (nos.md §3.1): ``high → low`` during warmup, hold, ``low → high`` afterwards."""
+
+  def schedule(count):
+    t = jnp.asarray(count, jnp.float32)
+    down = high + (low - high) * t / max(warmup_steps, 1)
+    rest = max(total_steps - warmup_steps - hold_steps, 1)
+    up = low + (high - low) * (t - warmup_steps - hold_steps) / rest
+    return jnp.where(t < warmup_steps, down, jnp.where(t <= warmup_steps + hold_steps, low, up))
+
+  return schedule
