@@ -1,17 +1,28 @@
 """One compiled program for every genome: :func:`interpret` turns a (possibly traced) genome into an optax optimizer.
 
 Nothing about the genome is a Python branch: its indices are data, chosen among with ``lax.switch`` / ``select_n``.
-Each parameter tensor is interpreted as it is (no flattening into one vector: on XLA:CPU concatenating and slicing
-the leaves cost more than the update itself). Two strategies choose inputs and ops (measured in
-``benchmarks/interpreter.py``; ``shared/design/perf_notes.md``):
+The program is kept small, because its compilation is what a search waits for:
+
+* the parameters are interpreted as **one flat vector per dtype** (the leaves of each dtype concatenated), so the
+  graph's code exists once, not once per parameter tensor; the optimizer state holds its buffers in that flat
+  layout, so only the gradient is concatenated and the update split at each step (a model trained on one flat
+  parameter vector, as :mod:`optix_evo.search` does, pays neither);
+* the nodes run in a ``lax.fori_loop`` whose body holds the code of one node (its input switch, its op switch);
+  node outputs live in a ``[num_nodes, size]`` scratch array updated in place;
+* per-tensor ops (``norm``) and random ops (``drop``) see the parameter tensors' boundaries, so the result is the same
+  as interpreting every tensor on its own (and as the standalone code of :func:`optix_evo.graph.to_python`).
+
+Two strategies choose inputs and ops:
 
 * ``"switch"`` (default): ``lax.switch`` on each index, operands computed lazily inside the input switch, dead nodes,
-  unread moment buffers, the node buffers of non-stateful ops and an unused momentum buffer skipped with
-  ``lax.cond`` (in place, without a pass over the buffer): only what the genome uses is computed. Under ``jax.vmap``
-  over genomes the members' update graphs run one after another (``custom_vmap`` + ``lax.map``), so each member
-  still computes only its own ops, while the model's forward and backward passes stay vectorised.
+  unread moment buffers, unused node buffers and an unused momentum buffer skipped with ``lax.cond``: only what the
+  genome uses is computed. Under ``jax.vmap`` over genomes the members' update graphs run one after another
+  (``custom_vmap``), so each member still computes only its own ops.
 * ``"select"`` (vectorised populations on GPU/TPU): every operand and every op computed, the chosen one selected
   with ``select_n``: no control flow, the same work for every member.
+
+Reference: Morgan & Hougen, "Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution",
+arXiv:2404.06679 (2024).
 """
 
 from __future__ import annotations
@@ -19,13 +30,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from optix_evo.errors import InputError
 from optix_evo.graph import ops
 from optix_evo.graph.decays import decay_factor, schedule_factor
 from optix_evo.graph.genome import BINARY, UNARY, Genome
@@ -36,14 +48,19 @@ STRATEGIES = ("switch", "select")
 
 
 class GenomeState(NamedTuple):
-  """State of an interpreted genome; every buffer is a pytree shaped like the parameters. Only what the spec needs is
-  held: the EMA buffers its operands read, one buffer per node when the spec has stateful ops, a momentum buffer
-  when it has momentum types."""
+  """State of an interpreted genome. The parameters are grouped by dtype (in the order their leaves first appear);
+  every buffer holds one flat vector per group. Only what the spec needs is held: the EMA buffers its operands
+  read, the node buffers when it has stateful ops, a momentum buffer when it has momentum types. ``table`` is the
+  update graph's working memory (the last step's flat gradient, operand and node values), kept in the state so that every step
+  reuses it in place instead of allocating and clearing it: it costs ``num_operands + num_nodes + 1`` times the
+  parameters' memory."""
 
   count: jax.Array  # [] int32, steps taken
-  buffers: dict[str, optax.Updates]  # buffer name -> params-shaped pytree
-  nodes: tuple[optax.Updates, ...] | None  # one params-shaped pytree per node (stateful unary ops), or None
-  momentum: optax.Updates | None
+  grad: tuple[jax.Array, ...]  # per dtype group, [size]: the last gradient, flattened (working memory)
+  table: tuple[jax.Array, ...]  # per dtype group, [num_operands + N, size]: working memory of the update graph
+  buffers: dict[str, tuple[jax.Array, ...]]  # buffer name -> per dtype group, [size]
+  nodes: tuple[jax.Array, ...] | None  # per dtype group, [num_nodes, size] (stateful unary ops), or None
+  momentum: tuple[jax.Array, ...] | None  # per dtype group, [size], or None
   finite: jax.Array  # [] bool: every update so far was finite (False: the candidate diverged)
 
 
@@ -60,15 +77,53 @@ def is_finite(opt_state: optax.OptState) -> jax.Array:
   return functools.reduce(jnp.logical_and, [s.finite for s in states])
 
 
+class _Group(NamedTuple):
+  """The leaves of one dtype, flattened into one vector: their indices, shapes and offsets in it."""
+
+  leaves: tuple[int, ...]
+  shapes: tuple[tuple[int, ...], ...]
+  dtype: Any
+
+  @property
+  def sizes(self) -> tuple[int, ...]:
+    return tuple(int(np.prod(s, dtype=np.int64)) for s in self.shapes)
+
+  @property
+  def size(self) -> int:
+    return sum(self.sizes)
+
+  @staticmethod
+  def concat(parts: list[jax.Array]) -> jax.Array:
+    parts = [jnp.ravel(p) for p in parts]
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+
+  def split(self, flat: jax.Array) -> list[jax.Array]:
+    out, offset = [], 0
+    for shape, size in zip(self.shapes, self.sizes):
+      out.append(flat[offset:offset + size].reshape(shape))
+      offset += size
+    return out
+
+  def per_tensor(self, fn: Callable[[jax.Array], jax.Array], flat: jax.Array) -> jax.Array:
+    """``fn`` applied to each tensor's segment of ``flat`` on its own (its output as long as the segment)."""
+    return self.concat([fn(part.ravel()) for part in self.split(flat)])
+
+
+def _groups(leaves: list[jax.Array]) -> tuple[_Group, ...]:
+  by_dtype: dict[Any, list[int]] = {}
+  for i, leaf in enumerate(leaves):
+    by_dtype.setdefault(jnp.result_type(leaf), []).append(i)
+  return tuple(_Group(tuple(idx), tuple(tuple(leaves[i].shape) for i in idx), dtype) for dtype, idx in by_dtype.items())
+
+
 def _usage(genome: Genome, spec: GenomeSpec) -> tuple[jax.Array, jax.Array]:
   """Traced masks of the active nodes ``[N]`` and of the operands they read ``[num_operands]``."""
   n, n_op = spec.num_nodes, spec.num_operands
   used = jnp.stack([jnp.ones([n], bool), genome.kind == BINARY], -1)  # [N, 2] input slots in use
-  active = jnp.zeros([n], bool).at[n - 1].set(True)
-  for i in range(n - 1, -1, -1):  # a node reads earlier nodes only
-    reads = used[i] & active[i]
-    for slot in range(2):
-      active = active | (reads[slot] & (jnp.arange(n) == genome.inputs[i, slot] - n_op))
+  reads = jnp.any(used[..., None] & (genome.inputs[..., None] - n_op == jnp.arange(n)), axis=1)  # [N, N]: i reads j
+  active = jnp.arange(n) == n - 1
+  for _ in range(n - 1):  # the root's inputs, their inputs, ...
+    active = active | jnp.any(reads & active[:, None], axis=0)
   slots = used & active[:, None]
   operand_used = jnp.any(slots[..., None] & (genome.inputs[..., None] == jnp.arange(n_op)), axis=(0, 1))
   return active, operand_used
@@ -83,19 +138,36 @@ def _env_names(spec: GenomeSpec) -> tuple[str, ...]:
   return tuple(b.name for b in spec.used_buffers) + tuple(prev)
 
 
-Leaves = tuple  # one array per parameter tensor
+class _Step(NamedTuple):
+  """What the update graph of one dtype group reads at one step. With ``member`` set (inside the vmap rule's loop
+  over population members), ``w``, ``env``, ``table`` and ``nodes`` hold every member on a leading axis and rows are
+  read only where they are used."""
+
+  genome: Genome
+  w: tuple[jax.Array, ...]  # the group's parameter leaves (or [members, ...]), flattened only where they are read
+  env: tuple[jax.Array, ...]  # the values of _env_names, each [size] (or [members, size])
+  g: jax.Array  # [size] the gradient
+  table: jax.Array  # [num_operands + N, size]: operand values, then node outputs (or [members, ...])
+  nodes: jax.Array | None  # [N, size] node buffers (or [members, N, size])
+  factors: jax.Array | None  # [N, 2] edge decays, None when decays are off
+  seed: jax.Array  # PRNG seed of the random ops
+  count: jax.Array
+  member: jax.Array | None = None
+
+
+def _reads_weights(expr: str) -> bool:
+  return re.search(r"\bw\b", expr) is not None
 
 
 @functools.cache
-def _graph_runner(spec: GenomeSpec, strategy: str) -> Callable:
-  """``run(genome, g, w, env, nodes, factors, seed_key, count) -> (root output, node buffers)``: the update graph on
-  the gradient leaves ``g`` (``w``: the parameter leaves; ``env``: per leaf, the values of :func:`_env_names`;
-  ``nodes``: one leaves-tuple per node or None; ``factors``: the edge decays ``[N, 2]`` or None). Dropout keys are
-  ``fold_in(fold_in(seed_key, count), node)``, one per node, drawn per parameter tensor (as ``to_python`` does).
+def _graph_runner(spec: GenomeSpec, strategy: str, group: _Group) -> Callable:
+  """``run(step: _Step) -> (table, node buffers)``: the update graph of one dtype group; the root's output is the
+  table's last row.
 
-  ``"switch"``: every node in topological order inside ``lax.cond(active)``, each input and op chosen with
-  ``lax.switch``; wrapped so that a ``jax.vmap`` over genomes runs the members one after another.
-  ``"select"``: every operand and every op computed, the chosen one selected.
+  Table rows: the operands (with ``"switch"`` only those the active nodes read, each in a ``lax.cond``), then the
+  node outputs in topological order: a node reads its inputs from the table
+  by index and writes its output into it, in place. Random ops draw with ``fold_in(fold_in(PRNGKey(seed), count),
+  node)``, one mask per parameter tensor (as the standalone code does); the ``norm`` op's sums run per tensor.
   """
   n_nodes, n_op, n_unary, n_binary = spec.num_nodes, spec.num_operands, len(spec.unary), len(spec.binary)
   n_ops = n_unary + n_binary  # op index: the unary table, then the binary one
@@ -103,134 +175,134 @@ def _graph_runner(spec: GenomeSpec, strategy: str) -> Callable:
   unary_fns = [ops.compile_expr(op.expr, "x, n, k, key, tsum") for op in spec.unary]
   binary_fns = [ops.compile_expr(op.expr, "x, y") for op in spec.binary]
   state_fns = [(i, ops.compile_expr(op.state, "out, n, k")) for i, op in enumerate(spec.unary) if op.state is not None]
-  stateful_op = np.asarray([op.state is not None for op in spec.unary] + [False] * len(spec.binary))
+  stateful_op = np.asarray([op.state is not None for op in spec.unary] + [False] * n_binary)
+  random_ops = [j for j, op in enumerate(spec.unary) if op.random]
+  # switch branch of each op: the random ops share one branch (their draws, equal for equal keys, are made once)
+  plain = [j for j in range(n_ops) if j not in random_ops]
+  branch_of = np.asarray([plain.index(j) if j in plain else len(plain) for j in range(n_ops)], np.int32)
+  random_rank = np.asarray([random_ops.index(j) if j in random_ops else 0 for j in range(n_ops)], np.int32)
 
-  def setup(genome, g, w, env, seed_key, count, take=lambda x: x):
-    k = (count + 1).astype(jnp.result_type(*g))
+  def tensor_sum(v):  # per element: the sum over its parameter tensor
+    return group.per_tensor(lambda part: jnp.broadcast_to(jnp.sum(part), part.shape), v)
 
-    def operand(f):  # ``take`` picks the member's row of batched w / env, inside the branch (only if it is read)
-      return lambda: tuple(jnp.broadcast_to(f(gl, take(wl).astype(gl.dtype), k, *map(take, el)), gl.shape)
-                           .astype(gl.dtype) for gl, wl, el in zip(g, w, env))
+  def random_op(fn, x, key, k):
+    """``fn`` on each parameter tensor with the same key, its draws made once: every tensor is padded to the largest
+    size and the tensors are vmapped with the key unbatched (with partitionable threefry a draw of n values is the
+    prefix of a longer one, so each tensor gets exactly the values of a draw of its own size)."""
+    if len(group.sizes) == 1:
+      return fn(x, None, k, key, tensor_sum)
+    longest = max(group.sizes)
+    padded = jnp.stack([jnp.pad(part.ravel(), (0, longest - part.size)) for part in group.split(x)])
+    out = jax.vmap(lambda row: fn(row, None, k, key, None))(padded)
+    return group.concat([out[t, :size] for t, size in enumerate(group.sizes)])
 
-    def op(j, i):  # op j of node i on leaves: (x, y, n) -> out; only random ops derive their key
-      if j < n_unary:
-        key = (lambda: jax.random.fold_in(jax.random.fold_in(seed_key, count), i)) if spec.unary[j].random else None
-        return lambda x, y, n: tuple(unary_fns[j](xl, nl, k, key() if key else None, jnp.sum)
-                                     for xl, nl in zip(x, n if n is not None else (None,) * len(x)))
-      return lambda x, y, n: tuple(binary_fns[j - n_unary](xl, yl) for xl, yl in zip(x, y))
+  def get(s: _Step, x, index):  # row ``index`` of a per-member array
+    return jax.lax.dynamic_index_in_dim(x if s.member is None else x[s.member], index, 0, False)
 
-    def node_state(op_index, out, n):  # the buffer of a stateful op after this step (n for any other op)
-      which = sum(jnp.where(op_index == i, j + 1, 0) for j, (i, _) in enumerate(state_fns))
-      return tuple(jax.lax.select_n(which, nl, *[f(ol, nl, k) for _, f in state_fns]) for ol, nl in zip(out, n))
+  def put(s: _Step, x, index, value):
+    if s.member is None:
+      return jax.lax.dynamic_update_index_in_dim(x, value, index, 0)
+    return x.at[s.member, index].set(value)
 
-    op_index = jnp.where(genome.kind == UNARY, genome.unary, n_unary + genome.binary)
-    return [operand(f) for f in operand_fns], op, node_state, op_index
+  def k_of(s: _Step):
+    return (s.count + 1).astype(group.dtype)
 
-  def scaled(leaves, factor):
-    return leaves if factor is None else tuple(x * factor.astype(x.dtype) for x in leaves)
+  def write_operand(s: _Step, j: int, table: jax.Array) -> jax.Array:
+    """``table`` with operand j in its row; the parameters, when the operand reads them, are first written into
+    that row tensor by tensor (no concatenation)."""
+    take = (lambda x: x) if s.member is None else (lambda x: x[s.member])  # noqa: E731
+    w = None
+    if _reads_weights(spec.operands[j].expr):
+      offset = 0
+      for leaf in s.w:
+        leaf = take(leaf).ravel().astype(group.dtype)
+        index = (j, offset) if s.member is None else (s.member, j, offset)
+        table = jax.lax.dynamic_update_slice(table, leaf.reshape((1,) * len(index[:-1]) + leaf.shape), index)
+        offset += leaf.size
+      w = get(s, table, j)
+    value = operand_fns[j](s.g, w, k_of(s), *(take(e) for e in s.env))
+    return put(s, table, j, jnp.broadcast_to(value, s.g.shape).astype(group.dtype))
 
-  def run_switch(genome, g, w, env, nodes, factors, seed_key, count, member=None):
-    """With ``member`` (inside the vmap rule's loop over members), ``w``, ``env`` and ``nodes`` hold every member
-    (leading axis): rows are read only where used and the node buffers are updated in place at row ``member``."""
-    take = (lambda x: x) if member is None else (lambda x: x[member])  # noqa: E731
-    operands, op, node_state, op_index = setup(genome, g, w, env, seed_key, count, take)
-    active, _ = _usage(genome, spec)
-    nodes = (None,) * n_nodes if nodes is None else nodes
-    zeros = lambda: tuple(jnp.zeros_like(x) for x in g)  # noqa: E731
-    hidden: list[Leaves] = []  # outputs of the nodes so far (zeros for dead ones: never read)
-    new_nodes: list[Leaves | None] = []
-    for i in range(n_nodes):  # unrolled: a dead node costs a cond, and no buffer is copied
-      reads = operands + [lambda h=h: h for h in hidden]  # vertex index -> its value (operands, earlier nodes)
+  def unary(s: _Step, j: int, i, x, n):
+    if spec.unary[j].random:
+      key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(s.seed), s.count), i)
+      return random_op(unary_fns[j], x, key, k_of(s))
+    return unary_fns[j](x, n, k_of(s), None, tensor_sum)
 
-      def read(slot, i=i, reads=reads):
-        return jax.lax.switch(jnp.clip(genome.inputs[i, slot], 0, len(reads) - 1), reads)
+  def node_state(s: _Step, op_index, out, n):  # the buffer of a stateful op after this step (n for any other op)
+    which = sum(jnp.where(op_index == i, j + 1, 0) for j, (i, _) in enumerate(state_fns))
+    return jax.lax.select_n(which, n, *[f(out, n, k_of(s)) for _, f in state_fns])
 
-      def live(i=i, read=read):
-        # the edge decays scale the inputs inside the op's branch (fused with the op: no pass of their own)
-        fx, fy = (None, None) if factors is None else (factors[i, 0], factors[i, 1])
+  def scaled(x, factor):
+    return x if factor is None else x * factor.astype(x.dtype)
 
-        def binary(x):  # only binary nodes read their second input
-          return jax.lax.switch(jnp.clip(genome.binary[i], 0, n_binary - 1),
-                                [lambda x, y, j=j: op(n_unary + j, i)(scaled(x, fx), scaled(y, fy), None)
-                                 for j in range(n_binary)], x, read(1))
+  def node_output(s: _Step, i, op_index, table, nodes):
+    """Node i's output (its inputs are read before the op's switch: a branch that read and wrote the table would
+    make XLA copy it)."""
+    x, y = (scaled(get(s, table, s.genome.inputs[i, slot]), None if s.factors is None else s.factors[i, slot])
+            for slot in (0, 1))
+    n = None if nodes is None else get(s, nodes, i)
+    if strategy == "select":
+      outs = [unary(s, j, i, x, n) for j in range(n_unary)] + [binary_fns[j](x, y) for j in range(n_binary)]
+      return jax.lax.select_n(op_index, *outs)
+    branches = [(lambda x, j=j: unary(s, j, i, x, n)) if j < n_unary else (lambda x, j=j: binary_fns[j - n_unary](x, y))
+                for j in plain]  # the second input is read only inside the binary ops' branches
+    if random_ops:
+      branches.append(lambda x: jax.lax.select_n(jnp.asarray(random_rank)[op_index],
+                                                 *[unary(s, j, i, x, None) for j in random_ops]))
+    return jax.lax.switch(jnp.asarray(branch_of)[op_index], branches, x)
 
-        branch = jnp.where(genome.kind[i] == UNARY, jnp.clip(genome.unary[i], 0, n_unary - 1), n_unary)
-        n = None if nodes[i] is None else tuple(map(take, nodes[i]))  # read inside the stateful ops' branches only
-        return jax.lax.switch(branch, [lambda x, j=j: op(j, i)(scaled(x, fx), None, n) for j in range(n_unary)]
-                              + [binary], read(0))
-
-      out = jax.lax.cond(active[i], live, zeros)  # a dead node's output is never read
-      hidden.append(out)
-      if nodes[i] is None:
-        new_nodes.append(None)
-      else:  # a cond whose only operand is the buffer: XLA leaves it in place when the op is not stateful
-        def update(n, i=i, out=out):
-          if member is None:
-            return node_state(op_index[i], out, n)
-          return tuple(nl.at[member].set(s) for nl, s in zip(n, node_state(op_index[i], out, tuple(map(take, n)))))
-
-        new_nodes.append(jax.lax.cond(active[i] & jnp.asarray(stateful_op)[op_index[i]], update, lambda n: n,
-                                      nodes[i]))
-    return hidden[-1], (None if new_nodes[0] is None else tuple(new_nodes))
-
-  def run_select(genome, g, w, env, nodes, factors, seed_key, count):
-    operands, op, node_state, op_index = setup(genome, g, w, env, seed_key, count)
-    active, _ = _usage(genome, spec)
-    computed = [f() for f in operands]
-    # per leaf: every vertex stacked (operands, then the nodes); a fori_loop keeps one copy of the node code
-    vertices = tuple(jnp.stack([o[leaf] for o in computed] + [jnp.zeros_like(x)] * n_nodes) for leaf, x in enumerate(g))
-    stacked = None if nodes is None else tuple(jnp.stack([n[leaf] for n in nodes]) for leaf in range(len(g)))
+  def run(s: _Step):
+    genome = s.genome
+    active, operand_used = _usage(genome, spec)
+    op_index = jnp.clip(jnp.where(genome.kind == UNARY, genome.unary, n_unary + genome.binary), 0, n_ops - 1)
+    table = s.table
+    for j in range(n_op):  # with "switch" each operand in a cond whose only operand is the table: in place
+      write = functools.partial(write_operand, s, j)
+      table = write(table) if strategy == "select" else jax.lax.cond(operand_used[j], write, lambda t: t, table)
 
     def node(i, carry):
-      def live(vertices, stacked):
-        x, y = (scaled(tuple(v[genome.inputs[i, s]] for v in vertices), None if factors is None else factors[i, s])
-                for s in (0, 1))
-        n = None if stacked is None else tuple(ns[i] for ns in stacked)
-        outs = [op(j, i)(x, y, n) for j in range(n_ops)]
-        which = jnp.clip(op_index[i], 0, n_ops - 1)
-        out = tuple(jax.lax.select_n(which, *[o[leaf] for o in outs]) for leaf in range(len(g)))
-        vertices = tuple(v.at[n_op + i].set(o) for v, o in zip(vertices, out))
-        if stacked is not None:
-          stacked = tuple(ns.at[i].set(s) for ns, s in zip(stacked, node_state(op_index[i], out, n)))
-        return vertices, stacked
+      def live(table, nodes):
+        out = node_output(s, i, op_index[i], table, nodes)
+        table = put(s, table, n_op + i, out)
+        if nodes is not None:  # a cond whose only operand is the buffer: in place when the op is not stateful
+          def write_state(nodes):
+            return put(s, nodes, i, node_state(s, op_index[i], out, get(s, nodes, i)))
+          nodes = jax.lax.cond(jnp.asarray(stateful_op)[op_index[i]], write_state, lambda x: x, nodes)
+        return table, nodes
 
-      return jax.lax.cond(active[i], live, lambda *c: c, *carry)  # skips dead nodes (unbatched genomes)
+      return jax.lax.cond(active[i], live, lambda *c: c, *carry)
 
-    vertices, stacked = jax.lax.fori_loop(0, n_nodes, node, (vertices, stacked))
-    new_nodes = None if stacked is None else tuple(tuple(ns[i] for ns in stacked) for i in range(n_nodes))
-    return tuple(v[-1] for v in vertices), new_nodes
+    return jax.lax.fori_loop(0, n_nodes, node, (table, s.nodes))
 
-  if strategy == "select":
-    return run_select
-  return _members_one_by_one(run_switch)
+  return run if strategy == "select" else _members_one_by_one(run)
 
 
 def _members_one_by_one(run: Callable) -> Callable:
   """``run`` (the switch runner) whose ``jax.vmap`` over genomes is a loop over the members, each running only its
-  own branches, instead of the default batching of ``lax.switch``, which computes every branch of every switch.
-  The loop reads a member's buffers where its graph uses them and updates its node buffers in place (slicing every
-  member's whole state in and out costs more than its update on small models). A vmap that leaves the genome
-  unbatched (seeds, learning rates) is vectorised as usual: its switches stay switches. Differentiation goes
-  through ``run`` itself (``custom_vmap`` alone has no JVP rule)."""
+  own branches, instead of the default batching of ``lax.switch``, which computes every branch of every switch. A
+  vmap that leaves the genome unbatched (seeds, learning rates) is vectorised as usual: its switches stay switches.
+  Differentiation goes through ``run`` itself (``custom_vmap`` alone has no JVP rule)."""
   run_v = jax.custom_batching.custom_vmap(run)
 
   @run_v.def_vmap
-  def rule(axis_size, in_batched, *args):
-    if not any(jax.tree.leaves(in_batched[0])):
-      out = jax.vmap(run, in_axes=tuple(jax.tree.map(lambda b: 0 if b else None, in_batched)))(*args)
+  def rule(axis_size, in_batched, s):
+    in_batched, = in_batched  # one flag tree per argument
+    if not any(jax.tree.leaves(in_batched.genome)):
+      axes = jax.tree.map(lambda b: 0 if b else None, in_batched)
+      out = jax.vmap(run, in_axes=(axes,))(s)
       return out, jax.tree.map(lambda _: True, out)
     spread = lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))  # noqa: E731
-    genome, g, w, env, nodes, factors, seed_key, count, _ = (  # the last one: member=None
-        jax.tree.map(spread, a, b) for a, b in zip(args, in_batched))
+    s = jax.tree.map(spread, s, in_batched)
 
     def member(m, carry):
-      roots, nodes = carry
-      row = lambda tree: jax.tree.map(lambda x: x[m], tree)  # noqa: E731
-      root, nodes = run(row(genome), row(g), w, env, nodes, row(factors), row(seed_key), row(count), member=m)
-      return tuple(r.at[m].set(x) for r, x in zip(roots, root)), nodes
+      table, nodes = carry
+      row = lambda x: x[m]  # noqa: E731
+      return run(s._replace(genome=jax.tree.map(row, s.genome), g=row(s.g), table=table, nodes=nodes,
+                            factors=None if s.factors is None else row(s.factors), seed=row(s.seed),
+                            count=row(s.count), member=m))
 
-    roots = tuple(jnp.zeros_like(x) for x in g)
-    out = jax.lax.fori_loop(0, axis_size, member, (roots, nodes))
+    out = jax.lax.fori_loop(0, axis_size, member, (s.table, s.nodes))
     return out, jax.tree.map(lambda _: True, out)
 
   run_d = jax.custom_jvp(run_v)
@@ -251,7 +323,7 @@ def interpret(
     momentum: ScalarOrSchedule = 0.9,
     seed: int | jax.Array = 0,
     strategy: str = "switch",
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
   """The optimizer encoded by ``genome``: ``w ← w - η_t·u`` (or its momentum / Nesterov form), ``u`` the root.
 
   As in NOS the learning rate enters the momentum buffer (``mom ← m·mom - η_t·u``); with a constant learning rate
@@ -278,8 +350,8 @@ def interpret(
       gradient NaN, so differentiate with ``"switch"``.
 
   Returns:
-    An ``optax.GradientTransformation`` whose state is a :class:`GenomeState`; non-finite updates are not hidden
-    and set ``is_finite(state)`` to False.
+    An ``optax.GradientTransformationExtraArgs`` (extra keyword arguments of ``update`` are accepted and ignored)
+    whose state is a :class:`GenomeState`; non-finite updates are not hidden and set ``is_finite(state)`` to False.
   """
   if strategy not in STRATEGIES:
     raise ValueError(f"Unknown strategy {strategy!r}; use one of {STRATEGIES}.")
@@ -288,77 +360,102 @@ def interpret(
   buffers = spec.used_buffers
   n_nodes = spec.num_nodes
 
+  def check_dtypes(leaves):
+    for leaf in leaves:
+      if not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
+        raise InputError(f"An interpreted genome needs floating-point or complex parameters, got a {jnp.result_type(leaf)} "
+                         "leaf; cast the parameters to a float dtype.")
+
   def init_fn(params):
-    zeros = lambda: optax.tree.zeros_like(params)  # noqa: E731
+    leaves = jax.tree.leaves(params)
+    check_dtypes(leaves)
+    groups = _groups(leaves)
+    flat_zeros = lambda: tuple(jnp.zeros([gr.size], gr.dtype) for gr in groups)  # noqa: E731
     return GenomeState(
         count=jnp.zeros([], jnp.int32),
-        buffers={b.name: zeros() for b in buffers},
-        nodes=tuple(zeros() for _ in range(n_nodes)) if spec.stateful else None,
-        momentum=zeros() if spec.has_momentum else None,
+        grad=tuple(jnp.zeros([gr.size], gr.dtype) for gr in groups),
+        table=tuple(jnp.zeros([spec.num_vertices + 1, gr.size], gr.dtype) for gr in groups),
+        buffers={b.name: flat_zeros() for b in buffers},
+        nodes=tuple(jnp.zeros([n_nodes, gr.size], gr.dtype) for gr in groups) if spec.stateful else None,
+        momentum=flat_zeros() if spec.has_momentum else None,
         finite=jnp.ones([], bool),
     )
 
-  def update_fn(updates, state, params=None):
+  def update_fn(updates, state, params=None, **extra_args):
+    del extra_args
     if params is None:
       raise ValueError("An interpreted genome needs params (operands such as 1e-4·w read the weights).")
     count = state.count
-    g, treedef = jax.tree.flatten(updates)
-    g = tuple(g)
-    leaves = lambda tree: tuple(treedef.flatten_up_to(tree))  # noqa: E731
-    dtype = jnp.result_type(*g)
-    if total_steps is None:
-      factors = None
-      lr_t = lr_fn(count)
-    else:
-      total = jnp.asarray(total_steps, dtype)
-      t = jnp.minimum(count.astype(dtype), total - 1)
-      edges = [x.reshape((2 * n_nodes, *x.shape[2:])) for x in
-               (genome.decay_kind, genome.decay_unary, genome.decay_binary, genome.decay_inputs)]
-      values = jax.vmap(lambda *dg: decay_factor(dg, t, total, spec))(*edges).reshape(n_nodes, 2)
-      factors = jnp.where(genome.decay_on == 1, values, 1.0).astype(dtype)
-      lr_t = lr_fn(count) * schedule_factor(genome.schedule, t, total, spec)
-    # A buffer that no active operand reads is left as it is: a lax.cond whose only operand is the buffer, with the
-    # identity as the false branch, is done in place by XLA:CPU (with the identity as the true branch, or with the
-    # old value still read afterwards, XLA copies the buffer every step). The same holds for every cond below.
+    leaves, treedef = jax.tree.flatten(updates)
+    check_dtypes(leaves)
+    param_leaves = treedef.flatten_up_to(params)
+    groups = _groups(leaves)
     _, operand_used = _usage(genome, spec)
-    prev = {b.name: leaves(state.buffers[b.name]) for b in buffers}
-    new = {}
-    for b in buffers:
-      ema = ops.compile_expr(b.expr, "g, prev")
-      used = jnp.any(operand_used[np.asarray([b.name in o.buffers for o in spec.operands])])
-      new[b.name] = jax.lax.cond(used, lambda p, ema=ema: tuple(ema(gl, pl) for gl, pl in zip(g, p)), lambda p: p,
-                                 prev[b.name])
-    values = {**new, **{f"{name}_prev": x for name, x in prev.items()}}
-    env = tuple(zip(*(values[name] for name in _env_names(spec)))) if buffers else ((),) * len(g)
-    nodes = None if state.nodes is None else tuple(leaves(n) for n in state.nodes)
-    root, nodes = _graph_runner(spec, strategy)(genome, g, leaves(params), env, nodes, factors,
-                                                jax.random.PRNGKey(seed), count)
-    sign = jnp.where(genome.flip == 1, 1.0, -1.0).astype(dtype)
-    update = tuple(sign * lr_t * r for r in root)
-    mom = state.momentum
-    if mom is not None:  # the types are cheap elementwise expressions: all computed, one selected (fused)
-      m, which = m_fn(count), jnp.clip(genome.momentum, 0, len(spec.momentum_types) - 1)
-      mom_fns = [ops.compile_expr(t.mom, "mom, m, d") for t in spec.momentum_types]
-      update_fns = [ops.compile_expr(t.update, "mom, m, d, new") for t in spec.momentum_types]
-
-      def new_momentum(mom, update):
-        return tuple(jax.lax.select_n(which, *[f(ml, m, dl) for f in mom_fns]) for ml, dl in zip(mom, update))
-
-      none = [i for i, t in enumerate(spec.momentum_types) if t.name == "none"]
-      # without momentum the buffer stays as it is (a cond whose only operand is the buffer: in place, no pass)
-      prev_mom = leaves(mom)
-      mom = (jax.lax.cond(which != none[0], new_momentum, lambda mom, _: mom, prev_mom, update) if none
-             else new_momentum(prev_mom, update))
-      update = tuple(jax.lax.select_n(which, *[f(pl, m, dl, nl) for f in update_fns])
-                     for pl, dl, nl in zip(prev_mom, update, mom))
-      mom = treedef.unflatten(mom)
+    new_buffers = {b.name: [] for b in buffers}
+    new_grads, new_tables, new_nodes, new_momentum, out = [], [], [], [], [None] * len(leaves)
+    finite = state.finite
+    for gi, group in enumerate(groups):
+      dtype = group.dtype
+      g, offset = state.grad[gi], 0
+      for i in group.leaves:  # the gradient into one vector, tensor by tensor (in place: XLA's concatenate is slow)
+        g = jax.lax.dynamic_update_slice(g, leaves[i].ravel().astype(dtype), (offset,))
+        offset += leaves[i].size
+      real = jnp.finfo(dtype).dtype  # the real dtype of a complex group (schedules and decays are real)
+      if total_steps is None:
+        factors, lr_t = None, lr_fn(count)
+      else:
+        total = jnp.asarray(total_steps, real)
+        t = jnp.minimum(count.astype(real), total - 1)
+        edges = [x.reshape((2 * n_nodes, *x.shape[2:])) for x in
+                 (genome.decay_kind, genome.decay_unary, genome.decay_binary, genome.decay_inputs)]
+        values = jax.vmap(lambda *dg: decay_factor(dg, t, total, spec))(*edges).reshape(n_nodes, 2)
+        factors = jnp.where(genome.decay_on == 1, values, 1.0).astype(real)
+        lr_t = lr_fn(count) * schedule_factor(genome.schedule, t, total, spec)
+      # A buffer that no active operand reads is left as it is: a lax.cond whose only operand is the buffer, with the
+      # identity as the false branch, is done in place by XLA (no pass over the buffer). The same holds below.
+      prev = {b.name: state.buffers[b.name][gi] for b in buffers}
+      new = {}
+      for b in buffers:
+        ema = ops.compile_expr(b.expr, "g, prev")
+        used = jnp.any(operand_used[np.asarray([b.name in o.buffers for o in spec.operands])])
+        new[b.name] = jax.lax.cond(used, lambda p, ema=ema: ema(g, p).astype(dtype), lambda p: p, prev[b.name])
+        new_buffers[b.name].append(new[b.name])
+      values = {**new, **{f"{name}_prev": x for name, x in prev.items()}}
+      env = tuple(values[name] for name in _env_names(spec))
+      step = _Step(genome=genome, w=tuple(param_leaves[i] for i in group.leaves), env=env, g=g, table=state.table[gi],
+                   nodes=None if state.nodes is None else state.nodes[gi], factors=factors, seed=jnp.asarray(seed),
+                   count=count)
+      table, nodes = _graph_runner(spec, strategy, group)(step)
+      root = table[-1]
+      new_tables.append(table)
+      new_grads.append(g)
+      new_nodes.append(nodes)
+      sign = jnp.where(genome.flip == 1, 1.0, -1.0).astype(real)
+      update = (sign * lr_t).astype(dtype) * root
+      if state.momentum is not None:  # the types are cheap elementwise expressions: all computed, one selected
+        m, which = jnp.asarray(m_fn(count)).astype(real), jnp.clip(genome.momentum, 0, len(spec.momentum_types) - 1)
+        mom_fns = [ops.compile_expr(t.mom, "mom, m, d") for t in spec.momentum_types]
+        update_fns = [ops.compile_expr(t.update, "mom, m, d, new") for t in spec.momentum_types]
+        prev_mom = state.momentum[gi]
+        new_mom = lambda mom, d: jax.lax.select_n(which, *[f(mom, m, d) for f in mom_fns]).astype(dtype)  # noqa: E731
+        none = [i for i, t in enumerate(spec.momentum_types) if t.name == "none"]
+        # without momentum the buffer stays as it is (a cond whose only operand is the buffer: in place, no pass)
+        mom = (jax.lax.cond(which != none[0], new_mom, lambda mom, _: mom, prev_mom, update) if none
+               else new_mom(prev_mom, update))
+        update = jax.lax.select_n(which, *[f(prev_mom, m, update, mom) for f in update_fns]).astype(dtype)
+        new_momentum.append(mom)
+      finite = finite & jnp.all(jnp.isfinite(update))
+      for i, part in zip(group.leaves, group.split(update)):
+        out[i] = part
     new_state = GenomeState(
         count=optax.safe_increment(count),
-        buffers={name: treedef.unflatten(x) for name, x in new.items()},
-        nodes=None if nodes is None else tuple(treedef.unflatten(n) for n in nodes),
-        momentum=mom,
-        finite=state.finite & functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(u)) for u in update], True),
+        grad=tuple(new_grads),
+        table=tuple(new_tables),
+        buffers={name: tuple(x) for name, x in new_buffers.items()},
+        nodes=None if state.nodes is None else tuple(new_nodes),
+        momentum=None if state.momentum is None else tuple(new_momentum),
+        finite=finite,
     )
-    return treedef.unflatten([u.astype(x.dtype) for u, x in zip(update, g)]), new_state
+    return treedef.unflatten(out), new_state
 
-  return optax.GradientTransformation(init_fn, update_fn)
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
