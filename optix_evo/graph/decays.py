@@ -16,25 +16,38 @@ from optix_evo.graph.genome import UNARY, Genome
 from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 
 
-def decay_factor(dg: tuple, t: jax.Array, total: float | jax.Array, spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
-  """Value of one edge's decay graph ``dg = (kind[2], unary[2], binary[2], inputs[2, 2])`` at step ``t`` of ``total``.
+def _pick(values: list[jax.Array], index: jax.Array) -> jax.Array:
+  """``values[index]`` elementwise, as a chain of selects: unlike a gather it fuses with the ops that compute the
+  values (one small kernel for all of a step's decays, which keeps compilation cheap)."""
+  one_hot = jnp.asarray(index)[..., None] == jnp.arange(len(values))  # one compare (a genome's indices are loop
+  out = values[0]                                                      # invariants: XLA hoists what depends on them)
+  for k, v in enumerate(values[1:], start=1):
+    out = jnp.where(one_hot[..., k], v, out)
+  return out
 
-  Scalars only, so every candidate op is computed and the chosen one is indexed (cheap, and the same under vmap;
-  the two nodes are unrolled: a loop would cost more per step than these scalar ops).
+
+def decay_factor(dg: tuple, t: jax.Array, total: float | jax.Array, spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
+  """Value of decay graphs ``dg = (kind[..., 2], unary[..., 2], binary[..., 2], inputs[..., 2, 2])`` at step ``t``
+  of ``total``, for any number of edges (leading axes; the result has their shape).
+
+  Every candidate op is computed on the scalars and the chosen one selected: the same work for every edge, and
+  elementwise throughout, so XLA fuses a step's decays into a few kernels.
   """
   kind, un, bi, inp = (jnp.asarray(x) for x in dg)
   leaves = [ops.compile_expr(d.expr, "t, T")(t, total) for d in spec.decay_operands]
   dtype = jnp.result_type(*leaves)
-  n_d = len(leaves)
-  vertices = jnp.stack([jnp.asarray(v, dtype) for v in leaves] + [jnp.zeros([], dtype)])
+  leaves = [jnp.asarray(v, dtype) for v in leaves]
+  unary_fns = [ops.compile_expr(op.expr, "x") for op in spec.decay_unary]
+  binary_fns = [ops.compile_expr(op.expr, "x, y") for op in spec.decay_binary]
 
-  def node(n, vertices):  # node 0: the decay hidden node (stored at n_d), node 1: the root (read from n_d)
-    x, y = vertices[inp[n, 0]], vertices[inp[n, 1]]
-    u = jnp.stack([jnp.asarray(ops.compile_expr(op.expr, "x")(x), dtype) for op in spec.decay_unary])
-    b = jnp.stack([jnp.asarray(ops.compile_expr(op.expr, "x, y")(x, y), dtype) for op in spec.decay_binary])
-    return vertices.at[n_d].set(jnp.where(kind[n] == UNARY, u[un[n]], b[bi[n]]))
+  def node(n: int, vertices: list[jax.Array]) -> jax.Array:  # node 0: the decay hidden node, node 1: the root
+    x, y = _pick(vertices, inp[..., n, 0]), _pick(vertices, inp[..., n, 1])
+    unary = _pick([jnp.asarray(f(x), dtype) for f in unary_fns], un[..., n])
+    binary = _pick([jnp.asarray(f(x, y), dtype) for f in binary_fns], bi[..., n])
+    return jnp.where(kind[..., n] == UNARY, unary, binary)
 
-  return node(1, node(0, vertices))[n_d]
+  hidden = node(0, leaves)
+  return node(1, leaves + [hidden])  # the root reads the decay operands and the hidden node (vertex n_d)
 
 
 def _decay_env(t: jax.Array, total: jax.Array, spec: GenomeSpec) -> dict[str, jax.Array]:
@@ -47,7 +60,7 @@ def schedule_factor(index: jax.Array, t: jax.Array, total: float | jax.Array, sp
   names = ", ".join(["t", "T", *env])
   values = [ops.compile_expr(s.expr, names)(t, total, *env.values()) for s in spec.schedules]
   dtype = jnp.result_type(*values)
-  return jnp.stack([jnp.asarray(v, dtype) for v in values])[index]
+  return _pick([jnp.asarray(v, dtype) for v in values], index)
 
 
 _DECAY_CURVES: dict = {}
@@ -57,8 +70,7 @@ def _decay_curve_fn(spec: GenomeSpec):
   """Jitted ``(decay_kind, decay_unary, decay_binary, decay_inputs) of one edge -> values at t = 0..T-1``."""
   if spec not in _DECAY_CURVES:
     steps = spec.decay_check_steps
-    _DECAY_CURVES[spec] = jax.jit(lambda *dg: jax.vmap(lambda t: decay_factor(dg, t, float(steps), spec))(
-        jnp.arange(steps, dtype=jnp.float32)))
+    _DECAY_CURVES[spec] = jax.jit(lambda *dg: decay_factor(dg, jnp.arange(steps, dtype=jnp.float32), float(steps), spec))
   return _DECAY_CURVES[spec]
 
 

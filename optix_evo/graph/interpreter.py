@@ -406,9 +406,8 @@ def interpret(
       else:
         total = jnp.asarray(total_steps, real)
         t = jnp.minimum(count.astype(real), total - 1)
-        edges = [x.reshape((2 * n_nodes, *x.shape[2:])) for x in
-                 (genome.decay_kind, genome.decay_unary, genome.decay_binary, genome.decay_inputs)]
-        values = jax.vmap(lambda *dg: decay_factor(dg, t, total, spec))(*edges).reshape(n_nodes, 2)
+        values = decay_factor((genome.decay_kind, genome.decay_unary, genome.decay_binary, genome.decay_inputs), t,
+                              total, spec)  # [N, 2]
         factors = jnp.where(genome.decay_on == 1, values, 1.0).astype(real)
         lr_t = lr_fn(count) * schedule_factor(genome.schedule, t, total, spec)
       # A buffer that no active operand reads is left as it is: a lax.cond whose only operand is the buffer, with the
