@@ -89,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   args.argv = argv  # what a results folder's run.json records, so `optix-evo reproduce` can re-run it
   try:
-    return int(args.func(args) or 0)
+    code = int(args.func(args) or 0)
+    sys.stdout.flush()  # a closed pipe (`| head`) fails here, inside the error handling, not at interpreter exit
+    return code
   except KeyboardInterrupt:
     if args.debug:
       raise

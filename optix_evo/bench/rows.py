@@ -219,14 +219,20 @@ def parse_row(spec: str) -> Row:
 
 
 def check_buildable(row: Row, grid: Mapping[str, Any]) -> None:
-  """Builds ``row`` (abstractly) with its own ``@`` hyperparameters, then with the grid's first point, so that a bad
-  hyperparameter name or value fails before any training, with a message that blames the right one.
+  """Builds ``row`` and takes one update step (abstractly) with its own ``@`` hyperparameters, then with the grid's
+  first point, so that a bad hyperparameter name or value fails before any training, with a message that blames the
+  right one.
 
   Raises:
     InputError: naming the row's ``@`` values or the grid's hyperparameters, whichever the optimizer refuses.
   """
-  def attempt(hp):
-    jax.eval_shape(lambda hp: row.build(hp, Schedule(1, 1)).init({"w": jax.numpy.zeros(2)}), hp)
+  def step(hp):  # init and one update, with the extra arguments training.fit passes
+    optimizer = optax.with_extra_args_support(row.build(hp, Schedule(1, 1)))
+    params = {"w": jax.numpy.ones(2)}
+    one = jax.numpy.float32(1.0)
+    return optimizer.update(params, optimizer.init(params), params, grad_fn=lambda p: p, loss=one, accuracy=one)
+
+  attempt = lambda hp: jax.eval_shape(step, hp)
 
   fixed = split_spec(row.spec)[2]
   try:
