@@ -137,7 +137,10 @@ def load_genome(source: str) -> tuple[Any, float | None]:
   (``ox.graph.to_json`` format), or entry ``#i`` (default 0, the best) of a search's ``hall_of_fame.json``."""
   graph = optix_evo.graph
   if source.startswith("known:"):
-    return graph.known(source[len("known:"):]), None
+    try:
+      return graph.known(source[len("known:"):]), None
+    except ValueError as e:  # an unknown name: the message lists the known ones
+      raise InputError(f"genome:{source}: {e}") from None
   path, hash_sign, index = source.partition("#")
   if not Path(path).is_file():
     raise InputError(f"Genome file {path!r} does not exist (expected a genome JSON or a search's hall_of_fame.json).")
