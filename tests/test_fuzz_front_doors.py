@@ -237,3 +237,28 @@ def test_a_bad_row_spec_at_the_command_line_is_one_line(tmp_path):
   outcome, detail = _run_cli(["bench", "--out", str(tmp_path / "o"), "--optimizers", "sam:adam@rho=abc", "--tasks",
                               "iris_mlp", "--main-only", "--quiet"], core, "run_cell")
   assert outcome == "refused" and "rho='abc'" in detail
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", "3", "--set", "seed=1"], "--seed 3 contradicts --set seed=1"),
+    (["--task", "mnist1d_mlp", "--set", "task=digits_mlp"], "--task 'mnist1d_mlp' contradicts --set task='digits_mlp'"),
+    (["--set", "particles=4", "--set", "particles=5"], "--set particles= is given twice"),
+    (["--set", "stages=({'steps': 'x'},)"], "stage 1 field 'steps' must be an integer, got 'x'"),
+    (["--set", "stages=({'steps': 9, 'bogus': 1},)"], "stage 1 has unknown field(s) ['bogus']"),
+    (["--set", "lr_grid=(0.1, -1)"], "expected positive learning rates"),
+    (["--set", "chunk_size=2.5"], "expected an integer"),
+])
+def test_search_settings_refused_at_the_command_line(tmp_path, argv, message):
+  import optix_evo.search.cli as search_cli  # pylint: disable=import-outside-toplevel
+
+  outcome, detail = _run_cli(["search", "--quiet", "--out", str(tmp_path / "o"), *argv], search_cli, "run")
+  assert outcome == "refused" and message in detail, detail
+
+
+def test_search_flags_and_matching_settings_work(tmp_path):
+  import optix_evo.search.cli as search_cli  # pylint: disable=import-outside-toplevel
+
+  outcome, detail = _run_cli(["search", "--quiet", "--out", str(tmp_path / "o"), "--seed", "3", "--set", "seed=3",
+                              "--set", "stages=({'steps': 9, 'tasks': ['digits_mlp']},)"], search_cli, "run")
+  config = detail[0][0]
+  assert outcome == "worked" and config.seed == 3 and config.stages[0].tasks == ("digits_mlp",)

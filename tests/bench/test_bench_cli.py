@@ -31,9 +31,9 @@ def _error(capsys, *fragments):
 
 @pytest.mark.parametrize("flag", ["--seeds", "--steps", "--batch-size"])
 @pytest.mark.parametrize("value", ["0", "-2", "two"])
-def test_counts_below_one_are_refused(flag, value, capsys):
+def test_counts_below_one_are_refused(flag, value, capsys, tmp_path, no_training):
   with pytest.raises(SystemExit) as e:
-    main(["bench", flag, value])
+    main(["bench", "--out", str(tmp_path / "o"), "--quiet", flag, value])
   assert e.value.code == 2 and f"argument {flag}: " in capsys.readouterr().err
 
 

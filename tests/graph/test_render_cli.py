@@ -57,7 +57,8 @@ def test_unreadable_files_are_one_line_errors(tmp_path, capsys):
 
 
 def test_a_closed_pipe_is_one_line_and_exit_2(hall):
-  env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered stdout, as in a user's shell
+  env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])
   proc = subprocess.Popen([sys.executable, "-m", "optix_evo.cli", "render", str(hall)], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, env=env)
   proc.stdout.close()  # `| head -0`: the reader is gone before anything is written
