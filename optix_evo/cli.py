@@ -40,26 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
-def positive_int(text: str) -> int:
-  """``argparse`` type: an integer >= 1 (the message says what was given)."""
-  try:
-    value = int(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-  if value < 1:
-    raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-  return value
+def _positive(convert, noun: str):
+  def parse(text: str):
+    try:
+      value = convert(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"expected a positive {noun}, got {text!r}") from None
+    if not 0 < value < float("inf"):
+      raise argparse.ArgumentTypeError(f"must be a finite {noun} > 0, got {text}")
+    return value
+
+  parse.__doc__ = f"``argparse`` type: a {noun} > 0 (the message says what was given)."
+  return parse
 
 
-def positive_float(text: str) -> float:
-  """``argparse`` type: a finite number > 0."""
-  try:
-    value = float(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-  if not 0 < value < float("inf"):
-    raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-  return value
+positive_int = _positive(int, "integer")
+positive_float = _positive(float, "number")
 
 
 def describe_error(error: BaseException) -> str:

@@ -21,14 +21,6 @@ def no_training(monkeypatch):
   monkeypatch.setattr(core, "run_cell", run_cell)
 
 
-def _error(capsys, *fragments):
-  err = capsys.readouterr().err
-  assert err.count("\n") == 1 and err.startswith("optix-evo bench: error: "), err
-  for fragment in fragments:
-    assert fragment in err, err
-  return err
-
-
 @pytest.mark.parametrize("flag", ["--seeds", "--steps", "--batch-size"])
 @pytest.mark.parametrize("value", ["0", "-2", "two"])
 def test_counts_below_one_are_refused(flag, value, capsys, tmp_path, no_training):
@@ -37,24 +29,24 @@ def test_counts_below_one_are_refused(flag, value, capsys, tmp_path, no_training
   assert e.value.code == 2 and f"argument {flag}: " in capsys.readouterr().err
 
 
-def test_out_must_be_a_new_or_empty_folder(tmp_path, capsys, no_training):
+def test_out_must_be_a_new_or_empty_folder(tmp_path, one_error_line, no_training):
   (tmp_path / "file").write_text("x")
   assert main(["bench", "--out", str(tmp_path / "file"), "--quiet"]) == 2
-  _error(capsys, "is a file, not a folder")
+  one_error_line("bench", "is a file, not a folder")
   (tmp_path / "old").mkdir()
   (tmp_path / "old" / "results.csv").write_text("earlier results")
   assert main(["bench", "--out", str(tmp_path / "old"), "--quiet"]) == 2
-  _error(capsys, "already holds files (results.csv)", "--force")
+  one_error_line("bench", "already holds files (results.csv)", "--force")
   # --force passes the folder check (and the run then stops at the bad task, before training).
   assert main(["bench", "--out", str(tmp_path / "old"), "--force", "--tasks", "nope", "--quiet"]) == 2
-  _error(capsys, "Known tasks")
+  one_error_line("bench", "Known tasks")
   assert (tmp_path / "old" / "results.csv").read_text() == "earlier results"
 
 
-def test_cifar_without_data_is_one_line_and_data_dir_is_used(tmp_path, capsys, no_training):
+def test_cifar_without_data_is_one_line_and_data_dir_is_used(tmp_path, one_error_line, no_training):
   assert main(["bench", "--out", str(tmp_path / "a"), "--tasks", "cifar10_cnn", "--data-dir", str(tmp_path / "none"),
                "--main-only", "--quiet"]) == 2
-  _error(capsys, "CIFAR-10 files", str(tmp_path / "none"))
+  one_error_line("bench", "CIFAR-10 files", str(tmp_path / "none"))
   with pytest.raises(FileNotFoundError, match=str(tmp_path / "none")):
     build_task("cifar10_cnn", data_dir=str(tmp_path / "none"))
   assert build_task("iris_mlp", data_dir=str(tmp_path / "none")).name == "iris_mlp"  # no files needed: ignored
@@ -73,10 +65,10 @@ def test_cifar_without_data_is_one_line_and_data_dir_is_used(tmp_path, capsys, n
     ("adam@=3", ["expected '@key=value'"]),
     ("genome:missing.json", ["Genome file 'missing.json' does not exist"]),
 ])
-def test_bad_row_specs_name_what_is_wrong(tmp_path, capsys, no_training, spec, fragments):
+def test_bad_row_specs_name_what_is_wrong(tmp_path, one_error_line, no_training, spec, fragments):
   assert main(["bench", "--out", str(tmp_path / "o"), "--optimizers", spec, "--tasks", "iris_mlp", "--main-only",
                "--quiet"]) == 2
-  err = _error(capsys, *fragments)
+  err = one_error_line("bench", *fragments)
   assert "cannot take hyperparameters ['lr']" not in err
 
 

@@ -20,15 +20,9 @@ def hall(tmp_path):
   return path
 
 
-def _error(capsys):
-  err = capsys.readouterr().err
-  assert err.count("\n") == 1 and err.startswith("optix-evo render: error: "), err
-  return err
-
-
-def test_python_on_a_hall_of_fame_needs_rank(hall, capsys):
+def test_python_on_a_hall_of_fame_needs_rank(hall, capsys, one_error_line):
   assert main(["render", str(hall), "--python"]) == 2
-  assert "holds 3 genomes and --python writes one module; pick one with --rank N (1..3)" in _error(capsys)
+  assert "holds 3 genomes and --python writes one module; pick one with --rank N (1..3)" in one_error_line("render")
   assert main(["render", str(hall), "--python", "--rank", "2"]) == 0
   source = capsys.readouterr().out
   namespace = {}
@@ -38,22 +32,22 @@ def test_python_on_a_hall_of_fame_needs_rank(hall, capsys):
   out = capsys.readouterr().out
   assert out.startswith("#3 (rank 3, fitness 0.6)") and "#1" not in out
   assert main(["render", str(hall), "--rank", "4"]) == 2
-  assert "--rank 4: " in _error(capsys)
+  assert "--rank 4: " in one_error_line("render")
   with pytest.raises(SystemExit):
     main(["render", str(hall), "--rank", "0"])
 
 
-def test_unreadable_files_are_one_line_errors(tmp_path, capsys):
+def test_unreadable_files_are_one_line_errors(tmp_path, one_error_line):
   assert main(["render", str(tmp_path / "missing.json")]) == 2
-  assert "missing.json: No such file or directory" in _error(capsys)
+  assert "missing.json: No such file or directory" in one_error_line("render")
   (tmp_path / "bad.json").write_text('{"hall_of_fame": [')
   assert main(["render", str(tmp_path / "bad.json")]) == 2
-  assert "is not valid JSON" in _error(capsys)
+  assert "is not valid JSON" in one_error_line("render")
   assert main(["render", str(tmp_path)]) == 2
-  assert "cannot read" in _error(capsys)
+  assert "cannot read" in one_error_line("render")
   (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
   assert main(["render", str(tmp_path / "deep.json")]) == 2
-  _error(capsys)
+  one_error_line("render")
 
 
 def test_a_closed_pipe_is_one_line_and_exit_2(hall):

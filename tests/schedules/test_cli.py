@@ -17,14 +17,6 @@ def _csv(path, values, bad=()):
   return path
 
 
-def _one_error_line(capsys, *fragments):
-  err = capsys.readouterr().err
-  assert err.count("\n") == 1 and err.startswith("optix-evo aldvi: error: "), err
-  for fragment in fragments:
-    assert fragment in err, err
-  return err
-
-
 def test_aldvi_command_on_a_csv_column_with_dropna(tmp_path, capsys):
   path = _csv(tmp_path / "series.csv", synthetic_series("ar2", 122), bad={5: "nan", 50: "inf", 51: ""})
   assert cli.main(["aldvi", "--csv", str(path), "--column", "value", "--dropna", *SMALL]) == 0
@@ -34,26 +26,26 @@ def test_aldvi_command_on_a_csv_column_with_dropna(tmp_path, capsys):
   assert len(row) == 1 and np.isfinite(float(row[0].split("|")[3].split("±")[0]))
 
 
-def test_non_finite_csv_values_are_refused_naming_the_lines(tmp_path, capsys):
+def test_non_finite_csv_values_are_refused_naming_the_lines(tmp_path, one_error_line):
   path = _csv(tmp_path / "series.csv", np.arange(100.0), bad={3: "NaN", 9: "-inf", 10: "1e39"})
   assert cli.main(["aldvi", "--csv", str(path), "--column", "value", *SMALL]) == 2
-  _one_error_line(capsys, "3 missing or non-finite value(s) (line(s) 5, 11, 12)", "--dropna")
+  one_error_line("aldvi", "3 missing or non-finite value(s) (line(s) 5, 11, 12)", "--dropna")
   path = _csv(tmp_path / "all_bad.csv", [1.0, 2.0], bad={0: "nan", 1: "nan"})
   assert cli.main(["aldvi", "--csv", str(path), "--column", "1", "--dropna", *SMALL]) == 2
-  _one_error_line(capsys, "holds no values (all 2 rows with a value were dropped)")
+  one_error_line("aldvi", "holds no values (all 2 rows with a value were dropped)")
 
 
-def test_aldvi_command_rejects_bad_input_with_one_line(tmp_path, capsys):
+def test_aldvi_command_rejects_bad_input_with_one_line(tmp_path, capsys, one_error_line):
   assert cli.main(["aldvi", "--csv", str(tmp_path / "x.csv")]) == 2
-  _one_error_line(capsys, "--csv needs --column")
+  one_error_line("aldvi", "--csv needs --column")
   assert cli.main(["aldvi", "--csv", str(tmp_path / "missing.csv"), "--column", "close"]) == 2
-  _one_error_line(capsys, "cannot read the CSV file", "missing.csv: No such file or directory")
+  one_error_line("aldvi", "cannot read the CSV file", "missing.csv: No such file or directory")
   assert cli.main(["aldvi", "--csv", str(tmp_path), "--column", "close"]) == 2  # a folder
-  _one_error_line(capsys, "cannot read the CSV file")
+  one_error_line("aldvi", "cannot read the CSV file")
   assert cli.main(["aldvi", "--length", "20", "--lags", "16", *SMALL[:4]]) == 2  # the "-6 examples" case
-  _one_error_line(capsys, "a series of 20 points is too short for lags=16 + train_size=256 + test_size=64")
+  one_error_line("aldvi", "a series of 20 points is too short for lags=16 + train_size=256 + test_size=64")
   assert cli.main(["aldvi", "--dropna"]) == 2
-  _one_error_line(capsys, "apply to --csv files only")
+  one_error_line("aldvi", "apply to --csv files only")
   for bad in (["--seeds", "0"], ["--epochs", "-1"], ["--lr", "nan"], ["--strategies", "adam"], ["--lags", "x"]):
     with pytest.raises(SystemExit) as e:  # argparse: usage line and one error line, exit 2
       cli.main(["aldvi", *bad])
@@ -61,7 +53,7 @@ def test_aldvi_command_rejects_bad_input_with_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.splitlines()[-1].startswith("optix-evo aldvi: error: argument ")
 
 
-def test_aldvi_out_folder_holds_a_manifest_that_reproduces(tmp_path, capsys):
+def test_aldvi_out_folder_holds_a_manifest_that_reproduces(tmp_path, one_error_line):
   from optix_evo.diagnostics import read_manifest, reproduce  # pylint: disable=import-outside-toplevel
 
   out = tmp_path / "run"
@@ -77,7 +69,7 @@ def test_aldvi_out_folder_holds_a_manifest_that_reproduces(tmp_path, capsys):
   # The folder now holds results: a second run into it is refused, before any training.
   before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
   assert cli.main(argv) == 2
-  _one_error_line(capsys, f"--out {out} already holds files", "--force")
+  one_error_line("aldvi", f"--out {out} already holds files", "--force")
   assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
   assert cli.main(argv[:-2] + ["--out", str(out / "results.md")]) == 2
-  _one_error_line(capsys, "is a file, not a folder")
+  one_error_line("aldvi", "is a file, not a folder")
