@@ -47,7 +47,7 @@ def _positive(convert, noun: str):
     except ValueError:
       raise argparse.ArgumentTypeError(f"expected a positive {noun}, got {text!r}") from None
     if not 0 < value < float("inf"):
-      raise argparse.ArgumentTypeError(f"must be a finite {noun} > 0, got {text}")
+      raise argparse.ArgumentTypeError(f"must be > 0{'' if convert is int else ' and finite'}, got {text}")
     return value
 
   parse.__doc__ = f"``argparse`` type: a {noun} > 0 (the message says what was given)."
