@@ -56,7 +56,7 @@ def _run_cli(argv, stub_target, stub_name):
   return "refused", err.getvalue()
 
 
-# ---------------------------------------------------------------------------------------------------------- CSV files
+# --- CSV files ---
 
 _FIELDS = ["1", "2.5", "-3e2", "", " ", "nan", "NaN", "-nan", "inf", "-Infinity", "1e39", "-1e999", "abc", "N/A",
            "null", "None", "1_0", " 4 ", '"5"', '"6,5"', "0x10", "é", "\x00", "1e-50", "﻿7", '"', "8\r9"]
@@ -121,7 +121,7 @@ def test_csv_files_load_or_are_refused_large(data, column, dropna):
   _check_csv(data, column, dropna)
 
 
-# ------------------------------------------------------------------------------------------------ search --set KEY=VALUE
+# --- search --set KEY=VALUE ---
 
 def _search_fields():
   from optix_evo.search.search import SearchConfig  # pylint: disable=import-outside-toplevel
@@ -183,7 +183,7 @@ def test_search_settings_work_or_are_refused_large(items):
   _check_set(items)
 
 
-# ------------------------------------------------------------------------------------------------------ bench row specs
+# --- bench row specs ---
 
 _HYPERPARAMETERS = ["b1", "b2", "rho", "weight_decay", "learning_rate", "eps", "k", "adaptive", "rule", "momentum",
                     "nesterov", "bogus", "lr", "alpha", "max_lr", ""]
@@ -215,7 +215,8 @@ def _check_row(spec, grid):
     assert "cannot take hyperparameters ['lr']" not in str(e)
 
 
-_GRIDS = st.sampled_from([{"lr": (1.0,)}, {"lr": (0.3, 3.0)}, {"lr": (1.0,), "b1": (0.9,)}, {"lr": (1.0,), "rho": (0.1,)}])
+_GRIDS = st.sampled_from([{"lr": (1.0,)}, {"lr": (0.3, 3.0)}, {"lr": (1.0,), "b1": (0.9,)},
+                          {"lr": (1.0,), "rho": (0.1,)}])
 
 
 @settings(SMALL, max_examples=25)

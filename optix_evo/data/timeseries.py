@@ -157,8 +157,8 @@ def read_csv_series(path: str | Path, column: str | int, *, delimiter: str = ","
       continue
     values.append(value)
   if bad and not dropna:
-    raise InputError(f"{path}: column {column!r} has {len(bad)} missing or non-finite value(s) (line(s) {_lines(bad)}); "
-                     "drop those rows with --dropna (dropna=True), or fix the file.")
+    raise InputError(f"{path}: column {column!r} has {len(bad)} missing or non-finite value(s) "
+                     f"(line(s) {_lines(bad)}); drop those rows with --dropna (dropna=True), or fix the file.")
   if not values:
     dropped = f" (all {len(bad)} rows with a value were dropped)" if bad else ""
     raise InputError(f"{path}: column {column!r} holds no values{dropped}.")

@@ -332,7 +332,8 @@ def rebuild_argv(argv: Sequence[str], run_dir: str | os.PathLike, out_dir: str |
     from optix_evo.cli import build_parser  # pylint: disable=import-outside-toplevel  (the CLI imports everything)
     parser = build_parser()
   where = f"{pathlib.Path(run_dir) / MANIFEST_NAME}"
-  commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices  # pylint: disable=protected-access
+  subparsers = argparse._SubParsersAction  # pylint: disable=protected-access
+  commands = next(a for a in parser._actions if isinstance(a, subparsers)).choices  # pylint: disable=protected-access
   if not argv or argv[0] not in commands or argv[0] == "reproduce":
     raise InputError(f"{where}: {str(argv[:1])[:60]} is not an optix-evo command that writes a results folder.")
   command = commands[argv[0]]

@@ -25,7 +25,8 @@ def _is_int(value) -> bool:
 def _stages(text: str, value) -> tuple[Stage, ...]:
   """``--set stages=...``: a tuple of dicts with :class:`Stage` fields."""
   if not isinstance(value, (list, tuple)) or not all(isinstance(s, dict) for s in value):
-    raise InputError(f"--set stages={text!r}: expected a tuple of dicts, e.g. ({{'steps': 300, 'seeds': 2, 'keep': 4}},).")
+    raise InputError(f"--set stages={text!r}: expected a tuple of dicts, e.g. "
+                     "({'steps': 300, 'seeds': 2, 'keep': 4},).")
   stages = []
   for i, s in enumerate(value, 1):
     unknown = sorted(map(str, set(s) - {*_STAGE_INTS, "tasks"}))

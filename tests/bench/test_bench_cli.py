@@ -1,4 +1,5 @@
-"""``optix-evo bench`` at the door: --seeds/--steps, --out, --force, --data-dir and row specs, refused before training."""
+"""``optix-evo bench`` at the door: --seeds/--steps, --out, --force, --data-dir and row specs, refused before
+training."""
 
 import json
 
