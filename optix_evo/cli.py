@@ -2,6 +2,12 @@
 
 Each feature package that has commands holds a ``cli`` module with ``register(subparsers)``, which adds its
 sub-commands and sets ``func`` (called with the parsed arguments, returning an exit code) on each.
+
+Errors: bad input (:class:`~optix_evo.errors.InputError` and other ``ValueError``\\ s from validation), missing or
+unreadable files, permissions, a file where a folder is expected, and a closed output pipe (``render ... | head``)
+end the command with one line ``optix-evo <command>: error: ...`` on stderr and exit code 2, without a traceback;
+Ctrl-C ends it with one line and exit code 130. Any other exception is a bug and keeps its traceback. ``--debug``
+(before or after the command name) shows the traceback of every error.
 """
 
 from __future__ import annotations
@@ -9,21 +15,69 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
 import optix_evo
+from optix_evo.errors import InputError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="optix-evo", description=optix_evo.__doc__.splitlines()[0])
   parser.add_argument("--version", action="version", version=f"optix-evo {optix_evo.__version__}")
+  parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
   subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
   for package in sorted(m.name for m in pkgutil.iter_modules(optix_evo.__path__) if m.ispkg):
     if importlib.util.find_spec(f"optix_evo.{package}.cli") is not None:
       importlib.import_module(f"optix_evo.{package}.cli").register(subparsers)
+  for sub in subparsers.choices.values():  # also accepted after the command name
+    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
   return parser
+
+
+def _positive(convert, noun: str):
+  def parse(text: str):
+    try:
+      value = convert(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"expected a positive {noun}, got {text!r}") from None
+    if not 0 < value < float("inf"):
+      raise argparse.ArgumentTypeError(f"must be > 0{'' if convert is int else ' and finite'}, got {text}")
+    return value
+
+  parse.__doc__ = f"``argparse`` type: a {noun} > 0 (the message says what was given)."
+  return parse
+
+
+positive_int = _positive(int, "integer")
+positive_float = _positive(float, "number")
+
+
+def describe_error(error: BaseException) -> str:
+  """The one-line message the command line prints for a user error."""
+  if isinstance(error, BrokenPipeError):
+    return "the output was closed before everything was written (broken pipe)"
+  if isinstance(error, OSError) and error.strerror:
+    names = " -> ".join(os.fspath(f) for f in (error.filename, error.filename2) if f is not None)
+    return f"{names}: {error.strerror}" if names else error.strerror
+  message = " ".join(str(error).split()) or type(error).__name__
+  if isinstance(error, ValueError) and not isinstance(error, InputError):  # from deeper down, maybe a bug
+    message += " (--debug shows the traceback)"
+  return message
+
+
+def _silence_stdout() -> None:
+  """After a broken pipe, point stdout at /dev/null so that Python's final flush does not fail again."""
+  try:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+  except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests, notebooks)
+    pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,10 +85,21 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   args.argv = argv  # what a results folder's run.json records, so `optix-evo reproduce` can re-run it
   try:
-    return int(args.func(args) or 0)
-  except ValueError as e:  # bad configuration values: say what is wrong, no traceback
-    print(f"optix-evo {args.command}: error: {e}", file=sys.stderr)
-    return 2
+    code = int(args.func(args) or 0)
+    sys.stdout.flush()  # a closed pipe (`| head`) fails here, inside the error handling, not at interpreter exit
+    return code
+  except KeyboardInterrupt:
+    if args.debug:
+      raise
+    print(f"optix-evo {args.command}: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+  except (ValueError, OSError) as e:  # bad input, files, permissions, pipes: one line, no traceback
+    if isinstance(e, BrokenPipeError):
+      _silence_stdout()
+    if args.debug:
+      raise
+    print(f"optix-evo {args.command}: error: {describe_error(e)}", file=sys.stderr)
+    return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

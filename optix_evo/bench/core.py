@@ -40,12 +40,14 @@ class Study:
 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
-  """A full benchmark: its studies and the overrides that apply to every task (``None`` = the task's default)."""
+  """A full benchmark: its studies and the overrides that apply to every task (``None`` = the task's default);
+  ``data_dir``: folder with local data files (CIFAR-10)."""
 
   studies: tuple[Study, ...]
   steps: int | None = None
   batch_size: int | None = None
   curve_points: int = 50
+  data_dir: str | None = None
 
 
 def _available(names: Sequence[str]) -> tuple[str, ...]:
@@ -97,7 +99,8 @@ def run_bench(
     rows = [parse_row(spec) for spec in study.rows]
     for row in rows:
       check_buildable(row, grid.arrays())
-    problems = [build_task(t, steps=config.steps, batch_size=config.batch_size) for t in study.tasks]
+    problems = [build_task(t, steps=config.steps, batch_size=config.batch_size, data_dir=config.data_dir)
+                for t in study.tasks]
     plan += [(study, grid, row, problem) for problem in problems for row in rows]
   results = []
   from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # pylint: disable=import-outside-toplevel

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,6 +22,7 @@ import jax
 import optax
 
 import optix_evo
+from optix_evo.errors import InputError
 from optix_evo.optimizers.registry import OPTIMIZERS, get_optimizer
 
 Hyperparams = Mapping[str, Any]
@@ -49,18 +51,33 @@ class Row(NamedTuple):
   base_lr: float
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(spec: str, key: str, text: str) -> Any:
+  """``@key=text``: a JSON value (number, true/false, null, list) or else the text itself; numbers must be finite."""
+  if not text:
+    raise InputError(f"Row {spec!r}: '@{key}=' has no value.")
   try:
-    return json.loads(text)
-  except json.JSONDecodeError:
+    value = json.loads(text)
+  except (json.JSONDecodeError, RecursionError):
     return text
+  finite = lambda v: math.isfinite(v) if isinstance(v, float) else all(map(finite, v)) if isinstance(v, list) else True
+  if not finite(value):
+    raise InputError(f"Row {spec!r}: @{key}={text} is not a finite number.")
+  return value
 
 
-def _zoo_lr(name: str, fixed: dict[str, Any]) -> float:
+def _learning_rate(spec: str, value: Any, what: str) -> float:
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+    raise InputError(f"Row {spec!r}: {what} must be a positive number, got {value!r}.")
+  return float(value)
+
+
+def _zoo_lr(spec: str, name: str, fixed: dict[str, Any]) -> float:
   """The row's reference learning rate: a fixed ``@learning_rate=`` (removed from ``fixed``), else the zoo default."""
   if name not in OPTIMIZERS:
-    raise ValueError(f"Unknown optimizer {name!r}. Known optimizers: {', '.join(sorted(OPTIMIZERS))}.")
-  return float(fixed.pop("learning_rate", OPTIMIZERS[name].defaults.get("learning_rate", 1e-3)))
+    raise InputError(f"Row {spec!r}: unknown optimizer {name!r}. Known optimizers: {', '.join(sorted(OPTIMIZERS))}.")
+  if "learning_rate" in fixed:
+    return _learning_rate(spec, fixed.pop("learning_rate"), "@learning_rate")
+  return float(OPTIMIZERS[name].defaults.get("learning_rate", 1e-3))
 
 
 def _lr(hp: Hyperparams, base_lr: float) -> Any:
@@ -74,7 +91,7 @@ def _split_kwargs(fn: Callable, kwargs: Mapping[str, Any]) -> tuple[dict[str, An
 
 
 def _zoo_row(spec: str, name: str, fixed: dict[str, Any]) -> Row:
-  base_lr = _zoo_lr(name, fixed)
+  base_lr = _zoo_lr(spec, name, fixed)
 
   def build(hp, schedule):
     del schedule
@@ -87,8 +104,8 @@ def _zoo_row(spec: str, name: str, fixed: dict[str, Any]) -> Row:
 def _wrapper_row(spec: str, kind: str, name: str, fixed: dict[str, Any]) -> Row:
   wrapper = getattr(optix_evo, kind, None)
   if wrapper is None:
-    raise ValueError(f"Row {spec!r}: ox.{kind} is not available in this installation.")
-  base_lr = _zoo_lr(name, fixed)
+    raise InputError(f"Row {spec!r}: ox.{kind} is not available in this installation.")
+  base_lr = _zoo_lr(spec, name, fixed)
 
   def build(hp, schedule):
     del schedule
@@ -102,8 +119,8 @@ def _wrapper_row(spec: str, kind: str, name: str, fixed: dict[str, Any]) -> Row:
 def _aldvi_row(spec: str, name: str, fixed: dict[str, Any]) -> Row:
   aldvi = getattr(optix_evo, "aldvi", None)
   if aldvi is None:
-    raise ValueError(f"Row {spec!r}: ox.aldvi is not available in this installation.")
-  base_lr = _zoo_lr(name, fixed)
+    raise InputError(f"Row {spec!r}: ox.aldvi is not available in this installation.")
+  base_lr = _zoo_lr(spec, name, fixed)
 
   def build(hp, schedule):
     extra = {k: v for k, v in {**fixed, **hp}.items() if k != "lr"}
@@ -120,23 +137,39 @@ def load_genome(source: str) -> tuple[Any, float | None]:
   (``ox.graph.to_json`` format), or entry ``#i`` (default 0, the best) of a search's ``hall_of_fame.json``."""
   graph = optix_evo.graph
   if source.startswith("known:"):
-    return graph.known(source[len("known:"):]), None
-  path, _, index = source.partition("#")
-  if not Path(path).exists():
-    raise ValueError(f"Genome file {path!r} does not exist (expected a genome JSON or a search's hall_of_fame.json).")
-  data = json.loads(Path(path).read_text())
-  if "hall_of_fame" not in data:
+    try:
+      return graph.known(source[len("known:"):]), None
+    except ValueError as e:  # an unknown name: the message lists the known ones
+      raise InputError(f"genome:{source}: {e}") from None
+  path, hash_sign, index = source.partition("#")
+  if not Path(path).is_file():
+    raise InputError(f"Genome file {path!r} does not exist (expected a genome JSON or a search's hall_of_fame.json).")
+  try:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+  except (OSError, ValueError, RecursionError) as e:
+    raise InputError(f"cannot read the genome file {path}: {e}") from None
+  if not (isinstance(data, dict) and "hall_of_fame" in data):
+    if hash_sign:
+      raise InputError(f"{path} is not a hall of fame, so '#{index}' picks nothing; drop it.")
     return graph.from_json(data), None
   entries = data["hall_of_fame"]
+  if not index.isdigit() and index:
+    raise InputError(f"'#{index}' after {path} must be an entry number (0 = the best).")
   i = int(index or 0)
-  if not 0 <= i < len(entries):
-    raise ValueError(f"{path} holds {len(entries)} hall-of-fame entries; entry #{i} does not exist.")
-  return graph.from_json(entries[i]["genome"]), entries[i].get("learning_rate")
+  if not isinstance(entries, list) or not 0 <= i < len(entries):
+    count = len(entries) if isinstance(entries, list) else 0
+    raise InputError(f"{path} holds {count} hall-of-fame entries; entry #{i} does not exist.")
+  entry = entries[i]
+  if not isinstance(entry, dict) or "genome" not in entry:
+    raise InputError(f"{path}: hall-of-fame entry #{i} holds no 'genome'.")
+  lr = entry.get("learning_rate")
+  lr = None if lr is None else _learning_rate(source, lr, f"entry #{i}'s learning_rate")
+  return graph.from_json(entry["genome"]), lr
 
 
 def _genome_row(spec: str, source: str, fixed: dict[str, Any]) -> Row:
   genome, recorded_lr = load_genome(source)
-  base_lr = float(fixed.pop("learning_rate", recorded_lr or 1e-3))
+  base_lr = _learning_rate(spec, fixed.pop("learning_rate", recorded_lr or 1e-3), "@learning_rate")
 
   def build(hp, schedule):
     extra = {k: v for k, v in {**fixed, **hp}.items() if k != "lr"}
@@ -145,24 +178,40 @@ def _genome_row(spec: str, source: str, fixed: dict[str, Any]) -> Row:
   return Row(spec, spec, build, base_lr)
 
 
-def parse_row(spec: str) -> Row:
-  """Parses one row spec (see the module docstring).
+def split_spec(spec: str) -> tuple[str, str, dict[str, Any]]:
+  """``(kind, name, fixed hyperparameters)`` of a row spec, e.g. ``("sam", "adam", {"rho": 0.1})``.
 
   Raises:
-    ValueError: for an unknown kind or optimizer, a malformed ``@key=value``, or a kind whose code is absent.
+    InputError: for an unknown kind, a malformed or repeated ``@key=value``, ``@lr=`` (the grid's multiplier), or a
+      non-finite number.
   """
   head, *pairs = spec.strip().split("@")
   kind, sep, name = head.partition(":")
   if not sep:
     kind, name = "zoo", head
   if kind not in ROW_KINDS:
-    raise ValueError(f"Row {spec!r}: unknown kind {kind!r}. Known kinds: {', '.join(ROW_KINDS)} (e.g. 'sam:adam').")
+    raise InputError(f"Row {spec!r}: unknown kind {kind!r}. Known kinds: {', '.join(ROW_KINDS)} (e.g. 'sam:adam').")
   fixed = {}
   for pair in pairs:
     key, eq, value = pair.partition("=")
-    if not eq or not key:
-      raise ValueError(f"Row {spec!r}: expected '@key=value' hyperparameters, got '@{pair}'.")
-    fixed[key] = _parse_value(value)
+    if not eq or not key.strip():
+      raise InputError(f"Row {spec!r}: expected '@key=value' hyperparameters, got '@{pair}'.")
+    key = key.strip()
+    if key in fixed:
+      raise InputError(f"Row {spec!r}: @{key}= is given twice.")
+    if key == "lr":
+      raise InputError(f"Row {spec!r}: 'lr' is the grid's learning-rate multiplier; fix the rate with @learning_rate=.")
+    fixed[key] = _parse_value(spec, key, value.strip())
+  return kind, name, fixed
+
+
+def parse_row(spec: str) -> Row:
+  """Parses one row spec (see the module docstring).
+
+  Raises:
+    InputError: for an unknown kind or optimizer, a malformed ``@key=value``, or a kind whose code is absent.
+  """
+  kind, name, fixed = split_spec(spec)
   if kind == "zoo":
     return _zoo_row(spec, name, fixed)
   if kind in _WRAPPERS:
@@ -173,9 +222,30 @@ def parse_row(spec: str) -> Row:
 
 
 def check_buildable(row: Row, grid: Mapping[str, Any]) -> None:
-  """Builds ``row`` once with the grid's first point (abstractly), so bad hyperparameter names fail before any training."""
-  point = {k: v[0] for k, v in grid.items()}
+  """Builds ``row`` and takes one update step (abstractly) with its own ``@`` hyperparameters, then with the grid's
+  first point, so that a bad hyperparameter name or value fails before any training, with a message that blames the
+  right one.
+
+  Raises:
+    InputError: naming the row's ``@`` values or the grid's hyperparameters, whichever the optimizer refuses.
+  """
+  def step(hp):  # init and one update, with the extra arguments training.fit passes
+    optimizer = optax.with_extra_args_support(row.build(hp, Schedule(1, 1)))
+    params = {"w": jax.numpy.ones(2)}
+    one = jax.numpy.float32(1.0)
+    return optimizer.update(params, optimizer.init(params), params, grad_fn=lambda p: p, loss=one, accuracy=one)
+
+  attempt = lambda hp: jax.eval_shape(step, hp)
+
+  fixed = split_spec(row.spec)[2]
   try:
-    jax.eval_shape(lambda hp: row.build(hp, Schedule(1, 1)).init({"w": jax.numpy.zeros(2)}), point)
-  except (TypeError, ValueError) as e:
-    raise ValueError(f"Row {row.spec!r} cannot take hyperparameters {sorted(grid)}: {e}") from e
+    attempt({})
+  except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as e:
+    given = ", ".join(f"{k}={v!r}" for k, v in fixed.items())
+    what = f"its hyperparameters {given} are refused" if given else "it cannot be built"
+    raise InputError(f"Row {row.spec!r}: {what}: {e}") from e
+  extra = sorted(k for k in grid if k != "lr")
+  try:
+    attempt({k: v[0] for k, v in grid.items()})
+  except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as e:
+    raise InputError(f"Row {row.spec!r} cannot take the grid's hyperparameters {extra or sorted(grid)}: {e}") from e

@@ -57,10 +57,12 @@ def _graph_apply(model: nn.Module, split: Split) -> tuple[Callable, Callable]:
   return init, apply
 
 
-def build_task(name: str, *, steps: int | None = None, batch_size: int | None = None, data_seed: int = 0) -> Problem:
+def build_task(name: str, *, steps: int | None = None, batch_size: int | None = None, data_seed: int = 0,
+               data_dir: str | None = None) -> Problem:
   """Loads the data of task ``name`` (split with ``data_seed``) and builds its model and loss.
 
-  ``steps`` / ``batch_size`` override the task's defaults (the batch is capped at the training-set size).
+  ``steps`` / ``batch_size`` override the task's defaults (the batch is capped at the training-set size);
+  ``data_dir`` is the folder of local data files (CIFAR-10; the other data sets ship with their packages).
 
   Raises:
     ValueError: for an unknown name (the message lists the known ones).
@@ -69,7 +71,10 @@ def build_task(name: str, *, steps: int | None = None, batch_size: int | None = 
     spec = TASKS[name]
   except KeyError:
     raise ValueError(f"Unknown bench task {name!r}. Known tasks: {', '.join(sorted(TASKS))}.") from None
-  split = load_dataset(spec.dataset, seed=data_seed, **spec.dataset_kwargs)
+  kwargs = dict(spec.dataset_kwargs)
+  if data_dir is not None and spec.dataset in _LOCAL_FILES:
+    kwargs["root"] = data_dir
+  split = load_dataset(spec.dataset, seed=data_seed, **kwargs)
   model = spec.model(split)
   if split.graph is not None:
     init, apply = _graph_apply(model, split)
@@ -85,6 +90,8 @@ def build_task(name: str, *, steps: int | None = None, batch_size: int | None = 
   return Problem(name, spec.family, loss_fn, init, split.train, split.valid, split.test, metric, chance,
                  steps or spec.steps, batch, spec.vmap)
 
+
+_LOCAL_FILES = ("cifar10",)  # data sets read from files on disk (``root=``)
 
 TASKS: dict[str, TaskSpec] = {
     "digits_mlp": TaskSpec("mlp", "digits", lambda s: models.MLP((64,), s.num_classes), 300, 64),

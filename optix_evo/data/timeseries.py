@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from optix_evo.data.datasets import Dataset
+from optix_evo.errors import InputError
 
 
 def sine_mix(length: int, seed: int = 0) -> np.ndarray:
@@ -80,45 +81,93 @@ def synthetic_series(name: str, length: int, seed: int = 0) -> np.ndarray:
   return SERIES[name](length, seed).astype(np.float32)
 
 
-def load_csv_column(path: str | Path, column: str | int, *, delimiter: str = ",") -> np.ndarray:
-  """One numeric column of a CSV file as a float32 series, in file order.
+class CsvSeries(NamedTuple):
+  """A column read by :func:`read_csv_series`: its values and the file lines of the rows dropped (``dropna``)."""
+
+  values: np.ndarray  # float32, in file order
+  dropped: tuple[int, ...]  # line numbers (1-based) of the rows whose value was missing or non-finite
+
+
+_MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "+nan", "null", "none"})  # case-insensitive
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _lines(numbers: list[int]) -> str:
+  return ", ".join(map(str, numbers[:10])) + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")
+
+
+def read_csv_series(path: str | Path, column: str | int, *, delimiter: str = ",", dropna: bool = False) -> CsvSeries:
+  """One numeric column of a CSV file as a float32 series, in file order, and the rows dropped from it.
 
   Args:
-    path: the CSV file; its first row is a header when ``column`` is a name.
+    path: the CSV file (UTF-8, with or without a byte-order mark); its first row is a header when ``column`` is a name.
     column: a header name, or a 0-based column index (then a first row that does not parse as a number is skipped
       as a header).
     delimiter: field separator.
+    dropna: drop the rows whose value is missing (empty, ``NA``, ``nan``, ``null``, ...) or not finite (``inf``,
+      beyond float32's range) instead of refusing the file; :attr:`CsvSeries.dropped` lists their lines.
 
   Raises:
-    ValueError: if the column does not exist, or a value is missing or not a number (the message gives the line).
+    InputError: the file cannot be read or parsed, the column does not exist, a value is not a number (the message
+      gives the line), a value is missing or not finite without ``dropna`` (the message lists the lines), or no value
+      is left.
   """
-  with open(path, newline="", encoding="utf-8") as f:
-    rows = list(csv.reader(f, delimiter=delimiter))
+  if isinstance(column, int) and column < 0:
+    raise InputError(f"column index must be >= 0, got {column}.")
+  try:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+      reader = csv.reader(f, delimiter=delimiter)
+      rows = [(reader.line_num, row) for row in reader]
+  except OSError as e:
+    raise InputError(f"cannot read the CSV file {path}: {e.strerror or e}.") from None
+  except UnicodeDecodeError as e:
+    raise InputError(f"{path} is not a UTF-8 text file (byte {e.start}: {e.reason}); save it as UTF-8 CSV.") from None
+  except csv.Error as e:
+    raise InputError(f"{path}: not a readable CSV file ({e}).") from None
   if not rows:
-    raise ValueError(f"{path} is empty.")
+    raise InputError(f"{path} is empty.")
   start = 0
   if isinstance(column, str):
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0][1]]
     if column not in header:
-      raise ValueError(f"{path} has no column {column!r}; its columns are {header}.")
+      raise InputError(f"{path} has no column {column!r}; its columns are {header[:20]}.")
     index, start = header.index(column), 1
   else:
     index = column
     try:
-      float(rows[0][index])
+      float(rows[0][1][index])
     except (ValueError, IndexError):
       start = 1
-  values = []
-  for line, row in enumerate(rows[start:], start=start + 1):
+  values, bad = [], []
+  for line, row in rows[start:]:
     if not row:
       continue
+    if index >= len(row):
+      raise InputError(f"{path}:{line}: no column {column!r} (the row has {len(row)} fields).")
+    text = row[index].strip()
+    if text.lower() in _MISSING:
+      bad.append(line)
+      continue
     try:
-      values.append(float(row[index]))
-    except IndexError:
-      raise ValueError(f"{path}:{line}: no column {column!r} (the row has {len(row)} fields).") from None
+      value = float(text)
     except ValueError:
-      raise ValueError(f"{path}:{line}: value {row[index]!r} of column {column!r} is not a number.") from None
-  return np.asarray(values, np.float32)
+      raise InputError(f"{path}:{line}: value {text[:40]!r} of column {column!r} is not a number.") from None
+    if not abs(value) <= _FLOAT32_MAX:  # inf, nan, or beyond float32
+      bad.append(line)
+      continue
+    values.append(value)
+  if bad and not dropna:
+    raise InputError(f"{path}: column {column!r} has {len(bad)} missing or non-finite value(s) "
+                     f"(line(s) {_lines(bad)}); drop those rows with --dropna (dropna=True), or fix the file.")
+  if not values:
+    dropped = f" (all {len(bad)} rows with a value were dropped)" if bad else ""
+    raise InputError(f"{path}: column {column!r} holds no values{dropped}.")
+  return CsvSeries(np.asarray(values, np.float32), tuple(bad))
+
+
+def load_csv_column(path: str | Path, column: str | int, *, delimiter: str = ",", dropna: bool = False) -> np.ndarray:
+  """The values of :func:`read_csv_series` (same arguments and errors)."""
+  return read_csv_series(path, column, delimiter=delimiter, dropna=dropna).values
 
 
 def lagged_windows(series: np.ndarray, lags: int, horizon: int = 1) -> Dataset:
@@ -162,8 +211,10 @@ def walk_forward_splits(
   """
   step = test_size if step is None else step
   if min(train_size, test_size, step) < 1:
-    raise ValueError(f"train_size, test_size and step must be >= 1, got {train_size}, {test_size}, {step}.")
+    raise InputError(f"train_size, test_size and step must be >= 1, got {train_size}, {test_size}, {step}.")
   if train_size + test_size > num_examples:
-    raise ValueError(f"{num_examples} examples leave no window of train_size={train_size} + test_size={test_size}.")
+    have = f"{num_examples} examples leave" if num_examples > 0 else "there are no examples, so there is"
+    raise InputError(f"{have} no window of train_size={train_size} + test_size={test_size}; use a longer "
+                     "series or smaller sizes.")
   origins = range(train_size, num_examples - test_size + 1, step)
   return [WalkForwardSplit(0 if expanding else o - train_size, o, o + test_size) for o in origins]

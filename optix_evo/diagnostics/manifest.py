@@ -12,8 +12,12 @@ Convention for every ``optix-evo`` command that writes results (search, bench, a
    ``headline`` figures (name → number) that a reproduction must match, e.g. ``{"best_test_accuracy": 0.93}``.
    Write the manifest again (same call) whenever the headline improves, so an interrupted run still has one.
 
-``optix-evo reproduce RUN_DIR`` (:func:`reproduce`) reads ``RUN_DIR/run.json``, re-runs ``argv`` with ``--out``
-pointing to a fresh folder, reads the new folder's manifest and compares the headline figures.
+``optix-evo reproduce RUN_DIR`` (:func:`reproduce`) reads ``RUN_DIR/run.json``, rebuilds the command from its
+validated ``argv`` (:func:`rebuild_argv`: a known results-writing command and only its own options, each once,
+spelled out in full; no ``--resume``/``--force``/multi-process options; every file or folder it reads inside
+``RUN_DIR`` unless allowed), runs it with ``--out`` pointing to a fresh folder, reads the new folder's manifest and
+compares the headline figures. A run.json received from someone else therefore chooses neither the command nor
+where it writes, nor which files outside its folder the run reads.
 """
 
 from __future__ import annotations
@@ -33,9 +37,24 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from optix_evo.errors import InputError
+from optix_evo.run_folder import atomic_write_json, prepare_out_dir
+
 MANIFEST_NAME = "run.json"
 OUT_OPTION = "--out"
 _PACKAGES = ("jax", "jaxlib", "optax", "flax", "numpy")
+# Options a reproduction never carries over from a recorded command, and why.
+NOT_REPRODUCED = {
+    "--resume": "a reproduction always starts afresh",
+    "--force": "a reproduction writes into its own fresh folder (give `reproduce --force` to reuse --into)",
+    "--coordinator": "multi-process runs are reproduced by re-running the command on every host",
+    "--num-processes": "multi-process runs are reproduced by re-running the command on every host",
+    "--process-id": "multi-process runs are reproduced by re-running the command on every host",
+    "--help": "it only prints help",
+    "--version": "it only prints the version",
+}
+# Options whose value is a file or folder the run reads (besides any option whose metavar is DIR, FILE or PATH).
+PATH_OPTIONS = ("--csv", "--data-dir")
 
 
 def add_out_argument(parser, *, default: str | None = None) -> None:
@@ -172,23 +191,38 @@ def write_manifest(
       "cwd": os.getcwd(),
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
   }
-  run_dir = pathlib.Path(run_dir)
-  run_dir.mkdir(parents=True, exist_ok=True)
-  path = run_dir / MANIFEST_NAME
-  tmp = path.with_suffix(".json.tmp")
-  tmp.write_text(json.dumps(manifest, indent=2, default=_jsonable) + "\n")
-  os.replace(tmp, path)
+  path = pathlib.Path(run_dir) / MANIFEST_NAME
+  atomic_write_json(path, manifest, default=_jsonable)
   return path
 
 
 def read_manifest(run_dir: str | os.PathLike) -> dict[str, Any]:
-  """The manifest of ``run_dir`` (the folder, or the ``run.json`` path itself) as a dict."""
+  """The manifest of ``run_dir`` (the folder, or the ``run.json`` path itself) as a dict.
+
+  Raises:
+    InputError: when there is no manifest, or it is not a JSON object with an ``argv`` list of strings and a
+      ``headline`` of numbers.
+  """
   path = pathlib.Path(run_dir)
   if path.is_dir():
     path = path / MANIFEST_NAME
   if not path.is_file():
-    raise ValueError(f"No {MANIFEST_NAME} at {path}; only folders written by an optix-evo command have one.")
-  return json.loads(path.read_text())
+    raise InputError(f"No {MANIFEST_NAME} at {path}; only folders written by an optix-evo command have one.")
+  try:
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+  except (OSError, ValueError, RecursionError) as e:
+    raise InputError(f"cannot read {path}: {e}") from None
+  if not isinstance(manifest, dict):
+    raise InputError(f"{path} is not a run manifest (a JSON object).")
+  argv, headline = manifest.get("argv"), manifest.get("headline", {})
+  if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+    raise InputError(f"{path}: 'argv' must be a non-empty list of strings.")
+  if not isinstance(headline, dict) or not all(
+      isinstance(v, (int, float)) and not isinstance(v, bool) for v in headline.values()):
+    raise InputError(f"{path}: 'headline' must map names to numbers.")
+  if not isinstance(manifest.get("environment", {}), dict):
+    raise InputError(f"{path}: 'environment' must be a JSON object.")
+  return manifest
 
 
 class HeadlineCheck(NamedTuple):
@@ -249,7 +283,102 @@ def _fresh_folder(run_dir: pathlib.Path) -> pathlib.Path:
     candidate = run_dir.with_name(f"{run_dir.name}.reproduce{i}")
     if not candidate.exists():
       return candidate
-  raise ValueError(f"Too many reproductions next to {run_dir}; pass an explicit output folder.")
+  raise InputError(f"Too many reproductions next to {run_dir}; pass an explicit output folder (--into).")
+
+
+def _is_inside(path: str, folder: pathlib.Path) -> bool:
+  resolved = pathlib.Path(os.path.expanduser(path)).resolve()  # relative to the current folder, as the re-run reads it
+  return resolved == folder or folder in resolved.parents
+
+
+def _read_paths(option: str, value: str, action: Any) -> list[str]:
+  """The files or folders the run reads through ``option value``."""
+  if option in PATH_OPTIONS or (action.metavar in ("DIR", "FILE", "PATH") and option != OUT_OPTION):
+    return [value]
+  if option == "--set" and value.partition("=")[0].strip() == "data_dir":
+    return [value.partition("=")[2].strip()]
+  if option == "--optimizers":  # bench rows: genome:PATH[#i][@k=v]
+    heads = (spec.strip().split("@")[0] for spec in value.split(","))
+    return [name.partition("#")[0] for kind, _, name in (h.partition(":") for h in heads)
+            if kind == "genome" and not name.startswith("known:")]
+  return []
+
+
+def rebuild_argv(argv: Sequence[str], run_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+                 allow_outside_paths: bool = False, force: bool = False, parser: Any = None) -> list[str]:
+  """The command that reproduces a recorded ``argv`` into ``out_dir``, rebuilt from its validated options.
+
+  ``argv[0]`` must be an ``optix-evo`` command that writes a results folder (it takes ``--out``); every other entry
+  an option of that command spelled out in full (``--name value`` or ``--name=value``; no abbreviations, short
+  options or positional arguments), each given once (except repeatable ones such as ``--set``), none of
+  :data:`NOT_REPRODUCED`; exactly one ``--out``, whose value is replaced by ``out_dir``. Files and folders the run
+  reads (:data:`PATH_OPTIONS`, ``--set data_dir=``, ``genome:`` rows) must lie inside ``run_dir`` unless
+  ``allow_outside_paths``. Options are re-emitted as ``--name=value``, so a value cannot turn into an option.
+
+  Args:
+    argv: the recorded arguments after ``optix-evo``.
+    run_dir: the folder the manifest came from.
+    out_dir: where the reproduction writes.
+    allow_outside_paths: accept files and folders outside ``run_dir``.
+    force: add the command's ``--force`` (``out_dir`` may hold files).
+    parser: the ``optix-evo`` argument parser (default: :func:`optix_evo.cli.build_parser`).
+
+  Raises:
+    InputError: naming the first entry of ``argv`` that is refused, and why.
+  """
+  import argparse  # pylint: disable=import-outside-toplevel
+
+  if parser is None:
+    from optix_evo.cli import build_parser  # pylint: disable=import-outside-toplevel  (the CLI imports everything)
+    parser = build_parser()
+  where = f"{pathlib.Path(run_dir) / MANIFEST_NAME}"
+  subparsers = argparse._SubParsersAction  # pylint: disable=protected-access
+  commands = next(a for a in parser._actions if isinstance(a, subparsers)).choices  # pylint: disable=protected-access
+  if not argv or argv[0] not in commands or argv[0] == "reproduce":
+    raise InputError(f"{where}: {str(argv[:1])[:60]} is not an optix-evo command that writes a results folder.")
+  command = commands[argv[0]]
+  options = {o: a for a in command._actions for o in a.option_strings}  # pylint: disable=protected-access
+  if OUT_OPTION not in options:
+    raise InputError(f"{where}: `optix-evo {argv[0]}` writes no results folder, so there is nothing to reproduce.")
+  folder = pathlib.Path(run_dir).resolve()
+  rebuilt, seen, has_out, i = [argv[0]], set(), False, 1
+  while i < len(argv):
+    token = argv[i]
+    name, eq, inline = token.partition("=")
+    action = options.get(name) if name.startswith("--") else None
+    if action is None:
+      raise InputError(f"{where}: {token[:60]!r} is not an option of `optix-evo {argv[0]}` (options are spelled out "
+                       "in full; there are no positional arguments); refusing to run it.")
+    if name in NOT_REPRODUCED:
+      raise InputError(f"{where}: the recorded command has {name}, which reproduce refuses: {NOT_REPRODUCED[name]}.")
+    if action.dest in seen and not isinstance(action, argparse._AppendAction):  # pylint: disable=protected-access
+      raise InputError(f"{where}: {name} is given more than once; refusing an ambiguous command.")
+    seen.add(action.dest)
+    if action.nargs == 0:
+      if eq:
+        raise InputError(f"{where}: {name} takes no value, got {token[:60]!r}.")
+      value = None
+    elif action.nargs is None:
+      if not eq and i + 1 >= len(argv):
+        raise InputError(f"{where}: {name} has no value.")
+      value = inline if eq else argv[i + 1]
+      i += 0 if eq else 1
+    else:
+      raise InputError(f"{where}: option {name} cannot be reproduced.")
+    i += 1
+    if name == OUT_OPTION:
+      has_out = True
+      continue
+    outside = [p for p in _read_paths(name, value or "", action) if not _is_inside(p, folder)]
+    if outside and not allow_outside_paths:
+      raise InputError(f"{where}: {name} reads {outside[0]!r}, outside {run_dir}; pass --allow-outside-paths if you "
+                       "trust this run.json and that file.")
+    rebuilt.append(name if value is None else f"{name}={value}")
+  if not has_out:
+    raise InputError(f"{where}: the recorded command has no {OUT_OPTION}, so it cannot be re-run into a new folder.")
+  if force and "--force" in options:
+    rebuilt.append("--force")
+  return rebuilt + [f"{OUT_OPTION}={os.fspath(out_dir)}"]
 
 
 def reproduce(
@@ -258,29 +387,43 @@ def reproduce(
     *,
     rtol: float = 1e-5,
     atol: float = 1e-8,
+    force: bool = False,
+    allow_outside_paths: bool = False,
     main: Callable[[Sequence[str]], int] | None = None,
 ) -> ReproduceReport:
   """Re-runs the command recorded in ``run_dir/run.json`` into ``out_dir`` and compares the headline figures.
 
+  The command is rebuilt by :func:`rebuild_argv` (which refuses anything but a plain results-writing command with
+  its own options, and files outside ``run_dir`` unless ``allow_outside_paths``); it always writes into ``out_dir``.
+
   Args:
     run_dir: a results folder holding a manifest.
-    out_dir: where the re-run writes (default: a fresh sibling ``<run_dir>.reproduce<i>``); must not hold a manifest.
+    out_dir: where the re-run writes (default: a fresh sibling ``<run_dir>.reproduce<i>``); new or empty unless
+      ``force``.
     rtol, atol: tolerance of each figure, as in ``numpy.isclose``.
+    force: write into ``out_dir`` even if it holds files (passed on as the command's ``--force``).
+    allow_outside_paths: let the recorded command read files and folders outside ``run_dir``.
     main: the CLI entry point, ``argv -> exit code`` (default: ``optix_evo.cli.main``, run in this process).
 
   Returns:
     A :class:`ReproduceReport`; ``report.ok`` when the command succeeded and every figure matched.
+
+  Raises:
+    InputError: for a missing or malformed manifest, a refused command (see :func:`rebuild_argv`), or an ``out_dir``
+      that holds files (without ``force``).
   """
-  if rtol < 0 or atol < 0:
-    raise ValueError(f"rtol and atol must be non-negative, got rtol={rtol}, atol={atol}.")
+  if not (rtol >= 0 and atol >= 0):
+    raise InputError(f"rtol and atol must be non-negative, got rtol={rtol}, atol={atol}.")
   run_dir = pathlib.Path(run_dir)
   recorded = read_manifest(run_dir)
+  if run_dir.is_file():
+    run_dir = run_dir.parent
   out_dir = pathlib.Path(out_dir) if out_dir is not None else _fresh_folder(run_dir)
-  if (out_dir / MANIFEST_NAME).exists():
-    raise ValueError(f"{out_dir} already holds a {MANIFEST_NAME}; choose a fresh folder for the reproduction.")
   if main is None:
     from optix_evo.cli import main  # deferred: the CLI imports every feature package
-  exit_code = int(main(with_out(recorded["argv"], out_dir)) or 0)
+  argv = rebuild_argv(recorded["argv"], run_dir, out_dir, allow_outside_paths=allow_outside_paths, force=force)
+  prepare_out_dir(out_dir, force=force, option="--into")
+  exit_code = int(main(argv) or 0)
   new = read_manifest(out_dir) if (out_dir / MANIFEST_NAME).exists() else {"headline": {}, "environment": environment()}
   checks = compare_headlines(recorded.get("headline", {}), new.get("headline", {}), rtol=rtol, atol=atol)
   return ReproduceReport(out_dir, exit_code, checks, _environment_changes(recorded.get("environment", {}), new["environment"]))

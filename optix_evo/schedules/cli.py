@@ -7,9 +7,12 @@ import pathlib
 
 import numpy as np
 
-from optix_evo.data.timeseries import SERIES, load_csv_column, synthetic_series
+from optix_evo.cli import positive_float, positive_int
+from optix_evo.data.timeseries import SERIES, read_csv_series, synthetic_series
+from optix_evo.errors import InputError
 from optix_evo.models.mlp import MLP
 from optix_evo.models.recurrent import LSTM
+from optix_evo.run_folder import add_force_argument, atomic_write_text, prepare_out_dir
 from optix_evo.schedules.walk_forward import MODES, STRATEGIES, make_strategy, make_walk_forward
 
 _MODELS = {"mlp": lambda: MLP(hidden=(32,), outputs=1), "lstm": lambda: LSTM(hidden=16)}
@@ -35,33 +38,56 @@ def register(subparsers) -> None:
   source.add_argument("--series", default="sine_mix", choices=sorted(SERIES), help="synthetic series")
   source.add_argument("--csv", help="CSV file holding the series (with --column)")
   parser.add_argument("--column", help="CSV column name or 0-based index")
-  parser.add_argument("--length", type=int, default=1000, help="points of the synthetic series")
+  parser.add_argument("--dropna", action="store_true",
+                      help="drop CSV rows whose value is missing, NaN or infinite (default: refuse the file)")
+  parser.add_argument("--length", type=positive_int, default=1000, help="points of the synthetic series")
   parser.add_argument("--model", choices=sorted(_MODELS), default="mlp")
   parser.add_argument("--strategies", type=_csv_list(STRATEGIES), default=list(STRATEGIES),
                       help="comma-separated, from: " + ", ".join(STRATEGIES))
   parser.add_argument("--modes", type=_csv_list(MODES), default=list(MODES))
-  parser.add_argument("--lr", type=float, default=1e-2, help="peak/initial learning rate (Adam)")
-  parser.add_argument("--lags", type=int, default=16)
-  parser.add_argument("--train-size", type=int, default=256)
-  parser.add_argument("--test-size", type=int, default=64)
-  parser.add_argument("--epochs", type=int, default=8, help="epochs per window")
-  parser.add_argument("--batch-size", type=int, default=32)
-  parser.add_argument("--seeds", type=int, default=5)
+  parser.add_argument("--lr", type=positive_float, default=1e-2, help="peak/initial learning rate (Adam)")
+  parser.add_argument("--lags", type=positive_int, default=16)
+  parser.add_argument("--train-size", type=positive_int, default=256)
+  parser.add_argument("--test-size", type=positive_int, default=64)
+  parser.add_argument("--epochs", type=positive_int, default=8, help="epochs per window")
+  parser.add_argument("--batch-size", type=positive_int, default=32)
+  parser.add_argument("--seeds", type=positive_int, default=5)
   parser.add_argument("--out", default=None, metavar="DIR",
-                      help="also write results.md and run.json (for `optix-evo reproduce`) into this folder")
+                      help="also write results.md and run.json (for `optix-evo reproduce`) into this folder (new or "
+                      "empty)")
+  add_force_argument(parser)
   parser.set_defaults(func=run)
 
 
+def _argv(args: argparse.Namespace) -> list[str]:
+  """The arguments that re-run this evaluation (what run.json records), written from the parsed values."""
+  if args.csv:
+    source = ["--csv", args.csv, "--column", args.column] + (["--dropna"] if args.dropna else [])
+  else:
+    source = ["--series", args.series, "--length", str(args.length)]
+  argv = ["aldvi", *source, "--model", args.model, "--strategies", ",".join(args.strategies),
+          "--modes", ",".join(args.modes)]
+  for option in ("lr", "lags", "train_size", "test_size", "epochs", "batch_size", "seeds"):
+    argv += ["--" + option.replace("_", "-"), str(getattr(args, option))]
+  return argv + ["--out", str(args.out)]
+
+
 def run(args: argparse.Namespace) -> int:
+  if args.out:
+    prepare_out_dir(args.out, force=args.force)
   if args.csv:
     if args.column is None:
-      raise ValueError("--csv needs --column (a header name or a 0-based index).")
-    series = load_csv_column(args.csv, int(args.column) if args.column.isdigit() else args.column)
-    name = f"{args.csv}:{args.column}"
+      raise InputError("--csv needs --column (a header name or a 0-based index).")
+    csv = read_csv_series(args.csv, int(args.column) if args.column.isdigit() else args.column, dropna=args.dropna)
+    series, name = csv.values, f"{args.csv}:{args.column}"
+    if csv.dropped:
+      print(f"--dropna: dropped {len(csv.dropped)} row(s) with missing or non-finite values (lines "
+            f"{', '.join(map(str, csv.dropped[:10]))}{' ...' if len(csv.dropped) > 10 else ''}); "
+            f"{len(series)} points left.")
   else:
+    if args.dropna or args.column is not None:
+      raise InputError("--column and --dropna apply to --csv files only.")
     series, name = synthetic_series(args.series, args.length), args.series
-  if args.seeds < 1:
-    raise ValueError(f"--seeds must be >= 1, got {args.seeds}.")
   model = _MODELS[args.model]()
   lines = [f"{name}: {len(series)} points, {args.model}, Adam lr={args.lr}, {args.seeds} seeds", "",
            "| strategy | mode | MSE ÷ persistence MSE | MSE |", "|---|---|---|---|"]
@@ -89,10 +115,8 @@ def _write_results(args: argparse.Namespace, series: np.ndarray, lines: list[str
   from optix_evo.diagnostics.manifest import fingerprint_arrays, write_manifest  # pylint: disable=import-outside-toplevel
 
   out = pathlib.Path(args.out)
-  out.mkdir(parents=True, exist_ok=True)
-  (out / "results.md").write_text("\n".join(["# optix-evo aldvi", "", *lines]) + "\n")
-  config = {k: v for k, v in vars(args).items() if k not in ("func", "argv")}
-  argv = getattr(args, "argv", None) or ["aldvi", "--out", str(out)]
-  write_manifest(out, argv=argv, config=config, seeds=list(range(args.seeds)),
+  atomic_write_text(out / "results.md", "\n".join(["# optix-evo aldvi", "", *lines]) + "\n")
+  config = {k: v for k, v in vars(args).items() if k not in ("func", "argv", "force", "debug")}
+  write_manifest(out, argv=_argv(args), config=config, seeds=list(range(args.seeds)),
                  data_fingerprint=fingerprint_arrays(series), headline=headline)
   print(f"Results: {out}/results.md, manifest {out}/run.json")

@@ -26,6 +26,7 @@ import optax
 from optix_evo import training
 from optix_evo.data.datasets import Dataset
 from optix_evo.data.timeseries import lagged_windows, walk_forward_splits
+from optix_evo.errors import InputError
 from optix_evo.schedules.aldvi import aldvi, current_lr
 
 MODES = ("sequential", "refit")
@@ -95,9 +96,9 @@ def make_strategy(name: str, learning_rate: float, base: Callable[..., optax.Gra
       "aldvi_phased": (aldvi_rule("phased"), aldvi_lr),
   }
   if name not in table:
-    raise ValueError(f"Unknown strategy {name!r}. Known strategies: {', '.join(STRATEGIES)}.")
+    raise InputError(f"Unknown strategy {name!r}. Known strategies: {', '.join(STRATEGIES)}.")
   if aldvi_kwargs and not name.startswith("aldvi"):
-    raise ValueError(f"Options {sorted(aldvi_kwargs)} only apply to the aldvi_* strategies, not {name!r}.")
+    raise InputError(f"Options {sorted(aldvi_kwargs)} only apply to the aldvi_* strategies, not {name!r}.")
   return Strategy(*table[name])
 
 
@@ -131,10 +132,17 @@ def make_walk_forward(
   Each window is standardised with the mean and standard deviation of its own training targets (no look-ahead).
 
   Raises:
-    ValueError: for an unknown ``mode`` or sizes that leave no window.
+    InputError: for an unknown ``mode``, sizes below 1, or a series too short for one window.
   """
   if mode not in MODES:
-    raise ValueError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
+    raise InputError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
+  if min(lags, train_size, test_size, epochs, batch_size) < 1:
+    raise InputError(f"lags, train_size, test_size, epochs and batch_size must be >= 1, got {lags}, {train_size}, "
+                     f"{test_size}, {epochs}, {batch_size}.")
+  if length < lags + train_size + test_size:
+    raise InputError(f"a series of {length} points is too short for lags={lags} + train_size={train_size} + "
+                     f"test_size={test_size} = {lags + train_size + test_size} points; use a longer series or smaller "
+                     "sizes (--lags, --train-size, --test-size).")
   num_examples = length - lags
   splits = walk_forward_splits(num_examples, train_size=train_size, test_size=test_size, step=step)
   spe = training.steps_per_epoch(train_size, batch_size)
@@ -183,7 +191,11 @@ def make_walk_forward(
 
   def evaluate(series: np.ndarray, seeds: Sequence[int]) -> WalkForwardResult:
     if len(series) != length:
-      raise ValueError(f"this evaluator was built for series of {length} points, got {len(series)}.")
+      raise InputError(f"this evaluator was built for series of {length} points, got {len(series)}.")
+    bad = np.flatnonzero(~np.isfinite(np.asarray(series, np.float32)))
+    if bad.size:
+      raise InputError(f"the series has {bad.size} NaN or infinite value(s) (at positions {bad[:10].tolist()}); drop "
+                       "or fill them first (read_csv_series(..., dropna=True) drops them).")
     data = lagged_windows(series, lags)
     mse, lrs, losses, naive = jax.device_get(compiled(data.x, data.y, jnp.asarray(seeds, jnp.int32)))
     return WalkForwardResult(mse, lrs, losses, naive[0])

@@ -8,35 +8,84 @@ import dataclasses
 import os
 import time
 
+from optix_evo.errors import InputError
 from optix_evo.search.elimination import Stage
 from optix_evo.search.search import PRESETS, SearchConfig, SearchResult, preset, run, total_candidates
 from optix_evo.search.tasks import TASKS
 
 
+_TEXT_SETTINGS = ("task", "baseline", "data_dir", "population_loop")
+_STAGE_INTS = {"steps": False, "seeds": False, "keep": False, "probe_steps": True}  # name -> may be None
+
+
+def _is_int(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _stages(text: str, value) -> tuple[Stage, ...]:
+  """``--set stages=...``: a tuple of dicts with :class:`Stage` fields."""
+  if not isinstance(value, (list, tuple)) or not all(isinstance(s, dict) for s in value):
+    raise InputError(f"--set stages={text!r}: expected a tuple of dicts, e.g. "
+                     "({'steps': 300, 'seeds': 2, 'keep': 4},).")
+  stages = []
+  for i, s in enumerate(value, 1):
+    unknown = sorted(map(str, set(s) - {*_STAGE_INTS, "tasks"}))
+    if unknown:
+      raise InputError(f"--set stages: stage {i} has unknown field(s) {unknown}; known: steps, seeds, tasks, keep, "
+                       "probe_steps.")
+    if "steps" not in s:
+      raise InputError(f"--set stages: stage {i} needs 'steps'.")
+    for name, optional in _STAGE_INTS.items():
+      if name in s and not (_is_int(s[name]) or (optional and s[name] is None)):
+        raise InputError(f"--set stages: stage {i} field {name!r} must be an integer, got {s[name]!r}.")
+    tasks = s.get("tasks", ())
+    if isinstance(tasks, str) or not isinstance(tasks, (list, tuple)) or not all(isinstance(t, str) for t in tasks):
+      raise InputError(f"--set stages: stage {i} field 'tasks' must be a tuple of task names, got {tasks!r}.")
+    try:
+      stages.append(Stage(**{**s, "tasks": tuple(tasks)}))
+    except ValueError as e:
+      raise InputError(f"--set stages: stage {i}: {e}") from None
+  return tuple(stages)
+
+
+def _lr_grid(text: str, value) -> tuple[float, ...]:
+  """``--set lr_grid=...``: one positive number or a tuple of them."""
+  values = value if isinstance(value, (list, tuple)) else [value]
+  if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
+                           for v in values):
+    raise InputError(f"--set lr_grid={text!r}: expected positive learning rates, e.g. (0.1, 0.01).")
+  return tuple(float(v) for v in values)
+
+
 def parse_overrides(items: list[str]) -> dict:
-  """``["particles=8", "lr_grid=(0.1, 0.01)"]`` → typed overrides of :class:`SearchConfig` fields."""
-  fields = {f.name: f for f in dataclasses.fields(SearchConfig)}
+  """``["particles=8", "lr_grid=(0.1, 0.01)"]`` → typed overrides of :class:`SearchConfig` fields.
+
+  Raises:
+    InputError: for a malformed item, an unknown or repeated setting, or a value of the wrong type.
+  """
+  fields = {f.name for f in dataclasses.fields(SearchConfig)}
   out = {}
   for item in items:
     name, sep, text = item.partition("=")
     if not sep:
-      raise ValueError(f"--set expects KEY=VALUE, got {item!r}.")
+      raise InputError(f"--set expects KEY=VALUE, got {item!r}.")
     if name not in fields:
-      raise ValueError(f"Unknown search setting {name!r}. Known settings: {', '.join(sorted(fields))}.")
-    if name in ("task", "baseline", "data_dir", "population_loop"):
+      raise InputError(f"Unknown search setting {name!r}. Known settings: {', '.join(sorted(fields))}.")
+    if name in out:
+      raise InputError(f"--set {name}= is given twice; give each setting once.")
+    if name in _TEXT_SETTINGS:
       out[name] = text
       continue
     try:
       value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-      raise ValueError(f"--set {name}={text!r}: not a Python literal (e.g. 8, 0.1, (0.1, 0.01), None).") from None
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+      raise InputError(f"--set {name}={text!r}: not a Python literal (e.g. 8, 0.1, (0.1, 0.01), None).") from None
     if name == "stages":
-      value = tuple(Stage(**{**s, "tasks": tuple(s.get("tasks", ()))}) for s in value)
+      value = _stages(text, value)
     elif name == "lr_grid":
-      value = tuple(float(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
-    elif name != "chunk_size" or value is not None:
-      if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"--set {name}={text!r}: expected an integer.")
+      value = _lr_grid(text, value)
+    elif not (_is_int(value) or (name == "chunk_size" and value is None)):
+      raise InputError(f"--set {name}={text!r}: expected an integer.")
     out[name] = value
   return out
 
@@ -64,12 +113,13 @@ def _search(args: argparse.Namespace) -> int:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
   overrides = parse_overrides(args.set)
-  overrides["seed"] = args.seed
-  if args.task:
-    overrides["task"] = args.task
-  if args.data_dir:
-    overrides["data_dir"] = args.data_dir
+  for name, value in (("seed", args.seed), ("task", args.task), ("data_dir", args.data_dir)):
+    if value is not None and name in overrides and overrides[name] != value:
+      raise InputError(f"--{name.replace('_', '-')} {value!r} contradicts --set {name}={overrides[name]!r}; give one.")
+    if value is not None:
+      overrides[name] = value
   config = preset(args.preset, **overrides)
+  args.seed = config.seed
   out = args.out or os.path.join("runs", f"search-{args.preset}-seed{args.seed}")
   args.out = out
   main_process = jax.process_index() == 0
@@ -143,7 +193,7 @@ def register(subparsers) -> None:
   p = subparsers.add_parser("search", help="neural optimizer search (particle GA + progressive elimination)")
   p.add_argument("--preset", default="quick", help=f"settings preset: {', '.join(sorted(PRESETS))} (default: quick)")
   p.add_argument("--task", default=None, help=f"proxy task: {', '.join(sorted(TASKS))}")
-  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--seed", type=int, default=None, help="root seed (default: the preset's, 0)")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                  help="override a setting, e.g. --set particles=8 --set lr_grid='(0.1, 0.01)' (repeatable)")
   p.add_argument("--out", default=None, metavar="DIR", help="results folder (default: runs/search-<preset>-seed<seed>)")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from optix_evo.data import timeseries as ts
+from optix_evo.errors import InputError
 
 
 @pytest.mark.parametrize("name", sorted(ts.SERIES))
@@ -33,9 +34,34 @@ def test_load_csv_column_by_name_and_index(tmp_path):
   np.testing.assert_array_equal(ts.load_csv_column(path, 2), np.float32([10, 11, 12]))  # header skipped
   with pytest.raises(ValueError, match="no column 'open'"):
     ts.load_csv_column(path, "open")
-  path.write_text("close\n1\nn/a\n")
-  with pytest.raises(ValueError, match=":3: value 'n/a'"):
+  path.write_text("close\n1\nabc\n")
+  with pytest.raises(InputError, match=":3: value 'abc' of column 'close' is not a number"):
     ts.load_csv_column(path, "close")
+
+
+def test_missing_and_non_finite_values_are_refused_or_dropped(tmp_path):
+  path = tmp_path / "s.csv"
+  path.write_bytes("\ufeffclose,x\n1,a\n n/a ,b\n2,c\nnan,d\n-inf,e\n1e39,f\n,g\n3,h\n".encode())  # BOM: Excel
+  with pytest.raises(InputError, match=r"5 missing or non-finite value\(s\) \(line\(s\) 3, 5, 6, 7, 8\); drop"):
+    ts.load_csv_column(path, "close")
+  got = ts.read_csv_series(path, "close", dropna=True)
+  np.testing.assert_array_equal(got.values, np.float32([1, 2, 3]))
+  assert got.dropped == (3, 5, 6, 7, 8)
+  path.write_text("v\n" + "nan\n" * 12)
+  with pytest.raises(InputError, match=r"line\(s\) 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 2 more"):
+    ts.load_csv_column(path, 0)
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "is empty"), (b"a\n1,\xff\n", "not a UTF-8 text file"), (b"a,b\n1\n", ":2: no column 'b'"),
+    (b'a\n"' + b"x" * 200_000 + b'"\n', "not a readable CSV file"), (b"a\n", "holds no values"),
+])
+def test_unreadable_files_are_input_errors(tmp_path, content, match):
+  (tmp_path / "s.csv").write_bytes(content)
+  with pytest.raises(InputError, match=match):
+    ts.load_csv_column(tmp_path / "s.csv", "b" if b"a,b" in content else "a")
+  with pytest.raises(InputError, match="cannot read the CSV file"):
+    ts.load_csv_column(tmp_path / "missing.csv", "a")
 
 
 def test_lagged_windows_align_inputs_and_targets():
@@ -54,5 +80,7 @@ def test_walk_forward_splits_never_train_on_the_future(expanding):
   for s in splits:
     assert s.test_stop - s.train_stop == 15 and s.test_stop <= 100
     assert s.train_stop - s.train_start == (s.train_stop if expanding else 40)
-  with pytest.raises(ValueError, match="leave no window"):
+  with pytest.raises(InputError, match="^50 examples leave no window"):
     ts.walk_forward_splits(50, train_size=40, test_size=15)
+  with pytest.raises(InputError, match="^there are no examples, so there is no window of train_size=40"):
+    ts.walk_forward_splits(-6, train_size=40, test_size=15)
