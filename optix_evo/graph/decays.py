@@ -87,26 +87,29 @@ def decay_in_range(genome: Genome, i: int, s: int, spec: GenomeSpec = DEFAULT_SP
   return bool(np.all(np.isfinite(vals)) and np.all(vals >= 0) and np.all(vals <= 1))
 
 
-def nos_learning_rate(peak: float | jax.Array, total_steps: int, warmup_steps: int, hold_steps: int = 0):
-  """The NOS base schedule (nos.md §3.1): linear warmup to ``peak``, hold, cosine decay to 0 at ``total_steps``."""
+def nos_learning_rate(peak: float | jax.Array, total_steps: int | jax.Array, warmup_steps: int | jax.Array,
+                      hold_steps: int | jax.Array = 0):
+  """The NOS base schedule (Morgan & Hougen 2024): linear warmup to ``peak``, hold, cosine decay to 0 at
+  ``total_steps``. Every argument may be traced (the search's budgets are data)."""
 
   def schedule(count):
     t = jnp.asarray(count, jnp.float32)
-    warm = peak * t / max(warmup_steps, 1)
-    decay_len = max(total_steps - warmup_steps - hold_steps, 1)
+    warm = peak * t / jnp.maximum(warmup_steps, 1)
+    decay_len = jnp.maximum(total_steps - warmup_steps - hold_steps, 1)
     cos = 0.5 * peak * (1 + jnp.cos(jnp.pi * (t - warmup_steps - hold_steps) / decay_len))
     return jnp.where(t < warmup_steps, warm, jnp.where(t <= warmup_steps + hold_steps, peak, cos))
 
   return schedule
 
 
-def nos_momentum(total_steps: int, warmup_steps: int, hold_steps: int = 0, high: float = 0.95, low: float = 0.85):
-  """The NOS momentum schedule (nos.md §3.1): ``high → low`` during warmup, hold, ``low → high`` afterwards."""
+def nos_momentum(total_steps: int | jax.Array, warmup_steps: int | jax.Array, hold_steps: int | jax.Array = 0,
+                 high: float = 0.95, low: float = 0.85):
+  """The NOS momentum schedule: ``high → low`` during warmup, hold, ``low → high`` afterwards (may be traced)."""
 
   def schedule(count):
     t = jnp.asarray(count, jnp.float32)
-    down = high + (low - high) * t / max(warmup_steps, 1)
-    rest = max(total_steps - warmup_steps - hold_steps, 1)
+    down = high + (low - high) * t / jnp.maximum(warmup_steps, 1)
+    rest = jnp.maximum(total_steps - warmup_steps - hold_steps, 1)
     up = low + (high - low) * (t - warmup_steps - hold_steps) / rest
     return jnp.where(t < warmup_steps, down, jnp.where(t <= warmup_steps + hold_steps, low, up))
 

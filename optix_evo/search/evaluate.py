@@ -1,31 +1,34 @@
-"""Scoring a whole generation of candidate optimizers as ONE jitted, sharded program.
+"""Training candidate optimizers: ONE compiled program per task, whatever the budget, learning rate or seed.
 
-Protocol (NOS, Morgan & Hougen 2024, §5.2 of ``shared/design/nos.md``): each candidate trains a fresh network with
-the warmup → cosine base schedule; its peak learning rate is chosen from a grid by short *probe* runs (one per grid
-value, scored by the probe's final training accuracy), then a full run with the chosen rate gives the fitness, the
-validation accuracy. A candidate whose loss, parameters or validation score turn non-finite is *divergent* and scored
-:data:`WORST`; mapping or vmapping keeps every candidate's arithmetic separate, so a divergent member never touches
-the others.
+The program (:class:`Evaluator`) trains a batch of runs; each run is a genome, a PRNG key (network init, batch
+order, augmentation) and a peak learning rate. How long and how is *data* (:class:`Budget`: steps, schedule horizon
+and warmup, validation period, early-stop rule), so the search's surrogate, its learning-rate probes, every
+elimination stage and the final comparison reuse the same compiled program (baselines too: Adam, AdamW and SGD are
+genomes of the same space, :func:`optix_evo.graph.known`).
 
-Program layout: the population is padded to a fixed ``batch`` (so successive generations reuse one compilation),
-split over all devices along a ``"pop"`` mesh axis with ``shard_map`` (also across processes after
-``jax.distributed.initialize``). Each device then loops over its share (the *population loop*):
+A run trains with the NOS base schedule (linear warmup to the peak learning rate, cosine decay to 0 at the horizon;
+momentum 0.95 → 0.85 → 0.95), validates every ``epoch`` steps and keeps the best validation accuracy reached before
+any non-finite value, stops at the first non-finite loss or update (the run is *divergent*), and optionally stops
+when an epoch's training accuracy is below a threshold (the paper's early-stop rules). Morgan & Hougen,
+"Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution", arXiv:2404.06679 (2024).
 
-* ``"map"`` (``"auto"`` on CPU): ``lax.map`` trains one candidate after the other and genomes are interpreted with
-  ``strategy="switch"``, so each candidate computes only the ops it uses (the fastest layout on CPU, see
-  ``benchmarks/results/interpreter.md`` and ``search_throughput.md``);
-* ``"vmap"`` (``"auto"`` on GPU/TPU, which are launch-bound): ``chunk_size`` candidates at a time are vmapped
-  (``lax.map`` over vmapped chunks bounds memory) and interpreted with ``strategy="select"``.
+Layout: the batch is split over all devices along a ``"pop"`` mesh axis with ``shard_map`` (also across processes
+after ``jax.distributed.initialize``); each device loops over its share, ``"map"`` (CPU: ``lax.map``, one run after
+the other, genomes interpreted with ``strategy="switch"`` so each computes only its own ops; padding runs are
+skipped) or ``"vmap"`` (GPU/TPU: vmapped chunks, ``strategy="select"``). Every run trains on its own, so scores do not
+depend on how runs are spread over devices.
+
+:func:`score` and :func:`tune` are the two protocols built on it: learning rate chosen by short probes then one
+full run (the NOS surrogate), or full runs at every learning rate of a grid over several seeds (a tuned comparison).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,116 +36,69 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from optix_evo.graph import GenomeState, is_finite, nos_learning_rate
-from optix_evo.search.tasks import Task
-from optix_evo.training import evaluate, fit
+from optix_evo import graph
+from optix_evo.data import Dataset
+from optix_evo.errors import InputError
+from optix_evo.tasks import Task
+from optix_evo.training import evaluate, steps_per_epoch
 
 WORST = -1.0
-"""Fitness of divergent candidates (validation accuracy is always >= 0)."""
-
-# build(candidate, learning_rate_schedule, protocol) -> optimizer; ``candidate`` is one member of the population
-# pytree (a genome, or a dummy for fixed baselines).
-Builder = Callable[[Any, optax.Schedule, "Protocol"], optax.GradientTransformation]
+"""Score of a run that never produced a finite validation accuracy (accuracies are >= 0)."""
 
 POPULATION_LOOPS = ("auto", "map", "vmap")
-"""How each device loops over its candidates (see the module docstring); ``"auto"``: ``map`` on CPU, else ``vmap``."""
+"""How each device loops over its runs (see the module docstring); ``"auto"``: ``map`` on CPU, else ``vmap``."""
 
 
 def resolve_population_loop(loop: str, platform: str) -> str:
   """``"map"`` or ``"vmap"`` for ``loop`` on a device ``platform`` (``"cpu"``, ``"gpu"``, ``"tpu"``, ...)."""
   if loop not in POPULATION_LOOPS:
-    raise ValueError(f"Unknown population_loop {loop!r}. Known loops: {', '.join(POPULATION_LOOPS)} "
+    raise InputError(f"Unknown population_loop {loop!r}. Known loops: {', '.join(POPULATION_LOOPS)} "
                      "(auto = map on CPU, vmap on GPU/TPU).")
   if loop == "auto":
     return "map" if platform == "cpu" else "vmap"
   return loop
 
 
-@dataclasses.dataclass(frozen=True)
-class Protocol:
-  """How long and how a candidate is trained (one surrogate / elimination stage).
+class Budget(NamedTuple):
+  """How one call trains its runs (all scalars: data of the compiled program, not shapes).
 
   Attributes:
-    steps: training steps of the full run (the schedule's total ``T``).
-    probe_steps: steps of each learning-rate probe (0: no probes, use ``lr_grid[0]``).
-    lr_grid: peak learning rates tried by the probes (NOS: ``10, 1, ..., 1e-5``).
-    warmup_steps: linear warmup of the base schedule (NOS: 800 of 8000; default = ``probe_steps``).
-    eval_chunk: validation examples per chunk in the final evaluation (memory bound; ``None`` = all at once).
-    strategy: how genome builders interpret a traced genome (``optix_evo.graph.interpret``): ``"switch"`` or
-      ``"select"``; :class:`Evaluator` sets it to match its population loop.
+    steps: training steps of each run.
+    horizon: ``T`` of the learning-rate, momentum and decay schedules (a learning-rate probe uses the full run's
+      horizon, so it sees only the start of the schedule, as in NOS).
+    warmup: linear warmup steps of the learning rate.
+    epoch: steps between validations (and early-stop checks); the last, partial epoch is validated too.
+    min_accuracy: stop a run when an epoch's mean training accuracy is below this (0: never)...
+    check_after: ...from this epoch index on (0-based).
   """
 
   steps: int
-  probe_steps: int = 0
-  lr_grid: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
-  warmup_steps: int | None = None
-  eval_chunk: int | None = 512
-  strategy: str = "switch"
+  horizon: int
+  warmup: int
+  epoch: int
+  min_accuracy: float = 0.0
+  check_after: int = 0
 
-  def __post_init__(self):
-    if self.steps <= 0:
-      raise ValueError(f"steps must be positive, got {self.steps}.")
-    if not 0 <= self.probe_steps <= self.steps:
-      raise ValueError(f"probe_steps={self.probe_steps} must be in [0, steps={self.steps}].")
-    if not self.lr_grid or any(not lr > 0 for lr in self.lr_grid):
-      raise ValueError(f"lr_grid must be a non-empty tuple of positive learning rates, got {self.lr_grid}.")
-    if self.warmup_steps is not None and not 0 <= self.warmup_steps < self.steps:
-      raise ValueError(f"warmup_steps={self.warmup_steps} must be in [0, steps={self.steps}).")
-    if self.strategy not in ("switch", "select"):
-      raise ValueError(f"strategy must be 'switch' or 'select', got {self.strategy!r}.")
-
-  @property
-  def warmup(self) -> int:
-    return self.probe_steps if self.warmup_steps is None else self.warmup_steps
+  def validated(self) -> Budget:
+    if self.steps < 1 or self.epoch < 1:
+      raise InputError(f"A training budget needs steps >= 1 and epoch >= 1, got steps={self.steps}, "
+                       f"epoch={self.epoch}.")
+    if self.horizon < self.steps:
+      raise InputError(f"The schedule horizon ({self.horizon}) must cover the run's {self.steps} steps.")
+    if not 0 <= self.warmup < self.horizon:
+      raise InputError(f"warmup={self.warmup} must be in [0, horizon={self.horizon}).")
+    return self
 
 
-class Scores(NamedTuple):
-  """Per-candidate outcome of one evaluation (arrays with the population's leading axis)."""
+class Outcome(NamedTuple):
+  """What each run of a call produced (NumPy arrays, one entry per run)."""
 
-  fitness: np.ndarray  # validation accuracy, WORST when divergent
-  learning_rate: np.ndarray  # peak learning rate picked by the probes
-  diverged: np.ndarray  # bool
-
-
-def _all_finite(tree: chex.ArrayTree) -> jax.Array:
-  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-  return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
-
-
-def candidate_score(task: Task, build: Builder, protocol: Protocol, candidate: Any, key: jax.Array, data: dict):
-  """Fitness, index of the chosen learning rate in the grid and divergence flag of ONE candidate (pure; mapped or
-  vmapped over the population by :class:`Evaluator`)."""
-  init_key, data_key, probe_key = jax.random.split(key, 3)
-  params0 = task.init_params(init_key)
-  train = type(task.split.train)(data["train_x"], data["train_y"])
-  valid = type(task.split.valid)(data["valid_x"], data["valid_y"])
-  grid = jnp.asarray(protocol.lr_grid, jnp.float32)
-
-  def run(peak_lr, steps, batch_key):
-    optimizer = build(candidate, nos_learning_rate(peak_lr, protocol.steps, protocol.warmup), protocol)
-    return fit(task.loss_fn, params0, optimizer, train, batch_key, steps=steps, batch_size=task.batch_size)
-
-  if protocol.probe_steps and len(protocol.lr_grid) > 1:
-    def probe(peak_lr):
-      res = run(peak_lr, protocol.probe_steps, probe_key)
-      tail = max(protocol.probe_steps // 4, 1)
-      acc = jnp.mean(res.metrics["accuracy"][-tail:])
-      ok = _all_finite(res.loss) & _all_finite(res.params) & jnp.isfinite(acc)
-      return jnp.where(ok, acc, -jnp.inf)
-
-    lr_index = jnp.argmax(jax.vmap(probe)(grid))
-  else:
-    lr_index = jnp.asarray(0)
-  res = run(grid[lr_index], protocol.steps, data_key)
-  val = evaluate(task.loss_fn, res.params, valid, chunk_size=protocol.eval_chunk)["accuracy"]
-  ok = _all_finite(res.loss) & _all_finite(res.params) & jnp.isfinite(val) & _state_finite(res.opt_state)
-  return jnp.where(ok, val, WORST), lr_index, ~ok
-
-
-def _state_finite(opt_state: Any) -> jax.Array:
-  """The genome interpreter's non-finite flag when the state holds one (``optix_evo.graph.is_finite``), else True."""
-  has_genome = any(isinstance(s, GenomeState) for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, GenomeState)))
-  return is_finite(opt_state) if has_genome else jnp.asarray(True)
+  best_valid: np.ndarray  # best validation accuracy over the epochs before any non-finite value (WORST if none)
+  test: np.ndarray  # test accuracy of the final parameters (NaN for a divergent run)
+  train_accuracy: np.ndarray  # mean training accuracy of the last epoch run
+  steps_run: np.ndarray  # int
+  diverged: np.ndarray  # bool: a loss or an update turned non-finite
+  stopped: np.ndarray  # bool: stopped by the training-accuracy rule
 
 
 def population_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -150,93 +106,157 @@ def population_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
   return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("pop",))
 
 
+def _tree_all_finite(tree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.Genome, key: jax.Array,
+              peak_lr: jax.Array, budget: Budget, data: dict[str, jax.Array]) -> tuple[jax.Array, ...]:
+  """One run (pure; mapped or vmapped over a batch by :class:`Evaluator`): the fields of :class:`Outcome`."""
+  init_key, data_key, augment_key = jax.random.split(key, 3)
+  params = task.init(init_key)
+  optimizer = graph.interpret(
+      genome, graph.nos_learning_rate(peak_lr, budget.horizon, budget.warmup), spec=spec,
+      total_steps=budget.horizon, momentum=graph.nos_momentum(budget.horizon, budget.warmup), strategy=strategy)
+  state = optimizer.init(params)
+  n_train, batch = task.train.num_examples, task.batch_size
+  per_data_epoch = steps_per_epoch(n_train, batch)
+  n_epochs = (budget.steps + budget.epoch - 1) // budget.epoch
+
+  def train_step(t, carry):
+    params, state, perm, accuracy, finite = carry
+    perm = jax.lax.cond(t % per_data_epoch == 0,  # a fresh permutation of the training set per pass over it
+                        lambda: jax.random.permutation(jax.random.fold_in(data_key, t // per_data_epoch), n_train),
+                        lambda: perm)
+    idx = jax.lax.dynamic_slice_in_dim(perm, (t % per_data_epoch) * batch, batch)
+    xb, yb = data["train_x"][idx], data["train_y"][idx]
+    if task.augment is not None:
+      xb = task.augment(jax.random.fold_in(augment_key, t), xb)
+    (loss, metrics), grads = jax.value_and_grad(task.loss_fn, has_aux=True)(params, xb, yb)
+    updates, state = optimizer.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+    return params, state, perm, accuracy + metrics["accuracy"], finite & jnp.isfinite(loss)
+
+  def epoch(carry):
+    e, params, state, perm, best, _, steps_run, finite, _ = carry
+    length = jnp.minimum(budget.epoch, budget.steps - e * budget.epoch)
+    params, state, perm, accuracy, finite = jax.lax.fori_loop(
+        e * budget.epoch, e * budget.epoch + length, train_step, (params, state, perm, jnp.float32(0), finite))
+    finite = finite & graph.is_finite(state)
+    valid = evaluate(task.loss_fn, params, task_data(data, "valid"), chunk_size=512)["accuracy"]
+    best = jnp.where(finite & jnp.isfinite(valid), jnp.maximum(best, valid), best).astype(jnp.float32)
+    train_accuracy = (accuracy / length).astype(jnp.float32)
+    stopped = (e >= budget.check_after) & (train_accuracy < budget.min_accuracy)
+    return e + 1, params, state, perm, best, train_accuracy, steps_run + length, finite, stopped
+
+  def go_on(carry):
+    e, *_, finite, stopped = carry
+    return (e < n_epochs) & finite & ~stopped
+
+  carry = (jnp.zeros([], jnp.int32), params, state, jnp.arange(n_train), jnp.float32(WORST), jnp.float32(0),
+           jnp.zeros([], jnp.int32), jnp.asarray(True), jnp.asarray(False))
+  _, params, _, _, best, train_accuracy, steps_run, finite, stopped = jax.lax.while_loop(go_on, epoch, carry)
+  test = evaluate(task.loss_fn, params, task_data(data, "test"), chunk_size=512)["accuracy"]
+  return (best, jnp.where(finite, test, jnp.nan).astype(jnp.float32), train_accuracy.astype(jnp.float32), steps_run,
+          ~finite, stopped)
+
+
+def task_data(data: dict[str, jax.Array], part: str) -> Dataset:
+  """The ``part`` ("train", "valid", "test") arrays of the program's data argument."""
+  return Dataset(data[f"{part}_x"], data[f"{part}_y"])
+
+
 class Evaluator:
-  """Scores populations of up to ``batch`` candidates with one compiled program.
+  """Trains batches of runs on ``task`` with one compiled program.
 
   Args:
-    task: what to train.
-    build: ``build(candidate, schedule, protocol) -> optimizer``.
-    protocol: training budget and learning-rate selection (its ``strategy`` is replaced to match ``population_loop``).
-    batch: fixed number of candidates per call (smaller populations are padded; larger ones are split into calls).
-    chunk_size: with the ``"vmap"`` loop, candidates trained at once on each device (``None``: the device's whole
-      share); the ``"map"`` loop trains one at a time.
+    task: what to train (a classification task: the score is accuracy).
+    spec: the genome space of the candidates (known optimizers and baselines must be in it too).
+    batch: runs per call of the program (a call with more runs is split, one with fewer is padded; padding runs
+      are skipped with the ``"map"`` loop).
+    chunk_size: with the ``"vmap"`` loop, runs trained at once on each device (``None``: the device's whole share).
     mesh: the ``"pop"`` mesh (default :func:`population_mesh`).
-    split: the split that gives the fitness: ``"valid"`` (search) or ``"test"`` (held-out transfer scores).
     population_loop: ``"auto"`` (``"map"`` on CPU, ``"vmap"`` on GPU/TPU), ``"map"`` or ``"vmap"``.
+    compiler_options: XLA options for the program (``jax.jit(..., compiler_options=...)``).
   """
 
-  def __init__(self, task: Task, build: Builder, protocol: Protocol, *, batch: int, chunk_size: int | None = None,
-               mesh: Mesh | None = None, split: str = "valid", population_loop: str = "auto"):
-    if split not in ("valid", "test"):
-      raise ValueError(f"split must be 'valid' or 'test', got {split!r}.")
+  def __init__(self, task: Task, spec: graph.GenomeSpec = graph.DEFAULT_SPEC, *, batch: int = 16,
+               chunk_size: int | None = None, mesh: Mesh | None = None, population_loop: str = "auto",
+               compiler_options: dict[str, Any] | None = None):
+    if task.metric != "accuracy":
+      raise InputError(f"Task {task.name!r} is scored by {task.metric}; the search needs a classification task.")
     if batch <= 0:
-      raise ValueError(f"batch must be positive, got {batch}.")
+      raise InputError(f"batch must be positive, got {batch}.")
     if chunk_size is not None and chunk_size <= 0:
-      raise ValueError(f"chunk_size must be positive or None, got {chunk_size}.")
+      raise InputError(f"chunk_size must be positive or None, got {chunk_size}.")
+    self.task, self.spec = task, spec
     self.mesh = mesh or population_mesh()
     self.loop = resolve_population_loop(population_loop, self.mesh.devices.flat[0].platform)
-    protocol = dataclasses.replace(protocol, strategy="switch" if self.loop == "map" else "select")
-    self.task, self.protocol = task, protocol
+    strategy = "switch" if self.loop == "map" else "select"
     devices = self.mesh.devices.size
     per_device = math.ceil(batch / devices)
     self.chunk = 1 if self.loop == "map" else min(chunk_size or per_device, per_device)
     per_device = math.ceil(per_device / self.chunk) * self.chunk
     self.batch = per_device * devices
     n_chunks = per_device // self.chunk
-    held_out = getattr(task.split, split)
-    self._data = {"train_x": task.split.train.x, "train_y": task.split.train.y, "valid_x": held_out.x,
-                  "valid_y": held_out.y}
-    self._global_data = None
-    replicated, sharded = NamedSharding(self.mesh, P()), NamedSharding(self.mesh, P("pop"))
-    score = lambda cand, key, data: candidate_score(task, build, protocol, cand, key, data)
+    self._host_data = {f"{part}_{field}": np.asarray(getattr(getattr(task, part), field))
+                       for part in ("train", "valid", "test") for field in ("x", "y")}
+    self._data = None
+    run = lambda genome, key, lr, budget, data: train_run(task, spec, strategy, genome, key, lr, budget, data)  # noqa: E731
+    skipped = (jnp.float32(WORST), jnp.float32(jnp.nan), jnp.float32(0), jnp.int32(0), jnp.bool_(False), jnp.bool_(False))
 
-    def per_device_fn(cands, keys, data):
-      if self.loop == "map":
-        return jax.lax.map(lambda ck: score(ck[0], ck[1], data), (cands, keys))
-      chunked = jax.tree.map(lambda a: a.reshape((n_chunks, self.chunk, *a.shape[1:])), (cands, keys))
-      out = jax.lax.map(lambda ck: jax.vmap(score, in_axes=(0, 0, None))(ck[0], ck[1], data), chunked)
+    def per_device_fn(genomes, keys, lrs, active, budget, data):
+      if self.loop == "map":  # padding runs (active False) cost nothing
+        return jax.lax.map(lambda a: jax.lax.cond(a[3], lambda: run(a[0], a[1], a[2], budget, data), lambda: skipped),
+                           (genomes, keys, lrs, active))
+      chunked = jax.tree.map(lambda a: a.reshape((n_chunks, self.chunk, *a.shape[1:])), (genomes, keys, lrs))
+      out = jax.lax.map(lambda c: jax.vmap(run, in_axes=(0, 0, 0, None, None))(*c, budget, data), chunked)
       return jax.tree.map(lambda a: a.reshape((-1, *a.shape[2:])), out)
 
-    sharded_fn = jax.shard_map(per_device_fn, mesh=self.mesh, in_specs=(P("pop"), P("pop"), P()), out_specs=P("pop"),
-                               check_vma=False)
-    self._fn = jax.jit(sharded_fn, out_shardings=replicated)
-    self._sharded, self._replicated = sharded, replicated
+    sharded = jax.shard_map(per_device_fn, mesh=self.mesh, in_specs=(P("pop"),) * 4 + (P(), P()),
+                            out_specs=P("pop"), check_vma=False)
+    self._replicated = NamedSharding(self.mesh, P())
+    self._sharded = NamedSharding(self.mesh, P("pop"))
+    self._fn = jax.jit(sharded, out_shardings=self._replicated, compiler_options=compiler_options)
 
   def _put(self, host: np.ndarray, sharding: NamedSharding) -> jax.Array:
     host = np.asarray(host)
     return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
-  def __call__(self, candidates: Any, keys: np.ndarray) -> Scores:
-    """Scores ``candidates`` (a pytree with leading axis ``n``) with per-candidate PRNG ``keys`` (``uint32[n, 2]``)."""
-    keys = np.asarray(keys)
+  def __call__(self, genomes: graph.Genome, keys: np.ndarray, learning_rates: np.ndarray, budget: Budget) -> Outcome:
+    """Trains run ``i`` = (``genomes[i]``, ``keys[i]``, ``learning_rates[i]``) for every ``i`` under ``budget``.
+
+    Args:
+      genomes: a batched genome (leading axis ``n``).
+      keys: ``uint32[n, 2]`` PRNG keys.
+      learning_rates: ``[n]`` peak learning rates.
+      budget: how long and how (the same for every run of the call).
+    """
+    budget = budget.validated()
+    keys, lrs = np.asarray(keys, np.uint32), np.asarray(learning_rates, np.float32)
     n = keys.shape[0]
-    if jax.tree.leaves(candidates)[0].shape[0] != n:
-      raise ValueError("candidates and keys must have the same leading size.")
-    if self._global_data is None:
-      self._global_data = {k: self._put(v, self._replicated) for k, v in self._data.items()}
+    if lrs.shape != (n,) or jax.tree.leaves(genomes)[0].shape[0] != n:
+      raise InputError("genomes, keys and learning_rates must have the same leading size.")
+    if self._data is None:
+      self._data = {k: self._put(v, self._replicated) for k, v in self._host_data.items()}
+    scalars = Budget(*(np.asarray(v, np.float32 if f == "min_accuracy" else np.int32)
+                       for f, v in zip(Budget._fields, budget)))
     outs = []
     for start in range(0, n, self.batch):
       stop = min(start + self.batch, n)
-      pad = lambda a: np.concatenate([a[start:stop], np.repeat(a[start:start + 1], self.batch - (stop - start), 0)])
-      cands = jax.tree.map(lambda a: self._put(pad(np.asarray(a)), self._sharded), candidates)
-      out = self._fn(cands, self._put(pad(keys), self._sharded), self._global_data)
+
+      def pad(a):
+        a = np.asarray(a)[start:stop]
+        return np.concatenate([a, np.repeat(a[:1], self.batch - (stop - start), 0)])
+
+      active = np.arange(self.batch) < stop - start
+      out = self._fn(jax.tree.map(lambda a: self._put(pad(a), self._sharded), genomes), self._put(pad(keys), self._sharded),
+                     self._put(pad(lrs), self._sharded), self._put(active, self._sharded), scalars, self._data)
       outs.append([np.asarray(o)[: stop - start] for o in out])
-    fitness, lr_index, diverged = (np.concatenate(parts) for parts in zip(*outs))
-    return Scores(fitness.astype(np.float64), np.asarray(self.protocol.lr_grid, np.float64)[lr_index], diverged.astype(bool))
+    return Outcome(*(np.concatenate(parts) for parts in zip(*outs)))
 
-
-BASELINES = ("adam", "adamw", "sgd")
-"""optax optimizers the search and ``transfer`` compare against (SGD uses momentum 0.9)."""
-
-
-def optax_builder(name: str) -> Builder:
-  """A :data:`Builder` for a fixed optax baseline (the candidate is ignored), trained with the same protocol."""
-  if name not in BASELINES:
-    raise ValueError(f"Unknown baseline {name!r}. Known baselines: {', '.join(BASELINES)}.")
-  hparams = {"momentum": 0.9} if name == "sgd" else {}
-
-  def build(candidate, schedule, protocol):
-    del candidate, protocol
-    return getattr(optax, name)(schedule, **hparams)
-
-  return build
+  @property
+  def compiled_programs(self) -> int:
+    """Programs compiled so far (one per distinct call signature: 1 when every call reused it)."""
+    return self._fn._cache_size()

@@ -1,18 +1,22 @@
-"""The mutation-only, particle-based genetic algorithm of NOS (Morgan & Hougen 2024; ``shared/design/nos.md`` §4).
+"""The mutation-only, particle-based genetic algorithm of NOS (Morgan & Hougen 2024), and random search as its
+control, both shaped like evosax's algorithms:
 
-Pure ``init`` / ``ask`` / ``tell`` over an immutable :class:`GAState` (evosax style), so a search loop reads
-``ask → (integrity-checked, de-duplicated candidates) → evaluate (one program) → tell`` and the whole state can be
-checkpointed and resumed bit-for-bit:
+* ``init(key, params) -> state``;
+* ``ask(key, state, params) -> (population, state)``: the next generation, every member integrity-checked and new;
+* ``tell(key, population, fitness, state, params) -> (state, metrics)``: selection;
+* ``retry(key, state, params, slots) -> (genomes, state)``: replacements for members whose training was rejected
+  (NOS re-mutates a rejected mutant up to four times).
 
-* generation 0 asks for a random pool of ``pool_factor · particles`` genomes; ``tell`` keeps the best
-  ``particles`` of them as the particles;
-* generations ``1..steps`` ask for ``mutants`` single-mutation children of every particle; ``tell`` replaces each
-  particle by its best child, even when the child is worse than its parent (no elitism, as in the paper; every
-  candidate is archived by the caller, and the hall of fame is drawn from the archive).
+``params`` (:class:`GAParams`) and ``state`` (:class:`GAState`) are immutable; the state converts to plain data
+(:meth:`GAState.to_dict`) for checkpoints. Genomes are host arrays (sampling, mutation and the duplicate filter run
+on the host; the integrity check is one vectorised program).
 
-Every candidate passes the integrity check and the duplicate filter before it is returned by ``ask``: random
-genomes must be new to the pool, mutants new to their particle's history (the paper's per-particle set of printed
-equations, here canonical hashes).
+The particle GA (:class:`ParticleGA`): generation 0 asks for a random pool of ``pool_factor · particles`` genomes
+and keeps the best ``particles``; generations ``1..steps`` ask for ``mutants`` single-mutation children of every
+particle, and each particle is replaced by its best child even when the child is worse (no elitism, as in the
+paper; every candidate is archived by the caller). A mutant must be new to its particle's history (the paper's set
+of printed equations, here canonical hashes). :class:`RandomSearch` asks for the same number of genomes per
+generation, all fresh random ones, and selects nothing: the control that shows what evolution adds.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from optix_evo.errors import InputError
+
 Genome = Any  # a pytree of fixed-shape arrays (``optix_evo.graph.Genome``)
 
 
 class GenomeOps(NamedTuple):
-  """How the GA touches genomes; the default (:func:`graph_ops`) is ``optix_evo.graph``.
+  """How the search touches genomes; the default (:func:`graph_ops`) is ``optix_evo.graph``.
 
   Attributes:
     random: ``random(key) -> genome``.
@@ -46,14 +52,14 @@ class GenomeOps(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class GAParams:
-  """Hyperparameters of the particle GA (paper run: ``particles=50, steps=5, mutants=7, pool_factor=10``).
+  """Hyperparameters (the paper's run: ``particles=50, steps=5, mutants=7, pool_factor=10``).
 
   Attributes:
     particles: number of independent particles ``n``.
     steps: evolution steps ``K`` per particle (generations after the random pool).
     mutants: children ``M`` per particle and step.
     pool_factor: the random initial pool holds ``pool_factor · particles`` genomes.
-    max_tries: proposals per candidate before giving up on finding a new, valid one (then an error is raised).
+    max_tries: proposals per member before giving up on finding a new, valid one (then an error is raised).
   """
 
   particles: int = 50
@@ -64,28 +70,47 @@ class GAParams:
 
   def __post_init__(self):
     for name in ("particles", "steps", "mutants", "pool_factor", "max_tries"):
-      if getattr(self, name) < 1:
-        raise ValueError(f"GA {name} must be a positive integer, got {getattr(self, name)}.")
+      value = getattr(self, name)
+      if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise InputError(f"GA {name} must be a positive integer, got {value!r}.")
+
+  def generation_size(self, generation: int) -> int:
+    """Members asked for in ``generation`` (0: the random pool)."""
+    return self.pool_factor * self.particles if generation == 0 else self.particles * self.mutants
+
+  @property
+  def total(self) -> int:
+    """Members asked for over the whole search (retries not counted)."""
+    return sum(self.generation_size(g) for g in range(self.steps + 1))
 
 
 @dataclasses.dataclass(frozen=True)
 class GAState:
-  """Where the GA stands: ``generation`` 0 is the random pool, ``1..steps`` the particle steps."""
+  """Where the search stands: ``generation`` 0 is the random pool, ``1..steps`` the particle steps.
+
+  Attributes:
+    generation: the generation the next ``ask`` draws (``tell`` moves it on).
+    particles: the particles, a batched genome of host arrays (None before the pool was told; unused by
+      :class:`RandomSearch`).
+    fitness: the particles' fitness ``[particles]``.
+    seen: per history (one per particle; one for the random pool and for random search), the fingerprints drawn so
+      far, sorted.
+  """
 
   generation: int
-  particles: Genome | None  # batched [particles], host arrays; None before the pool was told
-  fitness: np.ndarray | None  # [particles]
-  seen: tuple[frozenset[str], ...]  # per particle: fingerprints of itself and all its children so far
+  particles: Genome | None
+  fitness: np.ndarray | None
+  seen: tuple[tuple[str, ...], ...]
 
+  def to_dict(self) -> dict[str, Any]:
+    """Plain data (dicts, tuples, strings, arrays) for a checkpoint; :meth:`from_dict` inverts it."""
+    particles = None if self.particles is None else {k: np.asarray(v) for k, v in self.particles._asdict().items()}
+    return {"generation": self.generation, "particles": particles, "fitness": self.fitness, "seen": self.seen}
 
-def init(params: GAParams) -> GAState:
-  """The state before the random pool."""
-  return GAState(generation=0, particles=None, fitness=None, seen=tuple(frozenset() for _ in range(params.particles)))
-
-
-def done(state: GAState, params: GAParams) -> bool:
-  """Whether every generation has been told."""
-  return state.generation > params.steps
+  @classmethod
+  def from_dict(cls, d: dict[str, Any], genome_type: type) -> GAState:
+    particles = None if d["particles"] is None else genome_type(**d["particles"])
+    return cls(int(d["generation"]), particles, d["fitness"], tuple(tuple(s) for s in d["seen"]))
 
 
 def stack(genomes: list[Genome]) -> Genome:
@@ -100,16 +125,15 @@ def unstack(batch: Genome) -> list[Genome]:
 
 
 def _fill(propose: Callable[[int, int], Genome], seen: list[set[str]], ops: GenomeOps, check_batch: int,
-          max_tries: int, what: str) -> tuple[list[Genome], list[str]]:
+          max_tries: int, what: str) -> list[Genome]:
   """One valid, new genome per slot: ``propose(slot, attempt)`` until the candidate is new to ``seen[slot]`` (a set,
-  possibly shared between slots) and passes the integrity check, which runs in padded batches of ``check_batch``."""
+  possibly shared between slots; updated in place) and passes the integrity check, run in padded batches."""
   slots = len(seen)
   genomes: list[Genome | None] = [None] * slots
-  fingerprints: list[str] = [""] * slots
   for attempt in range(max_tries):
     pending = [s for s in range(slots) if genomes[s] is None]
     if not pending:
-      return genomes, fingerprints
+      return genomes
     fresh = []
     for s in pending:
       g = propose(s, attempt)
@@ -123,57 +147,123 @@ def _fill(propose: Callable[[int, int], Genome], seen: list[set[str]], ops: Geno
       passed, checked = ops.check(stack(padded))
       for (s, _), ok, g in zip(part, np.asarray(passed), unstack(checked)):
         if ok:
-          genomes[s], fingerprints[s] = g, ops.fingerprint(g)
-          seen[s].add(fingerprints[s])
-  if any(g is None for g in genomes):
-    raise RuntimeError(f"No valid, new {what} after {max_tries} tries; raise max_tries or change the genome spec.")
-  return genomes, fingerprints
+          genomes[s] = g
+          seen[s].add(ops.fingerprint(g))  # the flip bit may have changed the fingerprint
+  raise RuntimeError(f"No valid, new {what} after {max_tries} tries; raise max_tries or change the genome space.")
 
 
-def ask(key: jax.Array, state: GAState, params: GAParams, ops: GenomeOps) -> tuple[Genome, np.ndarray, list[str]]:
-  """The next generation's candidates, all integrity-checked and new.
-
-  Returns:
-    ``(population, parent, fingerprints)``: a batched genome, the index of each member's particle (``-1`` for the
-    random pool; mutants are particle-major, ``mutants`` per particle), and each member's canonical hash.
-  """
-  if done(state, params):
-    raise ValueError("The GA is done: every generation has been told.")
-  key = jax.random.fold_in(key, state.generation)
-  batch = params.particles * params.mutants
-  if state.generation == 0:
-    size = params.pool_factor * params.particles
-    pool_seen: set[str] = set()
-    genomes, fps = _fill(lambda s, a: ops.random(jax.random.fold_in(jax.random.fold_in(key, s), a)),
-                         [pool_seen] * size, ops, batch, params.max_tries, "random genome")
-    return stack(genomes), np.full(size, -1), fps
-  parents = unstack(state.particles)
-  seen = [set(state.seen[p]) for p in range(params.particles)]
-  genomes, fps = _fill(
-      lambda s, a: ops.mutate(jax.random.fold_in(jax.random.fold_in(key, s), a), parents[s // params.mutants]),
-      [seen[s // params.mutants] for s in range(batch)], ops, batch, params.max_tries, "mutant")
-  return stack(genomes), np.repeat(np.arange(params.particles), params.mutants), fps
+def _key(key: jax.Array, *indices: int) -> jax.Array:
+  for i in indices:
+    key = jax.random.fold_in(key, i)
+  return key
 
 
-def tell(population: Genome, fitness: np.ndarray, fingerprints: list[str], state: GAState, params: GAParams) -> GAState:
-  """Selection: the pool's best ``particles`` become the particles; later, each particle's best child replaces it."""
-  fitness = np.asarray(fitness, np.float64)
-  if state.generation == 0:
-    order = np.argsort(-fitness, kind="stable")[: params.particles]
-    if order.size < params.particles:
-      raise ValueError(f"The pool has {order.size} members, fewer than the {params.particles} particles.")
+class ParticleGA:
+  """The NOS particle GA over the genomes of ``ops`` (see the module docstring)."""
+
+  name = "ga"
+
+  def __init__(self, ops: GenomeOps):
+    self.ops = ops
+
+  def init(self, key: jax.Array, params: GAParams) -> GAState:
+    del key
+    return GAState(0, None, None, tuple(() for _ in range(params.particles)) + ((),))
+
+  def done(self, state: GAState, params: GAParams) -> bool:
+    return state.generation > params.steps
+
+  def parents(self, state: GAState, params: GAParams) -> np.ndarray:
+    """The particle each member of the current generation descends from (-1 for the random pool)."""
+    if state.generation == 0:
+      return np.full(params.generation_size(0), -1)
+    return np.repeat(np.arange(params.particles), params.mutants)
+
+  def _propose(self, key, state: GAState, params: GAParams):
+    if state.generation == 0:
+      return lambda s, a: self.ops.random(_key(key, s, a))
+    parents = unstack(state.particles)
+    return lambda s, a: self.ops.mutate(_key(key, s, a), parents[s // params.mutants])
+
+  def _histories(self, state: GAState, params: GAParams, slots: list[int]) -> tuple[list[set[str]], list[set[str]]]:
+    """Per slot, the (shared, mutable) set of fingerprints it must avoid; and the sets, one per history."""
+    sets = [set(s) for s in state.seen]
+    if state.generation == 0:
+      return [sets[-1]] * len(slots), sets
+    return [sets[s // params.mutants] for s in slots], sets
+
+  def _draw(self, key, state: GAState, params: GAParams, slots: list[int]) -> tuple[Genome, GAState]:
+    if self.done(state, params):
+      raise InputError("The search is done: every generation has been told.")
+    per_slot, sets = self._histories(state, params, slots)
+    propose = self._propose(key, state, params)
+    what = "random genome" if state.generation == 0 else "mutant"
+    genomes = _fill(lambda i, a: propose(slots[i], a), per_slot, self.ops, params.particles * params.mutants,
+                    params.max_tries, what)
+    return stack(genomes), dataclasses.replace(state, seen=tuple(tuple(sorted(s)) for s in sets))
+
+  def ask(self, key: jax.Array, state: GAState, params: GAParams) -> tuple[Genome, GAState]:
+    """The next generation (integrity-checked, new to its history)."""
+    key = _key(key, state.generation)
+    return self._draw(key, state, params, list(range(params.generation_size(state.generation))))
+
+  def retry(self, key: jax.Array, state: GAState, params: GAParams, slots: list[int]) -> tuple[Genome, GAState]:
+    """New members for ``slots`` of the current generation (same parents), new to their history."""
+    return self._draw(_key(key, state.generation, 1 << 20), state, params, list(slots))
+
+  def tell(self, key: jax.Array, population: Genome, fitness: np.ndarray, state: GAState,
+           params: GAParams) -> tuple[GAState, dict[str, float]]:
+    """Selection: the pool's best ``particles`` become the particles; later, each particle's best child replaces it
+    (the first best on ties). Returns the new state and the generation's metrics."""
+    del key
+    fitness = np.asarray(fitness, np.float64)
     members = unstack(population)
-    particles = stack([members[i] for i in order])
-    seen = tuple(frozenset({fingerprints[i]}) for i in order)
-    return GAState(1, particles, fitness[order], seen)
-  m = params.mutants
-  per_particle = fitness.reshape(params.particles, m)
-  best = np.argmax(per_particle, axis=1)  # first best on ties: deterministic
-  members = unstack(population)
-  chosen = [p * m + b for p, b in enumerate(best)]
-  seen = tuple(state.seen[p] | frozenset(fingerprints[p * m:(p + 1) * m]) for p in range(params.particles))
-  return GAState(state.generation + 1, stack([members[i] for i in chosen]), per_particle[np.arange(params.particles), best],
-                 seen)
+    if state.generation == 0:
+      order = np.argsort(-fitness, kind="stable")[: params.particles]
+      if order.size < params.particles:
+        raise InputError(f"The pool has {order.size} members, fewer than the {params.particles} particles.")
+      particles, particle_fitness = stack([members[i] for i in order]), fitness[order]
+      seen = tuple(tuple(sorted({self.ops.fingerprint(members[i])})) for i in order) + (state.seen[-1],)
+    else:
+      per_particle = fitness.reshape(params.particles, params.mutants)
+      best = np.argmax(per_particle, axis=1)
+      particles = stack([members[p * params.mutants + b] for p, b in enumerate(best)])
+      particle_fitness = per_particle[np.arange(params.particles), best]
+      seen = state.seen
+    return GAState(state.generation + 1, particles, particle_fitness, seen), _metrics(fitness)
+
+
+class RandomSearch(ParticleGA):
+  """The control: every generation asks for as many genomes as the particle GA would, all fresh random ones (new to
+  everything drawn so far, integrity-checked), and selects nothing."""
+
+  name = "random"
+
+  def parents(self, state: GAState, params: GAParams) -> np.ndarray:
+    return np.full(params.generation_size(state.generation), -1)
+
+  def _propose(self, key, state: GAState, params: GAParams):
+    return lambda s, a: self.ops.random(_key(key, s, a))
+
+  def _histories(self, state: GAState, params: GAParams, slots: list[int]) -> tuple[list[set[str]], list[set[str]]]:
+    sets = [set(s) for s in state.seen]
+    return [sets[-1]] * len(slots), sets
+
+  def tell(self, key: jax.Array, population: Genome, fitness: np.ndarray, state: GAState,
+           params: GAParams) -> tuple[GAState, dict[str, float]]:
+    del key, population
+    return dataclasses.replace(state, generation=state.generation + 1), _metrics(np.asarray(fitness, np.float64))
+
+
+def _metrics(fitness: np.ndarray) -> dict[str, float]:
+  from optix_evo.search.evaluate import WORST  # pylint: disable=import-outside-toplevel
+  ok = fitness[fitness > WORST]
+  return {"best": float(fitness.max()), "median": float(np.median(ok)) if ok.size else WORST,
+          "rejected": int(np.sum(fitness <= WORST))}
+
+
+STRATEGIES = {"ga": ParticleGA, "random": RandomSearch}
+"""Search strategies by name (``SearchConfig.strategy``)."""
 
 
 def graph_ops(spec: Any = None) -> GenomeOps:
@@ -181,6 +271,7 @@ def graph_ops(spec: Any = None) -> GenomeOps:
   from optix_evo import graph  # pylint: disable=import-outside-toplevel
 
   spec = graph.GenomeSpec() if spec is None else spec
+
   def check(population):
     result = graph.check_integrity(population, spec)
     return result.passed, result.genomes

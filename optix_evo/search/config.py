@@ -1,0 +1,243 @@
+"""Every setting of a search, with the presets ``quick`` (a couple of minutes on 2 CPU cores) and ``paper`` (the NOS
+protocol of Morgan & Hougen 2024, for a GPU)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from optix_evo.errors import InputError
+from optix_evo.search import ga
+from optix_evo.search.checkpoint import fill_defaults
+from optix_evo.search.evaluate import resolve_population_loop
+from optix_evo.search.protocol import Protocol
+from optix_evo.tasks import TASKS, Task
+
+PAPER_LR_GRID = (10.0, 1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
+BASELINES = {"adam": "adam", "adamw": "adamw", "sgd": "momentum"}
+"""Baselines of the final comparison → the known genome that is that optimizer (``optix_evo.graph.known``):
+Adam, AdamW (weight decay 1e-4) and SGD with momentum, trained with the same schedules and tuning as the found
+optimizers."""
+NOS_OPTIMIZERS = tuple(f"nos_opt{i}" for i in range(1, 11))
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  """One progressive-elimination stage: the candidates are re-scored with the surrogate protocol at a larger budget
+  and only the best ``keep`` go on.
+
+  Attributes:
+    steps: training steps of each full run.
+    seeds: full runs per candidate (network init and batch order; the same seeds for every candidate).
+    keep: survivors that go on to the next stage (the last stage's ranking is the hall of fame).
+    probe_steps: learning-rate probe length (``None``: ``steps // 5``).
+  """
+
+  steps: int
+  seeds: int = 1
+  keep: int = 5
+  probe_steps: int | None = None
+
+  def __post_init__(self):
+    for name in ("steps", "seeds", "keep"):
+      value = getattr(self, name)
+      if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InputError(f"Stage {name} must be a positive integer, got {value!r}.")
+    if self.probe_steps is not None and not 0 <= self.probe_steps <= self.steps:
+      raise InputError(f"Stage probe_steps must be in [0, steps={self.steps}] or None, got {self.probe_steps}.")
+
+
+def _task_name(task: str | Task) -> str:
+  return task.name if isinstance(task, Task) else task
+
+
+def _check_task(task: Any, what: str) -> None:
+  if isinstance(task, Task):
+    return
+  if not isinstance(task, str) or not (task in TASKS or ":" in task):
+    raise InputError(f"Unknown {what} {task!r}. Known tasks: {', '.join(sorted(TASKS))}; or MODULE:FUNCTION for "
+                     "your own (optix_evo.tasks.load_task_hook), or an optix_evo.tasks.Task from Python.")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+  """Every setting of a search (defaults: the paper's run, see :data:`PRESETS`).
+
+  Attributes:
+    task: the evolution surrogate's task: a name of :data:`optix_evo.tasks.TASKS`, ``MODULE:FUNCTION`` (your own,
+      :func:`optix_evo.tasks.load_task_hook`) or a :class:`~optix_evo.tasks.Task`.
+    pool_task: the random pool's surrogate task (NOS: a narrower ConvNet without augmentation); ``None``: ``task``.
+    space: the genome search space (``optix_evo.graph`` spaces; ``"nos"`` is the paper's).
+    strategy: ``"ga"`` (the NOS particle GA) or ``"random"`` (as many random genomes, the control).
+    seed: root seed; the same seed gives the same result.
+    particles, steps, mutants, pool_factor: the particle GA (``n, K, M`` and the ``pool_factor · n`` random pool).
+    surrogate_steps, pool_surrogate_steps: full-run steps of the evolution and pool surrogates (``None``: the same).
+    epochs: validations per surrogate run (NOS: 40; the fitness is the best validation accuracy).
+    probe_steps: length of each learning-rate probe of the surrogates.
+    lr_grid: peak learning rates the probes choose from.
+    probe_min_accuracy, probe_check_after, best_probe_min_accuracy, run_min_accuracy, run_check_after: the
+      paper's rejection rules (0: off), see :class:`optix_evo.search.protocol.Protocol`.
+    mutant_tries: training attempts per mutant slot: a rejected mutant is replaced by a new one up to this many
+      times (NOS: 4); a slot whose last attempt is rejected scores -1.
+    elimination_candidates: distinct best archive members entering progressive elimination (the surrogate's rank
+      correlation with the first stage is measured over them).
+    stages: the elimination stages.
+    finalists: survivors of the last stage that enter the final comparison.
+    final_steps, final_seeds, final_lr_grid: the final comparison, a tuned one (:func:`optix_evo.search.protocol.tune`):
+      every finalist, baseline and reference trained at every learning rate of the grid with every seed.
+    holdout_tasks: tasks the search never saw, added to the final comparison (the search task is always in it).
+    baselines: baseline optimizers of the final comparison (keys of :data:`BASELINES`).
+    references: known optimizers placed in the final comparison (``optix_evo.graph.KNOWN`` names).
+    population_loop, chunk_size: how each device loops over its runs (see :class:`~optix_evo.search.evaluate.Evaluator`).
+    data_dir: folder with local data files (CIFAR-10).
+  """
+
+  task: str | Task = "cifar10_cnn48_aug"
+  pool_task: str | Task | None = "cifar10_cnn"
+  space: str = "nos"
+  strategy: str = "ga"
+  seed: int = 0
+  particles: int = 50
+  steps: int = 5
+  mutants: int = 7
+  pool_factor: int = 10
+  surrogate_steps: int = 16000
+  pool_surrogate_steps: int | None = 8000
+  epochs: int = 40
+  probe_steps: int = 800
+  lr_grid: tuple[float, ...] = PAPER_LR_GRID
+  probe_min_accuracy: float = 0.25
+  probe_check_after: int = 2
+  best_probe_min_accuracy: float = 0.40
+  run_min_accuracy: float = 0.40
+  run_check_after: int = 4
+  mutant_tries: int = 4
+  elimination_candidates: int = 24
+  stages: tuple[Stage, ...] = (Stage(16000, seeds=2, keep=10), Stage(32000, seeds=3, keep=5))
+  finalists: int = 3
+  final_steps: int = 32000
+  final_seeds: int = 5
+  final_lr_grid: tuple[float, ...] = (1.0, 1e-1, 1e-2, 1e-3, 1e-4)
+  holdout_tasks: tuple[str, ...] = ("mnist1d_mlp",)
+  baselines: tuple[str, ...] = ("adam", "adamw", "sgd")
+  references: tuple[str, ...] = NOS_OPTIMIZERS
+  population_loop: str = "auto"
+  chunk_size: int | None = None
+  data_dir: str | None = None
+
+  def __post_init__(self):
+    _check_task(self.task, "task")
+    if self.pool_task is not None:
+      _check_task(self.pool_task, "pool_task")
+    for name in self.holdout_tasks:
+      _check_task(name, "held-out task")
+      if name == _task_name(self.task):
+        raise InputError(f"holdout_tasks must not include the search task {name!r}: the search saw it.")
+    if self.strategy not in ga.STRATEGIES:
+      raise InputError(f"Unknown strategy {self.strategy!r}. Known: {', '.join(ga.STRATEGIES)}.")
+    unknown = [b for b in self.baselines if b not in BASELINES]
+    if unknown or not self.baselines:
+      raise InputError(f"baselines must name at least one of {', '.join(BASELINES)}, got {list(self.baselines)}.")
+    if not self.stages:
+      raise InputError("stages must hold at least one elimination stage.")
+    for name in ("elimination_candidates", "finalists", "final_steps", "final_seeds", "mutant_tries", "epochs",
+                 "surrogate_steps"):
+      value = getattr(self, name)
+      if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}.")
+    if self.final_seeds < 2:
+      raise InputError(f"final_seeds must be at least 2 for intervals over seeds, got {self.final_seeds}.")
+    if self.chunk_size is not None and self.chunk_size < 1:
+      raise InputError(f"chunk_size must be positive or None, got {self.chunk_size}.")
+    if not self.final_lr_grid or any(not lr > 0 for lr in self.final_lr_grid):
+      raise InputError(f"final_lr_grid must hold positive learning rates, got {self.final_lr_grid}.")
+    resolve_population_loop(self.population_loop, "cpu")
+    self.ga_params()
+    self.surrogate(pool=True)
+    self.surrogate(pool=False)
+    from optix_evo import graph  # pylint: disable=import-outside-toplevel
+    graph.spec_by_name(self.space)
+    for name in self.references:
+      if name not in graph.KNOWN:
+        raise InputError(f"Unknown reference optimizer {name!r}. Known genomes: {', '.join(graph.KNOWN)}.")
+
+  def ga_params(self) -> ga.GAParams:
+    return ga.GAParams(self.particles, self.steps, self.mutants, self.pool_factor)
+
+  def surrogate(self, *, pool: bool) -> Protocol:
+    """The surrogate protocol of the random pool (``pool=True``) or of evolution."""
+    steps = (self.pool_surrogate_steps or self.surrogate_steps) if pool else self.surrogate_steps
+    return Protocol(steps, tuple(self.lr_grid), probe_steps=self.probe_steps, epoch=max(steps // self.epochs, 1),
+                    probe_epoch=max(self.probe_steps // 4, 1),
+                    probe_min_accuracy=self.probe_min_accuracy, probe_check_after=self.probe_check_after,
+                    best_probe_min_accuracy=self.best_probe_min_accuracy, run_min_accuracy=self.run_min_accuracy,
+                    run_check_after=self.run_check_after)
+
+  def stage_protocol(self, stage: Stage) -> Protocol:
+    probe = stage.steps // 5 if stage.probe_steps is None else stage.probe_steps
+    return dataclasses.replace(self.surrogate(pool=False), steps=stage.steps, probe_steps=probe, seeds=stage.seeds,
+                               epoch=max(stage.steps // self.epochs, 1), probe_epoch=max(probe // 4, 1))
+
+  @property
+  def task_name(self) -> str:
+    return _task_name(self.task)
+
+  def to_dict(self) -> dict[str, Any]:
+    """Plain data (a custom :class:`~optix_evo.tasks.Task` is recorded by its name)."""
+    out = dataclasses.asdict(self)
+    out["task"] = self.task_name
+    out["pool_task"] = None if self.pool_task is None else _task_name(self.pool_task)
+    for name in ("lr_grid", "final_lr_grid", "holdout_tasks", "baselines", "references"):
+      out[name] = list(getattr(self, name))
+    out["stages"] = [dataclasses.asdict(s) for s in self.stages]
+    return out
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any], *, what: str = "the stored configuration") -> SearchConfig:
+    """The config of :meth:`to_dict`'s ``d``; settings ``d`` lacks take their defaults, an unknown one is an
+    :class:`~optix_evo.errors.InputError` naming it (``what`` says where ``d`` came from)."""
+    d = fill_defaults(cls, dict(d), what=what)
+    for name in ("lr_grid", "final_lr_grid"):
+      d[name] = tuple(float(v) for v in d[name])
+    for name in ("holdout_tasks", "baselines", "references"):
+      d[name] = tuple(d[name])
+    d["stages"] = tuple(Stage(**fill_defaults(Stage, dict(s), what=f"{what} (stage {i + 1})"))
+                        for i, s in enumerate(d["stages"]))
+    return cls(**d)
+
+  def differences(self, other: SearchConfig) -> list[tuple[str, Any, Any]]:
+    """``(setting, self's value, other's value)`` for every setting that differs (tasks compared by name)."""
+    a, b = self.to_dict(), other.to_dict()
+    return [(k, a[k], b[k]) for k in a if a[k] != b[k]]
+
+
+PRESETS: dict[str, SearchConfig] = {
+    # A minute on 2 CPU cores: MNIST-1D MLPs (a proxy that does not saturate), a small GA, two elimination stages, and
+    # a final comparison on MNIST-1D and on digits (never seen by the search), 5 seeds, tuned learning rates.
+    "quick": SearchConfig(
+        task="mnist1d_mlp", pool_task=None, space="extended", particles=6, steps=3, mutants=4, pool_factor=4,
+        surrogate_steps=200, pool_surrogate_steps=None, epochs=4, probe_steps=40, lr_grid=(1e-1, 1e-2, 1e-3),
+        probe_min_accuracy=0.0, probe_check_after=0, best_probe_min_accuracy=0.0, run_min_accuracy=0.0,
+        run_check_after=0, mutant_tries=1, elimination_candidates=24,
+        stages=(Stage(400, seeds=2, keep=8), Stage(400, seeds=3, keep=3)), finalists=3, final_steps=400,
+        final_seeds=5, final_lr_grid=(1e-1, 1e-2, 1e-3), holdout_tasks=("digits_mlp",), baselines=("adam",),
+        references=NOS_OPTIMIZERS,
+    ),
+    # The paper's run (n=50, K=5, M=7, pool 500; pool surrogate: width-32 ConvNet, 8000 steps; evolution surrogate:
+    # width-48 ConvNet with augmentation, 16000 steps; 800-step probes over 10 .. 1e-5; the rejection thresholds;
+    # mutant retry) on CIFAR-10, for a GPU. The elimination stages and the final comparison are our choice (the
+    # paper's were not published).
+    "paper": SearchConfig(),
+}
+
+
+def preset(name: str, **overrides: Any) -> SearchConfig:
+  """The preset ``name`` with fields replaced by ``overrides`` (validated), e.g.
+  ``preset("quick", task=my_task, particles=8)``."""
+  if name not in PRESETS:
+    raise InputError(f"Unknown preset {name!r}. Known presets: {', '.join(sorted(PRESETS))}.")
+  fields = {f.name for f in dataclasses.fields(SearchConfig)}
+  unknown = sorted(set(overrides) - fields)
+  if unknown:
+    raise InputError(f"Unknown search setting(s) {unknown}. Known settings: {', '.join(sorted(fields))}.")
+  return dataclasses.replace(PRESETS[name], **overrides)

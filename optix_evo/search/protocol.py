@@ -1,0 +1,170 @@
+"""How candidates are scored: the NOS surrogate (:func:`score`) and a tuned comparison (:func:`tune`).
+
+Both run on an :class:`~optix_evo.search.evaluate.Evaluator` (one compiled program) and give every candidate the
+same seeds, so scores are paired across candidates.
+
+* :func:`score` (NOS, Morgan & Hougen 2024): the peak learning rate of each candidate is chosen by short *probes*,
+  one per value of a grid, scored by their last epoch's training accuracy; then full runs with the chosen rate give
+  the fitness, the best validation accuracy. The paper's rejection rules are options: a probe stops when an epoch's
+  training accuracy is below ``probe_min_accuracy`` (from ``probe_check_after`` on), a candidate whose best probe
+  is below ``best_probe_min_accuracy`` is rejected, and so is one whose full run falls below ``run_min_accuracy``.
+* :func:`tune`: full runs at every learning rate of the grid and every seed; the rate with the best mean validation
+  accuracy is chosen, and the test accuracy at that rate is reported per seed. Baselines and found optimizers get
+  exactly this, so a comparison between them is like for like.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from optix_evo.errors import InputError
+from optix_evo.search.evaluate import WORST, Budget, Evaluator
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+  """A training budget and the learning-rate selection of :func:`score` (defaults: no rejection rules).
+
+  Attributes:
+    steps: training steps of a full run (also the horizon ``T`` of its schedules).
+    lr_grid: peak learning rates the probes choose from (NOS: ``10, 1, 0.1, ..., 1e-5``).
+    probe_steps: length of each probe (0, or a one-value grid: no probes).
+    epoch: steps between validations and early-stop checks (default: ``steps // 4``).
+    warmup_steps: linear warmup (default: ``probe_steps``, else ``steps // 10``; NOS: 800 of 8000).
+    seeds: full runs per candidate (fitness: their mean).
+    probe_epoch: steps between a probe's checks (default: ``probe_steps // 4``).
+    probe_min_accuracy, probe_check_after: a probe stops when an epoch's training accuracy is below this, from
+      that epoch index on (NOS: 0.25 from epoch 2).
+    best_probe_min_accuracy: reject the candidate when its best probe is below this (NOS: 0.40).
+    run_min_accuracy, run_check_after: reject the candidate when a full run's epoch falls below this, from that
+      epoch index on (NOS: 0.40 from epoch 4).
+  """
+
+  steps: int
+  lr_grid: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
+  probe_steps: int = 0
+  epoch: int | None = None
+  warmup_steps: int | None = None
+  seeds: int = 1
+  probe_epoch: int | None = None
+  probe_min_accuracy: float = 0.0
+  probe_check_after: int = 0
+  best_probe_min_accuracy: float = 0.0
+  run_min_accuracy: float = 0.0
+  run_check_after: int = 0
+
+  def __post_init__(self):
+    if self.steps < 1:
+      raise InputError(f"Protocol steps must be positive, got {self.steps}.")
+    if not 0 <= self.probe_steps <= self.steps:
+      raise InputError(f"probe_steps={self.probe_steps} must be in [0, steps={self.steps}].")
+    if not self.lr_grid or any(not lr > 0 for lr in self.lr_grid):
+      raise InputError(f"lr_grid must be a non-empty tuple of positive learning rates, got {self.lr_grid}.")
+    if self.seeds < 1:
+      raise InputError(f"seeds must be at least 1, got {self.seeds}.")
+    for name in ("epoch", "probe_epoch", "warmup_steps"):
+      value = getattr(self, name)
+      if value is not None and value < (0 if name == "warmup_steps" else 1):
+        raise InputError(f"{name} must be {'non-negative' if name == 'warmup_steps' else 'positive'}, got {value}.")
+    if self.warmup >= self.steps:
+      raise InputError(f"warmup_steps={self.warmup} must be smaller than steps={self.steps}.")
+
+  @property
+  def warmup(self) -> int:
+    if self.warmup_steps is not None:
+      return self.warmup_steps
+    return self.probe_steps if self.probes else self.steps // 10
+
+  @property
+  def probes(self) -> bool:
+    return self.probe_steps > 0 and len(self.lr_grid) > 1
+
+  def run_budget(self) -> Budget:
+    return Budget(self.steps, self.steps, self.warmup, self.epoch or max(self.steps // 4, 1), self.run_min_accuracy,
+                  self.run_check_after)
+
+  def probe_budget(self) -> Budget:
+    return Budget(self.probe_steps, self.steps, self.warmup, self.probe_epoch or max(self.probe_steps // 4, 1),
+                  self.probe_min_accuracy, self.probe_check_after)
+
+
+class Scores(NamedTuple):
+  """Per-candidate outcome of :func:`score` or :func:`tune` (NumPy arrays, leading axis = candidates)."""
+
+  fitness: np.ndarray  # [n] what the search ranks by: mean best validation accuracy, WORST when rejected
+  learning_rate: np.ndarray  # [n] the chosen peak learning rate
+  rejected: np.ndarray  # [n] bool: a rule of the protocol rejected the candidate (or it never produced a score)
+  diverged: np.ndarray  # [n] bool: some run at the chosen rate diverged
+  valid: np.ndarray  # [n, seeds] best validation accuracy per seed at the chosen rate
+  test: np.ndarray  # [n, seeds] test accuracy per seed at the chosen rate (NaN where divergent)
+  grid_valid: np.ndarray | None  # tune only: [n, len(lr_grid)] mean validation accuracy at every rate
+  runs: int  # training runs spent
+
+
+def seed_keys(seed: int, count: int) -> np.ndarray:
+  """``uint32[count, 2]``: key ``s`` is ``fold_in(PRNGKey(seed), s)``; every candidate trains with these seeds."""
+  base = jax.random.PRNGKey(seed)
+  return np.stack([np.asarray(jax.random.fold_in(base, s)) for s in range(count)])
+
+
+def _repeat(genomes, times: int):
+  return jax.tree.map(lambda a: np.repeat(np.asarray(a), times, axis=0), genomes)
+
+
+def probe_choice(probe_accuracy: np.ndarray, probe_diverged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Index of the best probe of each candidate (highest training accuracy; divergent probes never win; the first
+  of equal ones) and that probe's accuracy (``-inf`` when every probe diverged). Arrays are ``[n, grid]``."""
+  value = np.where(probe_diverged | ~np.isfinite(probe_accuracy), -np.inf, probe_accuracy)
+  index = np.argmax(value, axis=1)
+  return index, value[np.arange(value.shape[0]), index]
+
+
+def score(evaluator: Evaluator, genomes, protocol: Protocol, *, seed: int) -> Scores:
+  """The NOS surrogate: probes choose each candidate's learning rate, then ``protocol.seeds`` full runs score it."""
+  n = jax.tree.leaves(genomes)[0].shape[0]
+  grid = np.asarray(protocol.lr_grid, np.float64)
+  keys = seed_keys(seed, protocol.seeds)
+  runs = 0
+  rejected = np.zeros(n, bool)
+  if protocol.probes:
+    probe_keys = np.tile(seed_keys(seed + 7919, 1), (n * len(grid), 1))  # the probes' own seed, the same for all
+    probes = evaluator(_repeat(genomes, len(grid)), probe_keys, np.tile(grid, n), protocol.probe_budget())
+    runs += n * len(grid)
+    index, best_probe = probe_choice(probes.train_accuracy.reshape(n, len(grid)), probes.diverged.reshape(n, len(grid)))
+    rejected |= ~(best_probe >= protocol.best_probe_min_accuracy) | ~np.isfinite(best_probe)
+  else:
+    index = np.zeros(n, int)
+  lr = grid[index]
+  full = evaluator(_repeat(genomes, protocol.seeds), np.tile(keys, (n, 1)), np.repeat(lr, protocol.seeds),
+                   protocol.run_budget())
+  runs += n * protocol.seeds
+  valid = full.best_valid.reshape(n, protocol.seeds)
+  rejected |= full.stopped.reshape(n, protocol.seeds).any(1) | (valid <= WORST).all(1)
+  fitness = np.where(rejected, WORST, valid.mean(1))
+  return Scores(fitness, lr, rejected, full.diverged.reshape(n, protocol.seeds).any(1), valid,
+                full.test.reshape(n, protocol.seeds), None, runs)
+
+
+def tune(evaluator: Evaluator, genomes, *, steps: int, lr_grid: tuple[float, ...], seeds: int, seed: int,
+         epoch: int | None = None, warmup_steps: int | None = None) -> Scores:
+  """Full runs of every candidate at every rate of ``lr_grid`` and every seed; per candidate the rate with the best
+  mean validation accuracy (the first of equal ones), and the per-seed validation and test accuracy at that rate."""
+  protocol = Protocol(steps, tuple(lr_grid), epoch=epoch, warmup_steps=warmup_steps, seeds=seeds)
+  n, g = jax.tree.leaves(genomes)[0].shape[0], len(lr_grid)
+  grid = np.asarray(lr_grid, np.float64)
+  keys = seed_keys(seed, seeds)
+  out = evaluator(_repeat(genomes, g * seeds), np.tile(keys, (n * g, 1)), np.tile(np.repeat(grid, seeds), n),
+                  protocol.run_budget())
+  valid = out.best_valid.reshape(n, g, seeds)
+  test = out.test.reshape(n, g, seeds)
+  grid_valid = valid.mean(axis=2)
+  index = np.argmax(grid_valid, axis=1)
+  pick = lambda a: a[np.arange(n), index]  # noqa: E731
+  chosen_valid = pick(valid)
+  rejected = (chosen_valid <= WORST).all(1)
+  return Scores(np.where(rejected, WORST, chosen_valid.mean(1)), grid[index], rejected,
+                pick(out.diverged.reshape(n, g, seeds)).any(1), chosen_valid, pick(test), grid_valid, n * g * seeds)
