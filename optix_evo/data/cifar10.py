@@ -37,7 +37,7 @@ def load_cifar10(
   """CIFAR-10 as NHWC float32 images, standardised per channel with the training split's statistics.
 
   The five training batches are shuffled with ``seed``; the last ``valid_size`` of them are the validation split
-  (as in the NOS search task, ``nos.md`` §6.1) and the official test batch is the test split. ``max_train`` keeps only
+  (as in the NOS search task, the authors' ``NeuralOptimizerSearch.py``) and the official test batch is the test split. ``max_train`` keeps only
   the first that many training examples (quick runs).
 
   Raises:
