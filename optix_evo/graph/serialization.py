@@ -31,7 +31,7 @@ from optix_evo.graph.validation import validate_genome
 
 FORMAT = "optix_evo.genome/2"
 _FORMAT_1 = "optix_evo.genome/1"
-_RENAMED_IN_2 = {"schedule": {"nos_lr2": "nos_lr2_search"}}  # format-1 names whose meaning moved
+_RENAMED_IN_2 = {"schedules": {"nos_lr2": "nos_lr2_search"}}  # format-1 names whose meaning moved
 _TOP_FIELDS = ("format", "space", "nodes", "momentum", "flip", "schedule", "hash")
 _NODE_FIELDS = ("op", "inputs", "decays")
 _DECAY_NODES = ("hidden", "root")
@@ -227,10 +227,10 @@ class _Parser:
     for s, v in enumerate(inputs):
       if v in operands:
         g.inputs[i, s] = operands[v]
-      elif v == label:
-        self.fault(f"{where} reads itself")
       elif v == "root":
         self.fault(f"{where}: 'root' cannot be an input")
+      elif v == label:
+        self.fault(f"{where} reads itself")
       elif v[:1] == "h" and v[1:].isdigit() and int(v[1:]) < spec.num_hidden:
         if v not in defined:
           self.fault(f"{where}: input {v!r} is not defined in 'nodes'")
@@ -281,6 +281,7 @@ def from_json(data: dict | str, spec: GenomeSpec | None = DEFAULT_SPEC) -> Genom
   recorded = _space_name(data)
   spec = get_space(recorded) if spec is None else spec
   if recorded != spec.name:
+    get_space(recorded)  # an unknown space name is refused as such
     raise InputError(f"This genome is in the {recorded!r} space, not {spec.name!r}: load it into its own space "
                      "(spec=None), then convert(genome, from_spec, to_spec).")
   parser = _Parser(spec, _RENAMED_IN_2 if data["format"] == _FORMAT_1 else {})
