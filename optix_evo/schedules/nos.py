@@ -28,8 +28,8 @@ NOS_SCHEDULES = tuple(s.name for s in EXTENDED_SPEC.schedules if s.name.startswi
 
 
 def _phases(total_steps: int, warmup_steps: int | None, hold_steps: int | None) -> tuple[int, int]:
-  if not isinstance(total_steps, int) or total_steps < 2:
-    raise InputError(f"total_steps must be an int >= 2, got {total_steps!r}.")
+  if not isinstance(total_steps, int) or isinstance(total_steps, bool) or total_steps < 1:
+    raise InputError(f"total_steps must be an int >= 1, got {total_steps!r}.")
   warmup = total_steps // 15 if warmup_steps is None else warmup_steps
   hold = 2 * total_steps // 15 if hold_steps is None else hold_steps
   return warmup, hold
