@@ -25,6 +25,16 @@ from optix_evo.bench.tasks import build_task
 from optix_evo.optimizers.registry import OPTIMIZERS
 
 LR_GRID_5 = (0.1, 0.316, 1.0, 3.16, 10.0)
+# The seeds' systems (full preset): NOS optimizers as the authors train them (Morgan & Hougen 2024; Opt9 and Opt10,
+# the Nesterov family that led their search log, and Opt4, which carries learning-rate family 1), the three ALDVI
+# rules on Adam, and LookSAM on Adam.
+SEED_SYSTEMS = ("genome:known:nos_opt4@learning_rate=0.05", "genome:known:nos_opt9@learning_rate=0.05",
+                "genome:known:nos_opt10@learning_rate=0.05", "aldvi:adam@rule=paper", "aldvi:adam@rule=trend",
+                "aldvi:adam@rule=phased", "looksam:adam")
+# The paper's schedule transfer: the base warmup / hold / cosine schedule and the nine evolved schedules on Adam and
+# SGD with momentum.
+SCHEDULE_ROWS = tuple(f"schedule:{s}:{opt}" for opt in ("adam", "momentum")
+                      for s in ("warmup_hold_cosine", *(f"nos_lr{k}" for k in range(9))))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +65,9 @@ def _available(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def preset(name: str) -> BenchConfig:
-  """``quick`` (a couple of minutes on 2 cores) or ``full`` (every model family, the zoo's main optimizers, 5 seeds,
-  a 5-point learning-rate grid, plus β1×β2 and LR×weight-decay heatmaps and a SAM row)."""
+  """``quick`` (a couple of minutes on 2 cores) or ``full`` (every model family, the zoo's main optimizers, a SAM row
+  and the seeds' systems (:data:`SEED_SYSTEMS`), 5 seeds, a 5-point learning-rate grid; the schedule transfer study
+  (:data:`SCHEDULE_ROWS`); β1×β2 and LR×weight-decay heatmaps)."""
   if name == "quick":
     return BenchConfig((
         Study("lr", ("sgd", "momentum", "adam"), ("digits_mlp", "sbm_gcn", "iris_dnm"), {"lr": (0.1, 1.0, 10.0)}, 2),
@@ -64,11 +75,12 @@ def preset(name: str) -> BenchConfig:
         Study("lrwd", ("adamw",), ("digits_mlp",), {"lr": (0.3, 3.0), "weight_decay": (1e-4, 1e-1)}, 2),
     ), steps=150)
   if name == "full":
-    rows = _available(("sgd", "momentum", "rmsprop", "adam", "adamw", "adabelief", "lion", "sam:adam"))
+    rows = _available(("sgd", "momentum", "rmsprop", "adam", "adamw", "adabelief", "lion", "sam:adam")) + SEED_SYSTEMS
     tasks = ("digits_mlp", "digits_cnn", "mnist1d_transformer", "copy_transformer", "sbm_gcn", "iris_dnm", "mnist1d_gru",
              "adding_lstm")
     return BenchConfig((
         Study("lr", rows, tasks, {"lr": LR_GRID_5}, 5),
+        Study("schedules", SCHEDULE_ROWS, ("digits_cnn", "mnist1d_mlp"), {"lr": (0.316, 1.0, 3.16)}, 3),
         Study("b1b2", ("adam",), ("mnist1d_mlp",), {"b1": (0.0, 0.5, 0.8, 0.9, 0.95), "b2": (0.9, 0.99, 0.999, 0.9999)}, 3),
         Study("lrwd", ("adamw",), ("mnist1d_mlp",), {"lr": LR_GRID_5, "weight_decay": (0.0, 1e-3, 1e-2, 1e-1)}, 3),
     ))

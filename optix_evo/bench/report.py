@@ -87,6 +87,24 @@ def family_ranks(cells: Sequence[CellResult]) -> dict[str, dict[str, float]]:
   return {fam: {row: float(np.mean(v)) for row, v in rows.items()} for fam, rows in grouped.items()}
 
 
+def schedule_transfer_table(cells: Sequence[CellResult]) -> list[str]:
+  """Markdown lines of the schedule study (rows ``schedule:SCHEDULE:OPTIMIZER``): test metric at the best LR, one
+  line per schedule, one column per (optimizer, task); empty without such cells."""
+  if not cells:
+    return []
+  by = {(*c.row.split("@")[0].split(":")[1:3], c.task): c for c in cells}
+  schedules = list(dict.fromkeys(k[0] for k in by))
+  columns = list(dict.fromkeys((k[1], k[2]) for k in by))
+  lines = ["", "## Schedule transfer (test metric at the best learning rate, mean ± std over seeds)", "",
+           "| schedule | " + " | ".join(f"{opt} · {task}" for opt, task in columns) + " |",
+           "|---|" + "---|" * len(columns)]
+  for sched in schedules:
+    values = ["–" if (sched, *col) not in by else "{:.3f} ± {:.3f}".format(*best_test(by[(sched, *col)]))
+              for col in columns]
+    lines.append(f"| {sched} | " + " | ".join(values) + " |")
+  return lines
+
+
 def markdown_summary(cells: Sequence[tuple[str, CellResult]], *, title: str, notes: Sequence[str] = ()) -> str:
   """The run's markdown report: headline table, mean ranks per family, best hyperparameters, timings."""
   main = [c for s, c in cells if s == "lr"]
@@ -115,6 +133,7 @@ def markdown_summary(cells: Sequence[tuple[str, CellResult]], *, title: str, not
               "|---|" + "---|" * len(families)]
     for row in sorted(rows, key=lambda r: fam["all"].get(r, np.inf)):
       lines.append(f"| {row} | " + " | ".join(f"{fam[f][row]:.2f}" if row in fam[f] else "–" for f in families) + " |")
+  lines += schedule_transfer_table([c for s, c in cells if s == "schedules"])
   lines += ["", "## Best hyperparameters (by validation score)", "", "| study | task | optimizer | best point | test (mean ± std) |",
             "|---|---|---|---|---|"]
   for study, c in cells:

@@ -1,8 +1,13 @@
 """Optimizer rows of the benchmark, parsed from short specs.
 
 Spec grammar: ``KIND:NAME`` followed by optional ``@key=value`` fixed hyperparameters, e.g. ``adam`` (= ``zoo:adam``),
-``zoo:adamw@weight_decay=0.05``, ``sam:adam@rho=0.1``, ``asam:sgd``, ``looksam:adam@k=5``, ``aldvi:adam``,
-``genome:run/hall_of_fame.json`` (``#i`` picks entry ``i`` of a hall of fame) or ``genome:known:lion``.
+``zoo:adamw@weight_decay=0.05``, ``sam:adam@rho=0.1``, ``asam:sgd``, ``looksam:adam@k=5``, ``aldvi:adam@rule=phased``,
+``schedule:nos_lr3:adam`` (a zoo optimizer under one of the NOS schedules: ``warmup_hold_cosine`` or an evolved
+``nos_lr<k>`` times it, :func:`optix_evo.nos_schedule`), ``genome:run/hall_of_fame.json`` (``#i`` picks entry ``i``
+of a hall of fame) or ``genome:known:nos_opt9`` (``@use_decay=false`` / ``@variant=1``: the authors' switches).
+Known genomes train as their references do (``optix_evo.graph.known_defaults``: the NOS optimizers under the
+authors' warmup / hold / cosine schedule and momentum cycle over the run); other genomes with the row's learning
+rate, constant.
 
 Every row builds its optimizer from a dict of hyperparameters that may be *traced* values, so one compiled program
 trains a whole grid (``jax.vmap`` over the dict). The learning rate is ``base_lr × lr`` where ``lr`` is the grid's
@@ -38,7 +43,7 @@ class Schedule(NamedTuple):
 # (hyperparameters, schedule) -> optimizer
 Builder = Callable[[Hyperparams, Schedule], optax.GradientTransformation]
 
-ROW_KINDS = ("zoo", "sam", "asam", "looksam", "aldvi", "genome")
+ROW_KINDS = ("zoo", "sam", "asam", "looksam", "aldvi", "schedule", "genome")
 _WRAPPERS = ("sam", "asam", "looksam")
 
 
@@ -126,15 +131,32 @@ def _aldvi_row(spec: str, name: str, fixed: dict[str, Any]) -> Row:
     extra = {k: v for k, v in {**fixed, **hp}.items() if k != "lr"}
     base_kwargs = {k: v for k, v in extra.items() if k in OPTIMIZERS[name].defaults}
     own = {k: v for k, v in extra.items() if k not in base_kwargs}
+    if own.get("rule") == "phased" and "total_epochs" not in own:  # the phases span the whole run
+      own["total_epochs"] = -(-schedule.total_steps // schedule.steps_per_epoch)
     base = lambda lr: get_optimizer(name, **base_kwargs, learning_rate=lr)
     return aldvi(base, _lr(hp, base_lr), schedule.steps_per_epoch, **own)
 
   return Row(spec, spec, build, base_lr)
 
 
+def _known(source: str, name: str, switches: dict[str, Any]) -> Any:
+  try:
+    return optix_evo.graph.known(name, **switches)
+  except (TypeError, ValueError) as e:  # an unknown name (the message lists the known ones) or a bad switch
+    raise InputError(f"genome:{source}: {e}") from None
+
+
+def _extended(data: Any) -> Any:
+  """A genome document as a genome of the default (extended) space, whichever space it records."""
+  graph = optix_evo.graph
+  space = graph.space_of(data)
+  return graph.convert(graph.from_json(data, space), space, graph.DEFAULT_SPEC)
+
+
 def load_genome(source: str) -> tuple[Any, float | None]:
-  """A genome and its recorded learning rate (or None) from ``known:NAME`` (``ox.graph.known``), a genome JSON file
-  (``ox.graph.to_json`` format), or entry ``#i`` (default 0, the best) of a search's ``hall_of_fame.json``."""
+  """A genome of the default space and its recorded learning rate (or None) from ``known:NAME``
+  (``ox.graph.known``), a genome JSON file (``ox.graph.to_json`` format, any space), or entry ``#i`` (default 0,
+  the best) of a search's ``hall_of_fame.json``."""
   graph = optix_evo.graph
   if source.startswith("known:"):
     try:
@@ -151,7 +173,7 @@ def load_genome(source: str) -> tuple[Any, float | None]:
   if not (isinstance(data, dict) and "hall_of_fame" in data):
     if hash_sign:
       raise InputError(f"{path} is not a hall of fame, so '#{index}' picks nothing; drop it.")
-    return graph.from_json(data), None
+    return _extended(data), None
   entries = data["hall_of_fame"]
   if not index.isdigit() and index:
     raise InputError(f"'#{index}' after {path} must be an entry number (0 = the best).")
@@ -164,16 +186,44 @@ def load_genome(source: str) -> tuple[Any, float | None]:
     raise InputError(f"{path}: hall-of-fame entry #{i} holds no 'genome'.")
   lr = entry.get("learning_rate")
   lr = None if lr is None else _learning_rate(source, lr, f"entry #{i}'s learning_rate")
-  return graph.from_json(entry["genome"]), lr
+  return _extended(entry["genome"]), lr
+
+
+_KNOWN_SWITCHES = ("use_decay", "variant")
 
 
 def _genome_row(spec: str, source: str, fixed: dict[str, Any]) -> Row:
-  genome, recorded_lr = load_genome(source)
+  graph = optix_evo.graph
+  name = source[len("known:"):] if source.startswith("known:") else None
+  switches = {k: fixed.pop(k) for k in _KNOWN_SWITCHES if k in fixed}
+  if switches and name is None:
+    raise InputError(f"Row {spec!r}: {', '.join(switches)} only apply to known genomes (genome:known:NAME).")
+  genome, recorded_lr = load_genome(source) if name is None else (_known(source, name, switches), None)
   base_lr = _learning_rate(spec, fixed.pop("learning_rate", recorded_lr or 1e-3), "@learning_rate")
 
   def build(hp, schedule):
     extra = {k: v for k, v in {**fixed, **hp}.items() if k != "lr"}
-    return optix_evo.graph.interpret(genome, learning_rate=_lr(hp, base_lr), total_steps=schedule.total_steps, **extra)
+    if name is None:
+      return graph.interpret(genome, learning_rate=_lr(hp, base_lr), total_steps=schedule.total_steps, **extra)
+    return graph.interpret(genome, **{**graph.known_defaults(name, _lr(hp, base_lr), schedule.total_steps), **extra})
+
+  return Row(spec, spec, build, base_lr)
+
+
+def _schedule_row(spec: str, name: str, fixed: dict[str, Any]) -> Row:
+  schedule_name, sep, opt_name = name.partition(":")
+  names = ("warmup_hold_cosine", *optix_evo.schedules.NOS_SCHEDULES)
+  if not sep or schedule_name not in names:
+    raise InputError(f"Row {spec!r}: expected 'schedule:SCHEDULE:OPTIMIZER' with SCHEDULE one of {', '.join(names)} "
+                     "(e.g. 'schedule:nos_lr3:adam').")
+  base_lr = _zoo_lr(spec, opt_name, fixed)
+
+  def build(hp, schedule):
+    extra = {k: v for k, v in {**fixed, **hp}.items() if k != "lr"}
+    peak, total = _lr(hp, base_lr), schedule.total_steps
+    sched = (optix_evo.warmup_hold_cosine_schedule(peak, total) if schedule_name == "warmup_hold_cosine"
+             else optix_evo.nos_schedule(schedule_name, peak, total))
+    return get_optimizer(opt_name, **extra, learning_rate=sched)
 
   return Row(spec, spec, build, base_lr)
 
@@ -218,6 +268,8 @@ def parse_row(spec: str) -> Row:
     return _wrapper_row(spec, kind, name, fixed)
   if kind == "aldvi":
     return _aldvi_row(spec, name, fixed)
+  if kind == "schedule":
+    return _schedule_row(spec, name, fixed)
   return _genome_row(spec, name, fixed)
 
 

@@ -1,7 +1,9 @@
 """Offline data sets (generated in code, shipped by packages, or read from disk) with deterministic splits."""
 
-from optix_evo.data.cifar10 import cifar10_dir, load_cifar10
-from optix_evo.data.datasets import DATASETS, Dataset, Graph, Split, load_dataset, split_arrays
+from optix_evo.data.cifar import cifar10_dir, cifar100_dir, load_cifar10, load_cifar100
+from optix_evo.data.datasets import DATASETS, Dataset, Graph, Split, data_dir, load_dataset, split_arrays
+from optix_evo.data.restricted_pickle import load_restricted
+from optix_evo.data.tiny_imagenet import load_tiny_imagenet, tiny_imagenet_dir
 from optix_evo.data.graphs import load_sbm
 from optix_evo.data.mnist1d import load_mnist1d
 from optix_evo.data.sequences import load_adding, load_copy
@@ -10,11 +12,13 @@ from optix_evo.data.timeseries import (
     walk_forward_splits,
 )
 
-DATASETS.update({"mnist1d": load_mnist1d, "adding": load_adding, "copy": load_copy, "sbm": load_sbm, "cifar10": load_cifar10})
+DATASETS.update({"mnist1d": load_mnist1d, "adding": load_adding, "copy": load_copy, "sbm": load_sbm, "cifar10": load_cifar10,
+                 "cifar100": load_cifar100, "tiny_imagenet": load_tiny_imagenet})
 
 __all__ = [
-    "DATASETS", "Dataset", "Graph", "Split", "cifar10_dir", "load_adding", "load_cifar10", "load_copy", "load_dataset",
-    "load_mnist1d", "load_sbm", "split_arrays",
+    "DATASETS", "Dataset", "Graph", "Split", "cifar100_dir", "cifar10_dir", "data_dir", "load_adding", "load_cifar10",
+    "load_cifar100", "load_copy", "load_dataset", "load_mnist1d", "load_restricted", "load_sbm", "load_tiny_imagenet",
+    "split_arrays", "tiny_imagenet_dir",
     # time series (data/timeseries.py)
     "WalkForwardSplit", "ar2", "lagged_windows", "load_csv_column", "random_walk", "regime_switch", "sine_mix",
     "synthetic_series", "walk_forward_splits",

@@ -2,16 +2,21 @@
 
 Every loader returns a :class:`Split` of :class:`Dataset` arrays (features ``x`` as float32, labels ``y`` as int32
 class indices for classification or float32 targets for regression). Nothing is downloaded: data come from
-packages (scikit-learn's bundled sets, mnist1d) or are generated in code; the one exception, CIFAR-10, is read
-from the standard python-pickle files on disk (:mod:`optix_evo.data.cifar10`).
+packages (scikit-learn's bundled sets, mnist1d) or are generated in code; the image sets (CIFAR-10, CIFAR-100,
+TinyImageNet) are read from their standard files on disk (:mod:`optix_evo.data.cifar`,
+:mod:`optix_evo.data.tiny_imagenet`), found by :func:`data_dir`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from optix_evo.errors import InputError
 
 
 class Dataset(NamedTuple):
@@ -85,6 +90,40 @@ def split_arrays(
       train=Dataset(x[:n_train], y[:n_train]),
       valid=Dataset(x[n_train : n_train + n_valid], y[n_train : n_train + n_valid]),
       test=Dataset(x[n_train + n_valid :], y[n_train + n_valid :]),
+      num_classes=num_classes,
+      name=name,
+  )
+
+
+def data_dir(root: str | os.PathLike | None, dirname: str, marker: str) -> Path:
+  """Where a data set's folder ``dirname`` is looked for: ``root`` if given, else ``$OPTIX_EVO_DATA``, else
+  ``~/.cache/optix_evo``; the path may be the folder itself (it holds ``marker``, or has that name) or its parent."""
+  base = Path(root or os.environ.get("OPTIX_EVO_DATA") or Path.home() / ".cache" / "optix_evo").expanduser()
+  return base if (base / marker).exists() or base.name == dirname else base / dirname
+
+
+def image_split(train: Dataset, test: Dataset, *, seed: int, valid_size: int, max_train: int | None, num_classes: int,
+                name: str) -> Split:
+  """Shuffles the ``uint8`` NHWC training images with ``seed``, keeps the last ``valid_size`` as the validation split
+  (``max_train``: only the first that many of the rest), and standardises every split per channel with the training
+  split's statistics (float32). ``test`` is the official held-out set."""
+  n = train.num_examples
+  if not 0 <= valid_size < n:
+    raise InputError(f"valid_size={valid_size} must be in [0, {n}) for the {n} training images of {name}.")
+  if max_train is not None and max_train < 1:
+    raise InputError(f"max_train must be None or >= 1, got {max_train}.")
+  order = np.random.default_rng(seed).permutation(n)
+  x, y = train.x[order], train.y[order]
+  n_train = n - valid_size
+  train_x, train_y = x[:n_train][:max_train], y[:n_train][:max_train]
+  scaled = train_x.astype(np.float32) / 255.0
+  mean, std = scaled.mean(axis=(0, 1, 2)), scaled.std(axis=(0, 1, 2))
+  std = np.where(std > 0, std, 1.0)
+  norm = lambda images: ((images.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)  # noqa: E731
+  return Split(
+      train=Dataset(norm(train_x), train_y.astype(np.int32)),
+      valid=Dataset(norm(x[n_train:]), y[n_train:].astype(np.int32)),
+      test=Dataset(norm(test.x), test.y.astype(np.int32)),
       num_classes=num_classes,
       name=name,
   )

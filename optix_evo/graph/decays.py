@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optix_evo.errors import InputError
 from optix_evo.graph import ops
 from optix_evo.graph.genome import UNARY, Genome
 from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
@@ -54,11 +55,16 @@ def _decay_env(t: jax.Array, total: jax.Array, spec: GenomeSpec) -> dict[str, ja
   return {d.name: ops.compile_expr(d.expr, "t, T")(t, total) for d in spec.decay_operands}
 
 
+def schedule_value(schedule: ops.Schedule, t: jax.Array, total: float | jax.Array,
+                   spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
+  """The learning-rate multiplier ``f(t/T)`` of one schedule entry at step ``t`` of ``total`` (in ``t``'s dtype)."""
+  env = _decay_env(t, total, spec)
+  return ops.compile_expr(schedule.expr, ", ".join(["t", "T", *env]))(t, total, *env.values())
+
+
 def schedule_factor(index: jax.Array, t: jax.Array, total: float | jax.Array, spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
   """The learning-rate multiplier of schedule ``index`` at step ``t`` of ``total`` (all computed, one indexed)."""
-  env = _decay_env(t, total, spec)
-  names = ", ".join(["t", "T", *env])
-  values = [ops.compile_expr(s.expr, names)(t, total, *env.values()) for s in spec.schedules]
+  values = [schedule_value(s, t, total, spec) for s in spec.schedules]
   dtype = jnp.result_type(*values)
   return _pick([jnp.asarray(v, dtype) for v in values], index)
 
@@ -87,13 +93,35 @@ def decay_in_range(genome: Genome, i: int, s: int, spec: GenomeSpec = DEFAULT_SP
   return bool(np.all(np.isfinite(vals)) and np.all(vals >= 0) and np.all(vals <= 1))
 
 
+def _check_phases(total_steps, warmup_steps, hold_steps) -> None:
+  """Python-int phase lengths must leave at least one step of the final phase (traced values are not checked)."""
+  values = (total_steps, warmup_steps, hold_steps)
+  if not all(isinstance(v, (int, np.integer)) for v in values):
+    return
+  if total_steps < 1 or warmup_steps < 0 or hold_steps < 0 or warmup_steps + hold_steps >= total_steps:
+    raise InputError(f"Schedule phases must satisfy 0 <= warmup_steps + hold_steps < total_steps (total_steps >= 1), "
+                     f"got total_steps={total_steps}, warmup_steps={warmup_steps}, hold_steps={hold_steps}.")
+
+
+def _steps(count: jax.Array) -> jax.Array:
+  """The step count as a float of the default float dtype (float64 when x64 is on)."""
+  return jnp.asarray(count, jnp.result_type(float))
+
+
 def nos_learning_rate(peak: float | jax.Array, total_steps: int | jax.Array, warmup_steps: int | jax.Array,
                       hold_steps: int | jax.Array = 0):
-  """The NOS base schedule (Morgan & Hougen 2024): linear warmup to ``peak``, hold, cosine decay to 0 at
-  ``total_steps``. Every argument may be traced (the search's budgets are data)."""
+  """The NOS base schedule, the authors' ``lr_warmup_cosine_decay`` (``NeuralOptimizerSearch.py``,
+  ``finalOptimizers.py``; Morgan & Hougen 2024): with ``T, W, H`` = total, warmup and hold steps,
+
+  ``η(t) = peak·t/W`` for ``t < W``; ``peak`` for ``W ≤ t ≤ W + H``; ``peak/2·(1 + cos(π(t - W - H)/(T - W - H)))``
+  after, reaching 0 at ``t = T`` and staying there. The search runs ``H = 0``; the final runs ``W = T/15``,
+  ``H = 2T/15`` (:func:`optix_evo.schedules.warmup_hold_cosine_schedule`). Computed in the default float dtype
+  (float64 when x64 is on). Every argument may be traced (the search's budgets are data).
+  """
+  _check_phases(total_steps, warmup_steps, hold_steps)
 
   def schedule(count):
-    t = jnp.asarray(count, jnp.float32)
+    t = jnp.minimum(_steps(count), total_steps)
     warm = peak * t / jnp.maximum(warmup_steps, 1)
     decay_len = jnp.maximum(total_steps - warmup_steps - hold_steps, 1)
     cos = 0.5 * peak * (1 + jnp.cos(jnp.pi * (t - warmup_steps - hold_steps) / decay_len))
@@ -104,13 +132,18 @@ def nos_learning_rate(peak: float | jax.Array, total_steps: int | jax.Array, war
 
 def nos_momentum(total_steps: int | jax.Array, warmup_steps: int | jax.Array, hold_steps: int | jax.Array = 0,
                  high: float = 0.95, low: float = 0.85):
-  """The NOS momentum schedule: ``high → low`` during warmup, hold, ``low → high`` afterwards (may be traced)."""
+  """The NOS momentum schedule as both of the authors' files build it, ``np.concatenate((np.linspace(high, low, W),
+  np.linspace(low, low, H), np.linspace(low, high, T - W - H)))`` indexed by the step (endpoints included: ``low``
+  at ``t = W - 1``, ``high`` at ``t = T - 1``); steps past ``T - 1`` keep the last value. Computed in the default
+  float dtype (float64 when x64 is on). Every argument may be traced.
+  """
+  _check_phases(total_steps, warmup_steps, hold_steps)
 
   def schedule(count):
-    t = jnp.asarray(count, jnp.float32)
-    down = high + (low - high) * t / jnp.maximum(warmup_steps, 1)
-    rest = jnp.maximum(total_steps - warmup_steps - hold_steps, 1)
+    t = jnp.minimum(_steps(count), total_steps - 1)
+    down = high + (low - high) * t / jnp.maximum(warmup_steps - 1, 1)
+    rest = jnp.maximum(total_steps - warmup_steps - hold_steps - 1, 1)
     up = low + (high - low) * (t - warmup_steps - hold_steps) / rest
-    return jnp.where(t < warmup_steps, down, jnp.where(t <= warmup_steps + hold_steps, low, up))
+    return jnp.where(t < warmup_steps, down, jnp.where(t < warmup_steps + hold_steps, low, up))
 
   return schedule

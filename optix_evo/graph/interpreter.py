@@ -42,6 +42,7 @@ from optix_evo.graph import ops
 from optix_evo.graph.decays import decay_factor, schedule_factor
 from optix_evo.graph.genome import BINARY, UNARY, Genome
 from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
+from optix_evo.graph.validation import is_concrete, validate_genome
 
 ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
 STRATEGIES = ("switch", "select")
@@ -355,6 +356,8 @@ def interpret(
   """
   if strategy not in STRATEGIES:
     raise ValueError(f"Unknown strategy {strategy!r}; use one of {STRATEGIES}.")
+  if is_concrete(genome):
+    validate_genome(genome, spec)
   genome = Genome(*(jnp.asarray(x, jnp.int32) for x in genome))
   lr_fn, m_fn = _as_schedule(learning_rate), _as_schedule(momentum)
   buffers = spec.used_buffers

@@ -14,7 +14,7 @@ from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 
 
 def mutate_decay(rng: np.random.Generator, g: Genome, i: int, s: int, spec: GenomeSpec) -> None:
-  """Mutates the decay graph on edge (i, s) until it is valid and behaves differently (nos.md §2.4), in place."""
+  """Mutates the decay graph on edge (i, s) until it is valid and behaves differently (the authors' ``DecaySchedule.mutate``), in place."""
   n_d = len(spec.decay_operands)
   before = decay_values(g, i, s, spec)
   parent = to_numpy(g)
@@ -61,7 +61,7 @@ def _random_input(rng: np.random.Generator, spec: GenomeSpec, node: int, exclude
 
 
 def _mutate_once(rng: np.random.Generator, g: Genome, spec: GenomeSpec) -> None:
-  """One NOS mutation of ``g`` in place (nos.md §1.6)."""
+  """One NOS mutation of ``g`` in place (the authors' ``OptimizerChrom.mutate``)."""
   n_op, h = spec.num_operands, spec.num_hidden
   root = h
   nodes = [int(i) for i in np.flatnonzero(active_nodes(g, spec))]
@@ -71,7 +71,9 @@ def _mutate_once(rng: np.random.Generator, g: Genome, spec: GenomeSpec) -> None:
   what = rng.choice(6, p=spec.mutation_probs)
   if what == 0:  # change the operation
     if kind == UNARY:
-      g.unary[i] = random_unary(rng, spec, exclude=int(g.unary[i])) if g.unary[i] != 0 else int(rng.integers(1, len(spec.unary)))
+      limit = spec.mutation_unary or len(spec.unary)
+      g.unary[i] = (random_unary(rng, spec, exclude=int(g.unary[i]), limit=limit) if g.unary[i] != 0
+                    else int(rng.integers(1, limit)))
     else:
       g.binary[i] = (g.binary[i] + rng.integers(1, len(spec.binary))) % len(spec.binary)
   elif what == 1:  # change a connection
@@ -128,7 +130,7 @@ def _mutate_once(rng: np.random.Generator, g: Genome, spec: GenomeSpec) -> None:
 
 
 def mutate(key, genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> Genome:
-  """One random NOS mutation of ``genome`` (nos.md §1.6 and §2.4), retried until the child is acyclic and differs
+  """One random NOS mutation of ``genome`` (``OptimizerChrom.mutate`` and ``DecaySchedule.mutate`` of the authors' code), retried until the child is acyclic and differs
   from the parent (canonical hash). Duplicates of other genomes and numeric integrity are the search's business
   (:func:`canonical_hash`, :func:`check_integrity`). Runs on the host; ``key`` is a JAX PRNG key or an int seed.
   """

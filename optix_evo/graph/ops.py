@@ -4,7 +4,7 @@ Every entry holds its maths once, as a Python expression over ``jax.numpy`` (plu
 The interpreter compiles the expression into a function, :func:`optix_evo.graph.to_python` pastes it into the
 generated code, the renderer uses the entry's text/LaTeX templates, and mutation draws indices into the same tables.
 Adding an op is one line here. Definitions follow the authors' reference code (``OUStudent/NeuralOptimizerSearch``,
-digest in ``shared/design/nos.md`` §1.3-1.5, 2.2-2.3, 3.3); deviations are flagged next to the entry.
+``NeuralOptimizerSearch.py`` and ``finalOptimizers.py``); deviations are flagged next to the entry.
 
 Expression variables:
 
@@ -180,7 +180,11 @@ OPERANDS: tuple[Operand, ...] = (
     # Lion's c = 0.9 m_prev + 0.1 g, written with the updated m = 0.99 m_prev + 0.01 g: c = (10 m + g) / 11 (reading
     # m_prev would keep the old buffer alive past its update, and XLA would copy it every step).
     Operand("lion_c", "(10 * lion_m + g) / 11", "(0.9m+0.1g)", r"(0.9m+0.1g)", ("lion_m",)),
+    # Opt3 as finalOptimizers.py ships it: its "lambda" slot accumulates g² (β = 0.999, i.e. Adam's ν), not g³.
+    Operand("qh_nu", "(1 - 0.99) * g ** 3 + 0.99 * (nu / (1 - 0.999 ** k))", "(0.01g³+0.99ν̂)", r"(0.01g^3+0.99\hat\nu)",
+            ("nu",)),
 )
+NOS_OPERANDS = 20  # the paper's operands are the first 20 entries (the NOS code's list, in its order)
 
 UNARY: tuple[Op, ...] = (
     Op("id", "x", "{0}", "{0}"),
@@ -214,10 +218,11 @@ UNARY: tuple[Op, ...] = (
     # by 1 - 0.95^0 = 0, so it never produced a finite update there).
     Op("ema", "(0.95 * n + 0.05 * x) / (1 - 0.95 ** k)", "expMovAvg({0})", r"\operatorname{{EMA}}\left({0}\right)",
        state="out * (1 - 0.95 ** k)"),  # = 0.95 n + 0.05 x
-    Op("delta", "x - n", "deltaChange({0})", r"\Delta\left({0}\right)", state="out"),  # n ← x - n (nos.md §1.4)
+    Op("delta", "x - n", "deltaChange({0})", r"\Delta\left({0}\right)", state="out"),  # n ← x - n (the NOS code's deltaChange)
     Op("maxval", "jnp.maximum(x, n)", "MaxValue({0})", r"\max_{{\le t}}\left({0}\right)", state="out"),
     Op("sign", "jnp.sign(x)", "sign({0})", r"\operatorname{{sign}}\left({0}\right)"),  # Bello et al.; Lion
 )
+NOS_UNARY = 26  # the paper's unary ops (identity + the NOS code's 25) are the first 26 entries
 
 BINARY: tuple[Op, ...] = (
     Op("add", "x + y", "({0} + {1})", r"\left({0} + {1}\right)", commutative=True),
@@ -268,34 +273,45 @@ DECAY_UNARY: tuple[Op, ...] = (
 
 DECAY_BINARY: tuple[Op, ...] = BINARY[:6] + (BINARY[6],)  # +, -, *, max, min, /, x1/sqrt(1+x2²)
 
+# a14 as finalOptimizers.py computes it, (b0 - b)/((1 - b0) + b); the decay operand a14 keeps the search code's form.
+_A14_FINAL = "((0.95 - 0.95 * (1 - (t + 1) / T)) / ((1 - 0.95) + 0.95 * (1 - (t + 1) / T)))"
+
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule("constant", "1.0 + 0.0 * t", "1", "1"),
-    # The authors' evolved schedules (EvolvedLRSchedules k = 0..8); family labels are our reading (nos.md §3.3):
-    # family 1 = lr0, lr1; family 2 = lr2, lr5, lr6, lr8; outsiders = lr3, lr4, lr7.
+    # The authors' evolved schedules (finalOptimizers.py, EvolvedLRSchedules type k = 0..8, as shipped); family
+    # labels are our reading of the formulas: family 1 = lr0, lr1; family 2 = lr2, lr5, lr6, lr8; outsiders = lr3,
+    # lr4, lr7.
     Schedule("nos_lr0", "erfc(erfc(a4)) / dtanh(a8)", "erfc(erfc(a4))/(1-tanh(a8)^2)",
              r"\frac{\operatorname{erfc}(\operatorname{erfc}(a_4))}{1-\tanh^2 a_8}"),
     Schedule("nos_lr1", "erfc(erfc(a4)) / (dtanh(a8) * dtanh(a4))", "erfc(erfc(a4))/((1-tanh(a8)^2)(1-tanh(a4)^2))",
              r"\frac{\operatorname{erfc}(\operatorname{erfc}(a_4))}{(1-\tanh^2 a_8)(1-\tanh^2 a_4)}"),
-    Schedule("nos_lr2", "jnp.arctan(a2) / (dtanh(a10) * jnp.sqrt(dsoft(a14)))",
-             "arctan(a2)/((1-tanh(a10)^2) sqrt(1/(1+|a14|)))",
-             r"\frac{\tan^{-1} a_2}{(1-\tanh^2 a_{10})\sqrt{1/(1+|a_{14}|)}}"),
+    # shipped with finalOptimizers' a14 = (b0 - b)/((1 - b0) + b); "nos_lr2_search" below uses the search's a14.
+    Schedule("nos_lr2", f"jnp.arctan(a2) / (dtanh(a10) * jnp.sqrt(dsoft({_A14_FINAL})))",
+             "arctan(a2)/((1-tanh(a10)^2) sqrt(1/(1+|a14'|))), a14' = (0.95-b)/(0.05+b)",
+             r"\frac{\tan^{-1} a_2}{(1-\tanh^2 a_{10})\sqrt{1/(1+|a'_{14}|)}}"),
     Schedule("nos_lr3", "sig(a2) ** 2 / sig(2 * softsign(a1))", "sig(a2)^2/sig(2 softsign(a1))",
              r"\frac{\sigma(a_2)^2}{\sigma(2\,\mathrm{softsign}(a_1))}"),
     Schedule("nos_lr4", "1 / jnp.sqrt(erf(a11))", "1/sqrt(erf(a11))", r"\frac{1}{\sqrt{\operatorname{erf}(a_{11})}}"),
     Schedule("nos_lr5", "jnp.arctan(a2) * erfc(a6) / jnp.sqrt(dsoft(a6))", "arctan(a2) erfc(a6)/sqrt(1/(1+|a6|))",
              r"\frac{\tan^{-1}(a_2)\operatorname{erfc}(a_6)}{\sqrt{1/(1+|a_6|)}}"),
     Schedule("nos_lr6", "1 / jnp.sqrt(dsoft(a10))", "1/sqrt(1/(1+|a10|))", r"\sqrt{1+|a_{10}|}"),
-    # The reference code forces lr[0] = 1e-7 (the formula is ~1e7 at t = 0); we use factor 0 at t = 0.
+    # The formula is ~1e7 at t = 0; the authors' callback meant to set step 0 to 1e-7 (``self.lr[0] = 1e-7``), we use
+    # factor 0 there (the base schedule's warmup starts at 0 anyway).
     Schedule("nos_lr7", "jnp.where(t == 0, 0.0, 1 / (jnp.sqrt(softsign(jnp.arctan(a12))) + 1e-7))",
              "1/sqrt(softsign(arctan(a12)))", r"\frac{1}{\sqrt{\mathrm{softsign}(\tan^{-1} a_{12})}}"),
     Schedule("nos_lr8", "jnp.tanh(jnp.maximum(a10, a6))", "tanh(max(a10, a6))", r"\tanh(\max(a_{10}, a_6))"),
+    # nos_lr2 with the search code's a14 = 0.95 - a13 (what this library called nos_lr2 before genome format 2).
+    Schedule("nos_lr2_search", "jnp.arctan(a2) / (dtanh(a10) * jnp.sqrt(dsoft(a14)))",
+             "arctan(a2)/((1-tanh(a10)^2) sqrt(1/(1+|a14|)))",
+             r"\frac{\tan^{-1} a_2}{(1-\tanh^2 a_{10})\sqrt{1/(1+|a_{14}|)}}"),
 )
 
 MOMENTUM_TYPES: tuple[MomentumType, ...] = (
     MomentumType("none", "mom", "d", "w ← w - η_t·u"),
     MomentumType("momentum", "m * mom + d", "new", "mom ← m·mom - η_t·u;  w ← w + mom"),
-    # Nesterov as optax and the authors' final optimizers: w ← w + m·mom_new - η_t·u.
-    MomentumType("nesterov", "m * mom + d", "m * new + d", "mom ← m·mom - η_t·u;  w ← w + m·mom - η_t·u"),
     # Nesterov as the authors' search code ran it: w ← w + mom_new - η_t·u.
     MomentumType("nesterov_nos", "m * mom + d", "new + d", "mom ← m·mom - η_t·u;  w ← w + mom - η_t·u"),
+    # Nesterov as optax and the authors' final optimizers (Opt9, Opt10): w ← w + m·mom_new - η_t·u.
+    MomentumType("nesterov", "m * mom + d", "m * new + d", "mom ← m·mom - η_t·u;  w ← w + m·mom - η_t·u"),
 )
+NOS_MOMENTUM_TYPES = 3  # the search code's three types are the first three entries

@@ -25,7 +25,7 @@ def host_rng(key) -> np.random.Generator:
 
 
 def sample_decay(rng: np.random.Generator, g: Genome, i: int, s: int, spec: GenomeSpec) -> None:
-  """Attaches a random valid decay graph to edge (i, s) (nos.md §2.3), in place."""
+  """Attaches a random valid decay graph to edge (i, s) (the authors' ``DecaySchedule.setup``), in place."""
   n_d = len(spec.decay_operands)
   while True:
     g.decay_on[i, s] = 1
@@ -46,15 +46,17 @@ def sample_decay(rng: np.random.Generator, g: Genome, i: int, s: int, spec: Geno
       return
 
 
-def random_unary(rng: np.random.Generator, spec: GenomeSpec, exclude: int | None = None) -> int:
+def random_unary(rng: np.random.Generator, spec: GenomeSpec, exclude: int | None = None, limit: int | None = None) -> int:
+  """The identity with ``spec.identity_prob`` (unless ``exclude`` is it), else a uniform unary op among entries
+  ``1 .. limit - 1`` (default: the whole table) other than ``exclude``."""
   if exclude != 0 and rng.random() < spec.identity_prob:
     return 0
-  choices = [i for i in range(1, len(spec.unary)) if i != exclude]
+  choices = [i for i in range(1, limit or len(spec.unary)) if i != exclude]
   return int(rng.choice(choices))
 
 
 def random_genome(key, spec: GenomeSpec = DEFAULT_SPEC) -> Genome:
-  """A random structurally valid genome (nos.md §1.2): acyclic, root reading at least one hidden node, decays
+  """A random structurally valid genome (the authors' ``OptimizerChrom.setup``): acyclic, root reading at least one hidden node, decays
   valid in [0, 1]. The numeric integrity check (:func:`check_integrity`) is separate and vectorised.
 
   ``key``: a JAX PRNG key or an int seed (sampling runs on the host with NumPy).

@@ -1,16 +1,37 @@
-"""The search space: op tables (:mod:`optix_evo.graph.ops`), graph size and the sampling / mutation probabilities."""
+"""The search space: op tables (:mod:`optix_evo.graph.ops`), graph size and the sampling / mutation probabilities.
+
+Two named spaces (:data:`SPACES`):
+
+* ``"nos"`` (:data:`NOS_SPEC`): the space the NOS search ran (Morgan & Hougen 2024, arXiv:2404.06679; the authors'
+  ``NeuralOptimizerSearch.py``): 20 operands, identity + 25 unary and 10 binary ops, the momentum types none,
+  momentum and Nesterov in the search code's form (``w ← w + mom - η u``), no schedule gene (learning-rate schedules
+  arise from decays on the root's input edges), the code's sampling and mutation probabilities (decay mutation 0.1),
+  and its op mutation that never draws ``MaxValue``.
+* ``"extended"`` (:data:`EXTENDED_SPEC`, the default): an extension of ``"nos"`` with Bello et al.'s Adam and RMSprop
+  operands, Lion's interpolation, the operand of the shipped Opt3, the ``sign`` op, the optax / final-optimizer
+  Nesterov form and a schedule gene over the authors' evolved schedules (drawn with probability 0.1, mutated with
+  probability 0.03). Every ``"nos"`` table is a prefix of the extended one (same index for every shared entry), so
+  a ``"nos"`` genome runs unchanged in the extended space after :func:`optix_evo.graph.convert` renumbers the
+  hidden-node vertices.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
+from optix_evo.errors import InputError
 from optix_evo.graph import ops
 
 
 @dataclasses.dataclass(frozen=True)
 class GenomeSpec:
-  """The search space: op tables, graph size and the sampling / mutation probabilities (defaults: the NOS code)."""
+  """The search space: op tables, graph size and the sampling / mutation probabilities.
 
+  The defaults are the ``"extended"`` space; ``name`` is recorded in every genome file (``to_json``) and checked on
+  load. Probabilities follow the authors' code unless marked as our addition.
+  """
+
+  name: str = "extended"
   operands: tuple[ops.Operand, ...] = ops.OPERANDS
   unary: tuple[ops.Op, ...] = ops.UNARY
   binary: tuple[ops.Op, ...] = ops.BINARY
@@ -21,7 +42,7 @@ class GenomeSpec:
   momentum_types: tuple[ops.MomentumType, ...] = ops.MOMENTUM_TYPES
   buffers: tuple[ops.Buffer, ...] = ops.BUFFERS
   num_hidden: int = 5
-  # random initialisation (nos.md §1.2, 2.3)
+  # random initialisation (the authors' OptimizerChrom.setup / DecaySchedule.setup)
   hidden_unary_prob: float = 0.75
   root_unary_prob: float = 0.25
   operand_input_prob: float = 0.8
@@ -30,35 +51,44 @@ class GenomeSpec:
   root_unary_decay_prob: float = 0.85
   decay_unary_prob: float = 0.8
   schedule_prob: float = 0.1  # our addition: chance that a random genome draws a non-constant LR schedule
-  # mutation kinds (nos.md §1.6): op, connection, unary<->binary, momentum type, decay, schedule (our addition)
+  # mutation kinds (OptimizerChrom.mutate): op, connection, unary<->binary, momentum type, decay, schedule (our addition)
   mutation_probs: tuple[float, ...] = (0.4, 0.3, 0.1, 0.1, 0.07, 0.03)
+  # op mutation draws unary ops among the first this many entries (None: all); the NOS code draws identity and ops
+  # 0..23 of its list, so MaxValue (its op 24) appears only at initialisation
+  mutation_unary: int | None = None
   decay_check_steps: int = 100  # decays must lie in [0, 1] on t = 0..T-1 with T = this
 
   def __post_init__(self):
+    if not isinstance(self.name, str) or not self.name:
+      raise InputError(f"GenomeSpec.name must be a non-empty string, got {self.name!r}.")
     for field in ("operands", "unary", "binary", "decay_operands", "decay_unary", "decay_binary", "schedules",
                   "momentum_types"):
       names = [e.name for e in getattr(self, field)]
       if len(set(names)) != len(names):
-        raise ValueError(f"GenomeSpec.{field} has duplicate names: {names}.")
+        raise InputError(f"GenomeSpec.{field} has duplicate names: {names}.")
     if self.unary[0].name != "id" or self.decay_unary[0].name != "id":
-      raise ValueError("The first unary op (of the update and of the decay tables) must be the identity 'id'.")
+      raise InputError("The first unary op (of the update and of the decay tables) must be the identity 'id'.")
     if self.schedules[0].name != "constant":
-      raise ValueError("The first schedule must be 'constant'.")
+      raise InputError("The first schedule must be 'constant'.")
+    if self.momentum_types[0].name != "none":
+      raise InputError("The first momentum type must be 'none'.")
     if self.num_hidden < 1:
-      raise ValueError(f"num_hidden must be >= 1, got {self.num_hidden}.")
+      raise InputError(f"num_hidden must be >= 1, got {self.num_hidden}.")
     if len(self.mutation_probs) != 6 or abs(sum(self.mutation_probs) - 1) > 1e-9:
-      raise ValueError(f"mutation_probs must be 6 probabilities summing to 1, got {self.mutation_probs}.")
+      raise InputError(f"mutation_probs must be 6 probabilities summing to 1, got {self.mutation_probs}.")
+    if self.mutation_unary is not None and not 2 <= self.mutation_unary <= len(self.unary):
+      raise InputError(f"mutation_unary must be None or in [2, {len(self.unary)}], got {self.mutation_unary}.")
     known = {b.name for b in self.buffers}
     for o in self.operands:
       if not set(o.buffers) <= known:
-        raise ValueError(f"Operand {o.name!r} reads buffers {o.buffers}, not all in {sorted(known)}.")
+        raise InputError(f"Operand {o.name!r} reads buffers {o.buffers}, not all in {sorted(known)}.")
 
   def __repr__(self) -> str:
     """Table sizes instead of every entry (the default repr of the tables runs to pages in signatures and errors)."""
     tables = ("operands", "unary", "binary", "decay_operands", "decay_unary", "decay_binary", "schedules",
               "momentum_types", "buffers")
     sizes = ", ".join(f"{name}={len(getattr(self, name))}" for name in tables)
-    return f"GenomeSpec({sizes}, num_hidden={self.num_hidden})"
+    return f"GenomeSpec({self.name!r}, {sizes}, num_hidden={self.num_hidden})"
 
   @property
   def num_nodes(self) -> int:
@@ -92,7 +122,27 @@ class GenomeSpec:
     for i, e in enumerate(entries):
       if e.name == name:
         return i
-    raise ValueError(f"Unknown {table} entry {name!r}. Known: {', '.join(e.name for e in entries)}.")
+    raise InputError(f"Unknown {table} entry {name!r} in the {self.name!r} space. Known: "
+                     f"{', '.join(e.name for e in entries)}.")
 
 
-DEFAULT_SPEC = GenomeSpec()
+EXTENDED_SPEC = GenomeSpec()
+NOS_SPEC = GenomeSpec(
+    name="nos",
+    operands=ops.OPERANDS[:ops.NOS_OPERANDS],
+    unary=ops.UNARY[:ops.NOS_UNARY],
+    schedules=ops.SCHEDULES[:1],
+    momentum_types=ops.MOMENTUM_TYPES[:ops.NOS_MOMENTUM_TYPES],
+    schedule_prob=0.0,
+    mutation_probs=(0.4, 0.3, 0.1, 0.1, 0.1, 0.0),
+    mutation_unary=ops.NOS_UNARY - 1,
+)
+SPACES: dict[str, GenomeSpec] = {"nos": NOS_SPEC, "extended": EXTENDED_SPEC}
+DEFAULT_SPEC = EXTENDED_SPEC
+
+
+def get_space(name: str) -> GenomeSpec:
+  """The named search space (:data:`SPACES`: ``"nos"``, the paper's; ``"extended"``, the default)."""
+  if name not in SPACES:
+    raise InputError(f"Unknown genome space {name!r}. Known spaces: {', '.join(SPACES)}.")
+  return SPACES[name]

