@@ -159,6 +159,7 @@ def write_manifest(
     seeds: Any,
     data_fingerprint: str | None = None,
     headline: Mapping[str, float] | None = None,
+    timing: Mapping[str, float] | None = None,
 ) -> pathlib.Path:
   """Writes ``run_dir/run.json`` (atomically, creating ``run_dir``) and returns its path.
 
@@ -169,6 +170,8 @@ def write_manifest(
     seeds: every seed the run used (an int, a list, or a dict name → seed).
     data_fingerprint: :func:`fingerprint_arrays` of the data the run trained and evaluated on.
     headline: name → number, the figures that :func:`reproduce` compares.
+    timing: name → seconds or counts of what the run paid for (wall time, compilation and tracing, training), as
+      :class:`optix_evo.compilation.CompileLog` reports it.
 
   Returns:
     The path of the manifest.
@@ -186,6 +189,7 @@ def write_manifest(
       "seeds": seeds,
       "data_fingerprint": data_fingerprint,
       "headline": {k: float(v) for k, v in headline.items()},
+      "timing": dict(timing or {}),
       "environment": environment(),
       "git": git_state(),
       "cwd": os.getcwd(),

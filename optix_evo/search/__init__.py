@@ -1,20 +1,21 @@
-"""Neural optimizer search (Morgan & Hougen 2024): a mutation-only particle GA over genomes of
-``optix_evo.graph``, scored by one jitted, sharded program per generation (``lax.map`` over candidates on CPU,
-``vmap`` on GPU/TPU), then progressive elimination.
+"""Neural optimizer search (Morgan & Hougen 2024): a mutation-only particle GA over the genomes of
+``optix_evo.graph``, scored by one compiled program per task, then progressive elimination and a tuned final
+comparison against baselines and known optimizers, with intervals and a held-out task.
 
 ``ox.search.run(ox.search.preset("quick"), "runs/q")`` or ``optix-evo search --preset quick``.
 """
 
 from optix_evo.search import ga
-from optix_evo.search.elimination import Stage, spearman
-from optix_evo.search.evaluate import BASELINES, WORST, Evaluator, Protocol, Scores, population_mesh
-from optix_evo.search.results import verdict, write_results
-from optix_evo.search.search import PRESETS, SearchConfig, SearchResult, genome_builder, preset, run
-from optix_evo.search.tasks import TASKS, Task, get_task
-from optix_evo.search.transfer import confidence_interval, transfer
+from optix_evo.search.config import BASELINES, PRESETS, SearchConfig, Stage, preset
+from optix_evo.search.driver import Search, SearchInterrupted, SearchResult, run, select_survivors
+from optix_evo.search.evaluate import WORST, Budget, Evaluator, Outcome, population_mesh
+from optix_evo.search.protocol import Protocol, Scores, score, seed_keys, tune
+from optix_evo.search.results import verdict_sentences, write_results
+from optix_evo.search.statistics import Interval, mean_interval, paired_difference, spearman, spearman_interval, verdict
 
 __all__ = [
-    "BASELINES", "Evaluator", "PRESETS", "Protocol", "Scores", "SearchConfig", "SearchResult", "Stage", "TASKS",
-    "Task", "WORST", "confidence_interval", "ga", "genome_builder", "get_task", "population_mesh",
-    "preset", "run", "spearman", "transfer", "verdict", "write_results",
+    "BASELINES", "Budget", "Evaluator", "Interval", "Outcome", "PRESETS", "Protocol", "Scores", "Search",
+    "SearchConfig", "SearchInterrupted", "SearchResult", "Stage", "WORST", "ga", "mean_interval", "paired_difference",
+    "population_mesh", "preset", "run", "score", "seed_keys", "select_survivors", "spearman", "spearman_interval",
+    "tune", "verdict", "verdict_sentences", "write_results",
 ]

@@ -156,7 +156,7 @@ class SearchConfig:
     self.surrogate(pool=True)
     self.surrogate(pool=False)
     from optix_evo import graph  # pylint: disable=import-outside-toplevel
-    graph.spec_by_name(self.space)
+    graph.get_space(self.space)
     for name in self.references:
       if name not in graph.KNOWN:
         raise InputError(f"Unknown reference optimizer {name!r}. Known genomes: {', '.join(graph.KNOWN)}.")

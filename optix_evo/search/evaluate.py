@@ -6,8 +6,8 @@ and warmup, validation period, early-stop rule), so the search's surrogate, its 
 elimination stage and the final comparison reuse the same compiled program (baselines too: Adam, AdamW and SGD are
 genomes of the same space, :func:`optix_evo.graph.known`).
 
-A run trains with the NOS base schedule (linear warmup to the peak learning rate, cosine decay to 0 at the horizon;
-momentum 0.95 → 0.85 → 0.95), validates every ``epoch`` steps and keeps the best validation accuracy reached before
+A run trains with the NOS base schedule (linear warmup to the peak learning rate, an optional hold, cosine decay to 0
+at the horizon; momentum 0.95 → 0.85 → 0.95), validates every ``epoch`` steps and keeps the best validation accuracy reached before
 any non-finite value, stops at the first non-finite loss or update (the run is *divergent*), and optionally stops
 when an epoch's training accuracy is below a threshold (the paper's early-stop rules). Morgan & Hougen,
 "Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution", arXiv:2404.06679 (2024).
@@ -70,6 +70,7 @@ class Budget(NamedTuple):
     epoch: steps between validations (and early-stop checks); the last, partial epoch is validated too.
     min_accuracy: stop a run when an epoch's mean training accuracy is below this (0: never)...
     check_after: ...from this epoch index on (0-based).
+    hold: steps the learning rate holds its peak after the warmup (the paper's final runs: ``2T/15``).
   """
 
   steps: int
@@ -78,6 +79,7 @@ class Budget(NamedTuple):
   epoch: int
   min_accuracy: float = 0.0
   check_after: int = 0
+  hold: int = 0
 
   def validated(self) -> Budget:
     if self.steps < 1 or self.epoch < 1:
@@ -85,8 +87,9 @@ class Budget(NamedTuple):
                        f"epoch={self.epoch}.")
     if self.horizon < self.steps:
       raise InputError(f"The schedule horizon ({self.horizon}) must cover the run's {self.steps} steps.")
-    if not 0 <= self.warmup < self.horizon:
-      raise InputError(f"warmup={self.warmup} must be in [0, horizon={self.horizon}).")
+    if self.warmup < 0 or self.hold < 0 or self.warmup + self.hold >= self.horizon:
+      raise InputError(f"warmup={self.warmup} and hold={self.hold} must be non-negative and end before the horizon "
+                       f"({self.horizon}).")
     return self
 
 
@@ -117,8 +120,9 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
   init_key, data_key, augment_key = jax.random.split(key, 3)
   params = task.init(init_key)
   optimizer = graph.interpret(
-      genome, graph.nos_learning_rate(peak_lr, budget.horizon, budget.warmup), spec=spec,
-      total_steps=budget.horizon, momentum=graph.nos_momentum(budget.horizon, budget.warmup), strategy=strategy)
+      genome, graph.nos_learning_rate(peak_lr, budget.horizon, budget.warmup, budget.hold), spec=spec,
+      total_steps=budget.horizon, momentum=graph.nos_momentum(budget.horizon, budget.warmup, budget.hold),
+      strategy=strategy)
   state = optimizer.init(params)
   n_train, batch = task.train.num_examples, task.batch_size
   per_data_epoch = steps_per_epoch(n_train, batch)

@@ -35,6 +35,7 @@ class Protocol:
     probe_steps: length of each probe (0, or a one-value grid: no probes).
     epoch: steps between validations and early-stop checks (default: ``steps // 4``).
     warmup_steps: linear warmup (default: ``probe_steps``, else ``steps // 10``; NOS: 800 of 8000).
+    hold_steps: steps at the peak learning rate after the warmup (NOS search: 0; its final runs: ``2T/15``).
     seeds: full runs per candidate (fitness: their mean).
     probe_epoch: steps between a probe's checks (default: ``probe_steps // 4``).
     probe_min_accuracy, probe_check_after: a probe stops when an epoch's training accuracy is below this, from
@@ -49,6 +50,7 @@ class Protocol:
   probe_steps: int = 0
   epoch: int | None = None
   warmup_steps: int | None = None
+  hold_steps: int = 0
   seeds: int = 1
   probe_epoch: int | None = None
   probe_min_accuracy: float = 0.0
@@ -70,8 +72,9 @@ class Protocol:
       value = getattr(self, name)
       if value is not None and value < (0 if name == "warmup_steps" else 1):
         raise InputError(f"{name} must be {'non-negative' if name == 'warmup_steps' else 'positive'}, got {value}.")
-    if self.warmup >= self.steps:
-      raise InputError(f"warmup_steps={self.warmup} must be smaller than steps={self.steps}.")
+    if self.hold_steps < 0 or self.warmup + self.hold_steps >= self.steps:
+      raise InputError(f"warmup_steps={self.warmup} plus hold_steps={self.hold_steps} must be smaller than "
+                       f"steps={self.steps}.")
 
   @property
   def warmup(self) -> int:
@@ -85,11 +88,11 @@ class Protocol:
 
   def run_budget(self) -> Budget:
     return Budget(self.steps, self.steps, self.warmup, self.epoch or max(self.steps // 4, 1), self.run_min_accuracy,
-                  self.run_check_after)
+                  self.run_check_after, self.hold_steps)
 
   def probe_budget(self) -> Budget:
     return Budget(self.probe_steps, self.steps, self.warmup, self.probe_epoch or max(self.probe_steps // 4, 1),
-                  self.probe_min_accuracy, self.probe_check_after)
+                  self.probe_min_accuracy, self.probe_check_after, self.hold_steps)
 
 
 class Scores(NamedTuple):
@@ -150,10 +153,12 @@ def score(evaluator: Evaluator, genomes, protocol: Protocol, *, seed: int) -> Sc
 
 
 def tune(evaluator: Evaluator, genomes, *, steps: int, lr_grid: tuple[float, ...], seeds: int, seed: int,
-         epoch: int | None = None, warmup_steps: int | None = None) -> Scores:
+         epoch: int | None = None, warmup_steps: int | None = None, hold_steps: int = 0) -> Scores:
   """Full runs of every candidate at every rate of ``lr_grid`` and every seed; per candidate the rate with the best
-  mean validation accuracy (the first of equal ones), and the per-seed validation and test accuracy at that rate."""
-  protocol = Protocol(steps, tuple(lr_grid), epoch=epoch, warmup_steps=warmup_steps, seeds=seeds)
+  mean validation accuracy (the first of equal ones), and the per-seed validation and test accuracy at that rate.
+  ``warmup_steps`` / ``hold_steps``: the schedule's warmup and hold (the paper's final runs: ``T/15``, ``2T/15``)."""
+  protocol = Protocol(steps, tuple(lr_grid), epoch=epoch, warmup_steps=warmup_steps, seeds=seeds,
+                      hold_steps=hold_steps)
   n, g = jax.tree.leaves(genomes)[0].shape[0], len(lr_grid)
   grid = np.asarray(lr_grid, np.float64)
   keys = seed_keys(seed, seeds)

@@ -1,40 +1,78 @@
-"""The results folder of a search: equations, standalone optax code, figures and ``report.md``.
+"""The results folder of a search: the verdicts, the evidence, the optimizers as code, figures and ``run.json``.
 
-``run`` itself writes ``checkpoint.pkl``, ``history.jsonl`` (one line per evaluated candidate) and
-``hall_of_fame.json``; :func:`write_results` adds
+:class:`~optix_evo.search.driver.Search` writes ``checkpoint.npz`` and ``history.jsonl`` (one line per evaluated
+candidate and stage); :func:`write_results` adds
 
-* ``optimizers/rank_<k>.py``: each hall-of-fame optimizer as runnable optax code (``optix_evo.graph.to_python``),
-* ``fitness.png``: best and median surrogate fitness per generation, with the baseline's,
-* ``lr_schedules.png``: learning rate over training of the top candidates (base warmup-cosine schedule at the
-  peak rate their probes chose, times any LR multiplier the genome evolved),
-* ``report.md``: settings, timings, the baseline comparison, the surrogate's rank correlation and the hall of fame.
+* ``report.md``: one verdict per task (*beats*, *ties* or *loses* the tuned baseline, from the paired difference's
+  95% interval), the surrogate's rank correlation with its interval, the final comparison (found optimizers among
+  the baselines and known optimizers, each with the learning rate its tuning chose), settings, timings;
+* ``hall_of_fame.json``: the last stage's ranking, genomes by op names;
+* ``optimizers/rank_<k>.py`` (``k`` from 1): each hall-of-fame optimizer as standalone optax code;
+* ``fitness.png`` (surrogate fitness per generation) and ``final.png`` (test accuracy of every participant);
+* ``run.json``: the manifest ``optix-evo reproduce`` re-runs (:mod:`optix_evo.diagnostics.manifest`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
 import numpy as np
 
-from optix_evo.search.checkpoint import atomic_write_text
-from optix_evo.search.search import SearchConfig, SearchResult
+from optix_evo import graph
+from optix_evo.run_folder import atomic_write_json, atomic_write_text
+from optix_evo.search.config import PRESETS, SearchConfig
+from optix_evo.search.driver import SearchResult
+from optix_evo.search.statistics import Interval, mean_interval
+
+VERDICT_TARGET_RHO = 0.5
 
 
-def _genome(record: dict[str, Any]):
-  from optix_evo import graph  # pylint: disable=import-outside-toplevel
-  return graph.from_json(record["genome"])
+def _interval(d: dict[str, Any] | None) -> Interval | None:
+  return None if d is None else Interval(d["estimate"], d["low"], d["high"], d["n"])
 
 
-def lr_curve(record: dict[str, Any], protocol_steps: int, warmup: int) -> np.ndarray:
-  """Learning rate at every step of a surrogate run of the hall-of-fame ``record``."""
-  from optix_evo import graph  # pylint: disable=import-outside-toplevel
+def best_found_comparisons(result: SearchResult) -> list[dict[str, Any]]:
+  """Per task and baseline, the best found optimizer's (hall-of-fame #1) paired difference and verdict."""
+  rows = []
+  for task, table in result.final.get("tasks", {}).items():
+    for c in table["comparisons"]:
+      if c["found"] == "found #1":
+        rows.append({"task": task, "held_out": table["held_out"], **c})
+  return rows
 
-  from optix_evo.graph.decays import schedule_factor  # pylint: disable=import-outside-toplevel
 
-  t = np.arange(protocol_steps)
-  base = np.asarray(graph.nos_learning_rate(record["learning_rate"], protocol_steps, warmup)(t))
-  return base * np.asarray(schedule_factor(_genome(record).schedule, t, protocol_steps))
+def verdict_sentences(result: SearchResult) -> list[str]:
+  """One sentence per task and baseline: *beats* (interval above 0), *ties* (contains 0) or *loses* (below)."""
+  lines = []
+  for row in best_found_comparisons(result):
+    d = _interval(row["difference"])
+    where = "held-out task, never seen by the search" if row["held_out"] else "search task"
+    lines.append(f"On `{row['task']}` ({where}) the best found optimizer **{row['verdict']}** {row['baseline']} "
+                 f"(both tuned on the same grid): test accuracy difference {d.estimate:+.4f}, 95% interval "
+                 f"[{d.low:+.4f}, {d.high:+.4f}] over {d.n} paired seeds.")
+  return lines
+
+
+def _fmt(x: float) -> str:
+  return "–" if x is None or not math.isfinite(x) else f"{x:.4f}"
+
+
+def final_table(result: SearchResult, task: str) -> list[str]:
+  """Markdown rows: every participant's chosen learning rate, validation and test accuracy (mean, 95% interval)."""
+  table = result.final["tasks"][task]
+  lines = ["| optimizer | kind | tuned lr | validation | test accuracy (95% interval) | divergent seeds |",
+           "|---|---|---|---|---|---|"]
+  order = np.argsort([-np.nanmean(np.asarray(t, float)) for t in table["test"]], kind="stable")
+  for i in order:
+    p = result.final["participants"][i]
+    test = mean_interval(np.nan_to_num(np.asarray(table["test"][i], float), nan=0.0))
+    valid = float(np.mean(table["valid"][i]))
+    name = f"**{p['name']}**" if p["kind"] == "found" else p["name"]
+    lines.append(f"| {name} | {p['kind']} | {table['learning_rate'][i]:g} | {_fmt(valid)} | {_fmt(test.estimate)} "
+                 f"[{_fmt(test.low)}, {_fmt(test.high)}] | {int(table['diverged'][i])} |")
+  return lines
 
 
 def _plots(out_dir: str, result: SearchResult, config: SearchConfig) -> list[str]:
@@ -42,95 +80,124 @@ def _plots(out_dir: str, result: SearchResult, config: SearchConfig) -> list[str
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
+  figures = []
   gens = [g["generation"] for g in result.generations]
-  fig, ax = plt.subplots(figsize=(5.5, 3.5))
-  ax.plot(gens, [g["best"] for g in result.generations], "o-", label="best")
-  ax.plot(gens, [g["median"] for g in result.generations], "s--", label="median (non-divergent)")
-  if "surrogate" in result.baseline:
-    ax.axhline(result.baseline["surrogate"], color="gray", ls=":", label=f"{result.baseline['name']} (same protocol)")
-  ax.set(xlabel="generation (0 = random pool)", ylabel="validation accuracy", title=f"Surrogate fitness on {config.task}")
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(os.path.join(out_dir, "fitness.png"), dpi=120)
-  plt.close(fig)
-
-  protocol = config.surrogate()
-  fig, ax = plt.subplots(figsize=(5.5, 3.5))
-  for rec in result.hall_of_fame[:5]:
-    ax.plot(lr_curve(rec, protocol.steps, protocol.warmup), label=f"#{rec['rank']} (peak {rec['learning_rate']:g})")
-  ax.set(xlabel="step", ylabel="learning rate", title="LR schedules of the top candidates (surrogate run)")
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(os.path.join(out_dir, "lr_schedules.png"), dpi=120)
-  plt.close(fig)
-  return ["fitness.png", "lr_schedules.png"]
-
-
-def beats_baseline(result: SearchResult) -> dict[str, Any]:
-  """Best found vs the baseline on the proxy task: surrogate protocol and last elimination stage."""
-  base = result.baseline
-  best_surrogate = max(g["best"] for g in result.generations)
-  top = result.hall_of_fame[0] if result.hall_of_fame else None
-  final_best = top["stage_fitness"][-1] if top else float("nan")
-  return {
-      "baseline": base.get("name"), "best_surrogate": best_surrogate, "baseline_surrogate": base.get("surrogate"),
-      "beats_surrogate": best_surrogate > base.get("surrogate", float("inf")),
-      "best_final": final_best, "baseline_final": base["stages"][-1] if base.get("stages") else float("nan"),
-      "beats_final": bool(base.get("stages")) and final_best > base["stages"][-1],
-  }
-
-
-def verdict(result: SearchResult) -> str:
-  """One honest sentence: does the best found optimizer beat the baseline on the proxy task?"""
-  b = beats_baseline(result)
-  word = lambda yes: "beats" if yes else "does NOT beat"
-  return (f"Best found optimizer {word(b['beats_final'])} {b['baseline']} on the final elimination stage "
-          f"({b['best_final']:.4f} vs {b['baseline_final']:.4f} validation accuracy, same protocol and seeds); "
-          f"on the GA surrogate the best {word(b['beats_surrogate'])} it ({b['best_surrogate']:.4f} vs "
-          f"{b['baseline_surrogate']:.4f}).")
+  if gens:
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ax.plot(gens, [g["best"] for g in result.generations], "o-", label="best")
+    ax.plot(gens, [g["median"] for g in result.generations], "s--", label="median (not rejected)")
+    ax.set(xlabel="generation (0 = random pool)", ylabel="validation accuracy",
+           title=f"Surrogate fitness on {config.task_name} ({config.strategy})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "fitness.png"), dpi=120)
+    plt.close(fig)
+    figures.append("fitness.png")
+  tasks = list(result.final.get("tasks", {}))
+  if tasks:
+    participants = result.final["participants"]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 0.3 * len(participants) + 1.5), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+      test = np.nan_to_num(np.asarray(result.final["tasks"][task]["test"], float), nan=0.0)
+      stats = [mean_interval(t) for t in test]
+      colors = ["tab:red" if p["kind"] == "found" else "tab:blue" if p["kind"] == "baseline" else "tab:gray"
+                for p in participants]
+      y = np.arange(len(participants))
+      ax.errorbar([s.estimate for s in stats], y, xerr=[[s.estimate - s.low for s in stats],
+                                                          [s.high - s.estimate for s in stats]], fmt="none",
+                  ecolor=colors)
+      ax.scatter([s.estimate for s in stats], y, c=colors, zorder=3)
+      ax.set_yticks(y, [p["name"] for p in participants], fontsize=7)
+      ax.invert_yaxis()
+      held = " (held out)" if result.final["tasks"][task]["held_out"] else ""
+      ax.set(xlabel="test accuracy (mean, 95% interval)", title=f"{task}{held}")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "final.png"), dpi=120)
+    plt.close(fig)
+    figures.append("final.png")
+  return figures
 
 
-def write_results(out_dir: str, result: SearchResult, config: SearchConfig, *, seconds: float | None = None) -> str:
-  """Writes the optimizers, figures and ``report.md`` into ``out_dir``; returns the report's path."""
-  from optix_evo import graph  # pylint: disable=import-outside-toplevel
+def rank_correlation_lines(result: SearchResult, config: SearchConfig) -> list[str]:
+  rc = _interval(result.rank_correlation)
+  if rc is None:
+    return ["Surrogate rank correlation: not measured (no elimination stage ran)."]
+  status = ("meets" if rc.estimate >= VERDICT_TARGET_RHO else "is below") + f" the target of {VERDICT_TARGET_RHO}"
+  return [f"Surrogate vs elimination stage 1, Spearman rank correlation over {rc.n} candidates: **{rc.estimate:.3f}** "
+          f"(bootstrap 95% interval [{rc.low:.3f}, {rc.high:.3f}]); it {status}. Stage 1 trains "
+          f"{config.stages[0].steps} steps × {config.stages[0].seeds} seeds against the surrogate's "
+          f"{config.surrogate_steps} × 1."]
 
-  os.makedirs(os.path.join(out_dir, "optimizers"), exist_ok=True)
-  for rec in result.hall_of_fame:
-    atomic_write_text(os.path.join(out_dir, "optimizers", f"rank_{rec['rank']:02d}.py"), graph.to_python(_genome(rec)))
+
+def _timing_lines(timing: dict[str, float]) -> list[str]:
+  wall = max(timing["wall_s"], 1e-9)
+  compile_s = timing["compile_and_trace_s"]
+  return [f"Wall time {wall:.1f} s over {int(timing['sessions'])} session(s): compilation and tracing "
+          f"{compile_s:.1f} s ({100 * compile_s / wall:.0f}%; {int(timing['compilations'])} programs compiled, "
+          f"{int(timing['cache_hits'])} loaded from the persistent cache), training and the rest "
+          f"{wall - compile_s:.1f} s."]
+
+
+def write_report(out_dir: str, result: SearchResult, config: SearchConfig) -> str:
+  """``report.md``; returns its path."""
   figures = _plots(out_dir, result, config)
   stage_names = [f"stage {i + 1}" for i in range(len(config.stages))]
-  lines = [
-      f"# Neural optimizer search on `{config.task}` (seed {config.seed})", "",
-      verdict(result), "",
-      "## Settings", "",
-      f"- GA: {config.particles} particles, {config.steps} steps x {config.mutants} mutants, random pool of "
-      f"{config.pool_factor * config.particles}.",
-      f"- Surrogate: {config.surrogate_steps} steps, learning-rate probes of {config.probe_steps} steps over "
-      f"{list(config.lr_grid)}; fitness = validation accuracy (divergent: -1).",
-      *[f"- Elimination {name}: {s.steps} steps, {s.seeds} seeds, tasks {list(s.tasks or (config.task,))}, keep {s.keep}."
-        for name, s in zip(stage_names, config.stages)],
-      f"- Surrogate vs {stage_names[0]} Spearman rank correlation: {result.rank_correlation:.3f}"
-      " (same candidates; 1 = the cheap surrogate ranks them exactly as the longer evaluation).", "",
-  ]
-  if seconds is not None:
-    lines += [f"Wall time: {seconds:.1f} s.", ""]
-  lines += ["## Generations", "", "| generation | candidates | best | median | divergent | seconds |", "|---|---|---|---|---|---|"]
-  lines += [f"| {g['generation']} | {g['candidates']} | {g['best']:.4f} | {g['median']:.4f} | {g['diverged']} | {g['seconds']:.1f} |"
-            for g in result.generations]
-  lines += ["", "## Hall of fame", "",
-            "| rank | surrogate | " + " | ".join(stage_names) + " | peak lr | equation |",
+  lines = [f"# Neural optimizer search on `{config.task_name}` (seed {config.seed}, {config.strategy})", "",
+           "## Verdict", "", *verdict_sentences(result), "", *rank_correlation_lines(result, config), "",
+           *_timing_lines(result.timing), ""]
+  for task in result.final.get("tasks", {}):
+    held = " (held out)" if result.final["tasks"][task]["held_out"] else " (search task)"
+    lines += [f"## Final comparison on `{task}`{held}", "",
+              f"Every optimizer trained {config.final_steps} steps at each peak learning rate of "
+              f"{list(config.final_lr_grid)} with {config.final_seeds} seeds (the same seeds for all); the rate with "
+              "the best mean validation accuracy is kept and its test accuracy reported.", "",
+              *final_table(result, task), ""]
+  lines += ["## Hall of fame", "", "| rank | surrogate | " + " | ".join(stage_names) + " | lr | equation |",
             "|---|---|" + "---|" * len(stage_names) + "---|---|"]
   for rec in result.hall_of_fame:
-    stages = " | ".join(f"{v:.4f}" for v in rec["stage_fitness"][-len(stage_names):])
-    lines.append(f"| {rec['rank']} | {rec['surrogate_fitness']:.4f} | {stages} | {rec['learning_rate']:g} | "
+    stages = " | ".join(_fmt(v) for v in rec["stage_fitness"]) + " | –" * (len(stage_names) - len(rec["stage_fitness"]))
+    lines.append(f"| {rec['rank']} | {_fmt(rec['surrogate_fitness'])} | {stages} | {rec['learning_rate']:g} | "
                  f"`{rec['equation'].splitlines()[0]}` |")
-  base = result.baseline
-  lines.append(f"| {base['name']} (baseline) | {base['surrogate']:.4f} | "
-               + " | ".join(f"{v:.4f}" for v in base["stages"]) + f" | {base['learning_rate']:g} | |")
   for rec in result.hall_of_fame:
     lines += ["", f"### #{rec['rank']} (`optimizers/rank_{rec['rank']:02d}.py`)", "", "```", rec["equation"], "```"]
-  lines += ["", "Standalone optax code: `optimizers/rank_<k>.py`. Every evaluated candidate: `history.jsonl`.", "",
+  lines += ["", "## Generations", "", "| generation | candidates | training runs | best | median | rejected | seconds |",
+            "|---|---|---|---|---|---|---|"]
+  lines += [f"| {g['generation']} | {g['candidates']} | {g['runs']} | {_fmt(g['best'])} | {_fmt(g['median'])} | "
+            f"{g['rejected']} | {g['seconds']:.1f} |" for g in result.generations]
+  lines += ["", "## Settings", "", "```", *[f"{k} = {v!r}" for k, v in config.to_dict().items()], "```", "",
+            "Every evaluated candidate: `history.jsonl`. Standalone optax code: `optimizers/rank_<k>.py`.", "",
             "## Figures", "", *[f"![{f}]({f})" for f in figures], ""]
   path = os.path.join(out_dir, "report.md")
   atomic_write_text(path, "\n".join(lines))
   return path
+
+
+def cli_argv(config: SearchConfig, out_dir: str) -> list[str]:
+  """Arguments of ``optix-evo`` that re-run ``config``: the closest preset plus one ``--set`` per other setting."""
+  base_name = min(PRESETS, key=lambda name: len(PRESETS[name].differences(config)))
+  argv = ["search", "--preset", base_name]
+  for key, _, value in PRESETS[base_name].differences(config):
+    argv += ["--set", f"{key}={value!r}" if not isinstance(value, str) else f"{key}={value}"]
+  return argv + ["--out", out_dir]
+
+
+def write_results(out_dir: str, result: SearchResult, config: SearchConfig, *, argv: list[str] | None = None) -> str:
+  """Writes the report, hall of fame, optimizers, figures and ``run.json`` into ``out_dir``; returns the report's
+  path. ``argv``: the command line that re-runs the search (default: one built from ``config``)."""
+  from optix_evo.diagnostics import manifest  # pylint: disable=import-outside-toplevel
+
+  space = graph.get_space(config.space)
+  os.makedirs(os.path.join(out_dir, "optimizers"), exist_ok=True)
+  for rec in result.hall_of_fame:
+    code = graph.to_python(graph.from_json(rec["genome"], space), space, name=f"rank_{rec['rank']:02d}")
+    atomic_write_text(os.path.join(out_dir, "optimizers", f"rank_{rec['rank']:02d}.py"), code)
+  atomic_write_json(os.path.join(out_dir, "hall_of_fame.json"),
+                    {"config": config.to_dict(), "hall_of_fame": result.hall_of_fame, "final": result.final})
+  report = write_report(out_dir, result, config)
+  headline = {"rank_correlation": (result.rank_correlation or {}).get("estimate", float("nan"))}
+  for row in best_found_comparisons(result):
+    headline[f"{row['task']}_vs_{row['baseline']}_difference"] = row["difference"]["estimate"]
+  manifest.write_manifest(out_dir, argv=argv or cli_argv(config, out_dir), config=config.to_dict(), seeds=config.seed,
+                          headline=headline, timing=result.timing)
+  return report
+
