@@ -88,10 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = int(args.func(args) or 0)
     sys.stdout.flush()  # a closed pipe (`| head`) fails here, inside the error handling, not at interpreter exit
     return code
-  except KeyboardInterrupt:
+  except KeyboardInterrupt as e:
     if args.debug:
       raise
-    print(f"optix-evo {args.command}: interrupted", file=sys.stderr)
+    print(f"optix-evo {args.command}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
     return EXIT_INTERRUPTED
   except (ValueError, OSError) as e:  # bad input, files, permissions, pipes: one line, no traceback
     if isinstance(e, BrokenPipeError):

@@ -22,7 +22,7 @@ turns decays and schedules off.
 from optix_evo.graph.analysis import active_nodes, active_operands
 from optix_evo.graph.canonical import canonical, canonical_hash, canonical_string
 from optix_evo.graph.decays import (
-    decay_factor, decay_values, nos_learning_rate, nos_momentum, schedule_factor, schedule_value,
+    decay_factor, decay_values, nos_learning_rate, nos_momentum, schedule_factor, schedule_value, step_factors,
 )
 from optix_evo.graph.genome import BINARY, UNARY, Genome, stack, unstack
 from optix_evo.graph.integrity import REASONS, IntegrityResult, check_integrity, gradient_operands
@@ -40,6 +40,6 @@ __all__ = [
     "GenomeState", "IntegrityResult", "KNOWN", "REASONS", "active_nodes", "active_operands", "canonical",
     "canonical_hash", "canonical_string", "check_integrity", "convert", "decay_factor", "decay_values", "from_json",
     "genome_faults", "get_space", "gradient_operands", "interpret", "is_finite", "known", "known_defaults", "mutate",
-    "nos_learning_rate", "nos_momentum", "random_genome", "render", "schedule_factor", "schedule_value", "space_of",
+    "nos_learning_rate", "nos_momentum", "random_genome", "render", "schedule_factor", "step_factors", "schedule_value", "space_of",
     "stack", "to_json", "to_python", "unstack", "validate_genome",
 ]

@@ -69,6 +69,19 @@ def schedule_factor(index: jax.Array, t: jax.Array, total: float | jax.Array, sp
   return _pick([jnp.asarray(v, dtype) for v in values], index)
 
 
+def step_factors(genome: Genome, count: jax.Array, total: float | jax.Array,
+                 spec: GenomeSpec = DEFAULT_SPEC) -> tuple[jax.Array, jax.Array]:
+  """What a genome's decays and schedule contribute at step ``count`` of a run of ``total`` steps: the factor of every
+  input edge ``[N, 2]`` (1 where the edge has no decay) and the learning-rate multiplier of its schedule. Steps past
+  ``total`` reuse step ``total - 1``. Any argument may be traced or batched (``jax.vmap``)."""
+  real = jnp.result_type(float)  # float64 when x64 is on
+  total = jnp.asarray(total, real)
+  t = jnp.minimum(jnp.asarray(count, real), total - 1)
+  values = decay_factor((genome.decay_kind, genome.decay_unary, genome.decay_binary, genome.decay_inputs), t, total,
+                        spec)
+  return jnp.where(jnp.asarray(genome.decay_on) == 1, values, 1.0), schedule_factor(genome.schedule, t, total, spec)
+
+
 _DECAY_CURVES: dict = {}
 
 

@@ -39,7 +39,7 @@ import optax
 
 from optix_evo.errors import InputError
 from optix_evo.graph import ops
-from optix_evo.graph.decays import decay_factor, schedule_factor
+from optix_evo.graph import decays
 from optix_evo.graph.genome import BINARY, UNARY, Genome
 from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 from optix_evo.graph.validation import is_concrete, validate_genome
@@ -52,13 +52,13 @@ class GenomeState(NamedTuple):
   """State of an interpreted genome. The parameters are grouped by dtype (in the order their leaves first appear);
   every buffer holds one flat vector per group. Only what the spec needs is held: the EMA buffers its operands
   read, the node buffers when it has stateful ops, a momentum buffer when it has momentum types. ``table`` is the
-  update graph's working memory (the last step's flat gradient, operand and node values), kept in the state so that every step
-  reuses it in place instead of allocating and clearing it: it costs ``num_operands + num_nodes + 1`` times the
-  parameters' memory."""
+  update graph's working memory (the last step's flat gradient and node outputs), kept in the state so that every
+  step reuses it in place instead of allocating and clearing it: it costs ``num_nodes + 1`` times the parameters'
+  memory."""
 
   count: jax.Array  # [] int32, steps taken
   grad: tuple[jax.Array, ...]  # per dtype group, [size]: the last gradient, flattened (working memory)
-  table: tuple[jax.Array, ...]  # per dtype group, [num_operands + N, size]: working memory of the update graph
+  table: tuple[jax.Array, ...]  # per dtype group, [N, size]: working memory of the update graph (node outputs)
   buffers: dict[str, tuple[jax.Array, ...]]  # buffer name -> per dtype group, [size]
   nodes: tuple[jax.Array, ...] | None  # per dtype group, [num_nodes, size] (stateful unary ops), or None
   momentum: tuple[jax.Array, ...] | None  # per dtype group, [size], or None
@@ -148,7 +148,7 @@ class _Step(NamedTuple):
   w: tuple[jax.Array, ...]  # the group's parameter leaves (or [members, ...]), flattened only where they are read
   env: tuple[jax.Array, ...]  # the values of _env_names, each [size] (or [members, size])
   g: jax.Array  # [size] the gradient
-  table: jax.Array  # [num_operands + N, size]: operand values, then node outputs (or [members, ...])
+  table: jax.Array  # [N, size]: the node outputs (or [members, N, size])
   nodes: jax.Array | None  # [N, size] node buffers (or [members, N, size])
   factors: jax.Array | None  # [N, 2] edge decays, None when decays are off
   seed: jax.Array  # PRNG seed of the random ops
@@ -156,8 +156,49 @@ class _Step(NamedTuple):
   member: jax.Array | None = None
 
 
+_TRANSCENDENTAL = re.compile(r"\b(log|exp|sqrt|rsqrt|erf|erfc|i1e|arcsinh|tanh|arctan|sig|softplus)\b|\*\*\s*[A-Za-z(]")
+
+
 def _reads_weights(expr: str) -> bool:
   return re.search(r"\bw\b", expr) is not None
+
+
+def _op_groups(spec: GenomeSpec) -> list[list[int]]:
+  """The ops (unary table, then binary) in the groups that share one branch of the op switch: every cheap
+  elementwise op together (computing all of them costs about what reading and writing the tensor costs), each
+  transcendental op alone, the random ops together (their draws, equal for equal keys, are made once), the stateful
+  ops together and each per-tensor op alone. Fewer branches make a smaller program, which XLA compiles faster."""
+  entries = list(spec.unary) + list(spec.binary)
+  groups: dict[str, list[int]] = {}
+  for j, op in enumerate(entries):
+    if op.random:
+      key = "random"
+    elif op.state is not None:
+      key = "stateful"
+    elif "tsum" in op.expr or _TRANSCENDENTAL.search(op.expr):
+      key = f"own {j}"
+    else:
+      key = "cheap"
+    groups.setdefault(key, []).append(j)
+  return list(groups.values())
+
+
+def _operand_groups(spec: GenomeSpec) -> list[list[int]]:
+  """The operands in groups that share one branch of an input read: those reading the same moment buffers (and the
+  weights, or not) are computed together and one is selected."""
+  groups: dict[tuple, list[int]] = {}
+  for j, o in enumerate(spec.operands):
+    groups.setdefault((o.buffers, _reads_weights(o.expr)), []).append(j)
+  return list(groups.values())
+
+
+def _position(groups: list[list[int]], size: int) -> tuple[np.ndarray, np.ndarray]:
+  """For every index below ``size``: the group it is in and its rank in that group (int32 tables)."""
+  group_of, rank_of = np.zeros(size, np.int32), np.zeros(size, np.int32)
+  for gi, members in enumerate(groups):
+    for r, j in enumerate(members):
+      group_of[j], rank_of[j] = gi, r
+  return group_of, rank_of
 
 
 @functools.cache
@@ -165,10 +206,12 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Group) -> Callable:
   """``run(step: _Step) -> (table, node buffers)``: the update graph of one dtype group; the root's output is the
   table's last row.
 
-  Table rows: the operands (with ``"switch"`` only those the active nodes read, each in a ``lax.cond``), then the
-  node outputs in topological order: a node reads its inputs from the table
-  by index and writes its output into it, in place. Random ops draw with ``fold_in(fold_in(PRNGKey(seed), count),
-  node)``, one mask per parameter tensor (as the standalone code does); the ``norm`` op's sums run per tensor.
+  The nodes run in topological order in a ``fori_loop``; each reads its inputs (an operand, computed on the fly, or
+  an earlier node's row of the table), applies its op and writes its row, in place. With ``"switch"`` an input read
+  is a switch over the operand groups (:func:`_operand_groups`) and the op a switch over the op groups
+  (:func:`_op_groups`); with ``"select"`` everything is computed and selected. Random ops draw with
+  ``fold_in(fold_in(PRNGKey(seed), count), node)``, one mask per parameter tensor (as the standalone code does); the
+  ``norm`` op's sums run per tensor.
   """
   n_nodes, n_op, n_unary, n_binary = spec.num_nodes, spec.num_operands, len(spec.unary), len(spec.binary)
   n_ops = n_unary + n_binary  # op index: the unary table, then the binary one
@@ -177,11 +220,12 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Group) -> Callable:
   binary_fns = [ops.compile_expr(op.expr, "x, y") for op in spec.binary]
   state_fns = [(i, ops.compile_expr(op.state, "out, n, k")) for i, op in enumerate(spec.unary) if op.state is not None]
   stateful_op = np.asarray([op.state is not None for op in spec.unary] + [False] * n_binary)
-  random_ops = [j for j, op in enumerate(spec.unary) if op.random]
-  # switch branch of each op: the random ops share one branch (their draws, equal for equal keys, are made once)
-  plain = [j for j in range(n_ops) if j not in random_ops]
-  branch_of = np.asarray([plain.index(j) if j in plain else len(plain) for j in range(n_ops)], np.int32)
-  random_rank = np.asarray([random_ops.index(j) if j in random_ops else 0 for j in range(n_ops)], np.int32)
+  op_groups, operand_groups = _op_groups(spec), _operand_groups(spec)
+  op_group_of, op_rank_of = _position(op_groups, n_ops)
+  # vertex -> read branch: the operand groups, then one branch for every hidden node (a row of the table)
+  operand_group_of, operand_rank_of = _position(operand_groups, n_op)
+  vertex_branch = np.concatenate([operand_group_of, np.full(n_nodes, len(operand_groups), np.int32)])
+  vertex_rank = np.concatenate([operand_rank_of, np.zeros(n_nodes, np.int32)])
 
   def tensor_sum(v):  # per element: the sum over its parameter tensor
     return group.per_tensor(lambda part: jnp.broadcast_to(jnp.sum(part), part.shape), v)
@@ -197,8 +241,11 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Group) -> Callable:
     out = jax.vmap(lambda row: fn(row, None, k, key, None))(padded)
     return group.concat([out[t, :size] for t, size in enumerate(group.sizes)])
 
-  def get(s: _Step, x, index):  # row ``index`` of a per-member array
-    return jax.lax.dynamic_index_in_dim(x if s.member is None else x[s.member], index, 0, False)
+  def take(s: _Step, x):
+    return x if s.member is None else x[s.member]
+
+  def row(s: _Step, x, index):  # row ``index`` of a per-member array
+    return jax.lax.dynamic_index_in_dim(take(s, x), index, 0, False)
 
   def put(s: _Step, x, index, value):
     if s.member is None:
@@ -208,23 +255,24 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Group) -> Callable:
   def k_of(s: _Step):
     return (s.count + 1).astype(group.dtype)
 
-  def write_operand(s: _Step, j: int, table: jax.Array) -> jax.Array:
-    """``table`` with operand j in its row; the parameters, when the operand reads them, are first written into
-    that row tensor by tensor (no concatenation)."""
-    take = (lambda x: x) if s.member is None else (lambda x: x[s.member])  # noqa: E731
-    w = None
-    if _reads_weights(spec.operands[j].expr):
-      offset = 0
-      for leaf in s.w:
-        leaf = take(leaf).ravel().astype(group.dtype)
-        index = (j, offset) if s.member is None else (s.member, j, offset)
-        table = jax.lax.dynamic_update_slice(table, leaf.reshape((1,) * len(index[:-1]) + leaf.shape), index)
-        offset += leaf.size
-      w = get(s, table, j)
-    value = operand_fns[j](s.g, w, k_of(s), *(take(e) for e in s.env))
-    return put(s, table, j, jnp.broadcast_to(value, s.g.shape).astype(group.dtype))
+  def operand(s: _Step, j: int) -> jax.Array:
+    w = group.concat([take(s, x) for x in s.w]).astype(group.dtype) if _reads_weights(spec.operands[j].expr) else None
+    value = operand_fns[j](s.g, w, k_of(s), *(take(s, e) for e in s.env))
+    return jnp.broadcast_to(value, s.g.shape).astype(group.dtype)
 
-  def unary(s: _Step, j: int, i, x, n):
+  def choose(values: list[jax.Array], rank) -> jax.Array:
+    return values[0] if len(values) == 1 else jax.lax.select_n(rank, *values)
+
+  def read(s: _Step, table, vertex):
+    """The value of ``vertex``: an operand (its group computed, one selected) or a node's row of the table."""
+    rank = jnp.asarray(vertex_rank)[vertex]
+    branches = [lambda members=members: choose([operand(s, j) for j in members], rank) for members in operand_groups]
+    branches.append(lambda: row(s, table, vertex - n_op))
+    return jax.lax.switch(jnp.asarray(vertex_branch)[vertex], branches)
+
+  def op_value(s: _Step, j: int, i, x, y, n):
+    if j >= n_unary:
+      return binary_fns[j - n_unary](x, y)
     if spec.unary[j].random:
       key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(s.seed), s.count), i)
       return random_op(unary_fns[j], x, key, k_of(s))
@@ -240,41 +288,43 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Group) -> Callable:
   def node_output(s: _Step, i, op_index, table, nodes):
     """Node i's output (its inputs are read before the op's switch: a branch that read and wrote the table would
     make XLA copy it)."""
-    x, y = (scaled(get(s, table, s.genome.inputs[i, slot]), None if s.factors is None else s.factors[i, slot])
-            for slot in (0, 1))
-    n = None if nodes is None else get(s, nodes, i)
+    vertex = jnp.clip(s.genome.inputs[i], 0, n_op + n_nodes - 1)
+    factor = lambda slot: None if s.factors is None else s.factors[i, slot]  # noqa: E731
     if strategy == "select":
-      outs = [unary(s, j, i, x, n) for j in range(n_unary)] + [binary_fns[j](x, y) for j in range(n_binary)]
-      return jax.lax.select_n(op_index, *outs)
-    branches = [(lambda x, j=j: unary(s, j, i, x, n)) if j < n_unary else (lambda x, j=j: binary_fns[j - n_unary](x, y))
-                for j in plain]  # the second input is read only inside the binary ops' branches
-    if random_ops:
-      branches.append(lambda x: jax.lax.select_n(jnp.asarray(random_rank)[op_index],
-                                                 *[unary(s, j, i, x, None) for j in random_ops]))
-    return jax.lax.switch(jnp.asarray(branch_of)[op_index], branches, x)
+      vertices = [operand(s, j) for j in range(n_op)]
+      x, y = (scaled(jax.lax.select_n(jnp.minimum(vertex[slot], n_op),
+                                      *vertices, row(s, table, jnp.maximum(vertex[slot] - n_op, 0))), factor(slot))
+              for slot in (0, 1))
+      n = None if nodes is None else row(s, nodes, i)
+      return jax.lax.select_n(op_index, *[op_value(s, j, i, x, y, n) for j in range(n_ops)])
+    x, y = (scaled(read(s, table, vertex[slot]), factor(slot)) for slot in (0, 1))
+    rank = jnp.asarray(op_rank_of)[op_index]
+    branches = []
+    for members in op_groups:
+      def branch(x, y, members=members):
+        n = row(s, nodes, i) if nodes is not None and any(stateful_op[j] for j in members) else None
+        return choose([op_value(s, j, i, x, y, n) for j in members], rank)
+      branches.append(branch)
+    return jax.lax.switch(jnp.asarray(op_group_of)[op_index], branches, x, y)
 
   def run(s: _Step):
     genome = s.genome
-    active, operand_used = _usage(genome, spec)
+    active, _ = _usage(genome, spec)
     op_index = jnp.clip(jnp.where(genome.kind == UNARY, genome.unary, n_unary + genome.binary), 0, n_ops - 1)
-    table = s.table
-    for j in range(n_op):  # with "switch" each operand in a cond whose only operand is the table: in place
-      write = functools.partial(write_operand, s, j)
-      table = write(table) if strategy == "select" else jax.lax.cond(operand_used[j], write, lambda t: t, table)
 
     def node(i, carry):
       def live(table, nodes):
         out = node_output(s, i, op_index[i], table, nodes)
-        table = put(s, table, n_op + i, out)
+        table = put(s, table, i, out)
         if nodes is not None:  # a cond whose only operand is the buffer: in place when the op is not stateful
           def write_state(nodes):
-            return put(s, nodes, i, node_state(s, op_index[i], out, get(s, nodes, i)))
+            return put(s, nodes, i, node_state(s, op_index[i], out, row(s, nodes, i)))
           nodes = jax.lax.cond(jnp.asarray(stateful_op)[op_index[i]], write_state, lambda x: x, nodes)
         return table, nodes
 
       return jax.lax.cond(active[i], live, lambda *c: c, *carry)
 
-    return jax.lax.fori_loop(0, n_nodes, node, (table, s.nodes))
+    return jax.lax.fori_loop(0, n_nodes, node, (s.table, s.nodes))
 
   return run if strategy == "select" else _members_one_by_one(run)
 
@@ -324,6 +374,7 @@ def interpret(
     momentum: ScalarOrSchedule = 0.9,
     seed: int | jax.Array = 0,
     strategy: str = "switch",
+    step_factors: Callable[[jax.Array], tuple[jax.Array, jax.Array]] | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   """The optimizer encoded by ``genome``: ``w ← w - η_t·u`` (or its momentum / Nesterov form), ``u`` the root.
 
@@ -349,6 +400,10 @@ def interpret(
       docstring. Both compute the same updates. The updates are differentiable (meta-learning through training);
       with ``"select"`` a singular op that is computed but not selected (e.g. ``sqrt|x|`` at 0) makes the
       gradient NaN, so differentiate with ``"switch"``.
+    step_factors: ``step_factors(count) -> (edge factors [N, 2], learning-rate multiplier)`` instead of computing
+      them from ``total_steps`` at every step, e.g. read from tables computed once per run with
+      :func:`optix_evo.graph.decays.step_factors` (the search does this: the decay maths then stays out of its
+      training program, which compiles faster and dispatches fewer kernels per step).
 
   Returns:
     An ``optax.GradientTransformationExtraArgs`` (extra keyword arguments of ``update`` are accepted and ignored)
@@ -360,6 +415,9 @@ def interpret(
     validate_genome(genome, spec)
   genome = Genome(*(jnp.asarray(x, jnp.int32) for x in genome))
   lr_fn, m_fn = _as_schedule(learning_rate), _as_schedule(momentum)
+  step_fn = step_factors
+  if step_fn is None and total_steps is not None:
+    step_fn = lambda count: decays.step_factors(genome, count, total_steps, spec)  # noqa: E731
   buffers = spec.used_buffers
   n_nodes = spec.num_nodes
 
@@ -377,7 +435,7 @@ def interpret(
     return GenomeState(
         count=jnp.zeros([], jnp.int32),
         grad=tuple(jnp.zeros([gr.size], gr.dtype) for gr in groups),
-        table=tuple(jnp.zeros([spec.num_vertices + 1, gr.size], gr.dtype) for gr in groups),
+        table=tuple(jnp.zeros([n_nodes, gr.size], gr.dtype) for gr in groups),
         buffers={b.name: flat_zeros() for b in buffers},
         nodes=tuple(jnp.zeros([n_nodes, gr.size], gr.dtype) for gr in groups) if spec.stateful else None,
         momentum=flat_zeros() if spec.has_momentum else None,
@@ -404,15 +462,11 @@ def interpret(
         g = jax.lax.dynamic_update_slice(g, leaves[i].ravel().astype(dtype), (offset,))
         offset += leaves[i].size
       real = jnp.finfo(dtype).dtype  # the real dtype of a complex group (schedules and decays are real)
-      if total_steps is None:
+      if step_fn is None:
         factors, lr_t = None, lr_fn(count)
       else:
-        total = jnp.asarray(total_steps, real)
-        t = jnp.minimum(count.astype(real), total - 1)
-        values = decay_factor((genome.decay_kind, genome.decay_unary, genome.decay_binary, genome.decay_inputs), t,
-                              total, spec)  # [N, 2]
-        factors = jnp.where(genome.decay_on == 1, values, 1.0).astype(real)
-        lr_t = lr_fn(count) * schedule_factor(genome.schedule, t, total, spec)
+        factors, multiplier = step_fn(count)
+        factors, lr_t = jnp.asarray(factors).astype(real), lr_fn(count) * multiplier
       # A buffer that no active operand reads is left as it is: a lax.cond whose only operand is the buffer, with the
       # identity as the false branch, is done in place by XLA (no pass over the buffer). The same holds below.
       prev = {b.name: state.buffers[b.name][gi] for b in buffers}

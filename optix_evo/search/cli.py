@@ -1,4 +1,10 @@
-"""``optix-evo search`` (neural optimizer search) and ``optix-evo transfer`` (found optimizers vs baselines)."""
+"""``optix-evo search`` (neural optimizer search) and ``optix-evo transfer`` (found and known optimizers against
+tuned baselines on tasks of your choice).
+
+Your own model and data: ``--task my_module:make_task``, where ``make_task(seed, data_dir)`` in your module returns an
+``optix_evo.tasks.Task`` (for example ``Task.from_model(name, flax_module, split)``); the module is imported from the
+current directory or ``PYTHONPATH``.
+"""
 
 from __future__ import annotations
 
@@ -7,64 +13,85 @@ import ast
 import dataclasses
 import os
 import time
+from typing import Any
 
 from optix_evo.errors import InputError
-from optix_evo.search.elimination import Stage
-from optix_evo.search.search import PRESETS, SearchConfig, SearchResult, preset, run, total_candidates
-from optix_evo.search.tasks import TASKS
+from optix_evo.run_folder import add_force_argument, prepare_out_dir
+from optix_evo.search.config import PRESETS, SearchConfig, Stage, preset
+from optix_evo.tasks import TASKS
 
-
-_TEXT_SETTINGS = ("task", "baseline", "data_dir", "population_loop")
+_TEXT = ("task", "space", "strategy", "population_loop")
+_OPTIONAL_TEXT = ("pool_task", "data_dir")
+_FLOATS = ("probe_min_accuracy", "best_probe_min_accuracy", "run_min_accuracy")
+_FLOAT_TUPLES = ("lr_grid", "final_lr_grid")
+_TEXT_TUPLES = ("holdout_tasks", "baselines", "references")
+_OPTIONAL_INTS = ("pool_surrogate_steps", "chunk_size")
 _STAGE_INTS = {"steps": False, "seeds": False, "keep": False, "probe_steps": True}  # name -> may be None
 
 
-def _is_int(value) -> bool:
+def _is_int(value: Any) -> bool:
   return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _stages(text: str, value) -> tuple[Stage, ...]:
-  """``--set stages=...``: a tuple of dicts with :class:`Stage` fields."""
-  if not isinstance(value, (list, tuple)) or not all(isinstance(s, dict) for s in value):
-    raise InputError(f"--set stages={text!r}: expected a tuple of dicts, e.g. "
-                     "({'steps': 300, 'seeds': 2, 'keep': 4},).")
+def _stages(text: str, value: Any) -> tuple[Stage, ...]:
+  """``--set stages=...``: a tuple of dicts with :class:`~optix_evo.search.config.Stage` fields."""
+  if not isinstance(value, (list, tuple)) or not value or not all(isinstance(s, dict) for s in value):
+    raise InputError(f"--set stages={text!r}: expected a tuple of dicts, e.g. ({{'steps': 300, 'seeds': 2, 'keep': 4}},).")
   stages = []
   for i, s in enumerate(value, 1):
-    unknown = sorted(map(str, set(s) - {*_STAGE_INTS, "tasks"}))
+    unknown = sorted(map(str, set(s) - set(_STAGE_INTS)))
     if unknown:
-      raise InputError(f"--set stages: stage {i} has unknown field(s) {unknown}; known: steps, seeds, tasks, keep, "
-                       "probe_steps.")
+      raise InputError(f"--set stages: stage {i} has unknown field(s) {unknown}; known: {', '.join(_STAGE_INTS)}.")
     if "steps" not in s:
       raise InputError(f"--set stages: stage {i} needs 'steps'.")
     for name, optional in _STAGE_INTS.items():
       if name in s and not (_is_int(s[name]) or (optional and s[name] is None)):
         raise InputError(f"--set stages: stage {i} field {name!r} must be an integer, got {s[name]!r}.")
-    tasks = s.get("tasks", ())
-    if isinstance(tasks, str) or not isinstance(tasks, (list, tuple)) or not all(isinstance(t, str) for t in tasks):
-      raise InputError(f"--set stages: stage {i} field 'tasks' must be a tuple of task names, got {tasks!r}.")
-    try:
-      stages.append(Stage(**{**s, "tasks": tuple(tasks)}))
-    except ValueError as e:
-      raise InputError(f"--set stages: stage {i}: {e}") from None
+    stages.append(Stage(**s))
   return tuple(stages)
 
 
-def _lr_grid(text: str, value) -> tuple[float, ...]:
-  """``--set lr_grid=...``: one positive number or a tuple of them."""
-  values = value if isinstance(value, (list, tuple)) else [value]
-  if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
-                           for v in values):
-    raise InputError(f"--set lr_grid={text!r}: expected positive learning rates, e.g. (0.1, 0.01).")
-  return tuple(float(v) for v in values)
+def _parse_value(name: str, text: str) -> Any:
+  if name in _TEXT:
+    return text
+  if name in _OPTIONAL_TEXT:
+    return None if text == "None" else text
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+    if name in _TEXT_TUPLES:  # a comma-separated list without quotes
+      return tuple(t.strip() for t in text.split(",") if t.strip())
+    raise InputError(f"--set {name}={text!r}: not a Python literal (e.g. 8, 0.1, (0.1, 0.01), None).") from None
+  if name == "stages":
+    return _stages(text, value)
+  if name in _FLOAT_TUPLES:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
+                             for v in values):
+      raise InputError(f"--set {name}={text!r}: expected positive learning rates, e.g. (0.1, 0.01).")
+    return tuple(float(v) for v in values)
+  if name in _TEXT_TUPLES:
+    values = (value,) if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
+      raise InputError(f"--set {name}={text!r}: expected names, e.g. ('adam', 'sgd') or adam,sgd.")
+    return tuple(values)
+  if name in _FLOATS:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+      raise InputError(f"--set {name}={text!r}: expected an accuracy in [0, 1].")
+    return float(value)
+  if not (_is_int(value) or (name in _OPTIONAL_INTS and value is None)):
+    raise InputError(f"--set {name}={text!r}: expected an integer{' or None' if name in _OPTIONAL_INTS else ''}.")
+  return value
 
 
-def parse_overrides(items: list[str]) -> dict:
-  """``["particles=8", "lr_grid=(0.1, 0.01)"]`` → typed overrides of :class:`SearchConfig` fields.
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+  """``["particles=8", "lr_grid=(0.1, 0.01)"]`` → typed overrides of :class:`~optix_evo.search.config.SearchConfig`.
 
   Raises:
     InputError: for a malformed item, an unknown or repeated setting, or a value of the wrong type.
   """
   fields = {f.name for f in dataclasses.fields(SearchConfig)}
-  out = {}
+  out: dict[str, Any] = {}
   for item in items:
     name, sep, text = item.partition("=")
     if not sep:
@@ -73,147 +100,190 @@ def parse_overrides(items: list[str]) -> dict:
       raise InputError(f"Unknown search setting {name!r}. Known settings: {', '.join(sorted(fields))}.")
     if name in out:
       raise InputError(f"--set {name}= is given twice; give each setting once.")
-    if name in _TEXT_SETTINGS:
-      out[name] = text
-      continue
-    try:
-      value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-      raise InputError(f"--set {name}={text!r}: not a Python literal (e.g. 8, 0.1, (0.1, 0.01), None).") from None
-    if name == "stages":
-      value = _stages(text, value)
-    elif name == "lr_grid":
-      value = _lr_grid(text, value)
-    elif not (_is_int(value) or (name == "chunk_size" and value is None)):
-      raise InputError(f"--set {name}={text!r}: expected an integer.")
-    out[name] = value
+    out[name] = _parse_value(name, text)
   return out
 
 
-def _argv(args: argparse.Namespace) -> list[str]:
-  argv = ["search", "--preset", args.preset, "--seed", str(args.seed)]
-  if args.task:
-    argv += ["--task", args.task]
-  for item in args.set:
-    argv += ["--set", item]
-  if args.data_dir:
-    argv += ["--data-dir", args.data_dir]
-  return argv + ["--out", args.out]
-
-
-def _search(args: argparse.Namespace) -> int:
-  import jax  # pylint: disable=import-outside-toplevel
-  from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn  # pylint: disable=import-outside-toplevel
-
-  from optix_evo.search.results import verdict, write_results  # pylint: disable=import-outside-toplevel
-
-  if not args.coordinator and (args.num_processes is not None or args.process_id is not None):
-    raise ValueError("--num-processes and --process-id need --coordinator HOST:PORT (process 0's address).")
-  if args.coordinator:  # CPU hosts talk over gloo; GPU/TPU backends bring their own collectives
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
+def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
   overrides = parse_overrides(args.set)
   for name, value in (("seed", args.seed), ("task", args.task), ("data_dir", args.data_dir)):
     if value is not None and name in overrides and overrides[name] != value:
       raise InputError(f"--{name.replace('_', '-')} {value!r} contradicts --set {name}={overrides[name]!r}; give one.")
     if value is not None:
       overrides[name] = value
-  config = preset(args.preset, **overrides)
-  args.seed = config.seed
-  out = args.out or os.path.join("runs", f"search-{args.preset}-seed{args.seed}")
-  args.out = out
+  return overrides
+
+
+def resolve_config(args: argparse.Namespace) -> SearchConfig:
+  """The run's configuration: the preset with the flags' settings, or with ``--resume`` the checkpoint's (flags may
+  repeat a stored setting; one that contradicts it is an error naming both values)."""
+  overrides = _flag_overrides(args)
+  if not args.resume:
+    return preset(args.preset or "quick", **overrides)
+  from optix_evo.search.driver import stored_config  # pylint: disable=import-outside-toplevel
+  stored = stored_config(args.out)
+  wanted = preset(args.preset, **overrides) if args.preset else dataclasses.replace(stored, **overrides)
+  diff = stored.differences(wanted)
+  if diff:
+    raise InputError(f"--resume: {args.out} holds a search with other settings: "
+                     + "; ".join(f"{k} is {a!r} in the checkpoint but {b!r} here" for k, a, b in diff)
+                     + ". Drop those flags (the checkpoint's settings are used) or start a new --out.")
+  return stored
+
+
+def _set_devices(count: int | None) -> None:
+  """Use ``count`` CPU devices (default: one per core) so that populations are spread over all cores; a no-op when
+  the user set XLA's device count or JAX already started."""
+  import jax  # pylint: disable=import-outside-toplevel
+  if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+    return
+  try:
+    jax.config.update("jax_num_cpu_devices", count or os.cpu_count() or 1)
+  except RuntimeError:  # the backend is already running (e.g. main() called from a program that used JAX)
+    pass
+
+
+def _setup_jax(args: argparse.Namespace) -> None:
+  import jax  # pylint: disable=import-outside-toplevel
+
+  from optix_evo.compilation import enable_persistent_cache  # pylint: disable=import-outside-toplevel
+
+  if not args.coordinator and (args.num_processes is not None or args.process_id is not None):
+    raise InputError("--num-processes and --process-id need --coordinator HOST:PORT (process 0's address).")
+  if args.coordinator:  # CPU hosts talk over gloo; GPU/TPU backends bring their own collectives
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
+  else:
+    _set_devices(args.devices)
+  if not args.no_compile_cache:
+    enable_persistent_cache(args.compile_cache)
+
+
+def _search(args: argparse.Namespace) -> int:
+  import jax  # pylint: disable=import-outside-toplevel
+  from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # pylint: disable=import-outside-toplevel
+
+  from optix_evo.search.checkpoint import broadcast_from_process_zero  # pylint: disable=import-outside-toplevel
+  from optix_evo.search.driver import CHECKPOINT, Search  # pylint: disable=import-outside-toplevel
+  from optix_evo.search.results import verdict_sentences, write_results  # pylint: disable=import-outside-toplevel
+
+  if args.out is None:
+    raise InputError("--out DIR is required: the results folder (a new or empty one, or one to --resume).")
+  _setup_jax(args)
   main_process = jax.process_index() == 0
-  start = time.time()
-  columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} candidates"),
-             TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[rate]} cand/s"), TimeElapsedColumn(),
-             TextColumn("ETA"), TimeRemainingColumn()]
-  with Progress(*columns, disable=not main_process or args.quiet) as progress:
-    bar = progress.add_task("starting", total=total_candidates(config), best="-", rate="-")
-    session = {"done0": None}
-
-    def callback(info):
-      if session["done0"] is None:
-        session["done0"] = info["done"]
-      elapsed = max(time.time() - start, 1e-9)
-      rate = (info["done"] - session["done0"]) / elapsed
-      if info["phase"] == "ga":
-        desc = f"generation {info['generation'] + 1}/{config.steps + 1}"
-      elif info["phase"] == "stage":
-        desc = f"elimination stage {info['stage'] + 1}/{len(config.stages)}" + (f" {info['task']}" if "task" in info else "")
-      else:
-        desc = "compiling"
-      best = info.get("best")
-      progress.update(bar, completed=info.get("done", progress.tasks[0].completed), description=desc,
-                      best=f"{best:.4f}" if best is not None else "-", rate=f"{rate:.2f}")
-
-    result: SearchResult = run(config, out, resume=args.resume, callback=callback)
-  seconds = time.time() - start
   if main_process:
-    report = write_results(out, result, config, seconds=seconds)
-    print(verdict(result))
-    print(f"Rank correlation surrogate vs stage 1 (Spearman): {result.rank_correlation:.3f}")
+    prepare_out_dir(args.out, force=args.force, resume=args.resume, checkpoint_name=CHECKPOINT)
+  config = SearchConfig.from_dict(broadcast_from_process_zero(lambda: resolve_config(args).to_dict()))
+  argv = ["search", "--preset", args.preset or "quick", *sum((["--set", s] for s in args.set), []),
+          *(["--seed", str(args.seed)] if args.seed is not None else []),
+          *(["--task", args.task] if args.task else []), *(["--data-dir", args.data_dir] if args.data_dir else []),
+          "--out", args.out]
+  columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+             TextColumn("best {task.fields[best]}"), TimeElapsedColumn()]
+  with Progress(*columns, disable=not main_process or args.quiet) as progress:
+    bar = progress.add_task("compiling and starting", total=None, best="-")
+
+    def callback(info: dict[str, Any]) -> None:
+      labels = {"search": "generation", "elimination": "elimination stage", "final": "final comparison"}
+      best = info.get("best")
+      progress.update(bar, description=labels[info["phase"]], completed=info["done"], total=info["total"],
+                      best=f"{best:.4f}" if best is not None else "-")
+
+    search = Search(config, args.out, resume=args.resume, callback=callback)
+    result = search.run()
+  if main_process:
+    report = write_results(args.out, result, config, argv=argv if not args.resume else None)
+    for line in verdict_sentences(result):
+      print(line.replace("**", ""))
+    rc = result.rank_correlation
+    if rc:
+      print(f"Surrogate vs stage 1 rank correlation (Spearman, {rc['n']} candidates): {rc['estimate']:.3f} "
+            f"[{rc['low']:.3f}, {rc['high']:.3f}]")
     for rec in result.hall_of_fame[:3]:
-      print(f"  #{rec['rank']}  {rec['stage_fitness'][-1]:.4f}  {rec['equation']}")
-    print(f"Results: {out}/ (report: {report}); {seconds:.1f} s")
-    _manifest(args, config, result)
+      print(f"  #{rec['rank']}  {rec['equation'].splitlines()[0]}")
+    t = result.timing
+    print(f"Results: {report}; {t['wall_s']:.1f} s ({t['compile_and_trace_s']:.1f} s compiling and tracing, "
+          f"{int(t['compilations'])} programs compiled, {int(t['cache_hits'])} from the cache)")
   return 0
-
-
-def _manifest(args: argparse.Namespace, config: SearchConfig, result: SearchResult) -> None:
-  from optix_evo.diagnostics import manifest  # pylint: disable=import-outside-toplevel
-  from optix_evo.search.results import beats_baseline  # pylint: disable=import-outside-toplevel
-  from optix_evo.search.tasks import get_task  # pylint: disable=import-outside-toplevel
-
-  split = get_task(config.task, seed=config.seed, data_dir=config.data_dir).split
-  b = beats_baseline(result)
-  manifest.write_manifest(
-      args.out, argv=_argv(args), config=config.to_dict(), seeds=config.seed,
-      data_fingerprint=manifest.fingerprint_arrays(split.train.x, split.train.y, split.valid.x, split.valid.y),
-      headline={"best_surrogate_fitness": b["best_surrogate"], "best_final_fitness": b["best_final"],
-                "baseline_final_fitness": b["baseline_final"]},
-  )
 
 
 def _transfer(args: argparse.Namespace) -> int:
-  from optix_evo.search.transfer import format_table, transfer, write_transfer  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
 
-  tasks = [t for t in args.tasks.split(",") if t]
-  rows = transfer(args.run_dir, tasks, seeds=args.seeds, steps=args.steps, top=args.top,
-                  lr_grid=tuple(float(v) for v in args.lr_grid.split(",")), data_dir=args.data_dir)
-  out = args.out or args.run_dir
-  header = (f"Top {args.top} of `{args.run_dir}` vs adam/adamw/sgd on {tasks}: {args.steps} steps, {args.seeds} seeds, "
-            f"peak LR chosen from {args.lr_grid} by probes; test accuracy.")
-  write_transfer(out, rows, header)
-  print(format_table(rows))
-  print(f"Written: {out}/transfer.md, {out}/transfer.json")
+  from optix_evo.compilation import CompileLog  # pylint: disable=import-outside-toplevel
+  from optix_evo.diagnostics import manifest  # pylint: disable=import-outside-toplevel
+  from optix_evo.search.transfer import format_tables, transfer, write_transfer  # pylint: disable=import-outside-toplevel
+
+  _setup_jax(args)
+  if jax.process_index() == 0:
+    prepare_out_dir(args.out, force=args.force)
+  names = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
+  lr_grid = tuple(float(v) for v in names(args.lr_grid))
+  start = time.perf_counter()
+  with CompileLog() as log:
+    result = transfer(names(args.tasks), run_dir=args.run_dir, top=args.top, references=names(args.references),
+                      baselines=names(args.baselines), seeds=args.seeds, steps=args.steps, lr_grid=lr_grid,
+                      data_dir=args.data_dir, seed=args.seed)
+  timing = {"wall_s": time.perf_counter() - start, **log.summary()}
+  result["timing"] = timing
+  header = (f"{'Top ' + str(args.top) + ' of `' + args.run_dir + '`, ' if args.run_dir else ''}references "
+            f"{list(names(args.references))} vs tuned {list(names(args.baselines))}: {args.steps} steps (warmup T/15, "
+            f"hold 2T/15, cosine), {args.seeds} seeds, peak learning rate tuned on {list(lr_grid)}; test accuracy. "
+            f"Wall {timing['wall_s']:.1f} s, of which compiling and tracing {timing['compile_and_trace_s']:.1f} s.")
+  write_transfer(args.out, result, header)
+  headline = {f"{task}_{c['optimizer']}_vs_{c['baseline']}": c["difference"]["estimate"]
+              for task, table in result["tasks"].items() for c in table["comparisons"]}
+  config = {k: v for k, v in vars(args).items() if k not in ("func", "argv", "debug")}
+  manifest.write_manifest(args.out, argv=list(args.argv), config=config, seeds=args.seed, headline=headline,
+                          timing=timing)
+  print(format_tables(result))
+  print(f"Written: {args.out}/transfer.md, {args.out}/transfer.json")
   return 0
 
 
-def register(subparsers) -> None:
-  p = subparsers.add_parser("search", help="neural optimizer search (particle GA + progressive elimination)")
-  p.add_argument("--preset", default="quick", help=f"settings preset: {', '.join(sorted(PRESETS))} (default: quick)")
-  p.add_argument("--task", default=None, help=f"proxy task: {', '.join(sorted(TASKS))}")
-  p.add_argument("--seed", type=int, default=None, help="root seed (default: the preset's, 0)")
-  p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                 help="override a setting, e.g. --set particles=8 --set lr_grid='(0.1, 0.01)' (repeatable)")
-  p.add_argument("--out", default=None, metavar="DIR", help="results folder (default: runs/search-<preset>-seed<seed>)")
-  p.add_argument("--resume", action="store_true", help="continue the run whose checkpoint is in --out")
-  p.add_argument("--data-dir", default=None, help="folder with local data files (CIFAR-10 python pickles)")
-  p.add_argument("--quiet", action="store_true", help="no progress bar")
+def _add_jax_arguments(p: argparse.ArgumentParser) -> None:
+  p.add_argument("--devices", type=int, default=None,
+                 help="CPU devices the runs are spread over (default: one per core)")
+  p.add_argument("--compile-cache", default=None, metavar="DIR",
+                 help="JAX's persistent compilation cache (default: ~/.cache/optix_evo/xla); a second run loads its "
+                      "programs from it instead of compiling them")
+  p.add_argument("--no-compile-cache", action="store_true", help="compile every program afresh")
   p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                  help="multi-host: jax.distributed coordinator address, a free port on process 0's host (every process "
                       "runs the same command with its own --process-id; only process 0 writes --out)")
   p.add_argument("--num-processes", type=int, default=None, help="multi-host: number of processes")
   p.add_argument("--process-id", type=int, default=None, help="multi-host: this process's index, 0 .. N-1")
+
+
+def register(subparsers) -> None:
+  p = subparsers.add_parser("search", help="neural optimizer search (particle GA, elimination, tuned comparison)")
+  p.add_argument("--preset", default=None, help=f"settings preset: {', '.join(sorted(PRESETS))} (default: quick)")
+  p.add_argument("--task", default=None,
+                 help=f"search task: {', '.join(sorted(TASKS))}, or MODULE:FUNCTION returning an optix_evo.tasks.Task")
+  p.add_argument("--seed", type=int, default=None, help="root seed (default: the preset's, 0)")
+  p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                 help="override a setting, e.g. --set particles=8 --set lr_grid='(0.1, 0.01)' (repeatable)")
+  p.add_argument("--out", default=None, metavar="DIR", help="results folder (required)")
+  p.add_argument("--resume", action="store_true",
+                 help="continue the search checkpointed in --out, with its settings")
+  add_force_argument(p)
+  p.add_argument("--data-dir", default=None, metavar="DIR", help="folder with local data files (CIFAR-10 pickles)")
+  p.add_argument("--quiet", action="store_true", help="no progress bar")
+  _add_jax_arguments(p)
   p.set_defaults(func=_search)
 
-  t = subparsers.add_parser("transfer", help="hall-of-fame optimizers vs adam/adamw/sgd on held-out tasks")
-  t.add_argument("run_dir", help="results folder of a search")
-  t.add_argument("--tasks", default="digits_convnet,mnist1d_mlp", help="comma-separated task names")
+  t = subparsers.add_parser("transfer", help="found and known optimizers vs tuned baselines, the paper's final runs")
+  t.add_argument("--run-dir", default=None, metavar="DIR", help="results folder of a search whose hall of fame to include")
+  t.add_argument("--tasks", default="digits_mlp,mnist1d_mlp", help="comma-separated task names")
+  t.add_argument("--top", type=int, default=3, help="hall-of-fame members to evaluate")
+  t.add_argument("--references", default="", help="known optimizers to include, e.g. nos_opt1,nos_opt9")
+  t.add_argument("--baselines", default="adam,adamw,sgd", help="tuned baselines (adam, adamw, sgd)")
   t.add_argument("--seeds", type=int, default=5)
   t.add_argument("--steps", type=int, default=300)
-  t.add_argument("--top", type=int, default=3, help="hall-of-fame members to evaluate")
-  t.add_argument("--lr-grid", default="0.1,0.01,0.001", help="peak learning rates the probes choose from")
-  t.add_argument("--data-dir", default=None)
-  t.add_argument("--out", default=None, help="where transfer.md/json go (default: the run folder)")
+  t.add_argument("--lr-grid", default="0.1,0.01,0.001", help="peak learning rates every optimizer is tuned on")
+  t.add_argument("--seed", type=int, default=0)
+  t.add_argument("--data-dir", default=None, metavar="DIR")
+  t.add_argument("--out", required=True, metavar="DIR", help="where transfer.md/json and run.json go")
+  add_force_argument(t)
+  _add_jax_arguments(t)
   t.set_defaults(func=_transfer)

@@ -179,6 +179,11 @@ class SearchConfig:
                                epoch=max(stage.steps // self.epochs, 1), probe_epoch=max(probe // 4, 1))
 
   @property
+  def max_steps(self) -> int:
+    """The longest training run of the search (its evaluators' schedule tables cover this many steps)."""
+    return max(self.surrogate_steps, self.pool_surrogate_steps or 0, self.final_steps, *(s.steps for s in self.stages))
+
+  @property
   def task_name(self) -> str:
     return _task_name(self.task)
 
@@ -220,8 +225,8 @@ PRESETS: dict[str, SearchConfig] = {
         probe_min_accuracy=0.0, probe_check_after=0, best_probe_min_accuracy=0.0, run_min_accuracy=0.0,
         run_check_after=0, mutant_tries=1, elimination_candidates=24,
         stages=(Stage(400, seeds=2, keep=8), Stage(400, seeds=3, keep=3)), finalists=3, final_steps=400,
-        final_seeds=5, final_lr_grid=(1e-1, 1e-2, 1e-3), holdout_tasks=("digits_mlp",), baselines=("adam",),
-        references=NOS_OPTIMIZERS,
+        final_seeds=5, final_lr_grid=(1.0, 1e-1, 1e-2, 1e-3), holdout_tasks=("digits_mlp",), baselines=("adam",),
+        references=("nos_opt1", "nos_opt9", "nos_opt10"),
     ),
     # The paper's run (n=50, K=5, M=7, pool 500; pool surrogate: width-32 ConvNet, 8000 steps; evolution surrogate:
     # width-48 ConvNet with augmentation, 16000 steps; 800-step probes over 10 .. 1e-5; the rejection thresholds;

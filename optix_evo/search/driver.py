@@ -44,6 +44,17 @@ HISTORY = "history.jsonl"
 STATE_FORMAT = "optix_evo.search_state/1"
 
 
+def stored_config(out_dir: str) -> SearchConfig:
+  """The configuration of the search checkpointed in ``out_dir`` (for ``--resume``)."""
+  path = os.path.join(out_dir, CHECKPOINT)
+  if not os.path.exists(path):
+    raise InputError(f"--resume: no checkpoint {CHECKPOINT} in {out_dir}; start a new search instead.")
+  state = load_checkpoint(path)
+  if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+    raise InputError(f"{path} is not a search state of this version of optix_evo.")
+  return SearchConfig.from_dict(state["config"], what=f"the configuration in {path}")
+
+
 class SearchInterrupted(KeyboardInterrupt):
   """Ctrl-C during a search: the state was checkpointed at a safe point (the message says where)."""
 
@@ -203,7 +214,8 @@ class Search:
     """The one compiled program of a task (created on first use, reused by every protocol)."""
     task = self.task(reference)
     if task.name not in self._evaluators:
-      self._evaluators[task.name] = Evaluator(task, self.eval_spec, batch=max(jax.device_count() * 8, 16),
+      self._evaluators[task.name] = Evaluator(task, self.eval_spec, max_steps=self.config.max_steps,
+                                              batch=max(jax.device_count() * 8, 16),
                                               chunk_size=self.config.chunk_size,
                                               population_loop=self.config.population_loop)
     return self._evaluators[task.name]

@@ -7,10 +7,11 @@ elimination stage and the final comparison reuse the same compiled program (base
 genomes of the same space, :func:`optix_evo.graph.known`).
 
 A run trains with the NOS base schedule (linear warmup to the peak learning rate, an optional hold, cosine decay to 0
-at the horizon; momentum 0.95 → 0.85 → 0.95), validates every ``epoch`` steps and keeps the best validation accuracy reached before
-any non-finite value, stops at the first non-finite loss or update (the run is *divergent*), and optionally stops
-when an epoch's training accuracy is below a threshold (the paper's early-stop rules). Morgan & Hougen,
-"Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution", arXiv:2404.06679 (2024).
+at the horizon; momentum 0.95 → 0.85 → 0.95), validates every ``epoch`` steps and keeps the best validation accuracy
+reached before any non-finite value (and the test accuracy at that epoch), stops at the first non-finite loss or
+update (the run is *divergent*), and optionally stops when an epoch's training accuracy is below a threshold (the
+paper's early-stop rules). Morgan & Hougen, "Neural Optimizer Equation, Decay Function, and Learning Rate Schedule
+Joint Evolution", arXiv:2404.06679 (2024).
 
 Layout: the batch is split over all devices along a ``"pop"`` mesh axis with ``shard_map`` (also across processes
 after ``jax.distributed.initialize``); each device loops over its share, ``"map"`` (CPU: ``lax.map``, one run after
@@ -25,6 +26,7 @@ full run (the NOS surrogate), or full runs at every learning rate of a grid over
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -97,7 +99,7 @@ class Outcome(NamedTuple):
   """What each run of a call produced (NumPy arrays, one entry per run)."""
 
   best_valid: np.ndarray  # best validation accuracy over the epochs before any non-finite value (WORST if none)
-  test: np.ndarray  # test accuracy of the final parameters (NaN for a divergent run)
+  test: np.ndarray  # test accuracy at the epoch of the best validation accuracy (NaN if no epoch was finite)
   train_accuracy: np.ndarray  # mean training accuracy of the last epoch run
   steps_run: np.ndarray  # int
   diverged: np.ndarray  # bool: a loss or an update turned non-finite
@@ -114,15 +116,34 @@ def _tree_all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
+@functools.partial(jax.jit, static_argnames=("length", "spec"))
+def schedule_tables(genomes: graph.Genome, peak_lr: jax.Array, budget: Budget, *, length: int,
+                    spec: graph.GenomeSpec) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Per run and step ``t < length``: the genome's edge decay factors ``[n, length, N, 2]``, the learning rate
+  (base schedule times the genome's schedule multiplier) ``[n, length]`` and the momentum coefficient
+  ``[n, length]``. Computed once per call, outside the training program (one small program for every task), so the
+  training step only reads them."""
+
+  def one(genome, lr):
+    t = jnp.arange(length)
+    factors, multiplier = jax.vmap(lambda c: graph.step_factors(genome, c, budget.horizon, spec))(t)
+    base = graph.nos_learning_rate(lr, budget.horizon, budget.warmup, budget.hold)(t)
+    momentum = graph.nos_momentum(budget.horizon, budget.warmup, budget.hold)(t)
+    return factors.astype(jnp.float32), (base * multiplier).astype(jnp.float32), momentum.astype(jnp.float32)
+
+  return jax.vmap(one)(genomes, peak_lr)
+
+
 def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.Genome, key: jax.Array,
-              peak_lr: jax.Array, budget: Budget, data: dict[str, jax.Array]) -> tuple[jax.Array, ...]:
-  """One run (pure; mapped or vmapped over a batch by :class:`Evaluator`): the fields of :class:`Outcome`."""
+              tables: tuple[jax.Array, jax.Array, jax.Array], budget: Budget,
+              data: dict[str, jax.Array]) -> tuple[jax.Array, ...]:
+  """One run (pure; mapped or vmapped over a batch by :class:`Evaluator`): the fields of :class:`Outcome`.
+  ``tables``: the run's rows of :func:`schedule_tables`."""
   init_key, data_key, augment_key = jax.random.split(key, 3)
   params = task.init(init_key)
-  optimizer = graph.interpret(
-      genome, graph.nos_learning_rate(peak_lr, budget.horizon, budget.warmup, budget.hold), spec=spec,
-      total_steps=budget.horizon, momentum=graph.nos_momentum(budget.horizon, budget.warmup, budget.hold),
-      strategy=strategy)
+  factors, learning_rate, momentum = tables
+  optimizer = graph.interpret(genome, lambda c: learning_rate[c], spec=spec, momentum=lambda c: momentum[c],
+                              step_factors=lambda c: (factors[c], 1.0), strategy=strategy)
   state = optimizer.init(params)
   n_train, batch = task.train.num_examples, task.batch_size
   per_data_epoch = steps_per_epoch(n_train, batch)
@@ -143,27 +164,28 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
     return params, state, perm, accuracy + metrics["accuracy"], finite & jnp.isfinite(loss)
 
   def epoch(carry):
-    e, params, state, perm, best, _, steps_run, finite, _ = carry
+    e, params, state, perm, best, test, _, steps_run, finite, _ = carry
     length = jnp.minimum(budget.epoch, budget.steps - e * budget.epoch)
     params, state, perm, accuracy, finite = jax.lax.fori_loop(
         e * budget.epoch, e * budget.epoch + length, train_step, (params, state, perm, jnp.float32(0), finite))
     finite = finite & graph.is_finite(state)
     valid = evaluate(task.loss_fn, params, task_data(data, "valid"), chunk_size=512)["accuracy"]
-    best = jnp.where(finite & jnp.isfinite(valid), jnp.maximum(best, valid), best).astype(jnp.float32)
+    improved = finite & jnp.isfinite(valid) & (valid > best)
+    best = jnp.where(improved, valid, best).astype(jnp.float32)
+    test = jax.lax.cond(improved, lambda: evaluate(task.loss_fn, params, task_data(data, "test"),
+                                                   chunk_size=512)["accuracy"].astype(jnp.float32), lambda: test)
     train_accuracy = (accuracy / length).astype(jnp.float32)
     stopped = (e >= budget.check_after) & (train_accuracy < budget.min_accuracy)
-    return e + 1, params, state, perm, best, train_accuracy, steps_run + length, finite, stopped
+    return e + 1, params, state, perm, best, test, train_accuracy, steps_run + length, finite, stopped
 
   def go_on(carry):
     e, *_, finite, stopped = carry
     return (e < n_epochs) & finite & ~stopped
 
-  carry = (jnp.zeros([], jnp.int32), params, state, jnp.arange(n_train), jnp.float32(WORST), jnp.float32(0),
-           jnp.zeros([], jnp.int32), jnp.asarray(True), jnp.asarray(False))
-  _, params, _, _, best, train_accuracy, steps_run, finite, stopped = jax.lax.while_loop(go_on, epoch, carry)
-  test = evaluate(task.loss_fn, params, task_data(data, "test"), chunk_size=512)["accuracy"]
-  return (best, jnp.where(finite, test, jnp.nan).astype(jnp.float32), train_accuracy.astype(jnp.float32), steps_run,
-          ~finite, stopped)
+  carry = (jnp.zeros([], jnp.int32), params, state, jnp.arange(n_train), jnp.float32(WORST), jnp.float32(jnp.nan),
+           jnp.float32(0), jnp.zeros([], jnp.int32), jnp.asarray(True), jnp.asarray(False))
+  _, _, _, _, best, test, train_accuracy, steps_run, finite, stopped = jax.lax.while_loop(go_on, epoch, carry)
+  return best, test, train_accuracy, steps_run, ~finite, stopped
 
 
 def task_data(data: dict[str, jax.Array], part: str) -> Dataset:
@@ -177,6 +199,7 @@ class Evaluator:
   Args:
     task: what to train (a classification task: the score is accuracy).
     spec: the genome space of the candidates (known optimizers and baselines must be in it too).
+    max_steps: the longest run any call trains (the schedule tables of a call cover this many steps).
     batch: runs per call of the program (a call with more runs is split, one with fewer is padded; padding runs
       are skipped with the ``"map"`` loop).
     chunk_size: with the ``"vmap"`` loop, runs trained at once on each device (``None``: the device's whole share).
@@ -185,13 +208,14 @@ class Evaluator:
     compiler_options: XLA options for the program (``jax.jit(..., compiler_options=...)``).
   """
 
-  def __init__(self, task: Task, spec: graph.GenomeSpec = graph.DEFAULT_SPEC, *, batch: int = 16,
+  def __init__(self, task: Task, spec: graph.GenomeSpec = graph.DEFAULT_SPEC, *, max_steps: int, batch: int = 16,
                chunk_size: int | None = None, mesh: Mesh | None = None, population_loop: str = "auto",
                compiler_options: dict[str, Any] | None = None):
     if task.metric != "accuracy":
       raise InputError(f"Task {task.name!r} is scored by {task.metric}; the search needs a classification task.")
-    if batch <= 0:
-      raise InputError(f"batch must be positive, got {batch}.")
+    if batch <= 0 or max_steps <= 0:
+      raise InputError(f"batch and max_steps must be positive, got {batch} and {max_steps}.")
+    self.max_steps = max_steps
     if chunk_size is not None and chunk_size <= 0:
       raise InputError(f"chunk_size must be positive or None, got {chunk_size}.")
     self.task, self.spec = task, spec
@@ -207,14 +231,14 @@ class Evaluator:
     self._host_data = {f"{part}_{field}": np.asarray(getattr(getattr(task, part), field))
                        for part in ("train", "valid", "test") for field in ("x", "y")}
     self._data = None
-    run = lambda genome, key, lr, budget, data: train_run(task, spec, strategy, genome, key, lr, budget, data)  # noqa: E731
+    run = lambda genome, key, tables, budget, data: train_run(task, spec, strategy, genome, key, tables, budget, data)  # noqa: E731
     skipped = (jnp.float32(WORST), jnp.float32(jnp.nan), jnp.float32(0), jnp.int32(0), jnp.bool_(False), jnp.bool_(False))
 
-    def per_device_fn(genomes, keys, lrs, active, budget, data):
+    def per_device_fn(genomes, keys, tables, active, budget, data):
       if self.loop == "map":  # padding runs (active False) cost nothing
         return jax.lax.map(lambda a: jax.lax.cond(a[3], lambda: run(a[0], a[1], a[2], budget, data), lambda: skipped),
-                           (genomes, keys, lrs, active))
-      chunked = jax.tree.map(lambda a: a.reshape((n_chunks, self.chunk, *a.shape[1:])), (genomes, keys, lrs))
+                           (genomes, keys, tables, active))
+      chunked = jax.tree.map(lambda a: a.reshape((n_chunks, self.chunk, *a.shape[1:])), (genomes, keys, tables))
       out = jax.lax.map(lambda c: jax.vmap(run, in_axes=(0, 0, 0, None, None))(*c, budget, data), chunked)
       return jax.tree.map(lambda a: a.reshape((-1, *a.shape[2:])), out)
 
@@ -238,6 +262,8 @@ class Evaluator:
       budget: how long and how (the same for every run of the call).
     """
     budget = budget.validated()
+    if budget.steps > self.max_steps:
+      raise InputError(f"A run of {budget.steps} steps is longer than this evaluator's max_steps={self.max_steps}.")
     keys, lrs = np.asarray(keys, np.uint32), np.asarray(learning_rates, np.float32)
     n = keys.shape[0]
     if lrs.shape != (n,) or jax.tree.leaves(genomes)[0].shape[0] != n:
@@ -255,8 +281,11 @@ class Evaluator:
         return np.concatenate([a, np.repeat(a[:1], self.batch - (stop - start), 0)])
 
       active = np.arange(self.batch) < stop - start
-      out = self._fn(jax.tree.map(lambda a: self._put(pad(a), self._sharded), genomes), self._put(pad(keys), self._sharded),
-                     self._put(pad(lrs), self._sharded), self._put(active, self._sharded), scalars, self._data)
+      chunk = jax.tree.map(pad, genomes)
+      tables = schedule_tables(chunk, pad(lrs), scalars, length=self.max_steps, spec=self.spec)
+      out = self._fn(jax.tree.map(lambda a: self._put(a, self._sharded), chunk), self._put(pad(keys), self._sharded),
+                     jax.tree.map(lambda a: self._put(np.asarray(a), self._sharded), tables),
+                     self._put(active, self._sharded), scalars, self._data)
       outs.append([np.asarray(o)[: stop - start] for o in out])
     return Outcome(*(np.concatenate(parts) for parts in zip(*outs)))
 

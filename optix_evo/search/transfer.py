@@ -1,14 +1,12 @@
-"""Transfer of found optimizers to held-out tasks: hall of fame vs Adam, AdamW and SGD over several seeds.
-
-Every optimizer gets the same protocol (base warmup-cosine schedule, peak learning rate chosen by probes on the
-training split) and the same seeds; the score is the *test* accuracy, reported as mean with a two-sided 95%
-Student-t confidence interval over seeds.
+"""Transfer: found and known optimizers against tuned baselines on tasks of your choice, with the final-run protocol
+of the NOS paper (Morgan & Hougen 2024): warmup ``T/15``, hold ``2T/15``, cosine decay; momentum 0.95 → 0.85 →
+0.95; every optimizer's peak learning rate tuned on the same grid with the same seeds; test accuracy reported per
+seed, with paired differences against every baseline and their 95% intervals.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -16,75 +14,107 @@ from typing import Any
 import jax
 import numpy as np
 
-from optix_evo.search.checkpoint import atomic_write_json, atomic_write_text
-from optix_evo.search.evaluate import BASELINES, Evaluator, Protocol, optax_builder
-from optix_evo.search.search import genome_builder
-from optix_evo.search.tasks import get_task
+from optix_evo import graph
+from optix_evo.errors import InputError
+from optix_evo.run_folder import atomic_write_json, atomic_write_text
+from optix_evo.search import ga
+from optix_evo.search.config import BASELINES
+from optix_evo.search.evaluate import Evaluator
+from optix_evo.search.protocol import tune
+from optix_evo.search.statistics import mean_interval, paired_difference, verdict
+from optix_evo.tasks import resolve_task
 
 
-def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-  """Mean and half-width of the two-sided Student-t interval of ``values`` (half-width NaN for one value)."""
-  from scipy import stats  # pylint: disable=import-outside-toplevel
+def hall_of_fame(run_dir: str, top: int) -> list[dict[str, Any]]:
+  """The first ``top`` entries of ``run_dir/hall_of_fame.json`` (genomes by op names, with their space)."""
+  path = os.path.join(run_dir, "hall_of_fame.json")
+  try:
+    with open(path, encoding="utf-8") as f:
+      entries = json.load(f)["hall_of_fame"]
+  except FileNotFoundError:
+    raise InputError(f"{path} not found: give the results folder of `optix-evo search`.") from None
+  except (ValueError, KeyError, TypeError) as e:
+    raise InputError(f"{path} is not a search's hall of fame ({e}).") from None
+  if not isinstance(entries, list) or not entries:
+    raise InputError(f"{path} holds an empty hall of fame.")
+  return entries[:top]
 
-  x = np.asarray(values, np.float64)
-  if x.size < 2:
-    return float(x.mean()), float("nan")
-  return float(x.mean()), float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
 
-
-def transfer(run_dir: str, tasks: Sequence[str], *, seeds: int = 5, steps: int = 300, top: int = 3,
-             lr_grid: Sequence[float] = (1e-1, 1e-2, 1e-3), baselines: Sequence[str] = BASELINES,
-             data_dir: str | None = None, chunk_size: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
-  """Scores the ``top`` hall-of-fame optimizers of ``run_dir`` and ``baselines`` on ``tasks``.
+def transfer(tasks: Sequence[str], *, run_dir: str | None = None, top: int = 3, references: Sequence[str] = (),
+             baselines: Sequence[str] = ("adam", "adamw", "sgd"), seeds: int = 5, steps: int = 300,
+             lr_grid: Sequence[float] = (1e-1, 1e-2, 1e-3), data_dir: str | None = None, seed: int = 0,
+             population_loop: str = "auto") -> dict[str, Any]:
+  """Tunes the ``top`` hall-of-fame optimizers of ``run_dir`` (if given), the ``references`` (known genomes) and
+  the ``baselines`` on every task with the paper's final-run protocol.
 
   Returns:
-    One row per (task, optimizer): ``task``, ``optimizer``, ``test_accuracy`` (per seed), ``mean``, ``ci95``,
-    ``diverged`` (seeds).
+    ``{"participants": [...], "tasks": {task: {"learning_rate", "valid", "test", "comparisons"}}, "settings"}``:
+    per task the chosen learning rate and the per-seed validation and test accuracy of every participant, and every
+    non-baseline participant's paired test-accuracy difference against every baseline with its verdict.
   """
-  from optix_evo import graph  # pylint: disable=import-outside-toplevel
-
   if seeds < 2:
-    raise ValueError(f"seeds must be at least 2 for a confidence interval (the task asks for >= 5), got {seeds}.")
-  path = os.path.join(run_dir, "hall_of_fame.json")
-  if not os.path.exists(path):
-    raise ValueError(f"{path} not found: run `optix-evo search --out {run_dir}` first.")
-  with open(path, encoding="utf-8") as f:
-    hall = json.load(f)["hall_of_fame"][:top]
-  if not hall:
-    raise ValueError(f"{path} holds an empty hall of fame.")
+    raise InputError(f"--seeds must be at least 2 for intervals over seeds (5 or more recommended), got {seeds}.")
+  unknown = [b for b in baselines if b not in BASELINES]
+  if unknown or not baselines:
+    raise InputError(f"baselines must name some of {', '.join(BASELINES)}, got {list(baselines)}.")
+  for name in references:
+    if name not in graph.KNOWN:
+      raise InputError(f"Unknown reference optimizer {name!r}. Known genomes: {', '.join(graph.KNOWN)}.")
+  if not tasks:
+    raise InputError("Give at least one task (--tasks).")
+  participants, genomes = [], []
+  for rec in hall_of_fame(run_dir, top) if run_dir else []:
+    space = graph.get_space(rec.get("space", graph.space_of(rec["genome"])))
+    genomes.append(graph.convert(graph.from_json(rec["genome"], space), space, graph.DEFAULT_SPEC))
+    participants.append({"name": f"found #{rec['rank']}", "kind": "found", "equation": rec["equation"]})
+  for name in references:
+    genomes.append(graph.known(name))
+    participants.append({"name": name, "kind": "reference"})
   for name in baselines:
-    optax_builder(name)  # validates names early
-  genomes = [graph.from_json(rec["genome"]) for rec in hall]
-  batch = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *genomes)
-  seed_keys = np.stack([np.asarray(jax.random.fold_in(jax.random.PRNGKey(seed), s)) for s in range(seeds)])
-  protocol = Protocol(steps=steps, probe_steps=max(steps // 5, 1), lr_grid=tuple(lr_grid))
-  rows = []
-  for task_name in tasks:
-    task = get_task(task_name, seed=seed, data_dir=data_dir)
-    n = len(genomes)
-    ev = Evaluator(task, genome_builder, protocol, batch=n * seeds, chunk_size=chunk_size, split="test")
-    scores = ev(jax.tree.map(lambda a: np.repeat(a, seeds, axis=0), batch), np.tile(seed_keys, (n, 1)))
-    named = [(f"#{rec['rank']} {rec['equation']}", scores.fitness[i * seeds:(i + 1) * seeds],
-              scores.diverged[i * seeds:(i + 1) * seeds]) for i, rec in enumerate(hall)]
-    for name in baselines:
-      ev = Evaluator(task, optax_builder(name), protocol, batch=seeds, chunk_size=chunk_size, split="test")
-      s = ev(np.zeros(seeds), seed_keys)
-      named.append((name, s.fitness, s.diverged))
-    for name, acc, div in named:
-      mean, half = confidence_interval(acc)
-      rows.append({"task": task_name, "optimizer": name, "test_accuracy": acc.tolist(), "mean": mean, "ci95": half,
-                   "diverged": int(div.sum())})
-  return rows
+    genomes.append(graph.known(BASELINES[name]))
+    participants.append({"name": name, "kind": "baseline"})
+  batch = ga.stack(genomes)
+  out = {"participants": participants, "tasks": {},
+         "settings": {"steps": steps, "seeds": seeds, "lr_grid": list(lr_grid), "warmup": steps // 15,
+                      "hold": 2 * steps // 15, "seed": seed}}
+  for t_idx, name in enumerate(tasks):
+    task = resolve_task(name, seed=seed, data_dir=data_dir)
+    evaluator = Evaluator(task, graph.DEFAULT_SPEC, max_steps=steps, batch=max(jax.device_count() * 8, 16),
+                          population_loop=population_loop)
+    scores = tune(evaluator, batch, steps=steps, lr_grid=tuple(lr_grid), seeds=seeds, seed=seed * 1000 + t_idx,
+                  epoch=max(steps // 10, 1), warmup_steps=steps // 15, hold_steps=2 * steps // 15)
+    comparisons = []
+    for i, p in enumerate(participants):
+      for j, b in enumerate(participants):
+        if p["kind"] != "baseline" and b["kind"] == "baseline":
+          diff = paired_difference(scores.test[i], scores.test[j])
+          comparisons.append({"optimizer": p["name"], "baseline": b["name"], "difference": diff._asdict(),
+                              "verdict": verdict(diff)})
+    out["tasks"][task.name] = {"learning_rate": scores.learning_rate.tolist(), "valid": scores.valid.tolist(),
+                               "test": scores.test.tolist(), "comparisons": comparisons}
+  return out
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-  """Markdown table of :func:`transfer` rows."""
-  lines = ["| task | optimizer | test accuracy (mean ± 95% CI) | divergent seeds |", "|---|---|---|---|"]
-  lines += [f"| {r['task']} | `{r['optimizer']}` | {r['mean']:.4f} ± {r['ci95']:.4f} | {r['diverged']} |" for r in rows]
+def format_tables(result: dict[str, Any]) -> str:
+  """Markdown: per task every participant's tuned learning rate and test accuracy, then the paired differences."""
+  lines = []
+  for task, table in result["tasks"].items():
+    lines += [f"### `{task}`", "", "| optimizer | kind | tuned lr | test accuracy (mean, 95% interval) |",
+              "|---|---|---|---|"]
+    for i, p in enumerate(result["participants"]):
+      ci = mean_interval(np.nan_to_num(np.asarray(table["test"][i], float), nan=0.0))
+      lines.append(f"| {p['name']} | {p['kind']} | {table['learning_rate'][i]:g} | {ci.estimate:.4f} "
+                   f"[{ci.low:.4f}, {ci.high:.4f}] |")
+    lines += ["", "| optimizer | vs | test accuracy difference (95% interval) | verdict |", "|---|---|---|---|"]
+    for c in table["comparisons"]:
+      d = c["difference"]
+      lines.append(f"| {c['optimizer']} | {c['baseline']} | {d['estimate']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] "
+                   f"| {c['verdict']} |")
+    lines.append("")
   return "\n".join(lines)
 
 
-def write_transfer(out_dir: str, rows: list[dict[str, Any]], header: str) -> None:
+def write_transfer(out_dir: str, result: dict[str, Any], header: str) -> None:
   """``transfer.json`` and ``transfer.md`` in ``out_dir``."""
-  atomic_write_json(os.path.join(out_dir, "transfer.json"), rows)
-  atomic_write_text(os.path.join(out_dir, "transfer.md"), f"# Transfer\n\n{header}\n\n{format_table(rows)}\n")
+  atomic_write_json(os.path.join(out_dir, "transfer.json"), result)
+  atomic_write_text(os.path.join(out_dir, "transfer.md"), f"# Transfer\n\n{header}\n\n{format_tables(result)}\n")
