@@ -104,7 +104,8 @@ class GAState:
 
   def to_dict(self) -> dict[str, Any]:
     """Plain data (dicts, tuples, strings, arrays) for a checkpoint; :meth:`from_dict` inverts it."""
-    particles = None if self.particles is None else {k: np.asarray(v) for k, v in self.particles._asdict().items()}
+    fields = None if self.particles is None else getattr(self.particles, "_asdict", lambda: self.particles)()
+    particles = None if fields is None else {k: np.asarray(v) for k, v in fields.items()}
     return {"generation": self.generation, "particles": particles, "fitness": self.fitness, "seen": self.seen}
 
   @classmethod
