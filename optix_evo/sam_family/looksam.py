@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from optix_evo.optimizers._validation import check_non_negative
-from optix_evo.sam.sharpness_aware import ascent_perturbation, call_grad_fn, require_grad_fn
+from optix_evo.sam_family.sharpness_aware import ascent_perturbation, call_grad_fn, require_grad_fn
 
 
 class LookSAMState(NamedTuple):
@@ -61,7 +61,7 @@ def looksam(
 
   Returns:
     A ``GradientTransformationExtraArgs``; call ``update(grads, state, params, grad_fn=...)`` as for
-    :func:`optix_evo.sam.sam`.
+    :func:`optix_evo.sam_family.sam`.
 
   References:
     Liu, Mai, Chen, Hsieh, You, "Towards Efficient and Scalable Sharpness-Aware Minimization", CVPR 2022
