@@ -131,7 +131,7 @@ def test_lr_scales_the_base_update_and_composes_with_chain():
   grads = {"w": jnp.array([0.5, 0.25])}
   for opt, ref in [
       (ox.aldvi(optax.adam, 0.01, steps_per_epoch=5), optax.adam(0.01)),
-      (ox.aldvi(optax.sgd(1.0, momentum=0.9), 0.01, steps_per_epoch=5), optax.sgd(0.01, momentum=0.9)),
+      (ox.aldvi(lambda lr: optax.sgd(lr, momentum=0.9), 0.01, steps_per_epoch=5), optax.sgd(0.01, momentum=0.9)),
       (optax.chain(optax.clip_by_global_norm(1.0), ox.aldvi(optax.rmsprop, 0.01, 5)),
        optax.chain(optax.clip_by_global_norm(1.0), optax.rmsprop(0.01))),
   ]:
