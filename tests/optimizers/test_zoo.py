@@ -261,3 +261,42 @@ def test_registry_lists_every_optimizer_with_a_citation():
                "adabound", "amsbound", "powersign", "addsign", "add_layerwise_decayed_weights"):
     assert name in ox.__all__ and callable(getattr(ox, name))
   assert math.isclose(ox.OPTIMIZERS["lion"].defaults["weight_decay"], 0.0)
+
+
+# Sophia's Hessian estimate, the library's own choice (optax's default needs obj_fn): against the exact diagonal.
+HESSIAN = jnp.array([[3.0, 0.5, -0.4, 0.2], [0.5, 1.0, 0.3, 0.0], [-0.4, 0.3, 2.0, -0.6], [0.2, 0.0, -0.6, 0.5]])
+
+
+def _quadratic_form(p):
+  return 0.5 * p["x"] @ HESSIAN @ p["x"]
+
+
+def test_hutchinson_estimate_is_the_exact_hessian_diagonal_on_average():
+  params = {"x": jnp.array([0.3, -1.0, 2.0, 0.5])}
+  estimator = ox.hutchinson_diag_hessian()
+
+  def estimate(key):
+    return estimator.update(params, optax.contrib.HutchinsonState(key=key), params,
+                            grad_fn=jax.grad(_quadratic_form))[0]["x"]
+
+  mean = jax.jit(jax.vmap(estimate))(jax.random.split(jax.random.key(1), 4000)).mean(axis=0)
+  np.testing.assert_allclose(mean, jnp.diag(HESSIAN), rtol=0.05, atol=0.02)
+
+
+def test_registry_sophia_tracks_the_exact_hessian_diagonal():
+  """Through ox.get_optimizer("sophia") (the default estimator and update interval): after n refreshes the EMA is
+  (1 - b2^n) diag(H) up to the estimate's noise."""
+  opt = ox.get_optimizer("sophia")
+  params = {"x": jnp.array([0.3, -1.0, 2.0, 0.5])}
+  steps, interval, b2 = 3000, 10, 0.99
+
+  def run(params):
+    def step(carry, _):
+      p, s = carry
+      u, s = opt.update(jax.grad(_quadratic_form)(p), s, p, grad_fn=jax.grad(_quadratic_form))
+      return (optax.apply_updates(p, u), s), None
+
+    return jax.lax.scan(step, (params, opt.init(params)), None, length=steps)[0][1]
+
+  nu = optax.tree.get(jax.jit(run)(params), "SophiaState").nu["x"]
+  np.testing.assert_allclose(nu, (1 - b2 ** (steps // interval)) * jnp.diag(HESSIAN), rtol=0.15, atol=0.05)
