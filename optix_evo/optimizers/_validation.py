@@ -133,7 +133,8 @@ def with_extra_args_support(tx: Any) -> optax.GradientTransformationExtraArgs:
   if isinstance(tx, optax.GradientTransformationExtraArgs):
     return tx
   try:
-    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(tx.update).parameters.values())
+    parameters = inspect.signature(tx.update).parameters.values()
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
   except (TypeError, ValueError):  # no signature (a builtin): optax's wrapper
     takes_kwargs = False
   if takes_kwargs:

@@ -76,7 +76,8 @@ def scale_by_adabound(
     mu = optax.tree.update_moment(updates, state.mu, decay=b1, order=1)
     nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, decay=b2, order=2)
     # nu is real-valued (|g|² for complex gradients) even when stored in the params' complex dtype
-    nu_max = jax.tree.map(lambda a, b: jnp.maximum(jnp.real(a), jnp.real(b)).astype(a.dtype), state.nu_max, nu) if amsbound else None
+    running_max = lambda a, b: jnp.maximum(jnp.real(a), jnp.real(b)).astype(a.dtype)  # noqa: E731
+    nu_max = jax.tree.map(running_max, state.nu_max, nu) if amsbound else None
     count = optax.safe_increment(state.count)
     t = count.astype(jnp.result_type(float))
     step_size = jnp.sqrt(1.0 - b2**t) / (1.0 - b1**t)

@@ -205,7 +205,8 @@ def phased_rule(
   if isinstance(inner, str):
     inner = make_aldvi_rule(inner, **inner_kwargs)
   elif inner_kwargs:
-    raise InputError(f"phased rule: keyword arguments {sorted(inner_kwargs)} only apply to an inner rule given by name.")
+    raise InputError(
+        f"phased rule: keyword arguments {sorted(inner_kwargs)} only apply to an inner rule given by name.")
   first_end = jnp.round(boundaries[0] * total_epochs).astype(jnp.int32)
   last_start = jnp.round(boundaries[1] * total_epochs).astype(jnp.int32)
 

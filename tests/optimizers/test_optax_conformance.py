@@ -106,7 +106,7 @@ EXEMPT: dict[tuple[str, str], str] = {
                                                                            "genome:lion")},
     ("complex", "adan"): f"{COMPLEX_EXEMPT} (adan)",
     ("complex", "sophia"): "optax tests no optax.contrib optimizer (sophia included) on complex parameters",
-    ("rosenbrock", "looksam(sgd)"): "the reused direction (size α‖g‖) kicks across ill-conditioned valleys (docstring)",
+    ("rosenbrock", "looksam(sgd)"): "the reused direction (size α‖g‖) kicks across narrow valleys (docstring)",
     ("inject_lr", "aldvi(adam)"): "ALDVI's η lives in its state (set by the rule); initial_lr only seeds it",
     ("no_params", "adamw"): "weight decay reads the params (docstring), as optax.adamw's",
     ("no_params", "lion"): "this case's weight decay (1e-4, as optax's test) reads the params; at 0 none are needed",
