@@ -388,7 +388,8 @@ def sophia(
   momentum, a Gauss-Newton-Bartlett estimate and ``rho·bs`` instead of ``gamma``; pytorch-optimizer's ``SophiaH``
   uses an uncorrected momentum and refreshes ``h`` before the update. The only change from optax: the default
   Hessian estimate is :func:`hutchinson_diag_hessian`, which works with the ``grad_fn=`` that
-  :func:`optix_evo.training.fit` passes (optax's default needs ``obj_fn=``; both are accepted).
+  :func:`optix_evo.training.fit` passes (optax's default needs ``obj_fn=``; both are accepted). ``update`` needs
+  params: the estimate differentiates the loss there.
 
   References: Liu et al. 2023, "Sophia: A Scalable Stochastic Second-order Optimizer", arXiv:2305.14342.
   """

@@ -260,6 +260,9 @@ def scale_by_aldvi(
   :math:`\\eta \\leftarrow \\operatorname{clip}(f(\\eta, \\text{history}, \\text{key}), \\text{min\\_lr},
   \\text{max\\_lr})`. An epoch with a non-finite batch loss skips ``f`` and sets η ← η · ``divergence_cut``.
 
+  η lives in the state: ``initial_lr`` only seeds it at ``init`` (so under ``optax.inject_hyperparams`` a changed
+  ``initial_lr`` does not change the step; the rule does).
+
   Args:
     initial_lr: η of the first epoch (may be traced, e.g. under ``jax.vmap``).
     steps_per_epoch: updates per epoch (``optix_evo.training.steps_per_epoch``).

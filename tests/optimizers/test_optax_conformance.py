@@ -53,6 +53,7 @@ class Case(NamedTuple):
   extra: Callable[[Callable], dict[str, Any]] = lambda objective: {}  # extra args the optimizer needs
   static_args: tuple[str, ...] = ()  # hyperparameters inject_hyperparams cannot trace
   genome: str | None = None  # the known genome of an interpreted case
+  steps: int = 10_000  # of the convergence tests (optax's alias_test; contrib/_common_test.py runs 30,000)
 
 
 def _grad_fn_extra(objective):
@@ -80,6 +81,7 @@ REGISTRY_LR = {
 }
 CASES: dict[str, Case] = {name: _registry_case(name, lr) for name, lr in REGISTRY_LR.items()}
 # As optax's test cases: a small weight decay (it moves the optimum), and bounds that converge to a stable SGD rate.
+CASES["sgd"] = CASES["sgd"]._replace(steps=30_000)
 CASES["adamw"] = _registry_case("adamw", 1e-1, weight_decay=1e-4)
 CASES["lion"] = _registry_case("lion", 1e-2, weight_decay=1e-4)
 CASES["adabound"] = _registry_case("adabound", 1e-2, final_lr=1e-3)
@@ -139,7 +141,8 @@ def _marks(test: str, name: str, tags: set[str]) -> list:
 
 def _params(test: str, *variants: Any) -> list:
   """``pytest.param(name, *variant)`` for every case, with the case's exemption or xfail mark. A variant value that
-  is a complex dtype tags the variant "complex", float16/bfloat16 "half", the Rosenbrock target "rosenbrock"."""
+  is a complex dtype tags the variant "complex", float16/bfloat16 "half", the Rosenbrock target "rosenbrock", and
+  test_chain without params "no_params"."""
   out = []
   for name in CASES:
     for variant in variants or [()]:
@@ -147,6 +150,7 @@ def _params(test: str, *variants: Any) -> list:
       tags = {"complex" for v in variant if isinstance(v, str) and v.startswith("complex")}
       tags |= {"rosenbrock" for v in variant if v == "rosenbrock"}
       tags |= {"half" for v in variant if v in ("float16", "bfloat16")}
+      tags |= {"no_params" for v in variant if test == "chain" and v is False}
       out.append(pytest.param(name, *variant, marks=_marks(test, name, tags), id="-".join([name, *map(str, variant)])))
   return out
 
@@ -237,7 +241,6 @@ def _sum_of_squares(tree):
 
 
 TARGETS = {"parabola": _setup_parabola, "rosenbrock": _setup_rosenbrock}
-STEPS = 30_000  # as contrib/_common_test.py (alias_test.py: 10,000): plain SGD needs them on complex Rosenbrock
 DTYPES_32 = ("float16", "bfloat16", "float32", "complex64")
 DTYPES_64 = ("float64", "complex128")
 
@@ -258,7 +261,7 @@ def _grads(objective, params):
 # alias_test.AliasTest.test_optimization
 
 
-def _convergence(make, kwargs, extra, static_args):
+def _convergence(make, kwargs, extra, static_args, steps):
   del static_args
   def solve(target, dtype):
     params, _, objective = TARGETS[target](dtype)
@@ -269,7 +272,7 @@ def _convergence(make, kwargs, extra, static_args):
       u, s = opt.update(_grads(objective, p), s, p, **_extra_args(extra, objective, p))
       return (optax.apply_updates(p, u), s), None
 
-    return jax.lax.scan(body, (params, opt.init(params)), None, length=STEPS)[0][0]
+    return jax.lax.scan(body, (params, opt.init(params)), None, length=steps)[0][0]
 
   return {f"{t}/{d}": functools.partial(solve, t, d) for t in TARGETS for d in ("float32", "complex64")}
 
@@ -280,7 +283,11 @@ def test_optimization(name, target, dtype):
   initial, final, _ = TARGETS[target](dtype)
   opt = _build(CASES[name])
   optax.tree.map_params(opt, lambda v: v, opt.init(initial))  # a no-op map must work ("tree_map_params works")
-  chex.assert_trees_all_close(_get(_probe(name, _convergence), f"{target}/{dtype}"), final, rtol=3e-2, atol=3e-2)
+  results = _probe(name, _CONVERGENCE(CASES[name].steps))
+  chex.assert_trees_all_close(_get(results, f"{target}/{dtype}"), final, rtol=3e-2, atol=3e-2)
+
+
+_CONVERGENCE = functools.cache(lambda steps: functools.partial(_convergence, steps=steps))
 
 
 def _build(case: Case, **override: Any) -> optax.GradientTransformation:
@@ -558,10 +565,6 @@ def test_apply_if_finite(name):
 
 @pytest.mark.parametrize("name, with_params", _params("chain", True, False))
 def test_chain(name, with_params):
-  if not with_params and ("no_params", name) in EXEMPT:
-    pytest.skip(EXEMPT[("no_params", name)])
-  if not with_params and CASES[name].genome is not None:
-    pytest.xfail(INTERPRETER_XFAIL["no_params"])
   chained, manual = _get(_probe32(name), f"chain/{with_params}")
   chex.assert_trees_all_close(chained, manual, rtol=1e-5, atol=1e-7)
 
