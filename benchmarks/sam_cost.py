@@ -39,7 +39,7 @@ from optix_evo import training  # noqa: E402
 from optix_evo.data import Dataset, load_dataset  # noqa: E402
 from optix_evo.diagnostics import sharpness_summary  # noqa: E402
 from optix_evo.models import ConvNet  # noqa: E402
-from optix_evo.sam import asam, looksam, sam  # noqa: E402
+from optix_evo.sam_family import asam, looksam, sam  # noqa: E402
 
 
 def optimizers(lr: float) -> dict[str, tuple[optax.GradientTransformation, str]]:

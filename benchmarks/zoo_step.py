@@ -48,9 +48,9 @@ CASES = {
 OPTAX = {
     "adam": lambda: optax.adam(LR),
     "amsgrad": lambda: optax.amsgrad(LR),
-    "momentum": lambda: optax.sgd(LR, 0.9),
+    "momentum": lambda: optax.sgd(learning_rate=LR, momentum=0.9),
     "lion": lambda: optax.lion(LR),
-    "adan": lambda: optax.adan(LR, weight_decay=1e-2),
+    "adan": lambda: optax.adan(learning_rate=LR, weight_decay=1e-2),
     "sgd + decay": lambda: optax.chain(optax.add_decayed_weights(1e-4), optax.sgd(LR, 0.9)),
     "adagrad": lambda: optax.adagrad(LR),
     "radam": lambda: optax.radam(LR),

@@ -1,21 +1,20 @@
 """optix_evo: compare, combine and discover neural-network optimizers with JAX and Optax.
 
-``import optix_evo as ox`` gives the optimizer zoo (``ox.adam``, ``ox.swats``, ...), the SAM family (``ox.sam``),
+``import optix_evo as ox`` gives the optimizer zoo (``ox.adam``, ``ox.swats``, ...), the SAM family (``ox.sam``,
+``ox.asam``, ``ox.looksam``; the subpackage is ``ox.sam_family``),
 ALDVI (``ox.aldvi``), diagnostics (``ox.monitor``), and the subpackages ``ox.graph`` (evolved optimizers as data)
 and ``ox.search`` (neural optimizer search).
 """
 
 # Each feature package lists its public names in its own ``__all__``; they are re-exported here.
-from optix_evo import data, diagnostics, graph, models, optimizers, schedules, search, training
-from optix_evo import sam as _sam_package
+from optix_evo import data, diagnostics, graph, models, optimizers, sam_family, schedules, search, training
 from optix_evo.diagnostics import *  # noqa: F401,F403
 from optix_evo.optimizers import *  # noqa: F401,F403
-from optix_evo.sam import *  # noqa: F401,F403
-from optix_evo.sam import sam  # noqa: E402  ``ox.sam`` is the function; the subpackage stays ``optix_evo.sam``
+from optix_evo.sam_family import *  # noqa: F401,F403
 from optix_evo.schedules import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
 __all__ = [
-    "data", "diagnostics", "graph", "models", "optimizers", "schedules", "search", "training", "sam",
-    *optimizers.__all__, *_sam_package.__all__, *schedules.__all__, *diagnostics.__all__,
+    "data", "diagnostics", "graph", "models", "optimizers", "sam_family", "schedules", "search", "training",
+    *optimizers.__all__, *sam_family.__all__, *schedules.__all__, *diagnostics.__all__,
 ]

@@ -9,9 +9,11 @@ Each step hands the optimizer the extra keyword arguments that the library's tra
 zoo optimizer, SAM variant, ALDVI schedule or evolved genome trains with the same loop:
 
 * ``grad_fn(params) -> grads``: the gradient on the *same batch* (SAM's ascent step),
-* ``loss=`` and ``accuracy=``: the batch's scalar loss and accuracy (ALDVI; accuracy is omitted for regression).
+* ``value=`` (optax's name, read by e.g. ``optax.contrib.reduce_on_plateau``), the same again as ``loss=``, and
+  ``accuracy=``: the batch's scalar loss and accuracy (ALDVI; accuracy is omitted for regression).
 
-Transformations that do not use them ignore them (``optax.with_extra_args_support``).
+Transformations that do not use them ignore them (``optax.with_extra_args_support``). An ``optax.MultiSteps``
+optimizer (the object, or its ``gradient_transformation()``) gets them too and hands them to the optimizer it wraps.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from optix_evo.data import Dataset
+from optix_evo.optimizers._validation import with_extra_args_support
 
 # (params, x, y) -> (scalar loss, metrics dict of scalars)
 LossFn = Callable[[chex.ArrayTree, jax.Array, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
@@ -105,7 +108,8 @@ def fit(
   Args:
     loss_fn: ``(params, x, y) -> (loss, metrics)``, e.g. :func:`classification_loss`.
     params: initial parameters.
-    optimizer: any optax transformation; it receives ``grad_fn``, ``loss`` and ``accuracy`` as extra arguments.
+    optimizer: any optax transformation, or an ``optax.MultiSteps``; it receives ``grad_fn``, ``value`` (= ``loss``)
+      and ``accuracy`` as extra arguments.
     data: training arrays (kept on device; batches are gathered by index).
     key: PRNG key for the batch order.
     steps: number of updates.
@@ -116,7 +120,7 @@ def fit(
   Returns:
     A :class:`FitResult`. Non-finite losses are not hidden: they show up in ``FitResult.loss``.
   """
-  optimizer = optax.with_extra_args_support(optimizer)
+  optimizer = with_extra_args_support(optimizer)
   if opt_state is None:
     opt_state = optimizer.init(params)
   x, y = jnp.asarray(data.x), jnp.asarray(data.y)
@@ -145,7 +149,7 @@ def fit(
     def grad_fn(p):
       return jax.grad(lambda q: loss_fn(q, xb, yb)[0])(p)
 
-    extra: dict[str, Any] = {"grad_fn": grad_fn, "loss": loss}
+    extra: dict[str, Any] = {"grad_fn": grad_fn, "value": loss, "loss": loss}
     if "accuracy" in metrics:
       extra["accuracy"] = metrics["accuracy"]
     updates, opt_state = optimizer.update(grads, opt_state, params, **extra)

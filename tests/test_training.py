@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+import optix_evo as ox
 from optix_evo import training
 from optix_evo.data import load_dataset
 from optix_evo.models.mlp import MLP
@@ -45,3 +46,25 @@ def test_batch_size_larger_than_the_data_is_refused(task):
   data, params, loss_fn = task
   with pytest.raises(ValueError, match="larger than"):
     training.fit(loss_fn, params, optax.sgd(0.1), data, jax.random.key(0), steps=2, batch_size=10_000)
+
+
+def test_optax_reduce_on_plateau_reads_value_from_fit(task):
+  """fit passes optax's ``value=``: reduce_on_plateau (which requires it) trains and lowers its scale."""
+  data, params, loss_fn = task
+  plateau = optax.contrib.reduce_on_plateau(factor=0.5, patience=1, rtol=1.0, accumulation_size=1, min_scale=0.1)
+  res = training.fit(loss_fn, params, optax.chain(optax.sgd(0.1), plateau), data, jax.random.key(0), steps=6,
+                     batch_size=16)
+  assert float(optax.tree.get(res.opt_state, "scale")) < 1.0 and np.all(np.isfinite(np.asarray(res.loss)))
+
+
+@pytest.mark.parametrize("as_transformation", [False, True])
+def test_extra_arguments_reach_sam_and_aldvi_through_multisteps(task, as_transformation):
+  """optax.MultiSteps (the object, or its gradient_transformation()) hands fit's grad_fn / value on."""
+  data, params, loss_fn = task
+  inner = optax.chain(ox.sam(optax.sgd(0.1), rho=0.05), ox.scale_by_aldvi(1.0, steps_per_epoch=2))
+  opt = optax.MultiSteps(inner, every_k_schedule=2)
+  res = training.fit(loss_fn, params, opt.gradient_transformation() if as_transformation else opt, data,
+                     jax.random.key(0), steps=8, batch_size=16)
+  assert int(optax.tree.get(res.opt_state, "gradient_step")) == 4
+  assert int(ox.aldvi_state(res.opt_state).epoch) == 2  # ALDVI saw a loss at each of the 4 inner steps
+  assert float(res.loss[-1]) < float(res.loss[0])

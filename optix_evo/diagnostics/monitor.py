@@ -18,7 +18,7 @@ Recorded per top-level parameter group (``"Dense_0"``, ... for flax: single-key 
 ``grad_norm``      :math:`\|g\|_2`
 ``update_norm``    :math:`\|u\|_2`
 ``param_norm``     :math:`\|\theta\|_2` before the update (NaN when ``update`` gets no params)
-``update_ratio``   :math:`\|u\| / \|\theta\|`, the effective relative step
+``update_ratio``   :math:`\|u\| / \|\theta\|`, the effective relative step (0 when :math:`u = 0`)
 ``cosine``         :math:`\langle u, -g\rangle / (\|u\|\|g\|)`: +1 for SGD, < 1 when the optimizer rotates
                    the step (preconditioning, momentum); 0 when either vector is zero
 ``grad_nonfinite`` fraction of non-finite entries of :math:`g` (``update_nonfinite``: of :math:`u`)
@@ -40,6 +40,9 @@ import chex
 import jax
 import jax.numpy as jnp
 import optax
+
+from optix_evo.errors import InputError
+from optix_evo.optimizers._validation import with_extra_args_support
 
 METRICS = ("grad_norm", "update_norm", "param_norm", "update_ratio", "cosine", "grad_nonfinite", "update_nonfinite")
 TOTAL = "total"
@@ -90,13 +93,13 @@ def _leaf_sums(g: jax.Array, u: jax.Array, p: jax.Array | None) -> jax.Array:
   return jnp.stack(jax.lax.reduce(ops, (zero,) * len(ops), add, tuple(range(g.ndim))))
 
 
-def _sums(g: chex.ArrayTree, u: chex.ArrayTree, p: chex.ArrayTree | None) -> jax.Array:
+def _sums(g: chex.ArrayTree, u: chex.ArrayTree, p: chex.ArrayTree | None, has_params: bool) -> jax.Array:
   """The additive raw sums behind every statistic (plus the entry count), so groups add up to the total."""
-  leaves_p = jax.tree.leaves(p) if p is not None else [None] * len(jax.tree.leaves(g))
-  sums = sum(_leaf_sums(*t) for t in zip(jax.tree.leaves(g), jax.tree.leaves(u), leaves_p))
-  if p is None:
+  leaves_p = jax.tree.leaves(p) if has_params else [None] * len(jax.tree.leaves(g))
+  sums = sum((_leaf_sums(*t) for t in zip(jax.tree.leaves(g), jax.tree.leaves(u), leaves_p)), jnp.zeros(6, jnp.float32))
+  if not has_params:
     sums = sums.at[2].set(jnp.nan)
-  return jnp.append(sums, optax.tree.size(g)).astype(jnp.float32)
+  return jnp.append(sums.astype(jnp.float32), optax.tree.size(g)).astype(jnp.float32)
 
 
 def _statistics(sums: jax.Array) -> dict[str, jax.Array]:
@@ -107,7 +110,7 @@ def _statistics(sums: jax.Array) -> dict[str, jax.Array]:
       "grad_norm": g_norm,
       "update_norm": u_norm,
       "param_norm": p_norm,
-      "update_ratio": u_norm / p_norm,
+      "update_ratio": jnp.where(u_norm == 0, 0.0, u_norm / p_norm),  # no step is a ratio of 0, even for empty groups
       "cosine": jnp.where(denom > 0, -dot / jnp.where(denom > 0, denom, 1.0), 0.0),
       "grad_nonfinite": g_bad / jnp.maximum(size, 1),
       "update_nonfinite": u_bad / jnp.maximum(size, 1),
@@ -137,8 +140,8 @@ def monitor(inner: optax.GradientTransformation | None = None, *, history: int =
     0.00173...
   """
   if history < 1:
-    raise ValueError(f"history must be a positive number of steps, got {history}.")
-  inner = optax.with_extra_args_support(inner if inner is not None else optax.identity())
+    raise InputError(f"history must be a positive number of steps, got {history}.")
+  inner = with_extra_args_support(inner if inner is not None else optax.identity())
 
   def init_fn(params):
     names = [*parameter_groups(params), TOTAL]
@@ -149,7 +152,7 @@ def monitor(inner: optax.GradientTransformation | None = None, *, history: int =
     new_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
     grad_groups, update_groups = parameter_groups(updates), parameter_groups(new_updates)
     param_groups = parameter_groups(params) if params is not None else {n: None for n in grad_groups}
-    sums = {n: _sums(grad_groups[n], update_groups[n], param_groups[n]) for n in grad_groups}
+    sums = {n: _sums(grad_groups[n], update_groups[n], param_groups[n], params is not None) for n in grad_groups}
     sums[TOTAL] = sum(sums.values())
     per_group = {n: _statistics(v) for n, v in sums.items()}
     slot = state.count % history
@@ -161,21 +164,17 @@ def monitor(inner: optax.GradientTransformation | None = None, *, history: int =
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+def _path_name(path: tuple) -> str:
+  """``"[1]"``, ``"inner_state[1]"``, ... for a path from :func:`optax.tree.get_all_with_path` (its named-tuple
+  entries read as attributes); ``"monitor"`` for the root."""
+  keys = (f".{k.name}" if hasattr(k, "tuple_name") else jax.tree_util.keystr((k,)) for k in path)
+  return "".join(keys).lstrip(".") or "monitor"
+
+
 def _find_monitors(opt_state: optax.OptState) -> list[tuple[str, MonitorState]]:
-  found = []
-  is_monitor = lambda x: isinstance(x, MonitorState)
-
-  def visit(path, node):
-    if isinstance(node, MonitorState):
-      found.append((jax.tree_util.keystr(path).lstrip(".") or "monitor", node))
-      inner_path = (*path, jax.tree_util.GetAttrKey("inner_state"))
-      for sub_path, sub in jax.tree_util.tree_flatten_with_path(node.inner_state, is_leaf=is_monitor)[0]:
-        visit((*inner_path, *sub_path), sub)
-
-  for path, node in jax.tree_util.tree_flatten_with_path(opt_state, is_leaf=is_monitor)[0]:
-    visit(path, node)
+  found = [(_path_name(path), state) for path, state in optax.tree.get_all_with_path(opt_state, "MonitorState")]
   if not found:
-    raise ValueError("No ox.monitor state found in this optimizer state; wrap the optimizer with ox.monitor(...).")
+    raise InputError("No ox.monitor state found in this optimizer state; wrap the optimizer with ox.monitor(...).")
   return found
 
 

@@ -9,7 +9,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optix_evo.errors import InputError
 from optix_evo.optimizers._validation import (
+    add_decayed_weights,
     check_decay,
     check_learning_rate,
     check_non_negative,
@@ -48,7 +50,9 @@ def scale_by_adabound(
   with ``f = final_lr`` and :math:`\eta_0` = ``base_learning_rate``. Multiplied by a learning rate
   :math:`\eta_t` this is exactly the reference step :math:`\mathrm{clip}(\eta_t\cdot\ldots,\ f\eta_t/\eta_0\cdot l_t,\
   f\eta_t/\eta_0\cdot u_t)\,m_t` (Luolc/AdaBound): clipping commutes with a positive scale, so the bounds follow a
-  learning-rate schedule just as the reference's ``final_lr * lr / base_lr`` does.
+  learning-rate schedule just as the reference's ``final_lr * lr / base_lr`` does. Updates keep the gradients'
+  dtype; complex gradients use :math:`|g|^2` in :math:`v` (the clipped step size is real). ``eps=0`` is allowed:
+  where :math:`v = 0` the step size is the upper bound, times :math:`m = 0`.
   """
   check_non_negative("final_lr", final_lr)
   check_positive("gamma", gamma)
@@ -68,18 +72,22 @@ def scale_by_adabound(
   def update_fn(updates, state, params=None):
     del params
     check_tree_match(updates, state.mu, "params the optimizer was initialised with")
-    mu = optax.tree.update_moment(updates, state.mu, b1, 1)
-    nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
-    nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu) if amsbound else None
+    grads = updates
+    mu = optax.tree.update_moment(updates, state.mu, decay=b1, order=1)
+    nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, decay=b2, order=2)
+    # nu is real-valued (|g|² for complex gradients) even when stored in the params' complex dtype
+    running_max = lambda a, b: jnp.maximum(jnp.real(a), jnp.real(b)).astype(a.dtype)  # noqa: E731
+    nu_max = jax.tree.map(running_max, state.nu_max, nu) if amsbound else None
     count = optax.safe_increment(state.count)
     t = count.astype(jnp.result_type(float))
     step_size = jnp.sqrt(1.0 - b2**t) / (1.0 - b1**t)
     ratio = final_lr / base_learning_rate
     lower, upper = ratio * (1.0 - 1.0 / (gamma * t + 1.0)), ratio * (1.0 + 1.0 / (gamma * t))
     updates = jax.tree.map(
-        lambda m, v: jnp.clip(step_size / (jnp.sqrt(v) + eps), lower, upper) * m, mu, nu_max if amsbound else nu
+        lambda m, v: jnp.clip(step_size / (jnp.sqrt(jnp.real(v)) + eps), lower, upper) * m,
+        mu, nu_max if amsbound else nu,
     )
-    return updates, ScaleByAdaBoundState(count=count, mu=mu, nu=nu, nu_max=nu_max)
+    return optax.tree.cast_like(updates, grads), ScaleByAdaBoundState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -128,14 +136,17 @@ def adabound(
     try:
       check_positive("base_learning_rate", base_learning_rate)
     except ValueError:
-      raise ValueError(
+      raise InputError(
           f"AdaBound's bounds are set relative to the initial learning rate, which is {base_learning_rate!r}; "
           "pass base_learning_rate= (e.g. the peak of a warm-up schedule)."
       ) from None
-  decay = optax.add_decayed_weights(weight_decay, mask)
-  scale = scale_by_adabound(final_lr, gamma, b1, b2, eps, amsbound, base_learning_rate=base_learning_rate)
+  decay = add_decayed_weights(weight_decay=weight_decay, mask=mask)
+  scale = scale_by_adabound(
+      final_lr=final_lr, gamma=gamma, b1=b1, b2=b2, eps=eps, amsbound=amsbound, base_learning_rate=base_learning_rate
+  )
   links = (scale, decay) if decoupled_weight_decay else (decay, scale)
-  return with_tree_check(optax.chain(*links, optax.scale_by_learning_rate(learning_rate)))
+  tx = optax.chain(*links, optax.scale_by_learning_rate(learning_rate=learning_rate))
+  return with_tree_check(tx, "amsbound" if amsbound else "adabound")
 
 
 def amsbound(
@@ -153,6 +164,6 @@ def amsbound(
 ) -> optax.GradientTransformationExtraArgs:
   """AMSBound: :func:`adabound` with ``amsbound=True`` (same arguments)."""
   return adabound(
-      learning_rate, final_lr, gamma, b1, b2, eps, weight_decay, True,
-      decoupled_weight_decay=decoupled_weight_decay, mask=mask, base_learning_rate=base_learning_rate,
+      learning_rate=learning_rate, final_lr=final_lr, gamma=gamma, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
+      amsbound=True, decoupled_weight_decay=decoupled_weight_decay, mask=mask, base_learning_rate=base_learning_rate,
   )

@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from optix_evo.optimizers._validation import (
+    add_decayed_weights,
     check_decay,
+    check_denominator_eps,
     check_learning_rate,
     check_non_negative,
     check_tree_match,
@@ -34,8 +36,8 @@ def scale_by_adan(
   check_decay("b1", b1)
   check_decay("b2", b2)
   check_decay("b3", b3)
-  check_non_negative("eps", eps)
   check_non_negative("eps_root", eps_root)
+  check_denominator_eps("eps", eps, ("eps_root", eps_root))
 
   def init_fn(params):
     zeros = optax.tree.zeros_like(params)
@@ -47,15 +49,15 @@ def scale_by_adan(
     g = updates
     first = state.t == 0
     diff = jax.tree.map(lambda x, prev: jnp.where(first, jnp.zeros_like(x), x - prev), g, state.g)
-    m = optax.tree.update_moment(g, state.m, b1, 1)
-    v = optax.tree.update_moment(diff, state.v, b2, 1)
-    n = optax.tree.update_moment_per_elem_norm(optax.tree.add_scale(g, b2, diff), state.n, b3, 2)
+    m = optax.tree.update_moment(g, state.m, decay=b1, order=1)
+    v = optax.tree.update_moment(diff, state.v, decay=b2, order=1)
+    n = optax.tree.update_moment_per_elem_norm(optax.tree.add_scale(g, b2, diff), state.n, decay=b3, order=2)
     t = optax.safe_increment(state.t)
-    m_hat = optax.tree.bias_correction(m, b1, t)
-    v_hat = optax.tree.bias_correction(v, b2, t)
-    n_hat = optax.tree.bias_correction(n, b3, t)
+    m_hat = optax.tree.bias_correction(m, decay=b1, count=t)
+    v_hat = optax.tree.bias_correction(v, decay=b2, count=t)
+    n_hat = optax.tree.bias_correction(n, decay=b3, count=t)
     u = jax.tree.map(lambda mh, vh, nh: (mh + b2 * vh) / (jnp.sqrt(nh + eps_root) + eps), m_hat, v_hat, n_hat)
-    return u, optax.ScaleByAdanState(m=m, v=v, n=n, g=g, t=t)
+    return optax.tree.cast_like(u, g), optax.ScaleByAdanState(m=m, v=v, n=n, g=g, t=t)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -63,8 +65,8 @@ def scale_by_adan(
 def _proximal_shrink(learning_rate: optax.ScalarOrSchedule, weight_decay: float) -> optax.GradientTransformation:
   """Multiplies updates by ``1 / (1 + lr_t · weight_decay)`` (with the schedule's value at the step)."""
   if callable(learning_rate):
-    return optax.scale_by_schedule(lambda count: 1.0 / (1.0 + learning_rate(count) * weight_decay))
-  return optax.scale(1.0 / (1.0 + learning_rate * weight_decay))
+    return optax.scale_by_schedule(step_size_fn=lambda count: 1.0 / (1.0 + learning_rate(count) * weight_decay))
+  return optax.scale(step_size=1.0 / (1.0 + learning_rate * weight_decay))
 
 
 def adan(
@@ -97,11 +99,11 @@ def adan(
   check_learning_rate(learning_rate)
   check_non_negative("weight_decay", weight_decay)
   links = [
-      scale_by_adan(b1, b2, b3, eps, eps_root),
-      optax.add_decayed_weights(weight_decay, mask),
-      optax.scale_by_learning_rate(learning_rate),
+      scale_by_adan(b1=b1, b2=b2, b3=b3, eps=eps, eps_root=eps_root),
+      add_decayed_weights(weight_decay=weight_decay, mask=mask),
+      optax.scale_by_learning_rate(learning_rate=learning_rate),
   ]
   if proximal:
     shrink = _proximal_shrink(learning_rate, weight_decay)
-    links.append(optax.masked(shrink, mask) if mask is not None else shrink)
-  return with_tree_check(optax.chain(*links))
+    links.append(optax.masked(inner=shrink, mask=mask) if mask is not None else shrink)
+  return with_tree_check(optax.chain(*links), "adan")

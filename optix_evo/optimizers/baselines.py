@@ -12,10 +12,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
+from optix_evo.errors import InputError
 from optix_evo.optimizers._validation import (
+    _concrete,
+    add_decayed_weights,
     check_decay,
+    check_denominator_eps,
     check_learning_rate,
     check_non_negative,
     check_positive,
@@ -39,26 +44,30 @@ def sgd(
   check_learning_rate(learning_rate)
   if momentum is not None:
     check_decay("momentum", momentum)
-  return with_tree_check(optax.sgd(learning_rate, momentum, nesterov, accumulator_dtype))
+  return with_tree_check(
+      optax.sgd(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype),
+      "sgd",
+  )
 
 
 def scale_by_rss_eps_outside(initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> optax.GradientTransformation:
   r"""Adagrad scaling with the epsilon outside the root, as ``torch.optim.Adagrad``.
 
-  .. math:: s_t = s_{t-1} + g_t^2, \qquad u_t = g_t / (\sqrt{s_t} + \epsilon)
+  .. math:: s_t = s_{t-1} + |g_t|^2, \qquad u_t = g_t / (\sqrt{s_t} + \epsilon)
 
-  (optax's :func:`optax.scale_by_rss` computes :math:`g_t / \sqrt{s_t + \epsilon}`).
+  (optax's :func:`optax.scale_by_rss` computes :math:`g_t / \sqrt{s_t + \epsilon}`). Complex gradients accumulate
+  :math:`|g|^2`, as optax does.
   """
   check_non_negative("initial_accumulator_value", initial_accumulator_value)
-  check_non_negative("eps", eps)
+  check_denominator_eps("eps", eps, ("initial_accumulator_value", initial_accumulator_value))
 
   def init_fn(params):
-    return optax.ScaleByRssState(sum_of_squares=optax.tree.full_like(params, initial_accumulator_value))
+    return optax.ScaleByRssState(sum_of_squares=optax.tree.full_like(params, fill_value=initial_accumulator_value))
 
   def update_fn(updates, state, params=None):
     del params
-    s = jax.tree.map(lambda g, t: t + jnp.square(g), updates, state.sum_of_squares)
-    updates = jax.tree.map(lambda g, t: g / (jnp.sqrt(t) + eps), updates, s)
+    s = jax.tree.map(lambda g, t: (t + jnp.square(jnp.abs(g))).astype(t.dtype), updates, state.sum_of_squares)
+    updates = jax.tree.map(lambda g, t: (g / (jnp.sqrt(t) + eps)).astype(g.dtype), updates, s)
     return updates, optax.ScaleByRssState(sum_of_squares=s)
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -82,12 +91,15 @@ def adagrad(
   """
   check_learning_rate(learning_rate)
   check_non_negative("initial_accumulator_value", initial_accumulator_value)
-  check_non_negative("eps", eps)
+  check_non_negative("eps", eps)  # optax's form is safe at eps=0 (it returns 0 where the sum is 0)
   if eps_in_sqrt:
-    return with_tree_check(optax.adagrad(learning_rate, initial_accumulator_value, eps))
-  return with_tree_check(
-      optax.chain(scale_by_rss_eps_outside(initial_accumulator_value, eps), optax.scale_by_learning_rate(learning_rate))
-  )
+    tx = optax.adagrad(learning_rate=learning_rate, initial_accumulator_value=initial_accumulator_value, eps=eps)
+  else:
+    tx = optax.chain(
+        scale_by_rss_eps_outside(initial_accumulator_value=initial_accumulator_value, eps=eps),
+        optax.scale_by_learning_rate(learning_rate=learning_rate),
+    )
+  return with_tree_check(tx, "adagrad")
 
 
 def rmsprop(
@@ -111,11 +123,15 @@ def rmsprop(
   """
   check_learning_rate(learning_rate)
   check_decay("decay", decay)
-  check_non_negative("eps", eps)
+  check_denominator_eps("eps", eps, *(() if centered else (("initial_scale", initial_scale),)))
   if momentum is not None:
     check_decay("momentum", momentum)
   return with_tree_check(
-      optax.rmsprop(learning_rate, decay, eps, initial_scale, eps_in_sqrt, centered, momentum, nesterov, bias_correction)
+      optax.rmsprop(
+          learning_rate=learning_rate, decay=decay, eps=eps, initial_scale=initial_scale, eps_in_sqrt=eps_in_sqrt,
+          centered=centered, momentum=momentum, nesterov=nesterov, bias_correction=bias_correction,
+      ),
+      "rmsprop",
   )
 
 
@@ -123,8 +139,8 @@ def _check_adam_args(learning_rate, b1, b2, eps, eps_root=0.0) -> None:
   check_learning_rate(learning_rate)
   check_decay("b1", b1)
   check_decay("b2", b2)
-  check_non_negative("eps", eps)
   check_non_negative("eps_root", eps_root)
+  check_denominator_eps("eps", eps, ("eps_root", eps_root))
 
 
 def adam(
@@ -142,7 +158,12 @@ def adam(
   References: Kingma & Ba 2015, arXiv:1412.6980.
   """
   _check_adam_args(learning_rate, b1, b2, eps, eps_root)
-  return with_tree_check(optax.adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov))
+  return with_tree_check(
+      optax.adam(
+          learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
+      ),
+      "adam",
+  )
 
 
 def adamw(
@@ -159,14 +180,19 @@ def adamw(
 ) -> optax.GradientTransformationExtraArgs:
   """AdamW (:func:`optax.adamw`): the same maths as ``torch.optim.AdamW`` for equal ``weight_decay``.
 
-  Difference: optax's default ``weight_decay=1e-4``, torch's is ``1e-2`` (the registry entry uses torch's).
+  Difference: optax's default ``weight_decay=1e-4``, torch's is ``1e-2`` (the registry entry uses torch's). The decay
+  reads the weights, so ``update`` needs params (as optax's).
 
   References: Loshchilov & Hutter 2019, arXiv:1711.05101.
   """
   _check_adam_args(learning_rate, b1, b2, eps, eps_root)
   check_non_negative("weight_decay", weight_decay)
   return with_tree_check(
-      optax.adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, mask, nesterov=nesterov)
+      optax.adamw(
+          learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
+          weight_decay=weight_decay, mask=mask, nesterov=nesterov,
+      ),
+      "adamw",
   )
 
 
@@ -179,7 +205,11 @@ def scale_by_radam_eps_outside(
   if :math:`\rho_t > \text{threshold}`, :math:`u = r_t\,\hat m_t \sqrt{1-\beta_2^t}/(\sqrt{v_t} + \epsilon)`
   (epsilon added to the *uncorrected* root; optax adds it to :math:`\sqrt{\hat v_t}`), else :math:`u = \hat m_t`.
   The rectification term is only evaluated where its argument is non-negative (no NaN in the unused branch).
+  Updates keep the gradients' dtype.
   """
+  check_decay("b1", b1)
+  check_decay("b2", b2)
+  check_denominator_eps("eps", eps)
 
   def init_fn(params):
     return optax.ScaleByAdamState(
@@ -188,9 +218,10 @@ def scale_by_radam_eps_outside(
 
   def update_fn(updates, state, params=None):
     del params
+    grads = updates
     count = optax.safe_increment(state.count)
-    mu = optax.tree.update_moment(updates, state.mu, b1, 1)
-    nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
+    mu = optax.tree.update_moment(updates, state.mu, decay=b1, order=1)
+    nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, decay=b2, order=2)
     t = count.astype(jnp.result_type(float))
     bc2 = 1 - b2**t
     rho_inf = 2 / (1 - b2) - 1
@@ -198,11 +229,11 @@ def scale_by_radam_eps_outside(
     rectified = rho_t > threshold
     safe_rho = jnp.where(rectified, rho_t, rho_inf)
     r = jnp.sqrt((safe_rho - 4) * (safe_rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * safe_rho))
-    mu_hat = optax.tree.bias_correction(mu, b1, count)
+    mu_hat = optax.tree.bias_correction(mu, decay=b1, count=count)
     updates = jax.tree.map(
         lambda m, v: jnp.where(rectified, r * jnp.sqrt(bc2) * m / (jnp.sqrt(v) + eps), m), mu_hat, nu
     )
-    return updates, optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
+    return optax.tree.cast_like(updates, grads), optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -229,12 +260,18 @@ def radam(
   """
   _check_adam_args(learning_rate, b1, b2, eps, eps_root)
   if eps_after_bias_correction:
-    return with_tree_check(optax.radam(learning_rate, b1, b2, eps, eps_root, threshold, nesterov=nesterov))
-  if nesterov or eps_root != 0.0:
-    raise ValueError("eps_after_bias_correction=False (torch.optim.RAdam's form) has no nesterov or eps_root option.")
-  return with_tree_check(
-      optax.chain(scale_by_radam_eps_outside(b1, b2, eps, threshold), optax.scale_by_learning_rate(learning_rate))
+    tx = optax.radam(
+        learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root, threshold=threshold, nesterov=nesterov
+    )
+    return with_tree_check(tx, "radam")
+  root = _concrete(eps_root)  # a traced eps_root (inject_hyperparams) is the default 0 unless the caller set it
+  if nesterov or (root is not None and np.any(root != 0)):
+    raise InputError("eps_after_bias_correction=False (torch.optim.RAdam's form) has no nesterov or eps_root option.")
+  tx = optax.chain(
+      scale_by_radam_eps_outside(b1=b1, b2=b2, eps=eps, threshold=threshold),
+      optax.scale_by_learning_rate(learning_rate=learning_rate),
   )
+  return with_tree_check(tx, "radam")
 
 
 def adabelief(
@@ -259,13 +296,12 @@ def adabelief(
   """
   _check_adam_args(learning_rate, b1, b2, eps, eps_root)
   check_non_negative("weight_decay", weight_decay)
-  return with_tree_check(
-      optax.chain(
-          optax.scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov),
-          optax.add_decayed_weights(weight_decay, mask),
-          optax.scale_by_learning_rate(learning_rate),
-      )
+  tx = optax.chain(
+      optax.scale_by_belief(b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov),
+      add_decayed_weights(weight_decay=weight_decay, mask=mask),
+      optax.scale_by_learning_rate(learning_rate=learning_rate),
   )
+  return with_tree_check(tx, "adabelief")
 
 
 def lion(
@@ -279,7 +315,9 @@ def lion(
   r"""Lion (:func:`optax.lion`): :math:`w \leftarrow w - \eta(\mathrm{sign}(\beta_1 m + (1-\beta_1) g) + \lambda w)`.
 
   Same maths as the official PyTorch ``Lion`` and pytorch-optimizer's for equal ``weight_decay``; optax's default
-  ``weight_decay=1e-3`` differs from the reference ``0.0`` (the registry entry uses ``0.0`` and ``lr=1e-4``).
+  ``weight_decay=1e-3`` differs from the reference ``0.0`` (the registry entry uses ``0.0`` and ``lr=1e-4``). Built
+  as optax builds it (``scale_by_lion``, ``add_decayed_weights``, ``scale_by_learning_rate``: the same state), except
+  that at ``weight_decay=0`` ``update`` needs no params.
 
   References: Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", arXiv:2302.06675.
   """
@@ -287,7 +325,12 @@ def lion(
   check_decay("b1", b1)
   check_decay("b2", b2)
   check_non_negative("weight_decay", weight_decay)
-  return with_tree_check(optax.lion(learning_rate, b1, b2, mu_dtype, weight_decay, mask))
+  tx = optax.chain(
+      optax.scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
+      add_decayed_weights(weight_decay=weight_decay, mask=mask),
+      optax.scale_by_learning_rate(learning_rate=learning_rate),
+  )
+  return with_tree_check(tx, "lion")
 
 
 def hutchinson_diag_hessian(random_seed: jax.Array | None = None) -> optax.GradientTransformationExtraArgs:
@@ -305,17 +348,17 @@ def hutchinson_diag_hessian(random_seed: jax.Array | None = None) -> optax.Gradi
   def update_fn(updates, state, params=None, grad_fn=None, obj_fn=None, **extra_args):
     del updates, extra_args
     if params is None:
-      raise ValueError("sophia's Hessian estimate needs params: call update(grads, state, params, grad_fn=...).")
+      raise InputError("sophia's Hessian estimate needs params: call update(grads, state, params, grad_fn=...).")
     if grad_fn is None:
       if obj_fn is None:
-        raise ValueError(
+        raise InputError(
             "sophia needs the gradient function of the current batch: pass grad_fn=(params -> grads) "
             "(optix_evo.training.fit does) or optax's obj_fn=(params -> loss) to update()."
         )
       grad_fn = jax.grad(obj_fn)
     key, subkey = jax.random.split(state.key)
-    signs = optax.tree.random_like(subkey, params, jax.random.rademacher, dtype=jnp.float32)
-    signs = optax.tree.cast(signs, optax.tree.dtype(params, "lowest"))
+    signs = optax.tree.random_like(subkey, params, sampler=jax.random.rademacher, dtype=jnp.float32)
+    signs = optax.tree.cast_like(signs, params)  # each leaf in its parameter's dtype (trees may mix dtypes)
     hvp = jax.jvp(grad_fn, (params,), (signs,))[1]
     return optax.tree.mul(hvp, signs), optax.contrib.HutchinsonState(key=key)
 
@@ -345,31 +388,37 @@ def sophia(
   momentum, a Gauss-Newton-Bartlett estimate and ``rho·bs`` instead of ``gamma``; pytorch-optimizer's ``SophiaH``
   uses an uncorrected momentum and refreshes ``h`` before the update. The only change from optax: the default
   Hessian estimate is :func:`hutchinson_diag_hessian`, which works with the ``grad_fn=`` that
-  :func:`optix_evo.training.fit` passes (optax's default needs ``obj_fn=``; both are accepted).
+  :func:`optix_evo.training.fit` passes (optax's default needs ``obj_fn=``; both are accepted). ``update`` needs
+  params: the estimate differentiates the loss there.
 
   References: Liu et al. 2023, "Sophia: A Scalable Stochastic Second-order Optimizer", arXiv:2305.14342.
   """
   check_learning_rate(learning_rate)
   check_decay("b1", b1)
   check_decay("b2", b2)
-  check_non_negative("eps", eps)
+  check_denominator_eps("eps", eps)  # the denominator is max(gamma·h, eps) and h starts at 0
   check_non_negative("weight_decay", weight_decay)
   check_positive("gamma", gamma)
   check_positive("update_interval", update_interval)
-  return with_tree_check(
-      optax.contrib.sophia(
-          learning_rate,
-          b1,
-          b2,
-          eps,
-          weight_decay,
-          weight_decay_mask,
-          gamma,
-          clip_threshold,
-          update_interval,
-          hutchinson_diag_hessian() if hessian_diagonal_fn is None else hessian_diagonal_fn,
-          mu_dtype,
-          verbose,
-          print_win_rate_every_n_steps,
-      )
+  tx = optax.contrib.sophia(
+      learning_rate=learning_rate,
+      b1=b1,
+      b2=b2,
+      eps=eps,
+      weight_decay=weight_decay,
+      weight_decay_mask=weight_decay_mask,
+      gamma=gamma,
+      clip_threshold=clip_threshold,
+      update_interval=update_interval,
+      hessian_diagonal_fn=hutchinson_diag_hessian() if hessian_diagonal_fn is None else hessian_diagonal_fn,
+      mu_dtype=mu_dtype,
+      verbose=verbose,
+      print_win_rate_every_n_steps=print_win_rate_every_n_steps,
   )
+
+  def update_fn(updates, state, params=None, **extra_args):
+    if not jax.tree.leaves(updates):  # nothing to update (optax's sophia reduces over the leaves with no initial value)
+      return updates, state
+    return tx.update(updates, state, params, **extra_args)
+
+  return with_tree_check(optax.GradientTransformationExtraArgs(tx.init, update_fn), "sophia")

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optix_evo import training
+from optix_evo.errors import InputError
 from optix_evo.data import load_dataset
 from optix_evo.models import MLP
 from optix_evo.optimizers.registry import OPTIMIZERS, get_optimizer
@@ -40,12 +41,12 @@ def compare_zoo(
   names = list(names) if names is not None else sorted(OPTIMIZERS)
   for name in names:
     if name not in OPTIMIZERS:
-      raise ValueError(f"Unknown optimizer {name!r}. Known optimizers: {', '.join(sorted(OPTIMIZERS))}.")
+      raise InputError(f"Unknown optimizer {name!r}. Known optimizers: {', '.join(sorted(OPTIMIZERS))}.")
   if seeds < 1 or steps < 1:
-    raise ValueError(f"seeds and steps must be at least 1 (got seeds={seeds}, steps={steps}).")
+    raise InputError(f"seeds and steps must be at least 1 (got seeds={seeds}, steps={steps}).")
   split = load_dataset(task, seed=0)
   if not split.num_classes:
-    raise ValueError(f"Task {task!r} is a regression task; `optix-evo zoo` compares classifiers.")
+    raise InputError(f"Task {task!r} is a regression task; `optix-evo zoo` compares classifiers.")
   model = MLP(hidden=tuple(hidden), outputs=split.num_classes)
   loss_fn = training.classification_loss(model.apply)
   rows = []

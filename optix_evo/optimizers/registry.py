@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 
 import optax
 
+from optix_evo.errors import InputError
+
 
 class OptimizerSpec(NamedTuple):
   """A zoo entry: how to build the optimizer, its reference default hyperparameters, and where it comes from."""
@@ -22,7 +24,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {}
 def register(name: str, constructor: Callable[..., optax.GradientTransformation], defaults: Mapping[str, Any], citation: str) -> None:
   """Adds ``name`` to :data:`OPTIMIZERS`. Registering a name twice is an error (one way to do each thing)."""
   if name in OPTIMIZERS:
-    raise ValueError(f"An optimizer named {name!r} is already registered.")
+    raise InputError(f"An optimizer named {name!r} is already registered.")
   OPTIMIZERS[name] = OptimizerSpec(constructor, dict(defaults), citation)
 
 
@@ -34,13 +36,13 @@ def get_optimizer(name: str, **hparams: Any) -> optax.GradientTransformation:
     >>> opt = ox.get_optimizer("adam", learning_rate=3e-4)
 
   Raises:
-    ValueError: if ``name`` is unknown (the message lists the known names) or a hyperparameter is not accepted.
+    InputError: if ``name`` is unknown (the message lists the known names) or a hyperparameter is not accepted.
   """
   try:
     spec = OPTIMIZERS[name]
   except KeyError:
-    raise ValueError(f"Unknown optimizer {name!r}. Known optimizers: {', '.join(sorted(OPTIMIZERS))}.") from None
+    raise InputError(f"Unknown optimizer {name!r}. Known optimizers: {', '.join(sorted(OPTIMIZERS))}.") from None
   try:
     return spec.constructor(**{**spec.defaults, **hparams})
   except TypeError as e:
-    raise ValueError(f"Bad hyperparameters for optimizer {name!r}: {e}. Defaults are {dict(spec.defaults)}.") from e
+    raise InputError(f"Bad hyperparameters for optimizer {name!r}: {e}. Defaults are {dict(spec.defaults)}.") from e

@@ -79,9 +79,9 @@ def _scale_by_sign_agreement(
   def update_fn(updates, state, params=None):
     del params
     check_tree_match(updates, state.mu, "params the optimizer was initialised with")
-    mu = optax.tree.update_moment(updates, state.mu, beta, 1)
+    mu = optax.tree.update_moment(updates, state.mu, decay=beta, order=1)
     decay = 1.0 if sign_decay_fn is None else sign_decay_fn(state.count)
-    updates = jax.tree.map(lambda g, m: gain(decay * jnp.sign(g) * jnp.sign(m)) * g, updates, mu)
+    updates = jax.tree.map(lambda g, m: (gain(decay * jnp.sign(g) * jnp.sign(m)) * g).astype(g.dtype), updates, mu)
     return updates, ScaleBySignMomentumState(count=optax.safe_increment(state.count), mu=mu)
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -128,7 +128,11 @@ def powersign(
   """
   check_learning_rate(learning_rate)
   return with_tree_check(
-      optax.chain(scale_by_powersign(base, beta, sign_decay_fn), optax.scale_by_learning_rate(learning_rate))
+      optax.chain(
+          scale_by_powersign(base=base, beta=beta, sign_decay_fn=sign_decay_fn),
+          optax.scale_by_learning_rate(learning_rate=learning_rate),
+      ),
+      "powersign",
   )
 
 
@@ -147,5 +151,9 @@ def addsign(
   """
   check_learning_rate(learning_rate)
   return with_tree_check(
-      optax.chain(scale_by_addsign(alpha, beta, sign_decay_fn), optax.scale_by_learning_rate(learning_rate))
+      optax.chain(
+          scale_by_addsign(alpha=alpha, beta=beta, sign_decay_fn=sign_decay_fn),
+          optax.scale_by_learning_rate(learning_rate=learning_rate),
+      ),
+      "addsign",
   )

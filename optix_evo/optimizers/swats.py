@@ -9,8 +9,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optix_evo.errors import InputError
 from optix_evo.optimizers._validation import (
+    add_decayed_weights,
     check_decay,
+    check_denominator_eps,
     check_learning_rate,
     check_non_negative,
     check_tree_match,
@@ -58,7 +61,10 @@ def scale_by_swats(
 
   Documented differences from the PyTorch packages (``swats`` on PyPI, pytorch-optimizer ``SWATS``): they estimate
   :math:`\gamma, \lambda` and the switch per tensor (phase per parameter group), use ``allclose`` with a relative
-  tolerance, and their SGD buffers differ (the PyPI one rescales its buffer in place, see zoo_references.md §1).
+  tolerance, and their SGD buffers differ (the PyPI one rescales its buffer in place).
+
+  Updates and moments keep the parameters' dtypes; the scalars (:math:`\lambda`, :math:`\Lambda`) are real, at least
+  float32. Complex parameters use the real part of :math:`p^\mathsf{H} g`.
 
   References: Keskar & Socher 2017, "Improving Generalization Performance by Switching from Adam to SGD",
   arXiv:1712.07628.
@@ -66,11 +72,11 @@ def scale_by_swats(
   check_learning_rate(learning_rate)
   check_decay("b1", b1)
   check_decay("b2", b2)
-  check_non_negative("eps", eps)
+  check_denominator_eps("eps", eps)
 
   def init_fn(params):
-    dtype = optax.tree.dtype(params, "highest")
-    zero = jnp.zeros([], dtype)
+    highest = optax.tree.dtype(params, "highest") if jax.tree.leaves(params) else jnp.float32
+    zero = jnp.zeros([], jnp.promote_types(jnp.finfo(highest).dtype, jnp.float32))
     return ScaleBySwatsState(
         count=jnp.zeros([], jnp.int32),
         mu=optax.tree.zeros_like(params),
@@ -91,17 +97,17 @@ def scale_by_swats(
 
     def sgd_phase(mu, nu):
       keep = jnp.where(state.switch_step == state.count, 0.0, b1)  # v starts at 0 on the first SGD step
-      v = jax.tree.map(lambda m, g: keep * m + g, mu, updates)
+      v = optax.tree.cast_like(jax.tree.map(lambda m, g: keep * m + g, mu, updates), mu)
       scale = (1.0 - b1) * state.sgd_rate * lr / jnp.where(sgd, state.switch_lr, 1.0)  # no 0/0 under vmap
       p = jax.tree.map(lambda v, g: -scale * (g + b1 * v if nesterov else v), v, updates)
-      return v, nu, p, jnp.zeros_like(state.lambda_ema), jnp.zeros_like(state.lambda_ema)
+      return v, nu, optax.tree.cast_like(p, updates), jnp.zeros_like(state.lambda_ema), jnp.zeros_like(state.lambda_ema)
 
     def adam_phase(mu, nu):
-      mu = optax.tree.update_moment(updates, mu, b1, 1)
-      nu = optax.tree.update_moment_per_elem_norm(updates, nu, b2, 2)
+      mu = optax.tree.update_moment(updates, mu, decay=b1, order=1)
+      nu = optax.tree.update_moment_per_elem_norm(updates, nu, decay=b2, order=2)
       scale = lr * jnp.sqrt(bc2) / bc1
-      p = jax.tree.map(lambda m, n: -scale * m / (jnp.sqrt(n) + eps), mu, nu)
-      dot = lambda a, b: optax.tree.vdot(a, b).astype(state.lambda_ema.dtype)  # noqa: E731
+      p = optax.tree.cast_like(jax.tree.map(lambda m, n: -scale * m / (jnp.sqrt(n) + eps), mu, nu), updates)
+      dot = lambda a, b: jnp.real(optax.tree.vdot(a, b)).astype(state.lambda_ema.dtype)  # noqa: E731
       return mu, nu, p, dot(p, p), dot(p, updates)
 
     # The SGD phase skips Adam's moments and the two tree-wide dot products. Under vmap with a batched phase, cond
@@ -147,9 +153,11 @@ def swats(
   References: Keskar & Socher 2017, arXiv:1712.07628.
   """
   check_non_negative("weight_decay", weight_decay)
-  return with_tree_check(
-      optax.chain(optax.add_decayed_weights(weight_decay), scale_by_swats(learning_rate, b1, b2, eps, nesterov))
+  tx = optax.chain(
+      add_decayed_weights(weight_decay=weight_decay),
+      scale_by_swats(learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, nesterov=nesterov),
   )
+  return with_tree_check(tx, "swats")
 
 
 def swats_in_sgd_phase(state: optax.OptState) -> chex.Array:
@@ -157,8 +165,7 @@ def swats_in_sgd_phase(state: optax.OptState) -> chex.Array:
 
   A boolean scalar (batched under ``vmap``); ``state.switch_step`` of :class:`ScaleBySwatsState` says when.
   """
-  found = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, ScaleBySwatsState))
-           if isinstance(s, ScaleBySwatsState)]
-  if not found:
-    raise ValueError("No SWATS state (ScaleBySwatsState) found in the given optimizer state.")
-  return found[0].switch_step > 0
+  found = optax.tree.get(state, "ScaleBySwatsState")
+  if found is None:
+    raise InputError("No SWATS state (ScaleBySwatsState) found in the given optimizer state.")
+  return found.switch_step > 0

@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optix_evo.optimizers._validation import check_decay, check_non_negative, check_tree_match
+from optix_evo.errors import InputError
+from optix_evo.optimizers._validation import check_decay, check_denominator_eps, check_non_negative, check_tree_match
 
 MODES = ("adadecay", "awd", "trust")
 
@@ -61,10 +62,13 @@ def add_layerwise_decayed_weights(
   arXiv:2210.00094; You et al. 2020 (LAMB), arXiv:1904.00962.
   """
   if mode not in MODES:
-    raise ValueError(f"Unknown mode {mode!r} for add_layerwise_decayed_weights. Known modes: {', '.join(MODES)}.")
+    raise InputError(f"Unknown mode {mode!r} for add_layerwise_decayed_weights. Known modes: {', '.join(MODES)}.")
   check_non_negative("weight_decay", weight_decay)
   check_non_negative("alpha", alpha)
-  check_non_negative("eps", eps)
+  if mode == "trust":
+    check_non_negative("eps", eps)  # the trust ratio guards its own zero norms
+  else:
+    check_denominator_eps("eps", eps)  # std or weight norm of a layer can be 0
   check_decay("beta", beta)
 
   def leaf_update(u, w, prev, first):
@@ -89,8 +93,10 @@ def add_layerwise_decayed_weights(
 
   def update_fn(updates, state, params=None):
     if params is None:
-      raise ValueError("add_layerwise_decayed_weights needs params: call update(updates, state, params).")
+      raise InputError("add_layerwise_decayed_weights needs params: call update(updates, state, params).")
     check_tree_match(updates, params, "params")
+    if not jax.tree.leaves(updates):
+      return updates, state._replace(count=optax.safe_increment(state.count))
     first = state.count == 0
     out = jax.tree.map(lambda u, w, c: leaf_update(u, w, c, first), updates, params, state.coefficient)
     treedef = jax.tree.structure(updates)
@@ -99,4 +105,4 @@ def add_layerwise_decayed_weights(
     return new_updates, LayerwiseDecayState(count=optax.safe_increment(state.count), coefficient=coefficient)
 
   tx = optax.GradientTransformation(init_fn, update_fn)
-  return optax.masked(tx, mask) if mask is not None else tx
+  return optax.masked(inner=tx, mask=mask) if mask is not None else tx

@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optix_evo.errors import InputError
+
 _TINY = 1e-12
 
 
@@ -91,9 +93,9 @@ def paper_rule(alpha: float | jax.Array = 1.0, *, sigma: float | jax.Array = 0.0
     sigma: standard deviation of the additive noise.
   """
   if _is_static_number(alpha) and alpha < 0:
-    raise ValueError(f"paper rule: alpha must be >= 0, got {alpha}.")
+    raise InputError(f"paper rule: alpha must be >= 0, got {alpha}.")
   if _is_static_number(sigma) and sigma < 0:
-    raise ValueError(f"paper rule: sigma must be >= 0, got {sigma}.")
+    raise InputError(f"paper rule: sigma must be >= 0, got {sigma}.")
 
   def rule(lr, history, key):
     if history.accuracy is None:
@@ -131,16 +133,16 @@ def trend_rule(
   Without an accuracy (regression, time series) only the loss is used. The first epoch keeps η.
   """
   if _is_static_number(alpha) and alpha < 0:
-    raise ValueError(f"trend rule: alpha must be >= 0, got {alpha}.")
+    raise InputError(f"trend rule: alpha must be >= 0, got {alpha}.")
   if not 0 < cut < 1:
-    raise ValueError(f"trend rule: cut must be in (0, 1) (it multiplies η on divergence), got {cut}.")
+    raise InputError(f"trend rule: cut must be in (0, 1) (it multiplies η on divergence), got {cut}.")
   if not 0 < decay <= 1:
-    raise ValueError(f"trend rule: decay must be in (0, 1] (it multiplies η on steady progress), got {decay}.")
+    raise InputError(f"trend rule: decay must be in (0, 1] (it multiplies η on steady progress), got {decay}.")
   if tol < 0 or rise <= tol or accuracy_tol < 0:
-    raise ValueError(f"trend rule: need 0 <= tol < rise and accuracy_tol >= 0; got tol={tol}, rise={rise}, "
+    raise InputError(f"trend rule: need 0 <= tol < rise and accuracy_tol >= 0; got tol={tol}, rise={rise}, "
                      f"accuracy_tol={accuracy_tol}.")
   if window < 2:
-    raise ValueError(f"trend rule: window must be >= 2 loss differences, got {window}.")
+    raise InputError(f"trend rule: window must be >= 2 loss differences, got {window}.")
 
   def rule(lr, history, key):
     del key
@@ -193,17 +195,18 @@ def phased_rule(
     **inner_kwargs: hyperparameters of the inner rule when it is given by name (e.g. ``alpha``).
   """
   if len(boundaries) != 2 or not 0 < boundaries[0] <= boundaries[1] <= 1:
-    raise ValueError(f"phased rule: boundaries must be two increasing fractions in (0, 1], got {tuple(boundaries)}.")
+    raise InputError(f"phased rule: boundaries must be two increasing fractions in (0, 1], got {tuple(boundaries)}.")
   if len(gains) != 3 or min(gains) <= 0:
-    raise ValueError(f"phased rule: gains must be three positive exponents (early, middle, late), got {tuple(gains)}.")
+    raise InputError(f"phased rule: gains must be three positive exponents (early, middle, late), got {tuple(gains)}.")
   if not 0 < fine_tune_drop <= 1:
-    raise ValueError(f"phased rule: fine_tune_drop must be in (0, 1], got {fine_tune_drop}.")
+    raise InputError(f"phased rule: fine_tune_drop must be in (0, 1], got {fine_tune_drop}.")
   if _is_static_number(total_epochs) and total_epochs < 1:
-    raise ValueError(f"phased rule: total_epochs must be >= 1, got {total_epochs}.")
+    raise InputError(f"phased rule: total_epochs must be >= 1, got {total_epochs}.")
   if isinstance(inner, str):
     inner = make_aldvi_rule(inner, **inner_kwargs)
   elif inner_kwargs:
-    raise ValueError(f"phased rule: keyword arguments {sorted(inner_kwargs)} only apply to an inner rule given by name.")
+    raise InputError(
+        f"phased rule: keyword arguments {sorted(inner_kwargs)} only apply to an inner rule given by name.")
   first_end = jnp.round(boundaries[0] * total_epochs).astype(jnp.int32)
   last_start = jnp.round(boundaries[1] * total_epochs).astype(jnp.int32)
 
@@ -224,17 +227,17 @@ def make_aldvi_rule(name: str, **kwargs: Any) -> AldviRule:
   """Builds the built-in rule ``name`` (see :data:`ALDVI_RULES`) with its hyperparameters.
 
   Raises:
-    ValueError: for an unknown name (the message lists the known ones) or bad hyperparameters.
+    InputError: for an unknown name (the message lists the known ones) or bad hyperparameters.
   """
   try:
     factory = ALDVI_RULES[name]
   except KeyError:
-    raise ValueError(f"Unknown ALDVI rule {name!r}. Known rules: {', '.join(sorted(ALDVI_RULES))} "
+    raise InputError(f"Unknown ALDVI rule {name!r}. Known rules: {', '.join(sorted(ALDVI_RULES))} "
                      "(or pass a function rule(lr, history, key) -> next_lr).") from None
   try:
     return factory(**kwargs)
   except TypeError as e:
-    raise ValueError(f"Bad hyperparameters for ALDVI rule {name!r}: {e}.") from e
+    raise InputError(f"Bad hyperparameters for ALDVI rule {name!r}: {e}.") from e
 
 
 def scale_by_aldvi(
@@ -251,10 +254,14 @@ def scale_by_aldvi(
 ) -> optax.GradientTransformationExtraArgs:
   """Scales updates by an epoch-level learning rate η that ALDVI adapts from the loss/accuracy trend.
 
-  ``update(updates, state, params, *, loss, accuracy=None)`` multiplies ``updates`` by the current η, adds the batch
-  ``loss`` (and ``accuracy``) to the epoch sums, and after every ``steps_per_epoch`` steps sets
+  ``update(updates, state, params, *, value, accuracy=None)`` multiplies ``updates`` by the current η, adds the batch
+  loss ``value`` (optax's name for it, as in ``optax.contrib.reduce_on_plateau``; ``loss=`` is accepted too) and
+  ``accuracy`` to the epoch sums, and after every ``steps_per_epoch`` steps sets
   :math:`\\eta \\leftarrow \\operatorname{clip}(f(\\eta, \\text{history}, \\text{key}), \\text{min\\_lr},
   \\text{max\\_lr})`. An epoch with a non-finite batch loss skips ``f`` and sets η ← η · ``divergence_cut``.
+
+  η lives in the state: ``initial_lr`` only seeds it at ``init`` (so under ``optax.inject_hyperparams`` a changed
+  ``initial_lr`` does not change the step; the rule does).
 
   Args:
     initial_lr: η of the first epoch (may be traced, e.g. under ``jax.vmap``).
@@ -274,21 +281,21 @@ def scale_by_aldvi(
     Bhandari & Hirawat, *Dynamic Learning for Iterative Optimization* (ALDVI), §II and §IV.
   """
   if steps_per_epoch < 1:
-    raise ValueError(f"steps_per_epoch must be a positive number of updates, got {steps_per_epoch}.")
+    raise InputError(f"steps_per_epoch must be a positive number of updates, got {steps_per_epoch}.")
   if history_size < 2:
-    raise ValueError(f"history_size must be >= 2 epochs (rules compare consecutive epochs), got {history_size}.")
+    raise InputError(f"history_size must be >= 2 epochs (rules compare consecutive epochs), got {history_size}.")
   if not 0 < divergence_cut < 1:
-    raise ValueError(f"divergence_cut must be in (0, 1), got {divergence_cut}.")
+    raise InputError(f"divergence_cut must be in (0, 1), got {divergence_cut}.")
   if _is_static_number(initial_lr) and initial_lr <= 0:
-    raise ValueError(f"initial_lr must be positive, got {initial_lr}.")
+    raise InputError(f"initial_lr must be positive, got {initial_lr}.")
   min_lr = initial_lr * 1e-3 if min_lr is None else min_lr
   max_lr = initial_lr * 10.0 if max_lr is None else max_lr
   if _is_static_number(min_lr) and _is_static_number(max_lr) and not 0 < min_lr <= max_lr:
-    raise ValueError(f"need 0 < min_lr <= max_lr, got min_lr={min_lr}, max_lr={max_lr}.")
+    raise InputError(f"need 0 < min_lr <= max_lr, got min_lr={min_lr}, max_lr={max_lr}.")
   if isinstance(rule, str):
     rule = make_aldvi_rule(rule, **rule_kwargs)
   elif rule_kwargs:
-    raise ValueError(f"keyword arguments {sorted(rule_kwargs)} only apply to a rule given by name; "
+    raise InputError(f"keyword arguments {sorted(rule_kwargs)} only apply to a rule given by name; "
                      "bind them in your rule function instead.")
 
   def init_fn(params):
@@ -342,15 +349,17 @@ def scale_by_aldvi(
         key=key,
     )
 
-  def update_fn(updates, state, params=None, *, loss=None, accuracy=None, **extra_args):
+  def update_fn(updates, state, params=None, *, value=None, loss=None, accuracy=None, **extra_args):
     del params, extra_args
+    loss = value if value is not None else loss
     if loss is None:
-      raise ValueError("scale_by_aldvi needs the batch loss: call update(..., loss=loss[, accuracy=accuracy]) "
-                       "(optix_evo.training.fit does this).")
+      raise InputError("scale_by_aldvi got no batch loss: call update(..., value=loss[, accuracy=accuracy]) "
+                       "(optix_evo.training.fit passes both; a wrapper that is a plain optax.GradientTransformation, "
+                       "such as optax.MultiSteps(...).gradient_transformation() inside optax.chain, drops them).")
     updates = jax.tree.map(lambda u: (state.lr * u).astype(u.dtype), updates)
     loss = jnp.asarray(loss, jnp.float32)
     finite = jnp.isfinite(loss)
-    step_accuracy = jnp.zeros(()) if accuracy is None else jnp.asarray(accuracy, jnp.float32)
+    step_accuracy = jnp.zeros((), jnp.float32) if accuracy is None else jnp.asarray(accuracy, jnp.float32)
     state = state._replace(
         count=state.count + 1,
         loss_sum=state.loss_sum + jnp.where(finite, loss, 0.0),
@@ -375,35 +384,40 @@ def aldvi(
   """A base optimizer whose learning rate ALDVI sets once per epoch: ``chain(base(1.0), scale_by_aldvi(...))``.
 
   Args:
-    base: an optimizer constructor taking the learning rate (``optax.adam``, ``ox.swats``, ...), which is built with
-      learning rate 1, or an already built transformation whose updates are descent steps (then its own learning rate
-      multiplies η).
+    base: an optimizer constructor taking the learning rate (``optax.adam``, ``ox.swats``,
+      ``lambda lr: optax.sgd(lr, momentum=0.9)``, ...), which is built with learning rate 1. An already built
+      transformation is refused: its own learning rate would multiply η, and :func:`current_lr` would not be the
+      rate used (chain it with :func:`scale_by_aldvi` yourself if that is what you mean).
     initial_lr, steps_per_epoch, rule, **kwargs: as in :func:`scale_by_aldvi`.
+
+  Raises:
+    InputError: if ``base`` is an already built transformation, or not callable.
 
   Examples:
     >>> import optax, optix_evo as ox
     >>> opt = ox.aldvi(optax.adam, 1e-3, steps_per_epoch=20, rule="phased", total_epochs=30)
   """
-  if not isinstance(base, optax.GradientTransformation):
-    if not callable(base):
-      raise ValueError(f"base must be an optax transformation or a constructor taking the learning rate, got {base!r}.")
-    base = base(1.0)
-  return optax.chain(base, scale_by_aldvi(initial_lr, steps_per_epoch, rule, **kwargs))
+  if isinstance(base, optax.GradientTransformation) or (hasattr(base, "update") and not isinstance(base, type)):
+    raise InputError(
+        "aldvi needs the optimizer's constructor, not a built optimizer: pass e.g. optax.adam (or "
+        "lambda lr: optax.sgd(lr, momentum=0.9)); aldvi builds it with learning rate 1 and sets the rate itself "
+        "(a built optimizer's own learning rate would multiply it)."
+    )
+  if not callable(base):
+    raise InputError(f"base must be an optimizer constructor taking the learning rate (e.g. optax.adam), got {base!r}.")
+  return optax.chain(base(1.0), scale_by_aldvi(initial_lr, steps_per_epoch, rule, **kwargs))
 
 
 def aldvi_state(opt_state: optax.OptState) -> ScaleByAldviState:
   """Finds the (single) :class:`ScaleByAldviState` inside an optimizer state, e.g. one built by ``optax.chain``.
 
   Raises:
-    ValueError: if there is no ALDVI state, or more than one.
+    InputError: if there is no ALDVI state, or more than one.
   """
-  found = [
-      s for s in jax.tree.leaves(opt_state, is_leaf=lambda s: isinstance(s, ScaleByAldviState))
-      if isinstance(s, ScaleByAldviState)
-  ]
+  found = optax.tree.get_all_with_path(opt_state, "ScaleByAldviState")
   if len(found) != 1:
-    raise ValueError(f"Expected exactly one ALDVI state inside the optimizer state, found {len(found)}.")
-  return found[0]
+    raise InputError(f"Expected exactly one ALDVI state inside the optimizer state, found {len(found)}.")
+  return found[0][1]
 
 
 def current_lr(opt_state: optax.OptState) -> jax.Array:

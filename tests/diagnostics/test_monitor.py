@@ -10,7 +10,7 @@ import optix_evo as ox
 from optix_evo.data import Dataset
 from optix_evo.diagnostics.monitor import METRICS
 from optix_evo.models.mlp import MLP
-from optix_evo.sam import sam
+from optix_evo.sam_family import sam
 from optix_evo.training import classification_loss, fit
 
 

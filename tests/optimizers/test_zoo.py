@@ -14,6 +14,7 @@ from absl.testing import parameterized
 import optix_evo as ox
 from optix_evo import training
 from optix_evo.data import load_dataset
+from optix_evo.errors import InputError
 from optix_evo.models import MLP
 
 A = jnp.array([1.0, 3.0, 0.5, 2.0])
@@ -261,3 +262,83 @@ def test_registry_lists_every_optimizer_with_a_citation():
                "adabound", "amsbound", "powersign", "addsign", "add_layerwise_decayed_weights"):
     assert name in ox.__all__ and callable(getattr(ox, name))
   assert math.isclose(ox.OPTIMIZERS["lion"].defaults["weight_decay"], 0.0)
+
+
+# Sophia's Hessian estimate, the library's own choice (optax's default needs obj_fn): against the exact diagonal.
+HESSIAN = jnp.array([[3.0, 0.5, -0.4, 0.2], [0.5, 1.0, 0.3, 0.0], [-0.4, 0.3, 2.0, -0.6], [0.2, 0.0, -0.6, 0.5]])
+
+
+def _quadratic_form(p):
+  return 0.5 * p["x"] @ HESSIAN @ p["x"]
+
+
+def test_hutchinson_estimate_is_the_exact_hessian_diagonal_on_average():
+  params = {"x": jnp.array([0.3, -1.0, 2.0, 0.5])}
+  estimator = ox.hutchinson_diag_hessian()
+
+  def estimate(key):
+    return estimator.update(params, optax.contrib.HutchinsonState(key=key), params,
+                            grad_fn=jax.grad(_quadratic_form))[0]["x"]
+
+  mean = jax.jit(jax.vmap(estimate))(jax.random.split(jax.random.key(1), 4000)).mean(axis=0)
+  np.testing.assert_allclose(mean, jnp.diag(HESSIAN), rtol=0.05, atol=0.02)
+
+
+def test_registry_sophia_tracks_the_exact_hessian_diagonal():
+  """Through ox.get_optimizer("sophia") (the default estimator and update interval): after n refreshes the EMA is
+  (1 - b2^n) diag(H) up to the estimate's noise."""
+  opt = ox.get_optimizer("sophia")
+  params = {"x": jnp.array([0.3, -1.0, 2.0, 0.5])}
+  steps, interval, b2 = 3000, 10, 0.99
+
+  def run(params):
+    def step(carry, _):
+      p, s = carry
+      u, s = opt.update(jax.grad(_quadratic_form)(p), s, p, grad_fn=jax.grad(_quadratic_form))
+      return (optax.apply_updates(p, u), s), None
+
+    return jax.lax.scan(step, (params, opt.init(params)), None, length=steps)[0][1]
+
+  nu = optax.tree.get(jax.jit(run)(params), "SophiaState").nu["x"]
+  np.testing.assert_allclose(nu, (1 - b2 ** (steps // interval)) * jnp.diag(HESSIAN), rtol=0.15, atol=0.05)
+
+
+@pytest.mark.parametrize("name", sorted(ox.OPTIMIZERS))
+def test_integer_params_are_refused(name):
+  """One Adam step would turn an int32 1 into 0: every zoo optimizer refuses integer leaves, naming the leaf."""
+  with pytest.raises(InputError, match=r"int32 parameter \['w'\].*float dtype"):
+    ox.get_optimizer(name).init({"w": jnp.ones(3, jnp.int32), "b": jnp.zeros(2)})
+
+
+ZERO_EPS = [  # (build, refused): eps=0 is refused exactly where a zero gradient would give 0/0
+    (lambda: ox.adam(1e-3, eps=0.0), True),
+    (lambda: ox.adam(1e-3, eps=0.0, eps_root=1e-8), False),
+    (lambda: ox.adamw(1e-3, eps=0.0), True),
+    (lambda: ox.radam(1e-3, eps=0.0, eps_after_bias_correction=False), True),
+    (lambda: ox.adabelief(1e-3, eps=0.0, eps_root=0.0), True),
+    (lambda: ox.adabelief(1e-3, eps=0.0), False),  # eps_root=1e-16 inside the root
+    (lambda: ox.adagrad(1e-2, eps=0.0, initial_accumulator_value=0.0, eps_in_sqrt=False), True),
+    (lambda: ox.adagrad(1e-2, eps=0.0, initial_accumulator_value=0.1, eps_in_sqrt=False), False),
+    (lambda: ox.adagrad(1e-2, eps=0.0), False),  # optax's form returns 0 where the sum is 0
+    (lambda: ox.rmsprop(1e-2, eps=0.0), True),
+    (lambda: ox.adan(1e-3, eps=0.0), True),
+    (lambda: ox.sophia(1e-3, eps=0.0), True),
+    (lambda: ox.swats(1e-3, eps=0.0), True),
+    (lambda: ox.add_layerwise_decayed_weights(1e-2, "awd", eps=0.0), True),
+    (lambda: ox.add_layerwise_decayed_weights(1e-2, "trust", eps=0.0), False),
+    (lambda: ox.sam(optax.sgd(0.1), eps=0.0), True),
+    (lambda: ox.looksam(optax.sgd(0.1), eps=0.0), True),
+]
+
+
+@pytest.mark.parametrize("build, refused", ZERO_EPS)
+def test_zero_eps_is_refused_where_it_divides_by_zero(build, refused):
+  if refused:
+    with pytest.raises(InputError, match="eps"):
+      build()
+    return
+  opt = optax.with_extra_args_support(build())
+  params = {"x": jnp.array([1.0, -2.0, 0.5])}
+  zeros = jax.tree.map(jnp.zeros_like, params)
+  updates, _ = opt.update(zeros, opt.init(params), params, grad_fn=lambda p: zeros)
+  assert bool(jnp.all(jnp.isfinite(updates["x"])))  # what is accepted stays finite on a zero gradient

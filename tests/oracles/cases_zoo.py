@@ -33,7 +33,7 @@ def _trajectory(problem, make_step: Callable[[list[torch.Tensor]], Step]) -> lis
     grads = torch.autograd.grad(loss(params[0], params[1], x, y, torch.tanh), params)
     with torch.no_grad():
       step(params, [g.detach().clone() for g in grads])
-    out.append([float(f"{v:.10g}") for v in torch.cat([p.detach().reshape(-1) for p in params]).tolist()])
+    out.append(torch.cat([p.detach().reshape(-1) for p in params]).tolist())  # full float64 precision
   return out
 
 
@@ -326,4 +326,41 @@ def make() -> dict:
     add(f"layerwise_{mode}", "sgd+layerwise_decay", full, "torch transcription of zoo_references.md §6",
         _sgd_layerwise(full["learning_rate"], full["weight_decay"], mode, full["alpha"], full["eps"], full["beta"]))
 
+  _registry_defaults(problem, add)
   return {"steps": STEPS, "problem": {k: v.tolist() for k, v in problem.items()}, "cases": cases}
+
+
+def _registry_defaults(problem, add) -> None:
+  """One case per registry entry, built on the JAX side by ``ox.get_optimizer(name)`` with no argument: the
+  reference runs with its own defaults for every hyperparameter. Learning rates are the registry's; they differ from
+  the reference's default only for SGD (torch.optim.SGD defaults to 1e-3), and momentum/Nesterov set torch's
+  ``momentum=0.9`` (its default is 0). Sophia's case swaps in the exact Hessian diagonal on both sides."""
+  torch_cases = {
+      "sgd": (torch.optim.SGD, {"lr": 0.1}),
+      "momentum": (torch.optim.SGD, {"lr": 0.05, "momentum": 0.9}),
+      "nesterov": (torch.optim.SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+      "adagrad": (torch.optim.Adagrad, {}),
+      "rmsprop": (torch.optim.RMSprop, {}),
+      "adam": (torch.optim.Adam, {}),
+      "adamw": (torch.optim.AdamW, {}),
+      "radam": (torch.optim.RAdam, {}),
+      "adabelief": (po.AdaBelief, {"foreach": False}),
+      "adan": (po.Adan, {"foreach": False}),
+      "lion": (po.Lion, {"foreach": False}),
+      "adabound": (po.AdaBound, {"foreach": False}),
+      "amsbound": (po.AdaBound, {"ams_bound": True, "foreach": False}),
+  }
+  for name, (cls, kwargs) in torch_cases.items():
+    add(f"default_{name}", name, {}, f"{cls.__module__}.{cls.__name__}({kwargs or 'defaults'})",
+        _torch_optimizer(cls, **kwargs), {"registry_default": True})
+  sophia = {"learning_rate": 1e-4, "b1": 0.965, "b2": 0.99, "eps": 1e-8, "weight_decay": 1e-4, "gamma": 0.01,
+            "clip_threshold": 1.0, "update_interval": 10}  # optax.contrib.sophia's defaults
+  add("default_sophia", "sophia", {}, "torch transcription of optax.contrib.sophia (defaults, exact Hessian diagonal)",
+      _sophia_exact(problem, **sophia), {"registry_default": True})
+  swats_info: dict = {"registry_default": True}
+  add("default_swats", "swats", {}, "torch transcription of Keskar & Socher 2017, Algorithm 1 (paper defaults)",
+      _swats(1e-3, 0.9, 0.999, 1e-9, 0.0, False, swats_info), swats_info)
+  swats_info.pop("gap", None)
+  for name, gain in (("powersign", lambda s: math.e**s), ("addsign", lambda s: 1.0 + s)):
+    add(f"default_{name}", name, {}, "torch transcription of TF 1.x contrib (defaults: lr 0.1, beta 0.9)",
+        _sign_optimizer(0.1, 0.9, gain, _sign_decay(None, 0)), {"registry_default": True})

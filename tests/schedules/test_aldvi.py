@@ -1,5 +1,6 @@
 """ALDVI: each rule's direction of change on hand-made epoch sequences, bounds, NaN handling, jit/vmap, composition."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import optix_evo as ox
 from optix_evo import training
 from optix_evo.data import Dataset
+from optix_evo.errors import InputError
 from optix_evo.models.mlp import MLP
 
 
@@ -131,7 +133,7 @@ def test_lr_scales_the_base_update_and_composes_with_chain():
   grads = {"w": jnp.array([0.5, 0.25])}
   for opt, ref in [
       (ox.aldvi(optax.adam, 0.01, steps_per_epoch=5), optax.adam(0.01)),
-      (ox.aldvi(optax.sgd(1.0, momentum=0.9), 0.01, steps_per_epoch=5), optax.sgd(0.01, momentum=0.9)),
+      (ox.aldvi(lambda lr: optax.sgd(lr, momentum=0.9), 0.01, steps_per_epoch=5), optax.sgd(0.01, momentum=0.9)),
       (optax.chain(optax.clip_by_global_norm(1.0), ox.aldvi(optax.rmsprop, 0.01, 5)),
        optax.chain(optax.clip_by_global_norm(1.0), optax.rmsprop(0.01))),
   ]:
@@ -200,10 +202,31 @@ def test_bad_configuration_is_explained(kwargs, match):
 def test_missing_loss_and_missing_state_are_explained():
   tx = ox.scale_by_aldvi(0.1, 2)
   p = jnp.zeros(1)
-  with pytest.raises(ValueError, match="needs the batch loss"):
+  with pytest.raises(InputError, match="got no batch loss"):
     tx.update(p, tx.init(p), p)
-  with pytest.raises(ValueError, match="exactly one ALDVI state"):
+  with pytest.raises(InputError, match="exactly one ALDVI state"):
     ox.current_lr(optax.adam(1e-3).init(p))
+
+
+def test_value_is_the_loss_and_loss_an_alias():
+  """optax's name for the loss is ``value`` (reduce_on_plateau); ``loss=`` gives the same run."""
+  tx = ox.scale_by_aldvi(0.1, 2, rule="paper", alpha=5.0)
+  p = jnp.zeros(1)
+  runs = []
+  for name in ("value", "loss"):
+    state = tx.init(p)
+    for step, (loss, acc) in enumerate([(2.0, 0.1), (1.0, 0.5), (0.5, 0.6), (0.4, 0.9)]):
+      _, state = tx.update(p, state, p, **{name: loss}, accuracy=acc)
+    runs.append(state)
+  chex.assert_trees_all_equal(*runs)
+  assert float(ox.current_lr(runs[0])) > 0.1  # the accuracy changed: the paper's rule raised η
+
+
+def test_a_built_optimizer_is_refused_with_the_fix():
+  with pytest.raises(InputError, match=r"constructor, not a built optimizer: pass e\.g\. optax\.adam"):
+    ox.aldvi(optax.adam(1e-3), 1e-2, steps_per_epoch=5)
+  with pytest.raises(InputError, match="constructor"):
+    ox.aldvi(optax.MultiSteps(optax.adam(1e-3), every_k_schedule=2), 1e-2, steps_per_epoch=5)
 
 
 @pytest.mark.parametrize("rule, kwargs", [("paper", dict(alpha=5.0, sigma=0.05)), ("trend", dict(alpha=0.5)),

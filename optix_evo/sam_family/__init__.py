@@ -9,7 +9,7 @@ adversarial/outer calls, no discarded outer update, no params cache), ``eps`` in
 gives no NaN), the adaptive forms (ASAM), ``grad_fn(params)`` with one argument, and an efficient variant.
 """
 
-from optix_evo.sam.looksam import LookSAMState, looksam
-from optix_evo.sam.sharpness_aware import SAMState, asam, sam
+from optix_evo.sam_family.looksam import LookSAMState, looksam
+from optix_evo.sam_family.sharpness_aware import SAMState, asam, sam
 
 __all__ = ["LookSAMState", "SAMState", "asam", "looksam", "sam"]

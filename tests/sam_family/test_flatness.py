@@ -6,7 +6,7 @@ import numpy as np
 import optax
 
 from optix_evo.diagnostics.sharpness import hessian_top_eigenvalue
-from optix_evo.sam import sam
+from optix_evo.sam_family import sam
 
 SHARP, FLAT = jnp.array([1.0, 0.0]), jnp.array([-1.0, 0.0])
 

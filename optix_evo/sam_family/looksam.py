@@ -9,8 +9,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optix_evo.optimizers._validation import check_non_negative
-from optix_evo.sam.sharpness_aware import ascent_perturbation, call_grad_fn, require_grad_fn
+from optix_evo.errors import InputError
+from optix_evo.optimizers._validation import check_non_negative, check_positive, with_extra_args_support
+from optix_evo.sam_family.sharpness_aware import ascent_perturbation, call_grad_fn, require_grad_fn
 
 
 class LookSAMState(NamedTuple):
@@ -44,6 +45,9 @@ def looksam(
   Cost/benefit: ``1 + 1/k`` gradient evaluations per step on average (1.2 for ``k=5``) instead of SAM's 2, plus a
   few global reductions and one stored gradient-sized tree. The sharpness direction goes stale between refreshes;
   the paper reports SAM-level accuracy for ViTs with ``k=5, alpha=0.7`` and a loss of accuracy as ``k`` grows.
+  The reused term has size :math:`\alpha\lVert g\rVert` however stale its direction, so in a narrow, ill-conditioned
+  valley (the Rosenbrock function) it keeps kicking the iterate across the valley and the run does not settle at the
+  minimum: lower ``alpha`` (or decay it) there.
   Measured cost and accuracy on a small CNN: ``benchmarks/results/sam_cost.md``.
 
   The skip is a ``lax.cond`` on ``count``, so it saves compute under ``jit``. Under ``jax.vmap`` a ``cond`` with a
@@ -57,21 +61,22 @@ def looksam(
     rho: SAM radius.
     k: refresh period (static Python int ≥ 1; ``k=1`` is plain SAM with some extra bookkeeping).
     alpha: weight of the reused orthogonal direction (paper default 0.7).
-    eps: added to norms in denominators.
+    eps: added to norms in denominators; must be > 0.
 
   Returns:
     A ``GradientTransformationExtraArgs``; call ``update(grads, state, params, grad_fn=...)`` as for
-    :func:`optix_evo.sam.sam`.
+    :func:`optix_evo.sam_family.sam`.
 
   References:
     Liu, Mai, Chen, Hsieh, You, "Towards Efficient and Scalable Sharpness-Aware Minimization", CVPR 2022
     (arXiv:2203.02714).
   """
   if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-    raise ValueError(f"k must be a Python int >= 1 (the refresh period), got {k!r}.")
-  for name, value in (("rho", rho), ("alpha", alpha), ("eps", eps)):
+    raise InputError(f"k must be a Python int >= 1 (the refresh period), got {k!r}.")
+  for name, value in (("rho", rho), ("alpha", alpha)):
     check_non_negative(name, value)
-  base = optax.with_extra_args_support(base)
+  check_positive("eps", eps)  # a zero gradient gives 0/0 otherwise
+  base = with_extra_args_support(base)
 
   def init_fn(params):
     return LookSAMState(

@@ -27,7 +27,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optix_evo.optimizers._validation import check_non_negative
+from optix_evo.errors import InputError
+from optix_evo.optimizers._validation import check_non_negative, check_positive, with_extra_args_support
 
 # params -> a tree (same structure) of the per-leaf factors T_w (arrays, or the scalar 1.0 for leaves left alone)
 ScaleFn = Callable[[chex.ArrayTree], chex.ArrayTree]
@@ -41,13 +42,20 @@ class SAMState(NamedTuple):
 
 
 def require_grad_fn(name: str, params: chex.ArrayTree | None, grad_fn: Callable | None) -> None:
-  """Raises a ``ValueError`` that shows the intended call when ``params`` or ``grad_fn`` is missing."""
-  if grad_fn is None or params is None:
-    missing = "grad_fn" if grad_fn is None else "params"
-    raise ValueError(
-        f"ox.{name} needs {missing}: it evaluates the gradient a second time at perturbed parameters, on the same "
-        f"batch. Call it as `updates, state = opt.update(grads, state, params, "
-        f"grad_fn=lambda p: jax.grad(loss_fn)(p, batch))` (optix_evo.training.fit passes grad_fn for you)."
+  """Raises an ``InputError`` that shows the intended call when ``params`` or ``grad_fn`` is missing."""
+  if params is None:
+    raise InputError(
+        f"ox.{name} needs params: it evaluates the gradient a second time at perturbed parameters. Call it as "
+        "`updates, state = opt.update(grads, state, params, grad_fn=lambda p: jax.grad(loss_fn)(p, batch))`."
+    )
+  if grad_fn is None:
+    raise InputError(
+        f"ox.{name} got no grad_fn: it evaluates the gradient a second time at perturbed parameters, on the same "
+        "batch. Call it as `updates, state = opt.update(grads, state, params, "
+        "grad_fn=lambda p: jax.grad(loss_fn)(p, batch))`. optix_evo.training.fit passes grad_fn, but a wrapper "
+        "around this optimizer that is a plain optax.GradientTransformation drops extra keyword arguments "
+        "(e.g. optax.MultiSteps(...).gradient_transformation() inside optax.chain): give fit the MultiSteps object, "
+        "or wrap it as optax.GradientTransformationExtraArgs(ms.init, ms.update)."
     )
 
 
@@ -55,7 +63,7 @@ def call_grad_fn(grad_fn: Callable, params: chex.ArrayTree, like: chex.ArrayTree
   """``grad_fn(params)``, checked to return a tree with the structure of the gradients ``like``."""
   grads = grad_fn(params)
   if jax.tree.structure(grads) != jax.tree.structure(like):
-    raise ValueError(
+    raise InputError(
         "grad_fn must return gradients with the structure of params: got "
         f"{jax.tree.structure(grads)}, expected {jax.tree.structure(like)}."
     )
@@ -89,7 +97,7 @@ def asam_scale(eta: chex.Numeric, mask: Mask | None) -> ScaleFn:
     try:
       return jax.tree.map(lambda m, w: jnp.abs(w) + eta if m else 1.0, leaf_mask, params)
     except ValueError as e:
-      raise ValueError(
+      raise InputError(
           f"asam mask must be a tree of Python bools with the structure of params (or a callable returning one): {e}"
       ) from None
 
@@ -101,8 +109,8 @@ def sharpness_aware(
 ) -> optax.GradientTransformationExtraArgs:
   """The SAM step with the normalisation ``scale_fn`` (see :func:`ascent_perturbation`); shared by sam and asam."""
   check_non_negative("rho", rho)
-  check_non_negative("eps", eps)
-  base = optax.with_extra_args_support(base)
+  check_positive("eps", eps)  # a zero gradient gives 0/0 otherwise
+  base = with_extra_args_support(base)
 
   def init_fn(params):
     return SAMState(base_state=base.init(params))
@@ -140,7 +148,7 @@ def sam(
     the descent gradient (e.g. clipping) inside ``base``. Links *after* ``sam`` (``add_decayed_weights``,
     ``scale_by_learning_rate``) act on ``base``'s output as usual, e.g.
     ``optax.chain(optax.clip_by_global_norm(1.0), ox.sam(optax.scale_by_adam(), 0.05),
-    optax.add_decayed_weights(5e-4), optax.scale_by_learning_rate(1e-3))``.
+    optax.add_decayed_weights(weight_decay=5e-4), optax.scale_by_learning_rate(learning_rate=1e-3))``.
   * under ``jax.vmap`` over hyperparameters build the optimizer inside the vmapped function (``rho`` may be traced).
 
   Models with batch statistics or dropout: ``grad_fn`` must evaluate the *same* function of the parameters on the
@@ -163,7 +171,7 @@ def sam(
     base: the optimizer that takes the sharpness-aware gradient.
     rho: radius of the neighbourhood (paper default 0.05; the adaptive form needs ~10× larger values).
     adaptive: the scale-invariant form of davda54/sam (``T_w = |w|``); see :func:`asam` for ``|w| + eta``.
-    eps: added to the norm (davda54's ``1e-12``).
+    eps: added to the norm (davda54's ``1e-12``); must be > 0 (a zero gradient would give 0/0).
 
   Returns:
     A ``GradientTransformationExtraArgs`` whose state is :class:`SAMState`.

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from optix_evo.sam import asam, sam
+from optix_evo.sam_family import asam, sam
 
 ORACLES = pathlib.Path(__file__).resolve().parents[1] / "oracles"
 FIXTURES = json.loads((ORACLES / "sam.json").read_text())

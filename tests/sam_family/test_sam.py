@@ -10,7 +10,7 @@ import pytest
 from optix_evo import training
 from optix_evo.data import Dataset
 from optix_evo.models import MLP
-from optix_evo.sam import asam, looksam, sam
+from optix_evo.sam_family import asam, looksam, sam
 
 
 def toy_loss(p):
