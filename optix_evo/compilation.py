@@ -4,12 +4,16 @@ of compiling them again.
 
     with CompileLog() as log:
       ...                                   # anything that compiles
-    log.summary()  # {"compilations": 3, "compile_s": 4.2, "trace_s": 0.6, "cache_hits": 0, ...}
+    log.summary()  # {"programs": 3, "compiled": 3, "cache_hits": 0, "compile_s": 4.2, "trace_s": 0.6, ...}
+    log.names      # Counter({"jit(train)": 1, ...})
 """
 
 from __future__ import annotations
 
+import collections
+import logging
 import os
+import re
 import time
 from typing import Any
 
@@ -32,39 +36,68 @@ def _on_duration(event: str, duration: float, **kwargs: Any) -> None:
     return
   for log in _ACTIVE:
     log.totals[field] += duration
-    if field == "compile_s":
-      log.totals["compilations"] += 1
+    if field == "compile_s":  # recorded for every program, also one loaded from the persistent cache
+      log.totals["programs"] += 1
     if field == "cache_load_s":
       log.totals["cache_hits"] += 1
 
 
+class _NameHandler(logging.Handler):
+  """Collects the names of the programs JAX compiles (its DEBUG log line for each)."""
+
+  pattern = re.compile(r"Finished XLA compilation of (\S+) in")
+
+  def emit(self, record: logging.LogRecord) -> None:
+    match = self.pattern.search(record.getMessage())
+    if match:
+      for log in _ACTIVE:
+        log.names[match.group(1)] += 1
+
+
+_NAMES = _NameHandler()
+_DISPATCH_LOGGER = logging.getLogger("jax._src.dispatch")
+
+
 class CompileLog:
-  """Counts, while active (a context manager, re-entrant), the programs XLA compiled and the seconds spent
-  tracing, lowering and compiling them, plus the programs loaded from the persistent cache."""
+  """Counts, while active (a context manager), the programs XLA compiled or loaded from the persistent cache, the
+  seconds spent tracing, lowering and compiling them, and (in :attr:`names`) how often each program was built."""
 
   def __init__(self):
     global _REGISTERED
     if not _REGISTERED:
       jax.monitoring.register_event_duration_secs_listener(_on_duration)
+      _DISPATCH_LOGGER.addHandler(_NAMES)
       _REGISTERED = True
-    self.totals = {"compilations": 0, "cache_hits": 0, "compile_s": 0.0, "trace_s": 0.0, "lower_s": 0.0,
+    self.totals = {"programs": 0, "cache_hits": 0, "compile_s": 0.0, "trace_s": 0.0, "lower_s": 0.0,
                    "cache_load_s": 0.0}
-    self._start = None
-    self.wall_s = 0.0
+    self.names: collections.Counter[str] = collections.Counter()
+    self._level = None
 
   def __enter__(self) -> CompileLog:
     _ACTIVE.append(self)
-    self._start = time.perf_counter()
+    if len(_ACTIVE) == 1:  # JAX logs every compilation at DEBUG level; our handler reads it, nothing is printed
+      self._level = _DISPATCH_LOGGER.level
+      _DISPATCH_LOGGER.setLevel(min(logging.DEBUG, _DISPATCH_LOGGER.level or logging.DEBUG))
     return self
 
   def __exit__(self, *exc) -> None:
     _ACTIVE.remove(self)
-    self.wall_s += time.perf_counter() - self._start
+    if self._level is not None:
+      _DISPATCH_LOGGER.setLevel(self._level)
+      self._level = None
+
+  def reset(self) -> None:
+    """Counts and seconds back to zero."""
+    self.totals = {k: 0 * v for k, v in self.totals.items()}
+    self.names.clear()
 
   def summary(self) -> dict[str, float]:
-    """Counts and seconds; ``compile_and_trace_s`` is what a user waits for before any training step runs."""
+    """Counts and seconds: ``compiled`` programs (``programs`` built, less those loaded from the cache), and
+    ``compile_and_trace_s``, what a user waits for before any training step runs (loading from the cache
+    included)."""
     t = dict(self.totals)
-    t["compile_and_trace_s"] = t["compile_s"] + t["trace_s"] + t["lower_s"] + t["cache_load_s"]
+    t["compiled"] = t["programs"] - t["cache_hits"]
+    t["compile_and_trace_s"] = t["compile_s"] + t["trace_s"] + t["lower_s"]
     return t
 
 

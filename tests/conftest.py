@@ -2,8 +2,15 @@
 
 import os
 
+import tempfile
+
 # Several tests exercise sharding over a population axis; give the CPU 8 devices before jax is imported.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+# Programs that several tests (or test processes, or xdist workers) build again are loaded from JAX's persistent
+# compilation cache instead of compiled again (the cache key covers the program, the options and the versions).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "optix_evo_test_xla_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 
 import pytest  # noqa: E402

@@ -3,10 +3,10 @@
 Nothing about the genome is a Python branch: its indices are data, chosen among with ``lax.switch`` / ``select_n``.
 The program is kept small, because its compilation is what a search waits for:
 
-* the parameters are interpreted as **one flat vector per dtype** (the leaves of each dtype concatenated), so the
-  graph's code exists once, not once per parameter tensor; the optimizer state holds its buffers in that flat
-  layout, so only the gradient is concatenated and the update split at each step (a model trained on one flat
-  parameter vector, as :mod:`optix_evo.search` does, pays neither);
+* the parameters are interpreted as **one flat vector** (the leaves in tree order, in the promotion of their dtypes;
+  each leaf's update comes back in its own dtype), so the graph's code exists once, not once per parameter tensor;
+  the optimizer state holds its buffers in that flat layout, so only the gradient is copied in and the update split
+  at each step;
 * the nodes run in a ``lax.fori_loop`` whose body holds the code of one node (its input switch, its op switch);
   node outputs live in a ``[num_nodes, size]`` scratch array updated in place;
 * per-tensor ops (``norm``) and random ops (``drop``) see the parameter tensors' boundaries, so the result is the same
@@ -40,6 +40,7 @@ import optax
 from optix_evo.errors import InputError
 from optix_evo.graph import ops
 from optix_evo.graph import decays
+from optix_evo.graph.analysis import active_operands
 from optix_evo.graph.genome import BINARY, UNARY, Genome
 from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 from optix_evo.graph.validation import is_concrete, validate_genome
@@ -49,19 +50,19 @@ STRATEGIES = ("switch", "select")
 
 
 class GenomeState(NamedTuple):
-  """State of an interpreted genome. The parameters are grouped by dtype (in the order their leaves first appear);
-  every buffer holds one flat vector per group. Only what the spec needs is held: the EMA buffers its operands
-  read, the node buffers when it has stateful ops, a momentum buffer when it has momentum types. ``table`` is the
-  update graph's working memory (the last step's flat gradient and node outputs), kept in the state so that every
-  step reuses it in place instead of allocating and clearing it: it costs ``num_nodes + 1`` times the parameters'
-  memory."""
+  """State of an interpreted genome. Every buffer holds the parameters as one flat vector (the leaves in tree order)
+  in the working dtype, the promotion of the leaves' dtypes. Only what the spec needs is held: the EMA buffers its
+  operands read, the node buffers when it has stateful ops, a momentum buffer when it has momentum types. ``grad``
+  and ``table`` are the update graph's working memory (the last step's flat gradient and node outputs), kept in the
+  state so that every step reuses them in place instead of allocating and clearing them: together they cost
+  ``num_nodes + 1`` times the parameters' memory."""
 
   count: jax.Array  # [] int32, steps taken
-  grad: tuple[jax.Array, ...]  # per dtype group, [size]: the last gradient, flattened (working memory)
-  table: tuple[jax.Array, ...]  # per dtype group, [N, size]: working memory of the update graph (node outputs)
-  buffers: dict[str, tuple[jax.Array, ...]]  # buffer name -> per dtype group, [size]
-  nodes: tuple[jax.Array, ...] | None  # per dtype group, [num_nodes, size] (stateful unary ops), or None
-  momentum: tuple[jax.Array, ...] | None  # per dtype group, [size], or None
+  grad: jax.Array  # [size]: the last gradient, flattened (working memory)
+  table: jax.Array  # [N, size]: working memory of the update graph (node outputs)
+  buffers: dict[str, jax.Array]  # buffer name -> [size]
+  nodes: jax.Array | None  # [num_nodes, size] (stateful unary ops), or None
+  momentum: jax.Array | None  # [size], or None
   finite: jax.Array  # [] bool: every update so far was finite (False: the candidate diverged)
 
 
@@ -78,12 +79,18 @@ def is_finite(opt_state: optax.OptState) -> jax.Array:
   return functools.reduce(jnp.logical_and, [s.finite for s in states])
 
 
-class _Group(NamedTuple):
-  """The leaves of one dtype, flattened into one vector: their indices, shapes and offsets in it."""
+class _Layout(NamedTuple):
+  """The parameter leaves as one flat vector: their shapes and dtypes, and the working dtype of the vector."""
 
-  leaves: tuple[int, ...]
   shapes: tuple[tuple[int, ...], ...]
+  dtypes: tuple[Any, ...]
   dtype: Any
+
+  @classmethod
+  def of(cls, leaves: list[Any]) -> _Layout:
+    dtypes = tuple(jnp.result_type(leaf) for leaf in leaves)
+    return cls(tuple(tuple(np.shape(leaf)) for leaf in leaves), dtypes,
+               jnp.result_type(*dtypes) if dtypes else jnp.dtype(jnp.float32))
 
   @property
   def sizes(self) -> tuple[int, ...]:
@@ -98,6 +105,14 @@ class _Group(NamedTuple):
     parts = [jnp.ravel(p) for p in parts]
     return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
 
+  def into(self, buffer: jax.Array, leaves: list[jax.Array]) -> jax.Array:
+    """``leaves`` written into the flat ``buffer`` tensor by tensor, in place (XLA's concatenate is slow)."""
+    offset = 0
+    for leaf, size in zip(leaves, self.sizes):
+      buffer = jax.lax.dynamic_update_slice(buffer, jnp.ravel(leaf).astype(self.dtype), (offset,))
+      offset += size
+    return buffer
+
   def split(self, flat: jax.Array) -> list[jax.Array]:
     out, offset = [], 0
     for shape, size in zip(self.shapes, self.sizes):
@@ -108,13 +123,6 @@ class _Group(NamedTuple):
   def per_tensor(self, fn: Callable[[jax.Array], jax.Array], flat: jax.Array) -> jax.Array:
     """``fn`` applied to each tensor's segment of ``flat`` on its own (its output as long as the segment)."""
     return self.concat([fn(part.ravel()) for part in self.split(flat)])
-
-
-def _groups(leaves: list[jax.Array]) -> tuple[_Group, ...]:
-  by_dtype: dict[Any, list[int]] = {}
-  for i, leaf in enumerate(leaves):
-    by_dtype.setdefault(jnp.result_type(leaf), []).append(i)
-  return tuple(_Group(tuple(idx), tuple(tuple(leaves[i].shape) for i in idx), dtype) for dtype, idx in by_dtype.items())
 
 
 def _usage(genome: Genome, spec: GenomeSpec) -> tuple[jax.Array, jax.Array]:
@@ -140,12 +148,12 @@ def _env_names(spec: GenomeSpec) -> tuple[str, ...]:
 
 
 class _Step(NamedTuple):
-  """What the update graph of one dtype group reads at one step. With ``member`` set (inside the vmap rule's loop
+  """What the update graph reads at one step. With ``member`` set (inside the vmap rule's loop
   over population members), ``w``, ``env``, ``table`` and ``nodes`` hold every member on a leading axis and rows are
   read only where they are used."""
 
   genome: Genome
-  w: tuple[jax.Array, ...]  # the group's parameter leaves (or [members, ...]), flattened only where they are read
+  w: tuple[jax.Array, ...]  # the parameter leaves (or [members, ...]), flattened only where they are read
   env: tuple[jax.Array, ...]  # the values of _env_names, each [size] (or [members, size])
   g: jax.Array  # [size] the gradient
   table: jax.Array  # [N, size]: the node outputs (or [members, N, size])
@@ -202,9 +210,9 @@ def _position(groups: list[list[int]], size: int) -> tuple[np.ndarray, np.ndarra
 
 
 @functools.cache
-def _graph_runner(spec: GenomeSpec, strategy: str, group: _Group) -> Callable:
-  """``run(step: _Step) -> (table, node buffers)``: the update graph of one dtype group; the root's output is the
-  table's last row.
+def _graph_runner(spec: GenomeSpec, strategy: str, group: _Layout) -> Callable:
+  """``run(step: _Step) -> (table, node buffers)``: the update graph on the flat parameters laid out as ``group``;
+  the root's output is the table's last row.
 
   The nodes run in topological order in a ``fori_loop``; each reads its inputs (an operand, computed on the fly, or
   an earlier node's row of the table), applies its op and writes its row, in place. With ``"switch"`` an input read
@@ -405,6 +413,11 @@ def interpret(
       :func:`optix_evo.graph.decays.step_factors` (the search does this: the decay maths then stays out of its
       training program, which compiles faster and dispatches fewer kernels per step).
 
+  Parameters may mix float dtypes (the work is done in their promotion, each update comes back in its leaf's dtype)
+  and may be an empty tree. Integer and complex parameters are refused with an ``InputError``: the NOS operands and
+  ops are real-valued. ``update`` needs ``params`` when the genome reads the weights (an error for a concrete
+  genome; a traced one gets NaN weights, so its updates turn non-finite and :func:`is_finite` reports it).
+
   Returns:
     An ``optax.GradientTransformationExtraArgs`` (extra keyword arguments of ``update`` are accepted and ignored)
     whose state is a :class:`GenomeState`; non-finite updates are not hidden and set ``is_finite(state)`` to False.
@@ -413,7 +426,7 @@ def interpret(
     raise ValueError(f"Unknown strategy {strategy!r}; use one of {STRATEGIES}.")
   if is_concrete(genome):
     validate_genome(genome, spec)
-  genome = Genome(*(jnp.asarray(x, jnp.int32) for x in genome))
+  genome = Genome(*(x.astype(jnp.int32) if isinstance(x, jax.core.Tracer) else np.asarray(x, np.int32) for x in genome))
   lr_fn, m_fn = _as_schedule(learning_rate), _as_schedule(momentum)
   step_fn = step_factors
   if step_fn is None and total_steps is not None:
@@ -423,95 +436,87 @@ def interpret(
 
   def check_dtypes(leaves):
     for leaf in leaves:
-      if not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
-        raise InputError(f"An interpreted genome needs floating-point or complex parameters, got a {jnp.result_type(leaf)} "
-                         "leaf; cast the parameters to a float dtype.")
+      if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+        raise InputError(f"An interpreted genome needs real floating-point parameters, got a {jnp.result_type(leaf)} "
+                         "leaf: the NOS operands and ops are real-valued (g², sign, max, erf ...); cast or split the "
+                         "parameters.")
+
+  reads_weights = np.asarray([_reads_weights(o.expr) for o in spec.operands])
+
+  def check_params(params):
+    if params is not None or not is_concrete(genome):
+      return
+    if np.any(active_operands(Genome(*(np.asarray(x) for x in genome)), spec) & reads_weights):
+      raise ValueError("This genome reads the weights (an operand such as 1e-4·w): pass params to update.")
 
   def init_fn(params):
     leaves = jax.tree.leaves(params)
     check_dtypes(leaves)
-    groups = _groups(leaves)
-    flat_zeros = lambda: tuple(jnp.zeros([gr.size], gr.dtype) for gr in groups)  # noqa: E731
+    layout = _Layout.of(leaves)
+    zeros = lambda *shape: jnp.zeros([*shape, layout.size], layout.dtype)  # noqa: E731
     return GenomeState(
         count=jnp.zeros([], jnp.int32),
-        grad=tuple(jnp.zeros([gr.size], gr.dtype) for gr in groups),
-        table=tuple(jnp.zeros([n_nodes, gr.size], gr.dtype) for gr in groups),
-        buffers={b.name: flat_zeros() for b in buffers},
-        nodes=tuple(jnp.zeros([n_nodes, gr.size], gr.dtype) for gr in groups) if spec.stateful else None,
-        momentum=flat_zeros() if spec.has_momentum else None,
+        grad=zeros(),
+        table=zeros(n_nodes),
+        buffers={b.name: zeros() for b in buffers},
+        nodes=zeros(n_nodes) if spec.stateful else None,
+        momentum=zeros() if spec.has_momentum else None,
         finite=jnp.ones([], bool),
     )
 
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
-    if params is None:
-      raise ValueError("An interpreted genome needs params (operands such as 1e-4·w read the weights).")
+    check_params(params)
     count = state.count
     leaves, treedef = jax.tree.flatten(updates)
     check_dtypes(leaves)
-    param_leaves = treedef.flatten_up_to(params)
-    groups = _groups(leaves)
+    if not leaves:  # nothing to update (optax's optimizers accept empty trees too)
+      return updates, state._replace(count=optax.safe_increment(count))
+    # Without params a traced genome that reads the weights gets NaN for them: its update turns non-finite (and
+    # is_finite says so) instead of silently using made-up weights.
+    param_leaves = (treedef.flatten_up_to(params) if params is not None
+                    else [jnp.full_like(x, jnp.nan) for x in leaves])
+    layout = _Layout.of(leaves)
+    dtype = layout.dtype
+
+    g = layout.into(state.grad, leaves)
+    if step_fn is None:
+      factors, lr_t = None, lr_fn(count)
+    else:
+      factors, multiplier = step_fn(count)
+      factors, lr_t = jnp.asarray(factors).astype(dtype), lr_fn(count) * multiplier
+    # A buffer that no active operand reads is left as it is: a lax.cond whose only operand is the buffer, with the
+    # identity as the false branch, is done in place by XLA (no pass over the buffer). The same holds below.
     _, operand_used = _usage(genome, spec)
-    new_buffers = {b.name: [] for b in buffers}
-    new_grads, new_tables, new_nodes, new_momentum, out = [], [], [], [], [None] * len(leaves)
-    finite = state.finite
-    for gi, group in enumerate(groups):
-      dtype = group.dtype
-      g, offset = state.grad[gi], 0
-      for i in group.leaves:  # the gradient into one vector, tensor by tensor (in place: XLA's concatenate is slow)
-        g = jax.lax.dynamic_update_slice(g, leaves[i].ravel().astype(dtype), (offset,))
-        offset += leaves[i].size
-      real = jnp.finfo(dtype).dtype  # the real dtype of a complex group (schedules and decays are real)
-      if step_fn is None:
-        factors, lr_t = None, lr_fn(count)
-      else:
-        factors, multiplier = step_fn(count)
-        factors, lr_t = jnp.asarray(factors).astype(real), lr_fn(count) * multiplier
-      # A buffer that no active operand reads is left as it is: a lax.cond whose only operand is the buffer, with the
-      # identity as the false branch, is done in place by XLA (no pass over the buffer). The same holds below.
-      prev = {b.name: state.buffers[b.name][gi] for b in buffers}
-      new = {}
-      for b in buffers:
-        ema = ops.compile_expr(b.expr, "g, prev")
-        used = jnp.any(operand_used[np.asarray([b.name in o.buffers for o in spec.operands])])
-        new[b.name] = jax.lax.cond(used, lambda p, ema=ema: ema(g, p).astype(dtype), lambda p: p, prev[b.name])
-        new_buffers[b.name].append(new[b.name])
-      values = {**new, **{f"{name}_prev": x for name, x in prev.items()}}
-      env = tuple(values[name] for name in _env_names(spec))
-      step = _Step(genome=genome, w=tuple(param_leaves[i] for i in group.leaves), env=env, g=g, table=state.table[gi],
-                   nodes=None if state.nodes is None else state.nodes[gi], factors=factors, seed=jnp.asarray(seed),
-                   count=count)
-      table, nodes = _graph_runner(spec, strategy, group)(step)
-      root = table[-1]
-      new_tables.append(table)
-      new_grads.append(g)
-      new_nodes.append(nodes)
-      sign = jnp.where(genome.flip == 1, 1.0, -1.0).astype(real)
-      update = (sign * lr_t).astype(dtype) * root
-      if state.momentum is not None:  # the types are cheap elementwise expressions: all computed, one selected
-        m, which = jnp.asarray(m_fn(count)).astype(real), jnp.clip(genome.momentum, 0, len(spec.momentum_types) - 1)
-        mom_fns = [ops.compile_expr(t.mom, "mom, m, d") for t in spec.momentum_types]
-        update_fns = [ops.compile_expr(t.update, "mom, m, d, new") for t in spec.momentum_types]
-        prev_mom = state.momentum[gi]
-        new_mom = lambda mom, d: jax.lax.select_n(which, *[f(mom, m, d) for f in mom_fns]).astype(dtype)  # noqa: E731
-        none = [i for i, t in enumerate(spec.momentum_types) if t.name == "none"]
-        # without momentum the buffer stays as it is (a cond whose only operand is the buffer: in place, no pass)
-        mom = (jax.lax.cond(which != none[0], new_mom, lambda mom, _: mom, prev_mom, update) if none
-               else new_mom(prev_mom, update))
-        update = jax.lax.select_n(which, *[f(prev_mom, m, update, mom) for f in update_fns]).astype(dtype)
-        new_momentum.append(mom)
-      finite = finite & jnp.all(jnp.isfinite(update))
-      for i, part in zip(group.leaves, group.split(update)):
-        out[i] = part
+    prev = {b.name: state.buffers[b.name] for b in buffers}
+    new = {}
+    for b in buffers:
+      ema = ops.compile_expr(b.expr, "g, prev")
+      used = jnp.any(operand_used[np.asarray([b.name in o.buffers for o in spec.operands])])
+      new[b.name] = jax.lax.cond(used, lambda p, ema=ema: ema(g, p).astype(dtype), lambda p: p, prev[b.name])
+    values = {**new, **{f"{name}_prev": x for name, x in prev.items()}}
+    env = tuple(values[name] for name in _env_names(spec))
+    step = _Step(genome=Genome(*(jnp.asarray(x) for x in genome)), w=tuple(param_leaves), env=env, g=g,
+                 table=state.table, nodes=state.nodes, factors=factors, seed=jnp.asarray(seed), count=count)
+    table, nodes = _graph_runner(spec, strategy, layout)(step)
+    sign = jnp.where(genome.flip == 1, 1.0, -1.0).astype(dtype)
+    update = (sign * jnp.asarray(lr_t).astype(dtype)).astype(dtype) * table[-1]
+    mom = state.momentum
+    if mom is not None:  # the types are cheap elementwise expressions: all computed, one selected
+      m, which = jnp.asarray(m_fn(count)).astype(dtype), jnp.clip(genome.momentum, 0, len(spec.momentum_types) - 1)
+      mom_fns = [ops.compile_expr(t.mom, "mom, m, d") for t in spec.momentum_types]
+      update_fns = [ops.compile_expr(t.update, "mom, m, d, new") for t in spec.momentum_types]
+      new_mom = lambda mom, d: jax.lax.select_n(which, *[f(mom, m, d).astype(dtype) for f in mom_fns])  # noqa: E731
+      none = [i for i, t in enumerate(spec.momentum_types) if t.name == "none"]
+      # without momentum the buffer stays as it is (a cond whose only operand is the buffer: in place, no pass)
+      prev_mom = mom
+      mom = (jax.lax.cond(which != none[0], new_mom, lambda mom, _: mom, prev_mom, update) if none
+             else new_mom(prev_mom, update))
+      update = jax.lax.select_n(which, *[f(prev_mom, m, update, mom).astype(dtype) for f in update_fns])
+    parts = [part.astype(leaf_dtype) for part, leaf_dtype in zip(layout.split(update), layout.dtypes)]
     new_state = GenomeState(
-        count=optax.safe_increment(count),
-        grad=tuple(new_grads),
-        table=tuple(new_tables),
-        buffers={name: tuple(x) for name, x in new_buffers.items()},
-        nodes=None if state.nodes is None else tuple(new_nodes),
-        momentum=None if state.momentum is None else tuple(new_momentum),
-        finite=finite,
-    )
-    return treedef.unflatten(out), new_state
+        count=optax.safe_increment(count), grad=g, table=table, buffers=new, nodes=nodes, momentum=mom,
+        finite=state.finite & jnp.all(jnp.isfinite(update)))
+    return treedef.unflatten(parts), new_state
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)

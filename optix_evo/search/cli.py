@@ -203,7 +203,7 @@ def _search(args: argparse.Namespace) -> int:
       print(f"  #{rec['rank']}  {rec['equation'].splitlines()[0]}")
     t = result.timing
     print(f"Results: {report}; {t['wall_s']:.1f} s ({t['compile_and_trace_s']:.1f} s compiling and tracing, "
-          f"{int(t['compilations'])} programs compiled, {int(t['cache_hits'])} from the cache)")
+          f"{int(t['compiled'])} programs compiled, {int(t['cache_hits'])} from the cache)")
   return 0
 
 

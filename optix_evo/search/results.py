@@ -136,7 +136,7 @@ def _timing_lines(timing: dict[str, float]) -> list[str]:
   wall = max(timing["wall_s"], 1e-9)
   compile_s = timing["compile_and_trace_s"]
   return [f"Wall time {wall:.1f} s over {int(timing['sessions'])} session(s): compilation and tracing "
-          f"{compile_s:.1f} s ({100 * compile_s / wall:.0f}%; {int(timing['compilations'])} programs compiled, "
+          f"{compile_s:.1f} s ({100 * compile_s / wall:.0f}%; {int(timing['compiled'])} programs compiled, "
           f"{int(timing['cache_hits'])} loaded from the persistent cache), training and the rest "
           f"{wall - compile_s:.1f} s."]
 

@@ -6,6 +6,8 @@ import numpy as np
 import optax
 import pytest
 
+from optix_evo.errors import InputError
+
 import optix_evo.graph as G
 from oracles.problem import loss, make_problem
 
@@ -133,8 +135,39 @@ def test_state_holds_only_what_the_spec_needs():
 def test_bad_arguments():
   with pytest.raises(ValueError, match="strategy"):
     G.interpret(G.known("sgd"), strategy="gather")
-  opt = G.interpret(G.known("sgd"))
-  with pytest.raises(ValueError, match="params"):
+  opt = G.interpret(G.known("adamw"))  # reads the weights (1e-4·w)
+  with pytest.raises(ValueError, match="pass params"):
     opt.update(jnp.ones(2), opt.init(jnp.ones(2)))
   with pytest.raises(ValueError, match="GenomeState"):
     G.is_finite(optax.adam(1.0).init(jnp.ones(2)))
+  with pytest.raises(InputError, match="real floating-point"):
+    opt.init({"w": jnp.ones(2, jnp.int32)})
+  with pytest.raises(InputError, match="real floating-point"):
+    opt.init({"w": jnp.ones(2, jnp.complex64)})
+
+
+def test_without_params_traced_weight_readers_turn_non_finite_and_others_work():
+  sgd, adamw = G.interpret(G.known("sgd"), 0.5), G.known("adamw")
+  u, _ = sgd.update(jnp.ones(2), sgd.init(jnp.ones(2)))  # sgd reads no weights: no params needed
+  np.testing.assert_allclose(u, -0.5 * np.ones(2))
+
+  @jax.jit
+  def traced(genome):
+    opt = G.interpret(genome, 0.5)
+    return G.is_finite(opt.update(jnp.ones(2), opt.init(jnp.ones(2)))[1])
+
+  assert bool(traced(G.known("sgd"))) and not bool(traced(adamw))
+
+
+def test_mixed_dtypes_and_empty_trees():
+  """The work is done in the promotion of the leaves' dtypes and each update comes back in its leaf's dtype."""
+  opt = G.interpret(G.known("adam"), 0.1)
+  params = {"a": jnp.ones(3, jnp.bfloat16), "b": jnp.ones((2, 2), jnp.float32)}
+  state = opt.init(params)
+  assert state.grad.dtype == jnp.float32 and state.buffers["v"].shape == (7,)
+  u, state = opt.update(params, state, params)
+  assert u["a"].dtype == jnp.bfloat16 and u["b"].dtype == jnp.float32
+  np.testing.assert_allclose(np.asarray(u["b"], np.float32), -0.1, rtol=1e-3)
+  for empty in ({}, [], ()):
+    out, s = opt.update(empty, opt.init(empty), empty)
+    assert out == empty and int(s.count) == 1

@@ -116,15 +116,10 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("no_params", "sam(sgd)"): "SAM evaluates the gradient at perturbed params (docstring)",
     ("no_params", "asam(sgd)"): "ASAM evaluates the gradient at perturbed params (docstring)",
     ("no_params", "looksam(sgd)"): "LookSAM evaluates the gradient at perturbed params (docstring)",
+    **{("complex", f"genome:{n}"): "the NOS operands and ops are real-valued (g², sign, max, erf ...): interpret "
+                                   "refuses complex parameters (docstring)" for n in GENOME_LR},
 }
-INTERPRETER_XFAIL: dict[str, str] = {
-    "extra_args": "interpreter: interpret returns a plain GradientTransformation (no extra keyword arguments)",
-    "mixed": "interpreter: one dtype is picked for all leaves (jnp.result_type of the gradients)",
-    "empty": "interpreter: an empty tree has no dtype (jnp.result_type of no leaves)",
-    "no_params": "interpreter: update without params raises even for genomes that read no weights",
-    "complex": "interpreter: complex parameters (real-only ops such as erf)",
-    "half": "interpreter: float16/bfloat16 params (lax.select_n gets float32 and half-precision operands)",
-}
+INTERPRETER_XFAIL: dict[str, str] = {}  # every interpreter failure the battery found is fixed
 
 
 def _marks(test: str, name: str, tags: set[str]) -> list:

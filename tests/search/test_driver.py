@@ -1,0 +1,151 @@
+"""The search driver step by step on a tiny search: one program per task, resume, Ctrl-C, a custom task, the
+results folder; and its decisions (which candidates enter elimination, which survive) on planted scores."""
+
+import dataclasses
+import importlib.util
+import json
+
+import flax.linen as nn
+import numpy as np
+import pytest
+
+import optix_evo as ox
+from optix_evo.compilation import CompileLog
+from optix_evo.errors import InputError
+from optix_evo.search import Search, SearchInterrupted, Stage, preset, run, select_survivors
+from optix_evo.search.evaluate import WORST
+
+TINY = preset("quick", task="digits_mlp", space="extended", particles=2, steps=1, mutants=2, pool_factor=2,
+              surrogate_steps=20, epochs=2, probe_steps=6, lr_grid=(0.1, 0.01), elimination_candidates=3,
+              stages=(Stage(20, seeds=1, keep=2),), finalists=2, final_steps=20, final_seeds=2,
+              final_lr_grid=(0.1, 0.01), holdout_tasks=("iris_mlp",), baselines=("adam",), references=("nos_opt9",),
+              seed=3)
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+  """The tiny search run to the end in its results folder, step by step, with its compilations counted."""
+  out = tmp_path_factory.mktemp("full") / "run"
+  with CompileLog() as log:
+    search = Search(TINY, str(out))
+    with search._running():  # pylint: disable=protected-access
+      summaries = [search.generation() for _ in range(TINY.steps + 1)]
+      stages = search.eliminate()
+      final = search.compare()
+  result = search.result()
+  ox.search.write_results(str(out), result, TINY)
+  return {"search": search, "summaries": summaries, "stages": stages, "final": final, "result": result, "out": out,
+          "log": log.summary(), "names": log.names}
+
+
+def test_one_program_per_task_serves_every_protocol(full):
+  search = full["search"]
+  # The surrogate, its probes, the elimination stage and the tuned final comparison of each task share one program.
+  assert sorted(search._evaluators) == ["digits_mlp", "iris_mlp"]  # pylint: disable=protected-access
+  assert all(ev.compiled_programs == 1 for ev in search._evaluators.values())  # pylint: disable=protected-access
+  # Beside them: the integrity check and the schedule tables, each built once; nothing per generation or stage.
+  names = full["names"]
+  assert names["jit(per_device_fn)"] == 2 and names["jit(numeric)"] == 1 and names["jit(schedule_tables)"] == 1, names
+  assert full["log"]["programs"] == sum(names.values()) <= 25, names  # the rest: tiny helpers (keys, conversions)
+
+
+def test_steps_produce_the_generations_stages_and_final_comparison(full):
+  summaries, result = full["summaries"], full["result"]
+  assert [s["generation"] for s in summaries] == [0, 1] and [s["candidates"] for s in summaries] == [4, 4]
+  assert len(full["stages"]) == 1 and len(full["stages"][0]["candidates"]) <= TINY.elimination_candidates
+  assert len(result.hall_of_fame) == 2 and result.hall_of_fame[0]["rank"] == 1
+  tasks = result.final["tasks"]
+  assert list(tasks) == ["digits_mlp", "iris_mlp"] and tasks["iris_mlp"]["held_out"]
+  names = [p["name"] for p in result.final["participants"]]
+  assert names == ["found #1", "found #2", "adam", "nos_opt9"]
+  for table in tasks.values():
+    assert np.asarray(table["test"]).shape == (4, TINY.final_seeds)
+    assert {c["verdict"] for c in table["comparisons"]} <= {"beats", "ties", "loses"}
+  assert result.rank_correlation["n"] == len(full["stages"][0]["candidates"])
+  assert result.timing["wall_s"] > 0 and result.timing["compile_and_trace_s"] > 0
+
+
+def test_results_folder(full):
+  out = full["out"]
+  for name in ("report.md", "hall_of_fame.json", "history.jsonl", "run.json", "fitness.png", "final.png",
+               "checkpoint.npz", "optimizers/rank_01.py", "optimizers/rank_02.py"):
+    assert (out / name).exists(), name
+  report = (out / "report.md").read_text()
+  assert "held-out task, never seen by the search" in report and "Spearman rank correlation" in report
+  assert "compilation and tracing" in report
+  manifest = json.loads((out / "run.json").read_text())
+  assert manifest["argv"][-2:] == ["--out", str(out)] and "timing" in manifest
+  # Each optimizer file is standalone optax code with its own name (importing them all keeps them apart).
+  names = set()
+  for rank in (1, 2):
+    spec = importlib.util.spec_from_file_location(f"rank_{rank:02d}", out / "optimizers" / f"rank_{rank:02d}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    names.add(getattr(module, f"rank_{rank:02d}").__name__)
+  assert len(names) == 2
+
+
+def test_resume_after_each_step_ends_with_the_same_results(full, tmp_path):
+  out = str(tmp_path / "resumed")
+  first = Search(TINY, out)
+  with first._running():  # pylint: disable=protected-access
+    first.generation()  # as if killed after generation 0's checkpoint
+  result = Search(TINY, out, resume=True).run()
+  assert result.hall_of_fame == full["result"].hall_of_fame
+  untimed = lambda final: {**final, "tasks": {t: {k: v for k, v in table.items() if k != "seconds"}  # noqa: E731
+                                              for t, table in final["tasks"].items()}}
+  assert untimed(result.final) == untimed(json.loads(json.dumps(full["result"].final)))
+  assert result.timing["sessions"] == 1 and result.timing["wall_s"] > 0
+  lines = lambda d: [json.loads(s) for s in (d / "history.jsonl").open()]  # noqa: E731
+  assert lines(tmp_path / "resumed") == lines(full["out"])  # history truncated to the checkpoint and regenerated
+
+
+def test_ctrl_c_stops_at_the_next_safe_point_with_a_checkpoint(tmp_path):
+  out = str(tmp_path / "interrupted")
+  search = Search(TINY, out)
+  search.interrupts.requested = True  # what the SIGINT handler sets
+  with pytest.raises(SearchInterrupted, match="continue it with --resume"):
+    search.run()
+  resumed = Search(TINY, out, resume=True)
+  assert resumed.state["phase"] == "search" and len(resumed.state["generations"]) == 1
+
+
+def test_resume_refuses_a_missing_checkpoint_and_other_settings(full, tmp_path):
+  with pytest.raises(InputError, match="no checkpoint"):
+    Search(TINY, str(tmp_path / "empty"), resume=True)
+  with pytest.raises(InputError, match=r"particles is 2 there, 3 here"):
+    Search(dataclasses.replace(TINY, particles=3), str(full["out"]), resume=True)
+
+
+class TanhNet(nn.Module):
+  """A custom model: one tanh hidden layer."""
+
+  @nn.compact
+  def __call__(self, x):
+    return nn.Dense(3)(nn.tanh(nn.Dense(8)(x)))
+
+
+def test_a_custom_task_runs_a_search_from_python():
+  split = ox.data.load_dataset("iris", seed=0)
+  task = ox.tasks.Task.from_model("my_iris", TanhNet(), split, batch_size=16)
+  config = dataclasses.replace(TINY, task=task, holdout_tasks=(), stages=(Stage(20, seeds=1, keep=1),), finalists=1)
+  result = run(config)
+  assert list(result.final["tasks"]) == ["my_iris"] and result.hall_of_fame
+  assert config.to_dict()["task"] == "my_iris"
+
+
+def test_select_survivors_keeps_the_best_and_never_a_rejected_one():
+  candidates = [10, 11, 12, 13, 14]
+  fitness = np.array([0.5, 0.9, WORST, 0.9, 0.7])
+  assert select_survivors(candidates, fitness, 3) == [11, 13, 14]  # the earlier of equal ones first
+  assert select_survivors(candidates, fitness, 10) == [11, 13, 14, 10]  # a rejected one never survives
+  assert select_survivors(candidates, np.full(5, WORST), 2) == []
+
+
+def test_elimination_candidates_are_the_best_distinct_unrejected_archive_members():
+  search = Search.__new__(Search)  # only the archive matters here
+  search.config = dataclasses.replace(TINY, elimination_candidates=3)
+  rec = lambda fp, fitness, rejected=False: {"fingerprint": fp, "fitness": fitness, "rejected": rejected}  # noqa: E731
+  search.state = {"archive": [rec("a", 0.5), rec("b", 0.9), rec("b", 0.95), rec("c", 0.97, rejected=True),
+                              rec("d", 0.8), rec("e", WORST), rec("f", 0.6)]}
+  assert search.elimination_candidates() == [2, 4, 6]  # b's better copy, d, f; c rejected, a beaten
