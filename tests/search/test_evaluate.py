@@ -1,32 +1,19 @@
-"""Generation evaluation: one program for any population, sharding-invariant, divergence-isolated, multi-process."""
-
-import os
-import subprocess
-import sys
+"""The evaluator: one compiled program for any budget, learning rate and batch; sharding-invariant; divergence
+isolated and the best validation accuracy before it kept; the early-stop rule; the GPU layout scores like the CPU one."""
 
 import jax
 import numpy as np
-import optax
 import pytest
 
-from optix_evo.search import Evaluator, Protocol, get_task, population_mesh
-from optix_evo.search.evaluate import WORST, optax_builder
+from optix_evo import graph
+from optix_evo.errors import InputError
+from optix_evo.search.evaluate import WORST, Budget, Evaluator, population_mesh
+from optix_evo.search.protocol import seed_keys
+from optix_evo.tasks import get_task
 
-PROTOCOL = Protocol(steps=30, probe_steps=10, lr_grid=(0.3, 0.03))
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def scaled_sgd(scale, schedule, protocol):
-  """A toy population: SGD whose learning rate is multiplied by the candidate (a scalar)."""
-  del protocol
-  return optax.sgd(lambda t: schedule(t) * scale)
-
-
-def _keys(n, seed=0):
-  return np.stack([np.asarray(jax.random.fold_in(jax.random.PRNGKey(seed), i)) for i in range(n)])
-
-
-SCALES = np.array([1.0, 0.5, 2.0, 0.1, 1.5], np.float32)
+# SGD with a learning rate that ramps up over the whole run: 0.1 trains, 10 diverges in its last epoch, 30 earlier.
+LRS = np.array([0.1, 1.0, 10.0, 30.0])
+RAMP = Budget(steps=60, horizon=61, warmup=60, epoch=10)
 
 
 @pytest.fixture(scope="module")
@@ -35,88 +22,69 @@ def task():
 
 
 @pytest.fixture(scope="module")
-def many(task):
-  return Evaluator(task, scaled_sgd, PROTOCOL, batch=8, chunk_size=2)  # all 8 fake devices (conftest), 2 chunks
+def sharded(task):
+  return Evaluator(task, max_steps=60, batch=8)  # 8 fake devices (conftest): one run per device
+
+
+def _sgd(n):
+  return graph.stack([graph.known("sgd")] * n)
 
 
 @pytest.fixture(scope="module")
-def one_device_scores(task):
-  return Evaluator(task, scaled_sgd, PROTOCOL, batch=5, mesh=population_mesh(jax.devices()[:1]))(SCALES, _keys(5))
+def ramp(sharded):
+  return sharded(_sgd(4), np.tile(seed_keys(0, 1), (4, 1)), LRS, RAMP)
 
 
-def test_sharded_equals_single_device_and_no_recompile(many, one_device_scores):
-  scales = SCALES
-  assert many.loop == "map" and many.protocol.strategy == "switch"  # "auto" on CPU
-  assert many.mesh.devices.size == jax.device_count() and many.batch % many.mesh.devices.size == 0
-  a, b = many(scales, _keys(5)), one_device_scores
-  np.testing.assert_allclose(a.fitness, b.fitness, atol=1e-6)
-  np.testing.assert_array_equal(a.learning_rate, b.learning_rate)
-  assert set(a.learning_rate) <= {0.3, 0.03} and (a.fitness > 0.2).all()
-  # A new population of the same padded size and a larger one (two calls) reuse the compiled program.
-  before = many._fn._cache_size()
-  many(scales[::-1].copy(), _keys(5, 1))
-  many(np.tile(scales, 3), _keys(15))
-  assert many._fn._cache_size() == before
+def test_divergence_keeps_the_best_validation_before_it(ramp):
+  assert ramp.diverged.tolist() == [False, False, True, True]
+  assert ramp.steps_run.tolist()[:2] == [60, 60] and ramp.steps_run[3] < 60  # stopped at the first non-finite step
+  assert ramp.best_valid[2] > 0.5  # epochs before the divergence still count
+  assert (ramp.best_valid > WORST).all() and np.isfinite(ramp.test[:3]).all()
 
 
-def test_divergent_member_scored_worst_without_touching_others(many):
-  healthy = many(np.array([1.0, 0.5, 1.0, 0.5], np.float32), _keys(4))
-  mixed = many(np.array([1.0, np.nan, 1.0, 1e30], np.float32), _keys(4))
-  assert mixed.diverged.tolist() == [False, True, False, True]
-  assert mixed.fitness[1] == WORST and mixed.fitness[3] == WORST
-  np.testing.assert_array_equal(mixed.fitness[[0, 2]], healthy.fitness[[0, 2]])
+def test_one_program_for_every_budget_learning_rate_and_size(sharded, ramp):
+  before = sharded.compiled_programs
+  sharded(_sgd(3), seed_keys(1, 3), np.full(3, 0.1), Budget(steps=20, horizon=40, warmup=4, epoch=7))
+  sharded(_sgd(19), seed_keys(2, 19), np.full(19, 0.01), Budget(steps=5, horizon=5, warmup=0, epoch=5))  # 3 calls
+  assert sharded.compiled_programs == before == 1
 
 
-def test_vmap_loop_matches_map_loop(task, one_device_scores):
-  """The GPU layout (vmapped chunks) scores like the CPU default (lax.map, one candidate at a time)."""
-  ev = Evaluator(task, scaled_sgd, PROTOCOL, batch=6, chunk_size=3, mesh=population_mesh(jax.devices()[:2]),
+def test_sharded_equals_one_device_and_runs_are_independent(task, ramp):
+  one = Evaluator(task, max_steps=60, batch=4, mesh=population_mesh(jax.devices()[:1]))
+  alone = one(_sgd(4), np.tile(seed_keys(0, 1), (4, 1)), LRS, RAMP)
+  for field in ("best_valid", "steps_run", "diverged"):
+    np.testing.assert_array_equal(getattr(alone, field), getattr(ramp, field))
+  # The divergent runs change nothing for the others: the healthy ones alone score the same.
+  healthy = one(_sgd(2), np.tile(seed_keys(0, 1), (2, 1)), LRS[:2], RAMP)
+  np.testing.assert_array_equal(healthy.best_valid, ramp.best_valid[:2])
+
+
+def test_early_stop_rule(sharded):
+  keys = seed_keys(0, 2)
+  strict = sharded(_sgd(2), keys, np.full(2, 0.1), Budget(steps=40, horizon=40, warmup=4, epoch=10, min_accuracy=1.1,
+                                                             check_after=1))
+  assert strict.stopped.all() and (strict.steps_run == 20).all()  # epochs 0 and 1 ran, then the rule stopped it
+  lenient = sharded(_sgd(2), keys, np.full(2, 0.1), Budget(steps=40, horizon=40, warmup=4, epoch=10, min_accuracy=0.0))
+  assert not lenient.stopped.any() and (lenient.steps_run == 40).all()
+
+
+def test_vmap_layout_scores_like_the_map_layout(task, ramp):
+  """The GPU layout (vmapped chunks, every op computed and selected) scores like the CPU default."""
+  ev = Evaluator(task, max_steps=60, batch=4, chunk_size=2, mesh=population_mesh(jax.devices()[:2]),
                  population_loop="vmap")
-  assert ev.loop == "vmap" and ev.protocol.strategy == "select"
-  scores = ev(SCALES, _keys(5))
-  np.testing.assert_allclose(scores.fitness, one_device_scores.fitness, atol=1e-6)
-  np.testing.assert_array_equal(scores.learning_rate, one_device_scores.learning_rate)
+  assert ev.loop == "vmap"
+  out = ev(_sgd(2), np.tile(seed_keys(0, 1), (2, 1)), LRS[:2], RAMP)
+  np.testing.assert_allclose(out.best_valid, ramp.best_valid[:2], atol=1e-6)
 
 
-def test_bad_settings(task):
-  with pytest.raises(ValueError, match="Known loops: auto, map, vmap"):
-    Evaluator(task, scaled_sgd, PROTOCOL, batch=2, population_loop="scan")
-  with pytest.raises(ValueError, match="Known baselines"):
-    optax_builder("adamax")
-  with pytest.raises(ValueError, match="probe_steps"):
-    Protocol(steps=10, probe_steps=20)
-  with pytest.raises(ValueError, match="split"):
-    Evaluator(task, optax_builder("adam"), PROTOCOL, batch=2, split="train")
-
-
-@pytest.mark.multiprocess
-def test_two_processes_on_loopback_match_one(tmp_path, one_device_scores):
-  """Two jax.distributed processes (CPU collectives over loopback) score a population like one process."""
-  env = {**os.environ, "PYTHONPATH": ROOT, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-  port = 20000 + os.getpid() % 20000
-  worker = os.path.join(os.path.dirname(__file__), "multiprocess_worker.py")
-  procs = [subprocess.Popen([sys.executable, worker, f"127.0.0.1:{port}", str(i), str(tmp_path / f"out{i}.npy")],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in range(2)]
-  for p in procs:
-    out, _ = p.communicate(timeout=120)
-    assert p.returncode == 0, out.decode()[-3000:]
-  for i in range(2):
-    np.testing.assert_allclose(np.load(tmp_path / f"out{i}.npy"), one_device_scores.fitness, atol=1e-6)
-
-
-@pytest.mark.slow
-def test_genomes_score_alike_with_map_switch_and_vmap_select(task):
-  """The interpreter's two strategies (lax.map + switch on CPU, vmap + select on GPU) give the same fitness."""
-  from optix_evo import graph  # pylint: disable=import-outside-toplevel
-  from optix_evo.search import ga  # pylint: disable=import-outside-toplevel
-  from optix_evo.search.search import genome_builder  # pylint: disable=import-outside-toplevel
-
-  ops = ga.graph_ops()
-  randoms = [ops.random(jax.random.PRNGKey(i)) for i in range(8)]
-  passed, checked = ops.check(ga.stack(randoms))
-  genomes = ga.stack([graph.known(n) for n in graph.KNOWN] + [g for g, ok in zip(ga.unstack(checked), passed) if ok])
-  n = jax.tree.leaves(genomes)[0].shape[0]
-  mesh = population_mesh(jax.devices()[:2])
-  scores = [Evaluator(task, genome_builder, PROTOCOL, batch=n, mesh=mesh, population_loop=loop)(genomes, _keys(n))
-            for loop in ("map", "vmap")]
-  np.testing.assert_array_equal(scores[0].diverged, scores[1].diverged)
-  np.testing.assert_allclose(scores[0].fitness, scores[1].fitness, atol=0.02)
+def test_bad_inputs(task, sharded):
+  with pytest.raises(InputError, match="max_steps"):
+    sharded(_sgd(1), seed_keys(0, 1), [0.1], Budget(steps=61, horizon=61, warmup=0, epoch=10))
+  with pytest.raises(InputError, match="horizon"):
+    sharded(_sgd(1), seed_keys(0, 1), [0.1], Budget(steps=20, horizon=10, warmup=0, epoch=10))
+  with pytest.raises(InputError, match="same leading size"):
+    sharded(_sgd(2), seed_keys(0, 1), [0.1], RAMP)
+  with pytest.raises(InputError, match="population_loop"):
+    Evaluator(task, max_steps=10, population_loop="gpu")
+  with pytest.raises(InputError, match="classification"):
+    Evaluator(get_task("adding_lstm"), max_steps=10)
