@@ -65,8 +65,9 @@ def fake_result(strategy, seed):
                         {"found": "found #1", "baseline": "adam", "difference": _diff(d),
                          "verdict": "beats" if d > 0.01 else "ties"}],
     }
-  gens = [{"best": POOL[seed], "median": 0.3}, {"best": POOL[seed] + 0.1 + (0.05 if strategy == "ga" else 0),
-                                                "median": 0.35}]
+  gens = [{"best": POOL[seed], "median": 0.3},
+          {"best": POOL[seed] + 0.1 + (0.05 if strategy == "ga" else 0), "median": 0.35},
+          {"best": POOL[seed] + 0.05, "median": 0.33}]  # the best generation is not the last
   timing = {"wall_s": 100.0 + seed, "compile_and_trace_s": 30.0, "compilations": 12, "cache_hits": 3}
   return SearchResult(hall, gens, {"estimate": 0.6 if strategy == "ga" else 0.4}, {"participants": participants,
                                                                                    "tasks": tasks}, timing, None)
@@ -158,7 +159,7 @@ def test_markdown_table_holds_the_rows_and_every_run():
   held_cell = f"{np.mean(np.nan_to_num(TEST[('random', 1, HELD)], nan=0.0)):.4f} (0.001)"
   assert line.index(search_cell) < line.index(held_cell)  # search task column first
   assert "random, seed 1:\n\n```\nrandom-1-best\n```" in md
-  assert "with every seed: yes." in md
+  assert "- generation-0 pool (best surrogate fitness): yes." in md
 
 
 def test_unpaired_duplicate_or_incomparable_records_are_refused():
@@ -172,12 +173,18 @@ def test_unpaired_duplicate_or_incomparable_records_are_refused():
     ab.table_rows([other] + recs[1:])
 
 
-def test_a_pool_that_differs_between_strategies_is_reported():
+def test_a_pairing_that_does_not_hold_is_reported():
   recs = records()
-  assert ab.pool_mismatches(recs) == []
-  recs[4]["generations"][0]["best"] += 0.01  # random, seed 1
-  assert ab.pool_mismatches(recs) == [1]
-  assert "**no**, for seeds [1]" in ab.markdown(recs, command="x")
+  assert all(not bad for bad in ab.pairing_mismatches(recs).values())
+  recs[4]["generations"][0]["best"] += 0.01  # random, seed 1: another pool
+  recs[2]["tasks"][HELD]["baseline_test"] += 0.01  # ga, seed 2: other adam runs on the held-out task
+  assert ab.pairing_mismatches(recs) == {"generation-0 pool (best surrogate fitness)": [1],
+                                         f"adam on `{SEARCH}` (test accuracy)": [],
+                                         f"adam on `{HELD}` (test accuracy)": [2]}
+  md = ab.markdown(recs, command="x")
+  assert "- generation-0 pool (best surrogate fitness): **no**, for seeds [1]" in md
+  assert f"- adam on `{SEARCH}` (test accuracy): yes." in md
+  assert f"- adam on `{HELD}` (test accuracy): **no**, for seeds [2]" in md
 
 
 def test_from_json_writes_the_table_and_plot(tmp_path):
