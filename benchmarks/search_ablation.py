@@ -47,7 +47,7 @@ FORMAT = "optix_evo.search_ablation/1"
 FOUND = "found #1"
 
 
-# -- bookkeeping: one search → one record, records → table rows (pure functions) --------------------------------------
+# -- bookkeeping: one search → one record, records → table rows (pure functions) ------------------------------------
 
 def run_record(result: Any, *, strategy: str, seed: int, baseline: str = "adam") -> dict[str, Any]:
   """The numbers of one search that the ablation compares (plain data).
@@ -79,7 +79,8 @@ def run_record(result: Any, *, strategy: str, seed: int, baseline: str = "adam")
                    "found_test": _mean_test(table["test"][i]), "baseline_test": _mean_test(table["test"][j]),
                    "found_lr": float(table["learning_rate"][i]), "baseline_lr": float(table["learning_rate"][j]),
                    "difference": float(diff["estimate"]), "difference_low": float(diff["low"]),
-                   "difference_high": float(diff["high"]), "final_seeds": int(diff["n"]), "verdict": found[0]["verdict"]}
+                   "difference_high": float(diff["high"]), "final_seeds": int(diff["n"]),
+                   "verdict": found[0]["verdict"]}
   rc = result.rank_correlation or {}
   timing = result.timing
   return {"strategy": strategy, "seed": int(seed), "baseline": baseline,
@@ -219,17 +220,17 @@ def markdown(records: Sequence[dict[str, Any]], *, command: str, settings: dict[
   tasks = task_names(records)
   baseline = records[0]["baseline"]
   lines = ["# Evolution vs random search", "",
-           f"The same search, `strategy=\"ga\"` (the particle GA) vs `strategy=\"random\"` (as many fresh random genomes "
-           f"per generation, through the same integrity check), then the same surrogate, progressive elimination and "
-           f"tuned final comparison; search seeds {list(seeds)}. Produced by:", "", "```", command, "```", "",
+           "The same search, `strategy=\"ga\"` (the particle GA) vs `strategy=\"random\"` (as many fresh random "
+           "genomes per generation, through the same integrity check), then the same surrogate, progressive "
+           f"elimination and tuned final comparison; search seeds {list(seeds)}. Produced by:", "", "```", command, "```", "",
            "## Finding", "", *[f"- {s}" for s in findings(rows[:1 + 2 * len(tasks)])], "",
            "## Table", "",
            "Mean over search seeds with its 95% Student-t interval per strategy; GA − random is the mean of the "
            "per-seed differences with its 95% Student-t interval (a paired interval: with one seed both strategies "
            "score the same generation-0 random pool with the same training seeds, and use the same elimination and "
            f"final-comparison seeds, so the runs of a seed are paired). With {len(seeds)} seeds the t quantile is "
-           "large; an interval containing 0 means the difference is not resolved, not that there is none. The baseline's "
-           "tuned runs are the same for both strategies of a seed, so GA − random of `found #1 − "
+           "large; an interval containing 0 means the difference is not resolved, not that there is none. The "
+           "baseline's tuned runs are the same for both strategies of a seed, so GA − random of `found #1 − "
            f"{baseline}` equals that of found #1's test accuracy; each strategy's column places it against "
            f"{baseline}.", "",
            "| quantity | GA | random | GA − random | GA vs random |", "|---|---|---|---|---|"]

@@ -17,7 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _load_module():
-  spec = importlib.util.spec_from_file_location("search_ablation", os.path.join(ROOT, "benchmarks", "search_ablation.py"))
+  path = os.path.join(ROOT, "benchmarks", "search_ablation.py")
+  spec = importlib.util.spec_from_file_location("search_ablation", path)
   module = importlib.util.module_from_spec(spec)
   sys.modules[spec.name] = module
   spec.loader.exec_module(module)
@@ -48,7 +49,8 @@ def _diff(estimate):
 def fake_result(strategy, seed):
   """A SearchResult shaped like the driver's, with the planted numbers (and decoys that a mix-up would read)."""
   fit = FITNESS[(strategy, seed)]
-  hall = [{"rank": 1, "stage_fitness": [fit - 0.07, fit], "equation": f"{strategy}-{seed}-best", "surrogate_fitness": 0},
+  hall = [{"rank": 1, "stage_fitness": [fit - 0.07, fit], "equation": f"{strategy}-{seed}-best",
+           "surrogate_fitness": 0},
           {"rank": 2, "stage_fitness": [fit - 0.2, fit - 0.1], "equation": "second", "surrogate_fitness": 0}]
   # participants in an order the driver does not use, so that an index instead of a name lookup reads a decoy
   participants = [{"name": n} for n in ("found #2", "sgd", "found #1", "adam")]
