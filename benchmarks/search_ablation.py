@@ -222,7 +222,8 @@ def markdown(records: Sequence[dict[str, Any]], *, command: str, settings: dict[
   lines = ["# Evolution vs random search", "",
            "The same search, `strategy=\"ga\"` (the particle GA) vs `strategy=\"random\"` (as many fresh random "
            "genomes per generation, through the same integrity check), then the same surrogate, progressive "
-           f"elimination and tuned final comparison; search seeds {list(seeds)}. Produced by:", "", "```", command, "```", "",
+           f"elimination and tuned final comparison; search seeds {list(seeds)}. Produced by:", "",
+           "```", command, "```", "",
            "## Finding", "", *[f"- {s}" for s in findings(rows[:1 + 2 * len(tasks)])], "",
            "## Table", "",
            "Mean over search seeds with its 95% Student-t interval per strategy; GA − random is the mean of the "
