@@ -24,7 +24,7 @@ import jax.numpy as jnp  # noqa: E402
 from optix_evo.bench.core import LR_GRID_5  # noqa: E402
 from optix_evo.bench.rows import parse_row  # noqa: E402
 from optix_evo.bench.runner import Grid, make_train_fn, run_cell  # noqa: E402
-from optix_evo.bench.tasks import build_task  # noqa: E402
+from optix_evo.tasks import get_task  # noqa: E402
 
 
 def _timed(fn):
@@ -40,7 +40,7 @@ def main() -> None:
   parser.add_argument("--seeds", type=int, default=5)
   parser.add_argument("--out", default="benchmarks/results/bench_compile.md")
   args = parser.parse_args()
-  problem = build_task(args.task)
+  problem = get_task(args.task)
   row = parse_row(args.row)
   grid = Grid({"lr": LR_GRID_5})
   seeds = list(range(args.seeds))

@@ -9,7 +9,7 @@ import math
 
 from optix_evo.bench import core
 from optix_evo.bench.rows import ROW_KINDS
-from optix_evo.bench.tasks import TASKS
+from optix_evo.tasks import TASKS
 from optix_evo.cli import positive_int
 from optix_evo.errors import InputError
 from optix_evo.run_folder import add_force_argument, prepare_out_dir

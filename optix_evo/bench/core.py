@@ -21,7 +21,7 @@ from optix_evo.diagnostics.variability import plot_seed_variability
 from optix_evo.bench import report
 from optix_evo.bench.rows import check_buildable, parse_row
 from optix_evo.bench.runner import CellResult, Grid, run_cell
-from optix_evo.bench.tasks import build_task
+from optix_evo.tasks import get_task
 from optix_evo.optimizers.registry import OPTIMIZERS
 
 LR_GRID_5 = (0.1, 0.316, 1.0, 3.16, 10.0)
@@ -111,7 +111,7 @@ def run_bench(
     rows = [parse_row(spec) for spec in study.rows]
     for row in rows:
       check_buildable(row, grid.arrays())
-    problems = [build_task(t, steps=config.steps, batch_size=config.batch_size, data_dir=config.data_dir)
+    problems = [get_task(t, steps=config.steps, batch_size=config.batch_size, data_dir=config.data_dir)
                 for t in study.tasks]
     plan += [(study, grid, row, problem) for problem in problems for row in rows]
   results = []

@@ -20,7 +20,7 @@ from jax.flatten_util import ravel_pytree
 from optix_evo import training
 from optix_evo.bench.rows import parse_row
 from optix_evo.bench.runner import Grid, run_cell
-from optix_evo.bench.tasks import Problem, build_task
+from optix_evo.tasks import Task, get_task
 
 METHODS = ("pso", "de", "cma_es")
 
@@ -44,7 +44,7 @@ def _algorithm(method: str, population_size: int, solution: jax.Array):
   return classes[method](population_size=population_size, solution=solution)
 
 
-def gradient_free(problem: Problem, method: str, *, seconds: float, population_size: int = 32, seed: int = 0,
+def gradient_free(problem: Task, method: str, *, seconds: float, population_size: int = 32, seed: int = 0,
                   chunk: int = 5) -> BaselineResult:
   """Minimises the training loss of ``problem`` with ``method`` for about ``seconds`` of wall time."""
   key = jax.random.key(seed)
@@ -90,7 +90,7 @@ def compare_at_equal_time(tasks: Sequence[str] = ("iris_dnm", "iris_mlp"), *, gr
   results = []
   row = parse_row(gradient_row)
   for name in tasks:
-    problem = build_task(name, steps=steps)
+    problem = get_task(name, steps=steps)
     cell = run_cell(row, problem, Grid({"lr": (1.0,)}), [seed], curve_points=1)
     results.append(BaselineResult(name, row.label, float(cell.test[0, 0]), problem.steps, cell.run_s))
     for method in methods:

@@ -20,7 +20,7 @@ import numpy as np
 
 from optix_evo import training
 from optix_evo.bench.rows import Row, Schedule
-from optix_evo.bench.tasks import Problem
+from optix_evo.tasks import Task
 
 _BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
@@ -87,7 +87,7 @@ def _counter() -> _CompileCounter:
   return _COUNTER
 
 
-def make_train_fn(row: Row, problem: Problem, *, curve_points: int):
+def make_train_fn(row: Row, problem: Task, *, curve_points: int):
   """``(hyperparameters, key) -> (valid, test, final_loss, curve)`` for one grid point and one seed."""
   steps, batch = problem.steps, problem.batch_size
   schedule = Schedule(training.steps_per_epoch(problem.train.num_examples, batch), steps)
@@ -108,7 +108,7 @@ def make_train_fn(row: Row, problem: Problem, *, curve_points: int):
   return train_one
 
 
-def run_cell(row: Row, problem: Problem, grid: Grid, seeds: Sequence[int], *, curve_points: int = 50) -> CellResult:
+def run_cell(row: Row, problem: Task, grid: Grid, seeds: Sequence[int], *, curve_points: int = 50) -> CellResult:
   """Trains ``row`` on ``problem`` for every grid point × seed, vmapped, in one compiled program."""
   if not seeds:
     raise ValueError("Need at least one seed.")

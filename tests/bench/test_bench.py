@@ -10,7 +10,7 @@ import optix_evo as ox
 from optix_evo.bench import core
 from optix_evo.bench.rows import parse_row
 from optix_evo.bench.runner import Grid, run_cell
-from optix_evo.bench.tasks import TASKS, build_task
+from optix_evo.tasks import TASKS, get_task
 from optix_evo.cli import main
 
 
@@ -33,13 +33,13 @@ def test_row_specs():
 @pytest.mark.skipif(not hasattr(ox, "sam"), reason="ox.sam is not available yet")
 def test_sam_row_uses_grad_fn():
   row = parse_row("sam:sgd@rho=0.1")
-  problem = build_task("iris_dnm", steps=5)
+  problem = get_task("iris_dnm", steps=5)
   cell = run_cell(row, problem, Grid({"lr": (1.0,)}), [0], curve_points=5)
   assert np.isfinite(cell.test).all()
 
 
 def test_one_compile_per_cell_and_vmap_matches_single_runs():
-  problem = build_task("iris_dnm", steps=20)
+  problem = get_task("iris_dnm", steps=20)
   row = parse_row("adam@learning_rate=0.01")
   grid = Grid({"lr": (0.3, 1.0, 3.0)})
   cell = run_cell(row, problem, grid, [0, 1], curve_points=4)
@@ -96,4 +96,4 @@ def test_gradient_free_baselines_at_equal_time():
   for r in results[1:]:
     assert r.iterations >= 5 and r.seconds >= budget and 0.0 <= r.test <= 1.0
   with pytest.raises(ValueError, match="Known methods"):
-    heuristics.gradient_free(build_task("iris_dnm", steps=5), "annealing", seconds=0.0)
+    heuristics.gradient_free(get_task("iris_dnm", steps=5), "annealing", seconds=0.0)

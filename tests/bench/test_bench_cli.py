@@ -8,7 +8,7 @@ import pytest
 from optix_evo.bench import core
 from optix_evo.bench.rows import check_buildable, parse_row, split_spec
 from optix_evo.bench.runner import Grid
-from optix_evo.bench.tasks import build_task
+from optix_evo.tasks import get_task
 from optix_evo.cli import main
 from optix_evo.errors import InputError
 
@@ -47,10 +47,10 @@ def test_out_must_be_a_new_or_empty_folder(tmp_path, one_error_line, no_training
 def test_cifar_without_data_is_one_line_and_data_dir_is_used(tmp_path, one_error_line, no_training):
   assert main(["bench", "--out", str(tmp_path / "a"), "--tasks", "cifar10_cnn", "--data-dir", str(tmp_path / "none"),
                "--main-only", "--quiet"]) == 2
-  one_error_line("bench", "CIFAR-10 files", str(tmp_path / "none"))
-  with pytest.raises(FileNotFoundError, match=str(tmp_path / "none")):
-    build_task("cifar10_cnn", data_dir=str(tmp_path / "none"))
-  assert build_task("iris_mlp", data_dir=str(tmp_path / "none")).name == "iris_mlp"  # no files needed: ignored
+  one_error_line("bench", "cifar-10-batches-py", str(tmp_path / "none"), "--data-dir")
+  with pytest.raises(InputError, match=str(tmp_path / "none")):
+    get_task("cifar10_cnn", data_dir=str(tmp_path / "none"))
+  assert get_task("iris_mlp", data_dir=str(tmp_path / "none")).name == "iris_mlp"  # no files needed: ignored
 
 
 @pytest.mark.parametrize("spec, fragments", [

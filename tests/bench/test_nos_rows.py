@@ -13,7 +13,7 @@ import optix_evo.graph as G
 from optix_evo.bench import core, report
 from optix_evo.bench.rows import Schedule, check_buildable, parse_row
 from optix_evo.bench.runner import Grid, run_cell
-from optix_evo.bench.tasks import build_task
+from optix_evo.tasks import get_task
 
 PARAMS = {"w": jnp.linspace(-1.0, 1.0, 4)}
 STEPS = 12
@@ -91,7 +91,7 @@ def test_full_preset_holds_the_seeds_systems_and_the_schedule_study():
 
 
 def test_schedule_study_table():
-  problem = build_task("iris_dnm", steps=6)
+  problem = get_task("iris_dnm", steps=6)
   cells = [run_cell(parse_row(spec), problem, Grid({"lr": (1.0,)}), [0], curve_points=3)
            for spec in ("schedule:warmup_hold_cosine:adam", "schedule:nos_lr3:adam")]
   assert all(c.compiles == 1 and np.isfinite(c.test).all() for c in cells)

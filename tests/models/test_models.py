@@ -8,7 +8,7 @@ import pytest
 from optix_evo import models
 from optix_evo.bench.rows import parse_row
 from optix_evo.bench.runner import Grid, run_cell
-from optix_evo.bench.tasks import build_task
+from optix_evo.tasks import get_task
 
 
 @pytest.mark.parametrize(
@@ -93,7 +93,7 @@ FAMILY_TASKS = {
 @pytest.mark.parametrize("family", sorted(FAMILY_TASKS))
 def test_family_trains_past_chance_with_adam(family):
   task, steps, threshold = FAMILY_TASKS[family]
-  problem = build_task(task, steps=steps)
+  problem = get_task(task, steps=steps)
   assert problem.family == family
   cell = run_cell(parse_row("adam@learning_rate=0.01"), problem, Grid({"lr": (1.0,)}), [0], curve_points=5)
   accuracy = float(cell.test[0, 0])
