@@ -49,7 +49,8 @@ def schedule_value(schedule: ops.Schedule, t: jax.Array, total: float | jax.Arra
   return ops.compile_expr(schedule.expr, ", ".join(["t", "T", *env]))(t, total, *env.values())
 
 
-def schedule_factor(index: jax.Array, t: jax.Array, total: float | jax.Array, spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
+def schedule_factor(index: jax.Array, t: jax.Array, total: float | jax.Array,
+                    spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
   """The learning-rate multiplier of schedule ``index`` at step ``t`` of ``total`` (all computed, one indexed)."""
   values = [schedule_value(s, t, total, spec) for s in spec.schedules]
   dtype = jnp.result_type(*values)

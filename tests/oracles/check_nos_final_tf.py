@@ -92,7 +92,8 @@ def main(path: str) -> int:
   configs += [("nos_opt4", module.Opt4, {"use_decay": d, "variant": 1}) for d in (True, False)]
   configs += [(f"nos_adam_clip{k}", module.AdamClip, {"variant": k}) for k in range(5)]
   for name, cls, kwargs in configs:
-    ours = _run_numpy(name, **({k: v for k, v in kwargs.items() if not (name.startswith("nos_adam") and k == "variant")}))
+    own = {k: v for k, v in kwargs.items() if not (name.startswith("nos_adam") and k == "variant")}
+    ours = _run_numpy(name, **own)
     theirs = _run_tf(tf, module, cls, **kwargs)
     worst = 0.0
     for t, (a, b) in enumerate(zip(ours, theirs)):

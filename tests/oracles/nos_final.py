@@ -12,8 +12,9 @@ step's change 7e-5; Opt1 in the search's parenthesisation or Opt3 with a g³ mom
 ``EvolvedLRSchedules`` types 0-8 to 1.1e-7.
 
 ``EvolvedLRSchedules.__init__`` ends with ``self.lr[0] = 1e-7`` on a TensorFlow tensor, which does not support item
-assignment: as shipped the callback raises there (TypeError, confirmed with TensorFlow 2.21.0). :class:`EvolvedLRSchedules` below does what it means (step 0 at
-1e-7) and, like ``on_batch_begin``, :meth:`EvolvedLRSchedules.value` adds 1e-7 to every step.
+assignment: as shipped the callback raises there (TypeError, confirmed with TensorFlow 2.21.0).
+:class:`EvolvedLRSchedules` below does what it means (step 0 at 1e-7) and, like ``on_batch_begin``,
+:meth:`EvolvedLRSchedules.value` adds 1e-7 to every step.
 """
 
 from __future__ import annotations
