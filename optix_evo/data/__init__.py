@@ -12,8 +12,8 @@ from optix_evo.data.timeseries import (
     walk_forward_splits,
 )
 
-DATASETS.update({"mnist1d": load_mnist1d, "adding": load_adding, "copy": load_copy, "sbm": load_sbm, "cifar10": load_cifar10,
-                 "cifar100": load_cifar100, "tiny_imagenet": load_tiny_imagenet})
+DATASETS.update({"mnist1d": load_mnist1d, "adding": load_adding, "copy": load_copy, "sbm": load_sbm,
+                 "cifar10": load_cifar10, "cifar100": load_cifar100, "tiny_imagenet": load_tiny_imagenet})
 
 __all__ = [
     "DATASETS", "Dataset", "Graph", "Split", "cifar100_dir", "cifar10_dir", "data_dir", "load_adding", "load_cifar10",

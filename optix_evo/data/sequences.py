@@ -29,7 +29,8 @@ def load_adding(seed: int = 0, *, num_examples: int = 2000, length: int = 30, **
   return split_arrays(x, y, seed=seed, name="adding", num_classes=0, standardize=False, **kwargs)
 
 
-def load_copy(seed: int = 0, *, num_examples: int = 2000, symbols: int = 8, length: int = 5, delay: int = 5, **kwargs) -> Split:
+def load_copy(seed: int = 0, *, num_examples: int = 2000, symbols: int = 8, length: int = 5, delay: int = 5,
+              **kwargs) -> Split:
   """The copy (memory) problem (Hochreiter & Schmidhuber 1997; the form of Arjovsky et al. 2016).
 
   The input is ``length`` random symbols, ``delay`` blanks, a delimiter and ``length - 1`` blanks, one-hot encoded

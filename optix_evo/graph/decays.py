@@ -62,7 +62,8 @@ def schedule_value(schedule: ops.Schedule, t: jax.Array, total: float | jax.Arra
   return ops.compile_expr(schedule.expr, ", ".join(["t", "T", *env]))(t, total, *env.values())
 
 
-def schedule_factor(index: jax.Array, t: jax.Array, total: float | jax.Array, spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
+def schedule_factor(index: jax.Array, t: jax.Array, total: float | jax.Array,
+                    spec: GenomeSpec = DEFAULT_SPEC) -> jax.Array:
   """The learning-rate multiplier of schedule ``index`` at step ``t`` of ``total`` (all computed, one indexed)."""
   values = [schedule_value(s, t, total, spec) for s in spec.schedules]
   dtype = jnp.result_type(*values)
@@ -107,13 +108,14 @@ def decay_in_range(genome: Genome, i: int, s: int, spec: GenomeSpec = DEFAULT_SP
 
 
 def _check_phases(total_steps, warmup_steps, hold_steps) -> None:
-  """Python-int phase lengths must leave at least one step of the final phase (traced values are not checked)."""
+  """Python-int phase lengths must fit in the run (traced values are not checked)."""
   values = (total_steps, warmup_steps, hold_steps)
   if not all(isinstance(v, (int, np.integer)) for v in values):
     return
-  if total_steps < 1 or warmup_steps < 0 or hold_steps < 0 or warmup_steps + hold_steps >= total_steps:
-    raise InputError(f"Schedule phases must satisfy 0 <= warmup_steps + hold_steps < total_steps (total_steps >= 1), "
-                     f"got total_steps={total_steps}, warmup_steps={warmup_steps}, hold_steps={hold_steps}.")
+  if total_steps < 1 or warmup_steps < 0 or hold_steps < 0 or warmup_steps + hold_steps > total_steps:
+    raise InputError(f"Schedule phases must satisfy warmup_steps, hold_steps >= 0 and warmup_steps + hold_steps <= "
+                     f"total_steps >= 1, got total_steps={total_steps}, warmup_steps={warmup_steps}, "
+                     f"hold_steps={hold_steps}.")
 
 
 def _steps(count: jax.Array) -> jax.Array:

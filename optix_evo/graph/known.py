@@ -81,9 +81,9 @@ _BUILDERS: dict[str, Callable[[bool, int], dict]] = {
                                         "root": _n("mul", "h1", "g")}),
     # finalOptimizers.py. Opt1: s1 = |1e-5 w - 0.05 g² + 0.95 ŝ| (the class's parenthesisation), u = q + softsign(clip(
     # 1e-5 w, ±s1)) with q = 0.3 g + 0.7 v̂; 0.95 ŝ - 0.05 g² is mix(ŝ, -g²).
-    "nos_opt1": lambda d, v: _genome({"h0": _n("neg", "g^2"), "h1": _n("mix", "s_hat", "h0"), "h2": _n("add", "1e-5w", "h1"),
-                                      "h3": _n("clip", "1e-5w", "h2"), "h4": _n("softsign", "h3"),
-                                      "root": _n("add", "qh_v", "h4")}),
+    "nos_opt1": lambda d, v: _genome({"h0": _n("neg", "g^2"), "h1": _n("mix", "s_hat", "h0"),
+                                      "h2": _n("add", "1e-5w", "h1"), "h3": _n("clip", "1e-5w", "h2"),
+                                      "h4": _n("softsign", "h3"), "root": _n("add", "qh_v", "h4")}),
     # Opt2: s1 = 1e-5 w - (0.05 g² + 0.95 ŝ), u = q + softsign(1e-5 w / sqrt(1 + s1²))
     "nos_opt2": lambda d, v: _genome({"h0": _n("sub", "1e-5w", "qh_s"), "h1": _n("div_sqrt", "1e-5w", "h0"),
                                       "h2": _n("softsign", "h1"), "root": _n("add", "qh_v", "h2")}),
@@ -91,12 +91,13 @@ _BUILDERS: dict[str, Callable[[bool, int], dict]] = {
     "nos_opt3": lambda d, v: _genome({"h0": _n("sub", "1e-5w", "qh_nu"), "h1": _n("div_sqrt", "1e-5w", "h0"),
                                       "h2": _n("softsign", "h1"), "root": _n("add", "qh_v", "h2")}),
     # Opt4: c = |arctan(a13)·exp(v̂)| (variant 1: |exp(v̂)|), u = q / clip(2, ±c); LR × nos_lr0 when use_decay
-    "nos_opt4": lambda d, v: _genome({"h0": _n("exp", "v_hat"), "h1": _n("abs", "h0", decays=_on(v == 0, 0, "atan", "a13")),
+    "nos_opt4": lambda d, v: _genome({"h0": _n("exp", "v_hat"),
+                                      "h1": _n("abs", "h0", decays=_on(v == 0, 0, "atan", "a13")),
                                       "h2": _n("clip", "2", "h1"), "root": _n("div", "qh_v", "h2")},
                                      schedule=_LR0 if d else "constant"),
     # Opt5: u = q / clip(2, ±exp(v̂)); LR × nos_lr0 when use_decay
-    "nos_opt5": lambda d, v: _genome({"h0": _n("exp", "v_hat"), "h1": _n("clip", "2", "h0"), "root": _n("div", "qh_v", "h1")},
-                                     schedule=_LR0 if d else "constant"),
+    "nos_opt5": lambda d, v: _genome({"h0": _n("exp", "v_hat"), "h1": _n("clip", "2", "h0"),
+                                      "root": _n("div", "qh_v", "h1")}, schedule=_LR0 if d else "constant"),
     # Opt6: u = q / |(1 - tanh(a4)²)·exp(1e-4 w)| (the factor when use_decay); LR × nos_lr0 when use_decay
     "nos_opt6": lambda d, v: _genome({"h0": _n("exp", "1e-4w"), "h1": _n("abs", "h0", decays=_on(d, 0, "dtanh", "a4")),
                                       "root": _n("div", "qh_v", "h1")}, schedule=_LR0 if d else "constant"),
@@ -109,12 +110,13 @@ _BUILDERS: dict[str, Callable[[bool, int], dict]] = {
     "nos_opt9": lambda d, v: _genome({"h0": _n("atan", "qh_s"), "h1": _n("exp", "h0"),
                                       "root": _n("mul", "g", "h1", decays=_on(d, 0, "erfc", "a11"))}, "nesterov"),
     # Opt10: u = i1e(i1e(a(t)·g)), a(t) = a13·a2 when use_decay; Nesterov (final form)
-    "nos_opt10": lambda d, v: _genome({"h0": _n("i1e", "g", decays=_on(d, 0, "mul", "a13", "a2")), "root": _n("i1e", "h0")},
-                                      "nesterov"),
+    "nos_opt10": lambda d, v: _genome({"h0": _n("i1e", "g", decays=_on(d, 0, "mul", "a13", "a2")),
+                                       "root": _n("i1e", "h0")}, "nesterov"),
     # AdamClip(variant=k): Adam-like (β = 0.9, 0.99) with the second moment as a clip bound on the first
     "nos_adam_clip0": lambda d, v: _genome(_CLIP_SQRT),
     "nos_adam_clip1": lambda d, v: _genome({"h0": _n("ln", "s_hat"), "root": _n("clip", "v_hat", "h0")}),
-    "nos_adam_clip2": lambda d, v: _genome({"h0": _n("ln", "s_hat"), "h1": _n("sqrt", "h0"), "root": _n("clip", "v_hat", "h1")}),
+    "nos_adam_clip2": lambda d, v: _genome({"h0": _n("ln", "s_hat"), "h1": _n("sqrt", "h0"),
+                                            "root": _n("clip", "v_hat", "h1")}),
     "nos_adam_clip3": lambda d, v: _genome({"h0": _n("sigmoid", "s_hat"), "root": _n("clip", "v_hat", "h0")}),
     "nos_adam_clip4": lambda d, v: _genome({"h0": _n("sqrt", "s_hat"), "h1": _n("clip", "v_hat", "h0"),
                                             "root": _n("norm", "h1")}),

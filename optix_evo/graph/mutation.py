@@ -14,7 +14,8 @@ from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 
 
 def mutate_decay(rng: np.random.Generator, g: Genome, i: int, s: int, spec: GenomeSpec) -> None:
-  """Mutates the decay graph on edge (i, s) until it is valid and behaves differently (the authors' ``DecaySchedule.mutate``), in place."""
+  """Mutates the decay graph on edge (i, s) until it is valid and behaves differently (the authors'
+  ``DecaySchedule.mutate``), in place."""
   n_d = len(spec.decay_operands)
   before = decay_values(g, i, s, spec)
   parent = to_numpy(g)
@@ -28,9 +29,11 @@ def mutate_decay(rng: np.random.Generator, g: Genome, i: int, s: int, spec: Geno
     r = rng.random()
     if r >= 0.4:
       if kind == UNARY:
-        g.decay_unary[i, s, node] = (g.decay_unary[i, s, node] + rng.integers(1, len(spec.decay_unary))) % len(spec.decay_unary)
+        n_un = len(spec.decay_unary)
+        g.decay_unary[i, s, node] = (g.decay_unary[i, s, node] + rng.integers(1, n_un)) % n_un
       else:
-        g.decay_binary[i, s, node] = (g.decay_binary[i, s, node] + rng.integers(1, len(spec.decay_binary))) % len(spec.decay_binary)
+        n_bi = len(spec.decay_binary)
+        g.decay_binary[i, s, node] = (g.decay_binary[i, s, node] + rng.integers(1, n_bi)) % n_bi
     elif r >= 0.15:
       if kind == BINARY and rng.random() < 0.2:
         g.decay_inputs[i, s, node] = g.decay_inputs[i, s, node][::-1].copy()
@@ -53,7 +56,8 @@ def mutate_decay(rng: np.random.Generator, g: Genome, i: int, s: int, spec: Geno
     getattr(g, f)[i, s] = getattr(parent, f)[i, s]
 
 
-def _random_input(rng: np.random.Generator, spec: GenomeSpec, node: int, exclude: set[int], hidden_only: bool) -> int | None:
+def _random_input(rng: np.random.Generator, spec: GenomeSpec, node: int, exclude: set[int],
+                  hidden_only: bool) -> int | None:
   n_op, h = spec.num_operands, spec.num_hidden
   choices = [n_op + j for j in range(h) if j != node] + ([] if hidden_only else list(range(n_op)))
   choices = [c for c in choices if c not in exclude]
@@ -130,9 +134,10 @@ def _mutate_once(rng: np.random.Generator, g: Genome, spec: GenomeSpec) -> None:
 
 
 def mutate(key, genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> Genome:
-  """One random NOS mutation of ``genome`` (``OptimizerChrom.mutate`` and ``DecaySchedule.mutate`` of the authors' code), retried until the child is acyclic and differs
-  from the parent (canonical hash). Duplicates of other genomes and numeric integrity are the search's business
-  (:func:`canonical_hash`, :func:`check_integrity`). Runs on the host; ``key`` is a JAX PRNG key or an int seed.
+  """One random NOS mutation of ``genome`` (``OptimizerChrom.mutate`` and ``DecaySchedule.mutate`` of the authors'
+  code), retried until the child is acyclic and differs from the parent (canonical hash). Duplicates of other
+  genomes and numeric integrity are the search's business (:func:`canonical_hash`, :func:`check_integrity`). Runs on
+  the host; ``key`` is a JAX PRNG key or an int seed.
   """
   rng = host_rng(key)
   parent = canonical(to_numpy(genome), spec)

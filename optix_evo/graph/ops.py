@@ -167,7 +167,8 @@ OPERANDS: tuple[Operand, ...] = (
     Operand("sign(v_hat)", f"jnp.sign({_VHAT})", "sign(v̂)", r"\operatorname{sign}(\hat v)", ("v",)),
     Operand("qh_v", f"(1 - 0.7) * g + 0.7 * {_VHAT}", "(0.3g+0.7v̂)", r"(0.3g+0.7\hat v)", ("v",)),
     Operand("qh_s", f"(1 - 0.95) * g ** 2 + 0.95 * {_SHAT}", "(0.05g²+0.95ŝ)", r"(0.05g^2+0.95\hat s)", ("s",)),
-    Operand("qh_lam", f"(1 - 0.99) * g ** 3 + 0.99 * {_LHAT}", "(0.01g³+0.99λ̂)", r"(0.01g^3+0.99\hat\lambda)", ("lam",)),
+    Operand("qh_lam", f"(1 - 0.99) * g ** 3 + 0.99 * {_LHAT}", "(0.01g³+0.99λ̂)", r"(0.01g^3+0.99\hat\lambda)",
+            ("lam",)),
     Operand("aggmo_v", "(-g + (0.9 * v - g) + (0.999 * v - g)) / 3", "mean(βv-g)", r"\overline{\beta v-g}", ("v",)),
     Operand("aggmo_s", "(-g ** 2 + (0.99 * s - g ** 2) + (0.999 * s - g ** 2)) / 3", "mean(βs-g²)",
             r"\overline{\beta s-g^2}", ("s",)),
@@ -181,8 +182,8 @@ OPERANDS: tuple[Operand, ...] = (
     # m_prev would keep the old buffer alive past its update, and XLA would copy it every step).
     Operand("lion_c", "(10 * lion_m + g) / 11", "(0.9m+0.1g)", r"(0.9m+0.1g)", ("lion_m",)),
     # Opt3 as finalOptimizers.py ships it: its "lambda" slot accumulates g² (β = 0.999, i.e. Adam's ν), not g³.
-    Operand("qh_nu", "(1 - 0.99) * g ** 3 + 0.99 * (nu / (1 - 0.999 ** k))", "(0.01g³+0.99ν̂)", r"(0.01g^3+0.99\hat\nu)",
-            ("nu",)),
+    Operand("qh_nu", "(1 - 0.99) * g ** 3 + 0.99 * (nu / (1 - 0.999 ** k))", "(0.01g³+0.99ν̂)",
+            r"(0.01g^3+0.99\hat\nu)", ("nu",)),
 )
 NOS_OPERANDS = 20  # the paper's operands are the first 20 entries (the NOS code's list, in its order)
 
@@ -218,7 +219,7 @@ UNARY: tuple[Op, ...] = (
     # by 1 - 0.95^0 = 0, so it never produced a finite update there).
     Op("ema", "(0.95 * n + 0.05 * x) / (1 - 0.95 ** k)", "expMovAvg({0})", r"\operatorname{{EMA}}\left({0}\right)",
        state="out * (1 - 0.95 ** k)"),  # = 0.95 n + 0.05 x
-    Op("delta", "x - n", "deltaChange({0})", r"\Delta\left({0}\right)", state="out"),  # n ← x - n (the NOS code's deltaChange)
+    Op("delta", "x - n", "deltaChange({0})", r"\Delta\left({0}\right)", state="out"),  # the NOS code's n ← x - n
     Op("maxval", "jnp.maximum(x, n)", "MaxValue({0})", r"\max_{{\le t}}\left({0}\right)", state="out"),
     Op("sign", "jnp.sign(x)", "sign({0})", r"\operatorname{{sign}}\left({0}\right)"),  # Bello et al.; Lion
 )
@@ -231,8 +232,10 @@ BINARY: tuple[Op, ...] = (
     Op("max", "jnp.maximum(x, y)", "max({0}, {1})", r"\max\left({0}, {1}\right)", commutative=True),
     Op("min", "jnp.minimum(x, y)", "min({0}, {1})", r"\min\left({0}, {1}\right)", commutative=True),
     Op("div", "x / (y + EPS)", "({0} / {1})", r"\frac{{{0}}}{{{1}}}"),
-    Op("div_sqrt", "x / jnp.sqrt(1 + y ** 2)", "({0} / sqrt(1+({1})^2))", r"\frac{{{0}}}{{\sqrt{{1+\left({1}\right)^2}}}}"),
-    Op("clip", "jnp.clip(x, -jnp.abs(y), jnp.abs(y))", "clip({0}, {1})", r"\operatorname{{clip}}\left({0}, \pm\left|{1}\right|\right)"),
+    Op("div_sqrt", "x / jnp.sqrt(1 + y ** 2)", "({0} / sqrt(1+({1})^2))",
+       r"\frac{{{0}}}{{\sqrt{{1+\left({1}\right)^2}}}}"),
+    Op("clip", "jnp.clip(x, -jnp.abs(y), jnp.abs(y))", "clip({0}, {1})",
+       r"\operatorname{{clip}}\left({0}, \pm\left|{1}\right|\right)"),
     Op("mix", "0.95 * x + 0.05 * y", "(0.95*{0} + 0.05*{1})", r"\left(0.95\,{0} + 0.05\,{1}\right)"),
     Op("pow", "jnp.abs(x) ** y", "(|{0}|)^({1})", r"\left|{0}\right|^{{{1}}}"),
 )

@@ -120,7 +120,8 @@ def to_python(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC, *, name: str = "e
         binary = g.decay_kind[i, s, node] == BINARY
         op = spec.decay_binary[g.decay_binary[i, s, node]] if binary else spec.decay_unary[g.decay_unary[i, s, node]]
         fname = use("decay", op, binary)
-        args = [spec.decay_operands[v].name if v < n_d else f"decay_{i}_{s}_h" for v in g.decay_inputs[i, s, node, :2 if binary else 1]]
+        args = [spec.decay_operands[v].name if v < n_d else f"decay_{i}_{s}_h"
+                for v in g.decay_inputs[i, s, node, :2 if binary else 1]]
         env = {"x": args[0], "y": args[-1]}
         target = f"decay_{i}_{s}" + ("_h" if node == 0 else "")
         env_vals.append(f"    {target} = {call(fname, env)}")

@@ -46,7 +46,8 @@ def sample_decay(rng: np.random.Generator, g: Genome, i: int, s: int, spec: Geno
       return
 
 
-def random_unary(rng: np.random.Generator, spec: GenomeSpec, exclude: int | None = None, limit: int | None = None) -> int:
+def random_unary(rng: np.random.Generator, spec: GenomeSpec, exclude: int | None = None,
+                 limit: int | None = None) -> int:
   """The identity with ``spec.identity_prob`` (unless ``exclude`` is it), else a uniform unary op among entries
   ``1 .. limit - 1`` (default: the whole table) other than ``exclude``."""
   if exclude != 0 and rng.random() < spec.identity_prob:
@@ -56,8 +57,8 @@ def random_unary(rng: np.random.Generator, spec: GenomeSpec, exclude: int | None
 
 
 def random_genome(key, spec: GenomeSpec = DEFAULT_SPEC) -> Genome:
-  """A random structurally valid genome (the authors' ``OptimizerChrom.setup``): acyclic, root reading at least one hidden node, decays
-  valid in [0, 1]. The numeric integrity check (:func:`check_integrity`) is separate and vectorised.
+  """A random structurally valid genome (the authors' ``OptimizerChrom.setup``): acyclic, root reading at least one
+  hidden node, decays valid in [0, 1]. The numeric integrity check (:func:`check_integrity`) is separate and vectorised.
 
   ``key``: a JAX PRNG key or an int seed (sampling runs on the host with NumPy).
   """

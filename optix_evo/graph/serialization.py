@@ -4,7 +4,8 @@ Indices are not stored, so files stay valid when tables grow. Format ``optix_evo
 
   {"format": "optix_evo.genome/2", "space": "nos",
    "nodes": {"h0": {"op": "atan", "inputs": ["qh_s"]},
-             "root": {"op": "mul", "inputs": ["g", "h0"], "decays": {"0": {"root": {"op": "erfc", "inputs": ["a11"]}}}}},
+             "root": {"op": "mul", "inputs": ["g", "h0"],
+                      "decays": {"0": {"root": {"op": "erfc", "inputs": ["a11"]}}}}},
    "momentum": "nesterov_nos", "flip": false, "schedule": "constant", "hash": "..."}
 
 ``nodes`` maps ``h0`` .. ``h<num_hidden - 1>`` and ``root`` to an op and its 1 (unary op) or 2 (binary op) inputs:
@@ -59,7 +60,8 @@ def to_json(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> dict:
         continue
       k = arity(g.decay_kind[i, s, node])
       ins = [spec.decay_operands[v].name if v < n_d else "hidden" for v in g.decay_inputs[i, s, node, :k]]
-      op = (spec.decay_unary[g.decay_unary[i, s, node]] if k == 1 else spec.decay_binary[g.decay_binary[i, s, node]]).name
+      table, index = (spec.decay_unary, g.decay_unary) if k == 1 else (spec.decay_binary, g.decay_binary)
+      op = table[index[i, s, node]].name
       nodes[label] = {"op": op, "inputs": ins}
     return nodes
 
@@ -153,7 +155,8 @@ class _Parser:
     self.fault(f"unknown node label {label!r}: nodes are h0..h{h - 1} and 'root'")
     return None
 
-  def op(self, entry: Any, where: str, unary: tuple, binary: tuple, fields: tuple[str, ...]) -> tuple[int, int, list] | None:
+  def op(self, entry: Any, where: str, unary: tuple, binary: tuple,
+         fields: tuple[str, ...]) -> tuple[int, int, list] | None:
     """``(kind, op index, inputs)`` of a node entry ``{"op": name, "inputs": [...]}``, or None after a fault."""
     if not isinstance(entry, dict):
       self.fault(f"{where}: expected an object with 'op' and 'inputs', got {type(entry).__name__}")
@@ -273,9 +276,11 @@ def from_json(data: dict | str, spec: GenomeSpec | None = DEFAULT_SPEC) -> Genom
 
   ``spec``: the space to load into; it must be the one the document records (``None``: that space, see
   :func:`space_of`). A genome of another space is refused: load it into its own space and
-  :func:`~optix_evo.graph.convert` it, e.g. ``convert(from_json(d, None), space_of(d), DEFAULT_SPEC)``. Raises :class:`~optix_evo.errors.InputError` listing every fault (unknown
-  names, an op given the wrong number of inputs, node labels, undefined inputs, cycles, missing root or momentum,
-  a wrong hash), each naming its node.
+  :func:`~optix_evo.graph.convert` it, e.g. ``convert(from_json(d, None), space_of(d), DEFAULT_SPEC)``.
+
+  Raises:
+    InputError: listing every fault (unknown names, an op given the wrong number of inputs, node labels, undefined
+      inputs, cycles, a missing root or momentum, unknown fields), each naming its node.
   """
   data = _document(data)
   recorded = _space_name(data)

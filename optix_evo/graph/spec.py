@@ -51,7 +51,7 @@ class GenomeSpec:
   root_unary_decay_prob: float = 0.85
   decay_unary_prob: float = 0.8
   schedule_prob: float = 0.1  # our addition: chance that a random genome draws a non-constant LR schedule
-  # mutation kinds (OptimizerChrom.mutate): op, connection, unary<->binary, momentum type, decay, schedule (our addition)
+  # mutation kinds (OptimizerChrom.mutate): op, connection, unary<->binary, momentum type, decay, schedule (ours)
   mutation_probs: tuple[float, ...] = (0.4, 0.3, 0.1, 0.1, 0.07, 0.03)
   # op mutation draws unary ops among the first this many entries (None: all); the NOS code draws identity and ops
   # 0..23 of its list, so MaxValue (its op 24) appears only at initialisation

@@ -213,7 +213,7 @@ def test_damaged_or_foreign_cifar_files(tmp_path):
       data.load_cifar10(root=tmp_path, valid_size=5)
 
 
-def _write_tiny_imagenet(root, classes=("n01", "n02", "n03"), per_class=4, val_per_class=2):
+def _write_tiny_imagenet(root, classes=("n03", "n01", "n02"), per_class=4, val_per_class=2):
   from PIL import Image  # noqa: PLC0415
 
   rng = np.random.default_rng(0)
@@ -243,7 +243,7 @@ def test_tiny_imagenet_from_a_tiny_folder(tmp_path):
   assert split.test.x.shape == (6, 64, 64, 3) and split.num_classes == 3 and split.train.x.dtype == np.float32
   assert sorted(split.test.y.tolist()) == [0, 0, 1, 1, 2, 2]
   means = [split.test.x[split.test.y == c].mean() for c in range(3)]
-  assert means[0] < means[1] < means[2]  # labels follow wnids.txt order (class c is brighter)
+  assert means[0] < means[1] < means[2]  # labels follow wnids.txt order (not sorted: n03 is class 0, the darkest)
   small = data.load_dataset("tiny_imagenet", seed=0, root=folder, valid_size=1, max_per_class=2)
   assert small.train.num_examples + small.valid.num_examples == 6 and small.test.num_examples == 6
   a, b = data.load_tiny_imagenet(seed=5, root=tmp_path, valid_size=3), data.load_tiny_imagenet(seed=5, root=tmp_path,

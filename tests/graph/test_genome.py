@@ -45,8 +45,8 @@ def test_mutation_reaches_every_kind_of_change():
     c = G.mutate(seed, parent)
     kinds.add("momentum" if c.momentum != parent.momentum else
               "schedule" if c.schedule != parent.schedule else
-              "decay" if not np.array_equal(c.decay_on, parent.decay_on) or not np.array_equal(c.decay_unary, parent.decay_unary)
-              or not np.array_equal(c.decay_binary, parent.decay_binary) or not np.array_equal(c.decay_inputs, parent.decay_inputs)
+              "decay" if any(not np.array_equal(getattr(c, f), getattr(parent, f))
+                             for f in ("decay_on", "decay_unary", "decay_binary", "decay_inputs"))
               else "arity" if not np.array_equal(c.kind, parent.kind) else
               "connection" if not np.array_equal(c.inputs, parent.inputs) else "op")
   assert {"momentum", "decay", "arity", "connection", "op"} <= kinds

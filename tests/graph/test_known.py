@@ -26,7 +26,8 @@ PROBLEM = make_problem()
 
 @jax.jit
 def _grad(params):
-  return jax.grad(lambda p: loss(p["w"], p["b"], jnp.asarray(PROBLEM["x"]), jnp.asarray(PROBLEM["y"]), jnp.tanh))(params)
+  x, y = jnp.asarray(PROBLEM["x"]), jnp.asarray(PROBLEM["y"])
+  return jax.grad(lambda p: loss(p["w"], p["b"], x, y, jnp.tanh))(params)
 
 
 def _grads_trajectory(step_fn):

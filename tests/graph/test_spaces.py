@@ -26,7 +26,8 @@ def test_nos_is_the_papers_space():
   assert NOS.momentum_types[2].update == "new + d"  # w ← w + mom - η u, the search code's Nesterov
   assert [s.name for s in NOS.schedules] == ["constant"] and NOS.schedule_prob == 0
   assert NOS.mutation_probs == (0.4, 0.3, 0.1, 0.1, 0.1, 0.0)
-  assert (NOS.hidden_unary_prob, NOS.root_unary_prob, NOS.decay_prob, NOS.root_unary_decay_prob) == (0.75, 0.25, 0.15, 0.85)
+  probs = (NOS.hidden_unary_prob, NOS.root_unary_prob, NOS.decay_prob, NOS.root_unary_decay_prob)
+  assert probs == (0.75, 0.25, 0.15, 0.85)
   assert NOS.unary[NOS.mutation_unary].name == "maxval"  # op mutation stops before MaxValue, as the code's 0..23
   assert [b.name for b in NOS.used_buffers] == ["v", "s", "lam"]
   assert G.get_space("nos") is NOS and G.get_space("extended") is EXT is G.DEFAULT_SPEC
@@ -121,7 +122,8 @@ def test_convert_names_what_the_target_lacks():
   with pytest.raises(InputError, match="5 hidden nodes"):
     G.convert(opt1, EXT, small)
   sparse = G.from_json({"format": "optix_evo.genome/2", "space": "extended", "momentum": "none",
-                        "nodes": {"h4": {"op": "sqrt", "inputs": ["s_hat"]}, "root": {"op": "div", "inputs": ["g", "h4"]}}})
+                        "nodes": {"h4": {"op": "sqrt", "inputs": ["s_hat"]},
+                                  "root": {"op": "div", "inputs": ["g", "h4"]}}})
   moved = G.convert(sparse, EXT, small)  # h4 renumbered h0
   assert G.render(moved, small) == G.render(sparse)
 

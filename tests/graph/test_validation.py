@@ -159,9 +159,9 @@ def test_to_json_refuses_cyclic_arrays_and_population():
 NAMES = sorted({o.name for o in SPEC.operands} | {u.name for u in SPEC.unary} | {b.name for b in SPEC.binary}
                | {d.name for d in SPEC.decay_operands} | {f"h{i}" for i in range(8)}
                | {"root", "hidden", "x", "", "none", "momentum", "nesterov", "constant", "nos_lr3"})
-JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 40) | st.floats(allow_nan=True) | st.sampled_from(NAMES),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(NAMES), inner,
-                                                                                  max_size=3), max_leaves=8)
+_SCALARS = st.none() | st.booleans() | st.integers(-3, 40) | st.floats(allow_nan=True) | st.sampled_from(NAMES)
+JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(NAMES), inner,
+                                                                                        max_size=3), max_leaves=8)
 SEEDS = [G.to_json(G.known(n)) for n in ("adamw", "nos_opt1", "nos_opt9", "nos_opt4", "powersign_ld")]
 
 
