@@ -18,6 +18,8 @@ class OptimizerSpec(NamedTuple):
   citation: str
 
 
+#: Every optimizer of the zoo by name: its constructor, reference default hyperparameters and citation
+#: (:class:`OptimizerSpec`); :func:`get_optimizer` builds one, :func:`register` adds one.
 OPTIMIZERS: dict[str, OptimizerSpec] = {}
 
 

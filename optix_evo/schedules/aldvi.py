@@ -220,6 +220,8 @@ def phased_rule(
   return rule
 
 
+#: The built-in ALDVI rules by name (``"paper"``, ``"trend"``, ``"phased"``): factories that take the rule's
+#: hyperparameters as keywords and return an :data:`AldviRule`; :func:`make_aldvi_rule` builds one by name.
 ALDVI_RULES: dict[str, Callable[..., AldviRule]] = {"paper": paper_rule, "trend": trend_rule, "phased": phased_rule}
 
 
@@ -388,7 +390,10 @@ def aldvi(
       ``lambda lr: optax.sgd(lr, momentum=0.9)``, ...), which is built with learning rate 1. An already built
       transformation is refused: its own learning rate would multiply η, and :func:`current_lr` would not be the
       rate used (chain it with :func:`scale_by_aldvi` yourself if that is what you mean).
-    initial_lr, steps_per_epoch, rule, **kwargs: as in :func:`scale_by_aldvi`.
+    initial_lr: η of the first epoch, as in :func:`scale_by_aldvi`.
+    steps_per_epoch: as in :func:`scale_by_aldvi`.
+    rule: as in :func:`scale_by_aldvi`.
+    **kwargs: as in :func:`scale_by_aldvi`.
 
   Raises:
     InputError: if ``base`` is an already built transformation, or not callable.
