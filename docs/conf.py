@@ -23,6 +23,13 @@ extensions = [
 autodoc_default_options = {"members": True, "member-order": "bysource", "show-inheritance": False}
 autodoc_typehints = "signature"
 autodoc_preserve_defaults = True
+# Type aliases shown by name instead of their expanded unions (the package annotates with postponed evaluation).
+autodoc_type_aliases = {
+    name: name for name in (
+        "optax.ScalarOrSchedule", "optax.Schedule", "optax.OptState", "optax.Updates", "optax.Params", "chex.ArrayTree",
+        "chex.Array", "chex.Numeric", "chex.PRNGKey", "ArrayLike", "jax.typing.ArrayLike",
+    )
+}
 # A NamedTuple's fields are listed by its docstring's ``Attributes:`` section (as ``:ivar:`` fields, so they are not
 # described twice); autodoc's own "Alias for field number N" entries are dropped.
 napoleon_google_docstring = True
