@@ -1,5 +1,5 @@
 """The API reference (``docs/``) builds from the docstrings with Sphinx, warnings as errors, and documents every
-public function and class; the docstrings' examples themselves run as doctests (``--doctest-modules`` in pyproject.toml)."""
+public function and class; the docstrings' examples themselves run as doctests (``--doctest-modules``, pyproject)."""
 
 import importlib.util
 import inspect

@@ -60,7 +60,8 @@ def linear_sign_decay(decay_steps: int) -> SignDecay:
   References:
     Bello, Zoph, Vasudevan & Le, `Neural Optimizer Search with Reinforcement Learning
     <https://arxiv.org/abs/1709.07417>`_, ICML 2017; TF 1.x code: `tensorflow/contrib/opt/python/training
-    <https://github.com/tensorflow/tensorflow/tree/r1.15/tensorflow/contrib/opt/python/training>`_. (``get_linear_decay_fn`` in ``sign_decay.py``).
+    <https://github.com/tensorflow/tensorflow/tree/r1.15/tensorflow/contrib/opt/python/training>`_
+    (``get_linear_decay_fn`` in ``sign_decay.py``).
   """
   check_positive("decay_steps", decay_steps)
 
@@ -72,7 +73,7 @@ def linear_sign_decay(decay_steps: int) -> SignDecay:
 
 
 def cosine_sign_decay(decay_steps: int, num_periods: float = 0.5, zero_after: float | None = None) -> SignDecay:
-  r"""The cosine sign decay :math:`d(t) = \tfrac12(1 + \cos(2\pi p\, t/T))` (TF's "-cd"), :math:`t` clipped to :math:`T`.
+  r"""The cosine sign decay :math:`d(t) = \tfrac12(1 + \cos(2\pi p\, t/T))` (TF's "-cd"), :math:`t` clipped to T.
 
   With :math:`p` = ``num_periods``; :math:`d = 0` once :math:`2 p t / T \ge 2\,` ``zero_after``.
 
@@ -93,7 +94,8 @@ def cosine_sign_decay(decay_steps: int, num_periods: float = 0.5, zero_after: fl
   References:
     Bello, Zoph, Vasudevan & Le, `Neural Optimizer Search with Reinforcement Learning
     <https://arxiv.org/abs/1709.07417>`_, ICML 2017; TF 1.x code: `tensorflow/contrib/opt/python/training
-    <https://github.com/tensorflow/tensorflow/tree/r1.15/tensorflow/contrib/opt/python/training>`_. (``get_cosine_decay_fn``).
+    <https://github.com/tensorflow/tensorflow/tree/r1.15/tensorflow/contrib/opt/python/training>`_
+    (``get_cosine_decay_fn``).
   """
   check_positive("decay_steps", decay_steps)
 
@@ -128,7 +130,8 @@ def restart_sign_decay(decay_steps: int, num_periods: float = 1.0, zero_after: f
   References:
     Bello, Zoph, Vasudevan & Le, `Neural Optimizer Search with Reinforcement Learning
     <https://arxiv.org/abs/1709.07417>`_, ICML 2017; TF 1.x code: `tensorflow/contrib/opt/python/training
-    <https://github.com/tensorflow/tensorflow/tree/r1.15/tensorflow/contrib/opt/python/training>`_. (``get_restart_decay_fn``).
+    <https://github.com/tensorflow/tensorflow/tree/r1.15/tensorflow/contrib/opt/python/training>`_
+    (``get_restart_decay_fn``).
   """
   check_positive("decay_steps", decay_steps)
 
@@ -206,7 +209,7 @@ def scale_by_powersign(
 def scale_by_addsign(
     alpha: float = 1.0, beta: float = 0.9, sign_decay_fn: SignDecay | None = None
 ) -> optax.GradientTransformation:
-  r"""AddSign scaling: :math:`u_t = (\alpha + d(t)\,\mathrm{sign}(g_t)\,\mathrm{sign}(m_t))\, g_t`, as TF 1.x ``AddSignOptimizer``.
+  r"""AddSign scaling: :math:`u_t = (\alpha + d(t)\,\mathrm{sign}(g_t)\,\mathrm{sign}(m_t))\, g_t`, as TF's AddSign.
 
   The momentum :math:`m_t = \beta m_{t-1} + (1-\beta) g_t` and the sign decay :math:`d(t)` are those of
   :func:`scale_by_powersign`.

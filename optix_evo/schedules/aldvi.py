@@ -121,7 +121,7 @@ def _relative_change(new: jax.Array, old: jax.Array) -> jax.Array:
 
 
 def paper_rule(alpha: float | jax.Array = 1.0, *, sigma: float | jax.Array = 0.0) -> AldviRule:
-  r"""The paper's stochastic model (section IV.B): :math:`\eta_{t+1} = \eta_t (1 + \alpha |A_t - A_{t-1}|) + \epsilon_t`.
+  r"""The paper's stochastic model: :math:`\eta_{t+1} = \eta_t (1 + \alpha |A_t - A_{t-1}|) + \epsilon_t` (IV.B).
 
   :math:`\epsilon_t \sim N(0, \sigma^2)` (additive, in learning-rate units). Without an accuracy (regression) the
   change is the relative loss change :math:`|L_t - L_{t-1}| / |L_{t-1}|`. With ``sigma=0`` this rule **only ever
@@ -268,7 +268,7 @@ def phased_rule(
     fine_tune_drop: float = 0.1,
     **inner_kwargs: Any,
 ) -> AldviRule:
-  r"""The paper's hybrid strategy (section IV.D): aggressive early, moderate in the middle, small rates to fine-tune at the end.
+  r"""The paper's hybrid strategy (section IV.D): aggressive early, moderate in the middle, small rates at the end.
 
   The epochs are cut into three phases at ``boundaries`` (fractions of ``total_epochs``). In phase ``k`` the
   inner rule's multiplicative change is raised to the power ``gains[k]``:

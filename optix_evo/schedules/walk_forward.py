@@ -2,7 +2,8 @@
 
 For each window the model trains on the ``train_size`` lagged examples before the forecast origin and forecasts the
 next ``test_size`` examples (one step ahead); the window's MSE is recorded in the series' original units. Two modes,
-after the paper's sequential-vs-random comparison (Bhandari & Hirawat, *Dynamic Learning for Iterative Optimization*, section IV.F):
+after the sequential-vs-random comparison of Bhandari & Hirawat, *Dynamic Learning for Iterative Optimization*,
+section IV.F:
 
 * ``sequential``: the parameters and the optimizer state (ALDVI's η and history, a schedule's step count) are carried
   from one window to the next;
