@@ -1,7 +1,8 @@
 """Training loops shared by the CLI, the benchmarks, the search and the tests.
 
-Every loop runs its steps inside one ``jax.lax.scan`` (dispatching one step at a time from Python costs about 5× the
-update itself, see ``shared/design/perf_notes.md``), is pure in its inputs, and can therefore be wrapped in
+Every loop runs its steps inside one ``jax.lax.scan`` (dispatching one step at a time from Python costs several times
+the update itself on small models: JAX's `asynchronous dispatch <https://docs.jax.dev/en/latest/async_dispatch.html>`_
+cannot hide a Python loop's per-step overhead), is pure in its inputs, and can therefore be wrapped in
 ``jax.jit`` and ``jax.vmap`` — over seeds, over hyperparameters (build the optimizer inside the vmapped function), or
 over genomes of evolved optimizers.
 
@@ -34,7 +35,22 @@ LossFn = Callable[[chex.ArrayTree, jax.Array, jax.Array], tuple[jax.Array, dict[
 
 
 def classification_loss(apply_fn: Callable[[chex.ArrayTree, jax.Array], jax.Array]) -> LossFn:
-  """Mean softmax cross-entropy of ``apply_fn(params, x)`` logits against integer labels, with accuracy."""
+  """Mean softmax cross-entropy of ``apply_fn(params, x)`` logits against integer labels, with accuracy.
+
+  Args:
+    apply_fn: ``(params, x) -> logits`` (e.g. a flax module's ``apply``).
+
+  Returns:
+    A loss function ``(params, x, y) -> (loss, {"accuracy": accuracy})`` for :func:`fit` and :func:`evaluate`.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from optix_evo import training
+    >>> loss_fn = training.classification_loss(lambda p, x: x @ p)
+    >>> loss, metrics = loss_fn(jnp.eye(2), jnp.array([[2.0, 0.0], [0.0, 2.0]]), jnp.array([0, 0]))
+    >>> print(loss, metrics["accuracy"])
+    1.1269 0.5
+  """
 
   def loss_fn(params, x, y):
     logits = apply_fn(params, x)
@@ -46,7 +62,21 @@ def classification_loss(apply_fn: Callable[[chex.ArrayTree, jax.Array], jax.Arra
 
 
 def regression_loss(apply_fn: Callable[[chex.ArrayTree, jax.Array], jax.Array]) -> LossFn:
-  """Mean squared error of ``apply_fn(params, x)`` against real targets (predictions are squeezed to ``y``)."""
+  """Mean squared error of ``apply_fn(params, x)`` against real targets (predictions are squeezed to ``y``).
+
+  Args:
+    apply_fn: ``(params, x) -> predictions``.
+
+  Returns:
+    A loss function ``(params, x, y) -> (loss, {})`` for :func:`fit` and :func:`evaluate`.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from optix_evo import training
+    >>> loss_fn = training.regression_loss(lambda p, x: x @ p)
+    >>> print(loss_fn(jnp.ones((2, 1)), jnp.array([[1.0, 1.0], [0.0, 1.0]]), jnp.array([2.0, 0.0])))
+    (Array(0.5, dtype=float32), {})
+  """
 
   def loss_fn(params, x, y):
     pred = apply_fn(params, x).reshape(y.shape)
@@ -56,7 +86,17 @@ def regression_loss(apply_fn: Callable[[chex.ArrayTree, jax.Array], jax.Array]) 
 
 
 class FitResult(NamedTuple):
-  """What :func:`fit` returns: the final parameters and optimizer state, and per-step training metrics."""
+  """What :func:`fit` returns: the final parameters and optimizer state, and per-step training metrics.
+
+  Attributes:
+    params: the trained parameters.
+    opt_state: the final optimizer state (continue with ``fit(..., opt_state=result.opt_state)``).
+    loss: ``[steps]`` the training loss of each step's batch.
+    metrics: each metric of the loss function, ``[steps]``.
+
+  Examples:
+    See :func:`fit`.
+  """
 
   params: chex.ArrayTree
   opt_state: optax.OptState
@@ -65,7 +105,23 @@ class FitResult(NamedTuple):
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
-  """Number of full batches in one pass over ``num_examples`` (the last, partial batch is dropped)."""
+  """Number of full batches in one pass over ``num_examples`` (the last, partial batch is dropped).
+
+  Args:
+    num_examples: the number of training examples.
+    batch_size: examples per batch.
+
+  Returns:
+    ``num_examples // batch_size``.
+
+  Raises:
+    ValueError: if ``batch_size`` is not positive or larger than ``num_examples``.
+
+  Examples:
+    >>> from optix_evo import training
+    >>> print(training.steps_per_epoch(1000, 128))
+    7
+  """
   if batch_size <= 0:
     raise ValueError(f"batch_size must be positive, got {batch_size}.")
   if batch_size > num_examples:
@@ -86,7 +142,29 @@ def _batch_of(perm: jax.Array, step: jax.Array, per_epoch: int, batch_size: int)
 
 
 def batch_indices(key: jax.Array, step: jax.Array, num_examples: int, batch_size: int) -> jax.Array:
-  """Indices of the batch for ``step``: each epoch is a fresh permutation drawn from ``fold_in(key, epoch)``."""
+  """Indices of the batch for ``step``: each epoch is a fresh permutation drawn from ``fold_in(key, epoch)``.
+
+  Args:
+    key: PRNG key of the batch order.
+    step: the step index (may be traced).
+    num_examples: the number of training examples.
+    batch_size: examples per batch.
+
+  Returns:
+    ``[batch_size]`` int32 indices into the training arrays.
+
+  Raises:
+    ValueError: as :func:`steps_per_epoch`.
+
+  Examples:
+    >>> import jax
+    >>> import numpy as np
+    >>> from optix_evo import training
+    >>> key = jax.random.PRNGKey(0)
+    >>> epoch = np.concatenate([training.batch_indices(key, s, 6, 2) for s in range(3)])
+    >>> print(sorted(epoch.tolist()))  # one epoch visits every example once
+    [0, 1, 2, 3, 4, 5]
+  """
   per_epoch = steps_per_epoch(num_examples, batch_size)
   return _batch_of(_epoch_permutation(key, step // per_epoch, num_examples), step, per_epoch, batch_size)
 
@@ -119,6 +197,23 @@ def fit(
 
   Returns:
     A :class:`FitResult`. Non-finite losses are not hidden: they show up in ``FitResult.loss``.
+
+  Raises:
+    ValueError: as :func:`steps_per_epoch` for a bad ``batch_size``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> from optix_evo import training
+    >>> x = jax.random.normal(jax.random.PRNGKey(0), (64, 3))
+    >>> data = ox.data.Dataset(x, x @ jnp.array([1.0, -2.0, 0.5]))
+    >>> loss_fn = training.regression_loss(lambda p, x: x @ p)
+    >>> result = training.fit(loss_fn, jnp.zeros(3), optax.sgd(learning_rate=0.1), data, jax.random.PRNGKey(1),
+    ...                       steps=100, batch_size=16)
+    >>> print(result.loss.shape, result.loss[0] > 1.0, result.loss[-1] < 1e-4, result.params.round(2))
+    (100,) True True [ 1. -2. 0.5]
   """
   optimizer = with_extra_args_support(optimizer)
   if opt_state is None:
@@ -167,6 +262,24 @@ def evaluate(loss_fn: LossFn, params: chex.ArrayTree, data: Dataset, *, chunk_si
 
   With ``chunk_size`` the examples are processed in chunks of that many (bounded memory; a remainder that does not
   fill a chunk is evaluated separately), and the chunk results are averaged with their example counts as weights.
+
+  Args:
+    loss_fn: ``(params, x, y) -> (loss, metrics)``.
+    params: the parameters to evaluate.
+    data: the examples.
+    chunk_size: examples per chunk (default: all at once).
+
+  Returns:
+    ``{"loss": ..., **metrics}``, the means over all examples.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> from optix_evo import training
+    >>> loss_fn = training.classification_loss(lambda p, x: x @ p)
+    >>> data = ox.data.Dataset(jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]), jnp.array([0, 0, 0]))
+    >>> print(training.evaluate(loss_fn, jnp.eye(2), data, chunk_size=2)["accuracy"])  # 2 of 3 right
+    0.6667
   """
   x, y = jnp.asarray(data.x), jnp.asarray(data.y)
   n = x.shape[0]

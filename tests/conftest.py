@@ -15,6 +15,10 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import pytest  # noqa: E402
 
+# `--doctest-modules` (pyproject.toml) imports every Python file under the test paths; these scripts make the PyTorch
+# reference fixtures, import torch (the optional `torch` extra) and hold no tests.
+collect_ignore = ["oracles/cases_sam.py", "oracles/cases_zoo.py", "oracles/make_fixtures.py"]
+
 
 @pytest.fixture
 def one_error_line(capsys):

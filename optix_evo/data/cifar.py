@@ -31,12 +31,39 @@ _TEST_FILE = "test_batch"
 
 def cifar10_dir(root: str | os.PathLike | None = None) -> Path:
   """Where the CIFAR-10 batch files are looked for: ``root`` if given, else ``$OPTIX_EVO_DATA``, else
-  ``~/.cache/optix_evo``; it may be the ``cifar-10-batches-py`` folder itself or its parent."""
+  ``~/.cache/optix_evo``; it may be the ``cifar-10-batches-py`` folder itself or its parent.
+
+  Args:
+    root: an explicit location (the folder or its parent).
+
+  Returns:
+    The ``cifar-10-batches-py`` folder (it need not exist).
+
+  Examples:
+    >>> import pathlib
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> print(ox.data.cifar10_dir(tempfile.mkdtemp()).name)
+    cifar-10-batches-py
+  """
   return data_dir(root, CIFAR10_DIRNAME, _TEST_FILE)
 
 
 def cifar100_dir(root: str | os.PathLike | None = None) -> Path:
-  """Where the CIFAR-100 files are looked for (as :func:`cifar10_dir`, folder ``cifar-100-python``)."""
+  """Where the CIFAR-100 files are looked for (as :func:`cifar10_dir`, folder ``cifar-100-python``).
+
+  Args:
+    root: an explicit location (the folder or its parent).
+
+  Returns:
+    The ``cifar-100-python`` folder (it need not exist).
+
+  Examples:
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> print(ox.data.cifar100_dir(tempfile.mkdtemp()).name)
+    cifar-100-python
+  """
   return data_dir(root, CIFAR100_DIRNAME, "test")
 
 
@@ -85,9 +112,31 @@ def load_cifar10(
   (as in the NOS search task, the authors' ``NeuralOptimizerSearch.py``) and the official test batch is the test
   split. ``max_train`` keeps only the first that many training examples (quick runs).
 
+  Args:
+    seed: the seed of the shuffle.
+    root: where the batch files are (see :func:`cifar10_dir`).
+    valid_size: the number of training images held out for validation.
+    max_train: keep only the first that many training images.
+
+  Returns:
+    A :class:`Split` of ``[N, 32, 32, 3]`` float32 images and int32 labels, 10 classes.
+
   Raises:
     FileNotFoundError: when the batch files are missing; the message says where to put them.
     InputError: a file is not a CIFAR batch (or asks to run code).
+
+  Examples:
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> ox.data.load_cifar10(root=tempfile.mkdtemp())
+    Traceback (most recent call last):
+      ...
+    FileNotFoundError: ...
+
+  References:
+    Krizhevsky, `Learning Multiple Layers of Features from Tiny Images
+    <https://www.cs.toronto.edu/~kriz/learning-features-2009-TR.pdf>`_, 2009; data:
+    https://www.cs.toronto.edu/~kriz/cifar.html.
   """
   folder = cifar10_dir(root)
   _check_files(folder, (*_TRAIN_FILES, _TEST_FILE), CIFAR10_DIRNAME,
@@ -105,11 +154,31 @@ def load_cifar100(
   with ``seed`` (its last ``valid_size`` images: the validation split), the official ``test`` file as the test split.
 
   Args:
+    seed: the seed of the shuffle.
+    root: where the files are (see :func:`cifar100_dir`).
+    valid_size: the number of training images held out for validation.
+    max_train: keep only the first that many training images.
     labels: ``"fine"`` (100 classes, the usual benchmark) or ``"coarse"`` (20 superclasses).
+
+  Returns:
+    A :class:`Split` of ``[N, 32, 32, 3]`` float32 images and int32 labels (100 or 20 classes).
 
   Raises:
     FileNotFoundError: when the files are missing; the message says where to put them.
     InputError: a file is not a CIFAR-100 file (or asks to run code), or ``labels`` is unknown.
+
+  Examples:
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> ox.data.load_cifar100(root=tempfile.mkdtemp())
+    Traceback (most recent call last):
+      ...
+    FileNotFoundError: ...
+
+  References:
+    Krizhevsky, `Learning Multiple Layers of Features from Tiny Images
+    <https://www.cs.toronto.edu/~kriz/learning-features-2009-TR.pdf>`_, 2009; data:
+    https://www.cs.toronto.edu/~kriz/cifar.html.
   """
   if labels not in ("fine", "coarse"):
     raise InputError(f"labels must be 'fine' (100 classes) or 'coarse' (20 superclasses), got {labels!r}.")

@@ -20,7 +20,19 @@ from optix_evo.errors import InputError
 
 
 class Dataset(NamedTuple):
-  """Inputs ``x`` (leading axis = examples) and targets ``y``."""
+  """Inputs ``x`` (leading axis = examples) and targets ``y``.
+
+  Attributes:
+    x: the inputs, ``[examples, ...]`` (float32, or int32 node indices for node classification).
+    y: the targets: int32 class indices, or float32 regression targets.
+
+  Examples:
+    >>> import numpy as np
+    >>> import optix_evo as ox
+    >>> data = ox.data.Dataset(np.zeros((4, 3), np.float32), np.array([0, 1, 0, 1]))
+    >>> print(data.x.shape, data.y)
+    (4, 3) [0 1 0 1]
+  """
 
   x: np.ndarray
   y: np.ndarray
@@ -32,7 +44,18 @@ class Dataset(NamedTuple):
 
 
 class Graph(NamedTuple):
-  """A graph shared by all examples of a node-classification task: node features and a dense adjacency matrix."""
+  """A graph shared by all examples of a node-classification task: node features and a dense adjacency matrix.
+
+  Attributes:
+    features: ``[nodes, features]`` float32 node features.
+    adjacency: ``[nodes, nodes]`` float32, symmetric 0/1, no self-loops.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> split = ox.data.load_sbm(nodes=40, communities=2)
+    >>> print(split.graph.features.shape, split.graph.adjacency.shape, split.train.x[:3].dtype)
+    (40, 16) (40, 40) int32
+  """
 
   features: np.ndarray  # [nodes, features] float32
   adjacency: np.ndarray  # [nodes, nodes] float32, symmetric 0/1, no self-loops
@@ -42,6 +65,20 @@ class Split(NamedTuple):
   """Train / validation / test partition of one data set, plus what a model needs to know about it.
 
   For node classification (``graph`` set) the examples' ``x`` are int32 node indices into ``graph``.
+
+  Attributes:
+    train: the training examples.
+    valid: the validation examples (for tuning and early stopping).
+    test: the held-out examples.
+    num_classes: the number of classes (0 for regression targets).
+    name: the data set's name.
+    graph: the shared graph of node classification, else ``None``.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> split = ox.data.load_dataset("iris", seed=0)
+    >>> print(split.name, split.num_classes, split.train.x.shape, split.valid.x.shape, split.test.x.shape)
+    iris 3 (106, 4) (22, 4) (22, 4)
   """
 
   train: Dataset
@@ -67,6 +104,27 @@ def split_arrays(
 
   Features are standardised with the training split's mean and standard deviation (per feature), so no
   statistics leak from the held-out splits.
+
+  Args:
+    x: the inputs, ``[examples, ...]``.
+    y: the targets, ``[examples, ...]``.
+    seed: the seed of the shuffle.
+    name: the data set's name (for :attr:`Split.name`).
+    num_classes: the number of classes (0 for regression).
+    valid_fraction: the fraction of examples in the validation split.
+    test_fraction: the fraction of examples in the test split.
+    standardize: standardise the features with the training statistics.
+
+  Returns:
+    A :class:`Split` with float32 ``x``.
+
+  Examples:
+    >>> import numpy as np
+    >>> import optix_evo as ox
+    >>> x, y = np.arange(20.0).reshape(10, 2), np.arange(10) % 2
+    >>> split = ox.data.split_arrays(x, y, seed=0, name="toy", num_classes=2, valid_fraction=0.2, test_fraction=0.2)
+    >>> print(len(split.train.y), len(split.valid.y), len(split.test.y), abs(split.train.x.mean(axis=0)).max() < 1e-6)
+    6 2 2 True
   """
   if x.shape[0] != y.shape[0]:
     raise ValueError(f"x has {x.shape[0]} examples but y has {y.shape[0]}; they must match.")
@@ -97,7 +155,24 @@ def split_arrays(
 
 def data_dir(root: str | os.PathLike | None, dirname: str, marker: str) -> Path:
   """Where a data set's folder ``dirname`` is looked for: ``root`` if given, else ``$OPTIX_EVO_DATA``, else
-  ``~/.cache/optix_evo``; the path may be the folder itself (it holds ``marker``, or has that name) or its parent."""
+  ``~/.cache/optix_evo``; the path may be the folder itself (it holds ``marker``, or has that name) or its parent.
+
+  Args:
+    root: an explicit location (``None``: ``$OPTIX_EVO_DATA``, else ``~/.cache/optix_evo``).
+    dirname: the data set's folder name as distributed (``"cifar-10-batches-py"``, ...).
+    marker: a file that only that folder holds.
+
+  Returns:
+    The folder that should hold the data set's files (it need not exist).
+
+  Examples:
+    >>> import pathlib
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> print(ox.data.data_dir(root, "cifar-10-batches-py", "batches.meta").relative_to(root))
+    cifar-10-batches-py
+  """
   base = Path(root or os.environ.get("OPTIX_EVO_DATA") or Path.home() / ".cache" / "optix_evo").expanduser()
   return base if (base / marker).exists() or base.name == dirname else base / dirname
 
@@ -145,6 +220,8 @@ def _sklearn_loader(loader_name: str, *, image_shape: tuple[int, ...] | None = N
   return load
 
 
+#: The data sets by name: loaders ``(seed=0, **options) -> Split`` (the package adds ``mnist1d``, ``adding``,
+#: ``copy``, ``sbm``, ``cifar10``, ``cifar100`` and ``tiny_imagenet`` to the scikit-learn sets listed here).
 DATASETS: dict[str, Callable[..., Split]] = {
     "digits": _sklearn_loader("digits"),
     "digits_image": _sklearn_loader("digits", image_shape=(8, 8, 1)),
@@ -157,8 +234,26 @@ DATASETS: dict[str, Callable[..., Split]] = {
 def load_dataset(name: str, seed: int = 0, **kwargs) -> Split:
   """Loads the data set ``name`` (see :data:`DATASETS`) split deterministically with ``seed``.
 
+  Args:
+    name: a key of :data:`DATASETS` (``"digits"``, ``"iris"``, ``"mnist1d"``, ``"cifar10"``, ...).
+    seed: the seed of the split.
+    **kwargs: options of that loader (``num_examples=``, ``root=``, ...).
+
+  Returns:
+    A :class:`Split`.
+
   Raises:
     ValueError: for an unknown name; the message lists the known ones.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> split = ox.data.load_dataset("digits", seed=0)
+    >>> print(split.train.x.shape, split.num_classes)
+    (1257, 64) 10
+    >>> ox.data.load_dataset("mnist")
+    Traceback (most recent call last):
+      ...
+    ValueError: Unknown data set 'mnist'. Known data sets: ...
   """
   try:
     loader = DATASETS[name]

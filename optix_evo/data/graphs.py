@@ -25,6 +25,30 @@ def load_sbm(
   inside a community and ``p_out`` across. A node's features are its community's random centre plus Gaussian noise
   of scale ``noise``, so features alone are weak evidence and aggregating neighbours (a GCN) helps. The examples'
   ``x`` are node indices into ``Split.graph``; their labels are the communities.
+
+  Args:
+    seed: the seed of the graph, the features and the split.
+    nodes: the number of nodes.
+    communities: the number of communities (classes).
+    p_in: the edge probability inside a community.
+    p_out: the edge probability across communities.
+    feature_dim: the number of node features.
+    noise: the scale of the features' Gaussian noise.
+    valid_fraction: the fraction of nodes in the validation split.
+    test_fraction: the fraction of nodes in the test split.
+
+  Returns:
+    A :class:`Split` whose ``graph`` holds the features and adjacency.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> split = ox.data.load_sbm(seed=0, nodes=100, communities=4)
+    >>> print(split.num_classes, split.graph.adjacency.shape, sum(len(d.x) for d in split[:3]))
+    4 (100, 100) 100
+
+  References:
+    Holland, Laskey & Leinhardt, `Stochastic blockmodels: First steps <https://doi.org/10.1016/0378-8733(83)90021-7>`_,
+    Social Networks 5, 1983.
   """
   if not (0 <= p_out <= 1 and 0 <= p_in <= 1) or communities < 2 or nodes < 2 * communities:
     raise ValueError(

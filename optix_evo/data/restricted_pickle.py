@@ -82,8 +82,37 @@ def load_restricted(path: str | os.PathLike, what: str = "data file") -> Any:
   """Unpickles ``path`` (``encoding="bytes"``, as Python 2 files need) allowing only dicts, lists, tuples, byte and
   text strings, numbers and numpy arrays / scalars of non-object dtypes.
 
+  Args:
+    path: the pickle file.
+    what: what the file is, for messages (``"CIFAR batch"``, ...).
+
+  Returns:
+    The unpickled object.
+
   Raises:
     InputError: the file asks for anything else (it may be crafted to run code), or is not a complete pickle.
+
+  Examples:
+    >>> import os
+    >>> import pickle
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import optix_evo as ox
+    >>> path = os.path.join(tempfile.mkdtemp(), "batch")
+    >>> with open(path, "wb") as f:
+    ...   pickle.dump({b"labels": [3, 1], b"data": np.zeros((2, 4), np.uint8)}, f, protocol=2)
+    >>> print(ox.data.load_restricted(path)[b"labels"])
+    [3, 1]
+    >>> with open(path, "wb") as f:
+    ...   pickle.dump(os.system, f)  # a file that would call a function while loading
+    >>> ox.data.load_restricted(path)
+    Traceback (most recent call last):
+      ...
+    optix_evo.errors.InputError: ...
+
+  References:
+    Python's documentation, `Restricting Globals
+    <https://docs.python.org/3/library/pickle.html#restricting-globals>`_ (the pattern used here).
   """
   with open(path, "rb") as f:
     raw = f.read()

@@ -1,7 +1,8 @@
 """Univariate time series for walk-forward (rolling-origin) evaluation.
 
 Synthetic series generated in code (:data:`SERIES`), a loader for one column of a user's CSV file, lagged-window
-supervised data sets, and rolling-origin splits (Tashman 2000, "Out-of-sample tests of forecasting accuracy").
+supervised data sets, and rolling-origin splits (Tashman 2000,
+`Out-of-sample tests of forecasting accuracy <https://doi.org/10.1016/S0169-2070(00)00065-0>`_).
 """
 
 from __future__ import annotations
@@ -18,7 +19,21 @@ from optix_evo.errors import InputError
 
 
 def sine_mix(length: int, seed: int = 0) -> np.ndarray:
-  """Three sines with incommensurate periods (~25, ~70, ~200 steps) plus Gaussian noise of std 0.3."""
+  """Three sines with incommensurate periods (~25, ~70, ~200 steps) plus Gaussian noise of std 0.3.
+
+  Args:
+    length: the number of points.
+    seed: the seed of the noise.
+
+  Returns:
+    A ``[length]`` float array.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> x = ox.data.sine_mix(100, seed=0)
+    >>> print(x.shape, x[:3].round(2))
+    (100,) [-0.03 -0.36 -0.17]
+  """
   rng = np.random.default_rng(seed)
   t = np.arange(length)
   phases = rng.uniform(0, 2 * np.pi, 3)
@@ -28,7 +43,26 @@ def sine_mix(length: int, seed: int = 0) -> np.ndarray:
 
 
 def ar2(length: int, seed: int = 0, *, phi: tuple[float, float] = (1.6, -0.8), noise: float = 0.5) -> np.ndarray:
-  """A stationary AR(2) process :math:`x_t = \\phi_1 x_{t-1} + \\phi_2 x_{t-2} + e_t` (quasi-periodic for the default)."""
+  r"""A stationary AR(2) process :math:`x_t = \phi_1 x_{t-1} + \phi_2 x_{t-2} + e_t` (quasi-periodic by default).
+
+  Args:
+    length: the number of points.
+    seed: the seed of the noise.
+    phi: the coefficients :math:`(\phi_1, \phi_2)` (stationary: inside the triangle of AR(2) stationarity).
+    noise: the standard deviation of :math:`e_t`.
+
+  Returns:
+    A ``[length]`` float array.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> x = ox.data.ar2(100, seed=0)
+    >>> print(x.shape, x[:3].round(2))
+    (100,) [-3.05 -2.02 -0.88]
+
+  References:
+    Box, Jenkins, Reinsel & Ljung, *Time Series Analysis: Forecasting and Control*, Wiley, 5th ed. 2015, chapter 3.
+  """
   rng = np.random.default_rng(seed)
   e = noise * rng.normal(size=length + 100)
   x = np.zeros(length + 100)
@@ -41,6 +75,24 @@ def regime_switch(length: int, seed: int = 0, *, mean_duration: int = 300) -> np
   """Alternating AR(1) regimes (persistent trend-like vs. mean-reverting oscillating) with a level shift at each switch.
 
   Regime durations are geometric with mean ``mean_duration``.
+
+  Args:
+    length: the number of points.
+    seed: the seed of the noise.
+    mean_duration: the mean number of steps of a regime.
+
+  Returns:
+    A ``[length]`` float array.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> x = ox.data.regime_switch(100, seed=0)
+    >>> print(x.shape, x[:3].round(2))
+    (100,) [-0.04 -0.01 0.1 ]
+
+  References:
+    Hamilton, `A New Approach to the Economic Analysis of Nonstationary Time Series and the Business Cycle
+    <https://doi.org/10.2307/1912559>`_, Econometrica 57, 1989 (regime-switching processes).
   """
   rng = np.random.default_rng(seed)
   x = np.zeros(length)
@@ -55,7 +107,23 @@ def regime_switch(length: int, seed: int = 0, *, mean_duration: int = 300) -> np
 
 
 def random_walk(length: int, seed: int = 0, *, drift: float = 0.05, noise: float = 1.0) -> np.ndarray:
-  """A Gaussian random walk with drift, :math:`x_t = x_{t-1} + \\text{drift} + e_t` (unforecastable beyond the drift)."""
+  r"""A Gaussian random walk with drift, :math:`x_t = x_{t-1} + \text{drift} + e_t` (unforecastable beyond the drift).
+
+  Args:
+    length: the number of points.
+    seed: the seed of the noise.
+    drift: the mean step.
+    noise: the standard deviation of :math:`e_t`.
+
+  Returns:
+    A ``[length]`` float array.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> x = ox.data.random_walk(100, seed=0)
+    >>> print(x.shape, x[:3].round(2))
+    (100,) [0.18 0.09 0.78]
+  """
   rng = np.random.default_rng(seed)
   return np.cumsum(drift + noise * rng.normal(size=length))
 
@@ -71,8 +139,21 @@ SERIES: dict[str, Callable[..., np.ndarray]] = {
 def synthetic_series(name: str, length: int, seed: int = 0) -> np.ndarray:
   """The synthetic series ``name`` (see :data:`SERIES`) with ``length`` points, as float32.
 
+  Args:
+    name: ``"sine_mix"``, ``"ar2"``, ``"regime_switch"`` or ``"random_walk"``.
+    length: the number of points.
+    seed: the seed of the noise.
+
+  Returns:
+    A ``[length]`` float32 array.
+
   Raises:
     ValueError: for an unknown name (the message lists the known ones) or a non-positive length.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.data.synthetic_series("ar2", 50).dtype)
+    float32
   """
   if name not in SERIES:
     raise ValueError(f"Unknown series {name!r}. Known series: {', '.join(sorted(SERIES))}.")
@@ -166,14 +247,60 @@ def read_csv_series(path: str | Path, column: str | int, *, delimiter: str = ","
 
 
 def load_csv_column(path: str | Path, column: str | int, *, delimiter: str = ",", dropna: bool = False) -> np.ndarray:
-  """The values of :func:`read_csv_series` (same arguments and errors)."""
+  r"""The values of :func:`read_csv_series` (same arguments and errors).
+
+  Args:
+    path: the CSV file.
+    column: a header name, or a 0-based column index.
+    delimiter: the field separator.
+    dropna: drop the rows whose value is missing or not finite instead of refusing the file.
+
+  Returns:
+    The column's values, a float32 array in file order.
+
+  Raises:
+    InputError: as ``read_csv_series``: an unreadable file, an unknown column, a value that is not a number, or
+      (without ``dropna``) a missing or non-finite value; each message names the line.
+
+  Examples:
+    >>> import os
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> path = os.path.join(tempfile.mkdtemp(), "prices.csv")
+    >>> with open(path, "w") as f:
+    ...   _ = f.write("day,close\n1,10.5\n2,NA\n3,11.0\n")
+    >>> print(ox.data.load_csv_column(path, "close", dropna=True))
+    [10.5 11. ]
+    >>> ox.data.load_csv_column(path, "close")
+    Traceback (most recent call last):
+      ...
+    optix_evo.errors.InputError: ...prices.csv: column 'close' has 1 missing or non-finite value(s) (line(s) 3)...
+  """
   return read_csv_series(path, column, delimiter=delimiter, dropna=dropna).values
 
 
 def lagged_windows(series: np.ndarray, lags: int, horizon: int = 1) -> Dataset:
   """Supervised pairs from a series: ``x[i] = series[i : i + lags]``, ``y[i] = series[i + lags + horizon - 1]``.
 
-  Returns ``len(series) - lags - horizon + 1`` examples, with ``x`` of shape ``[n, lags]`` (float32) and ``y`` ``[n]``.
+  It returns ``len(series) - lags - horizon + 1`` examples, with ``x`` of shape ``[n, lags]`` (float32) and ``y``
+  ``[n]``.
+
+  Args:
+    series: the ``[T]`` series.
+    lags: the number of past values per example.
+    horizon: how many steps ahead the target is (1: the next value).
+
+  Returns:
+    A :class:`Dataset` with ``x`` ``[n, lags]`` and ``y`` ``[n]``.
+
+  Examples:
+    >>> import numpy as np
+    >>> import optix_evo as ox
+    >>> data = ox.data.lagged_windows(np.arange(6.0), lags=3)
+    >>> print(data.x, data.y)
+    [[0. 1. 2.]
+     [1. 2. 3.]
+     [2. 3. 4.]] [3. 4. 5.]
   """
   series = np.asarray(series, np.float32)
   if series.ndim != 1:
@@ -188,7 +315,18 @@ def lagged_windows(series: np.ndarray, lags: int, horizon: int = 1) -> Dataset:
 
 
 class WalkForwardSplit(NamedTuple):
-  """One rolling-origin window: train on examples ``[train_start, train_stop)``, forecast ``[train_stop, test_stop)``."""
+  """One rolling-origin window: train on examples ``[train_start, train_stop)``, forecast ``[train_stop, test_stop)``.
+
+  Attributes:
+    train_start: the first training example.
+    train_stop: the forecast origin (the first test example).
+    test_stop: one past the last test example.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.data.walk_forward_splits(10, train_size=4, test_size=3)[0])
+    WalkForwardSplit(train_start=0, train_stop=4, test_stop=7)
+  """
 
   train_start: int
   train_stop: int
@@ -206,8 +344,29 @@ def walk_forward_splits(
   walk-forward run compiles once) or on everything before it (``expanding=True``). Test blocks never overlap the
   training data of their own window.
 
+  Args:
+    num_examples: the number of time-ordered examples.
+    train_size: the training examples of a (rolling) window.
+    test_size: the forecasts of a window.
+    step: the distance between origins (default ``test_size``).
+    expanding: train on everything before the origin.
+
+  Returns:
+    The windows, a list of :class:`WalkForwardSplit` in time order.
+
   Raises:
     ValueError: if the sizes are not positive or leave no window.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> for s in ox.data.walk_forward_splits(10, train_size=4, test_size=3, expanding=True):
+    ...   print(s)
+    WalkForwardSplit(train_start=0, train_stop=4, test_stop=7)
+    WalkForwardSplit(train_start=0, train_stop=7, test_stop=10)
+
+  References:
+    Tashman, `Out-of-sample tests of forecasting accuracy: an analysis and review
+    <https://doi.org/10.1016/S0169-2070(00)00065-0>`_, International Journal of Forecasting 16, 2000.
   """
   step = test_size if step is None else step
   if min(train_size, test_size, step) < 1:

@@ -27,7 +27,20 @@ IMAGE_SIZE = 64
 
 def tiny_imagenet_dir(root: str | os.PathLike | None = None) -> Path:
   """Where ``tiny-imagenet-200`` is looked for: ``root`` if given, else ``$OPTIX_EVO_DATA``, else
-  ``~/.cache/optix_evo``; it may be the folder itself or its parent."""
+  ``~/.cache/optix_evo``; it may be the folder itself or its parent.
+
+  Args:
+    root: an explicit location (the folder or its parent).
+
+  Returns:
+    The ``tiny-imagenet-200`` folder (it need not exist).
+
+  Examples:
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> print(ox.data.tiny_imagenet_dir(tempfile.mkdtemp()).name)
+    tiny-imagenet-200
+  """
   return data_dir(root, TINY_IMAGENET_DIRNAME, "wnids.txt")
 
 
@@ -105,9 +118,31 @@ def load_tiny_imagenet(
   ``max_per_class`` keeps only the first that many images of each class (training and test), ``max_train`` only the
   first that many shuffled training images.
 
+  Args:
+    seed: the seed of the shuffle.
+    root: where the folder is (see :func:`tiny_imagenet_dir`).
+    valid_size: the number of training images held out for validation.
+    max_train: keep only the first that many shuffled training images.
+    max_per_class: keep only the first that many images of each class.
+
+  Returns:
+    A :class:`Split` of ``[N, 64, 64, 3]`` float32 images and int32 labels, 200 classes.
+
   Raises:
     FileNotFoundError: when the folder or its files are missing; the message says where to put them.
     InputError: malformed ``wnids.txt`` / ``val_annotations.txt``, an undecodable image, or Pillow missing.
+
+  Examples:
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> ox.data.load_tiny_imagenet(root=tempfile.mkdtemp())
+    Traceback (most recent call last):
+      ...
+    FileNotFoundError: ...
+
+  References:
+    Le & Yang, `Tiny ImageNet Visual Recognition Challenge
+    <http://vision.stanford.edu/teaching/cs231n/reports/2015/pdfs/yle_project.pdf>`_, Stanford CS231N, 2015.
   """
   folder = tiny_imagenet_dir(root)
   needed = [folder / "wnids.txt", folder / "train", folder / "val" / "val_annotations.txt", folder / "val" / "images"]

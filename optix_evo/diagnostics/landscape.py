@@ -1,12 +1,15 @@
-r"""Loss landscapes (Li et al. 2018): 1-D interpolation between two solutions, 2-D slices along random directions.
+"""Loss landscapes (Li et al. 2018): 1-D interpolation between two solutions, 2-D slices along random directions.
 
 ``loss_fn`` maps a parameter pytree to a scalar or to a dict of scalars (e.g. ``{"loss": ..., "accuracy": ...}``;
 close over the evaluation data). The grid is evaluated with ``jax.vmap`` (in chunks of ``batch_size`` grid points
 via ``lax.map`` when memory matters), so a 21 × 21 slice is one compiled call. :func:`plot_landscape` writes a PNG.
 
 References:
-  Goodfellow, Vinyals & Saxe, *Qualitatively characterizing neural network optimization problems*, ICLR 2015.
-  Li, Xu, Taylor, Studer & Goldstein, *Visualizing the loss landscape of neural nets*, NeurIPS 2018.
+  Goodfellow, Vinyals & Saxe, `Qualitatively characterizing neural network optimization problems
+  <https://arxiv.org/abs/1412.6544>`_, ICLR 2015.
+
+  Li et al., `Visualizing the Loss Landscape of Neural Nets <https://arxiv.org/abs/1712.09913>`_, NeurIPS 2018;
+  code: `tomgoldstein/loss-landscape <https://github.com/tomgoldstein/loss-landscape>`_.
 """
 
 from __future__ import annotations
@@ -26,14 +29,31 @@ LandscapeFn = Callable[[chex.ArrayTree], Any]  # params -> scalar or dict of sca
 
 
 class Landscape1D(NamedTuple):
-  """``values[i]`` = ``loss_fn((1 - alphas[i]) θ_a + alphas[i] θ_b)``; ``values`` has ``loss_fn``'s output structure."""
+  """A loss along a line: ``values[i]`` = ``loss_fn((1 - alphas[i]) θ_a + alphas[i] θ_b)``.
+
+  Attributes:
+    alphas: ``[num]`` the positions on the line (0 is ``θ_a``, 1 is ``θ_b``).
+    values: ``loss_fn``'s output structure with a leading ``[num]`` axis.
+
+  Examples:
+    See :func:`loss_interpolation`.
+  """
 
   alphas: jax.Array
   values: Any
 
 
 class Landscape2D(NamedTuple):
-  """``values[i, j]`` = ``loss_fn(θ + alphas[i] δ + betas[j] η)`` for the two directions δ, η."""
+  """A loss on a plane: ``values[i, j]`` = ``loss_fn(θ + alphas[i] δ + betas[j] η)`` for the two directions δ, η.
+
+  Attributes:
+    alphas: ``[num]`` the coordinates along δ.
+    betas: ``[num]`` the coordinates along η.
+    values: ``loss_fn``'s output structure with leading ``[num, num]`` axes.
+
+  Examples:
+    See :func:`loss_surface`.
+  """
 
   alphas: jax.Array
   betas: jax.Array
@@ -61,13 +81,29 @@ def loss_interpolation(
 
   Args:
     loss_fn: ``params -> scalar`` (or dict of scalars).
-    params_a, params_b: the end points (e.g. initial and trained parameters, or two solutions).
+    params_a: the end point at :math:`\alpha = 0` (e.g. the initial parameters).
+    params_b: the end point at :math:`\alpha = 1` (e.g. the trained parameters, or a second solution).
     num: number of grid points.
     span: range of :math:`\alpha`; 0 is ``params_a``, 1 is ``params_b``.
     batch_size: grid points evaluated at once (default: all, one ``vmap``).
 
   Returns:
     A :class:`Landscape1D`.
+
+  Raises:
+    ValueError: if ``num < 2`` or ``batch_size < 1``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> loss = lambda p: jnp.sum((p - 1.0) ** 2)
+    >>> line = ox.loss_interpolation(loss, jnp.zeros(2), jnp.ones(2), num=5, span=(0.0, 1.0))
+    >>> print(line.alphas, line.values)
+    [0. 0.25 0.5 0.75 1. ] [2. 1.125 0.5 0.125 0. ]
+
+  References:
+    Goodfellow, Vinyals & Saxe, `Qualitatively characterizing neural network optimization problems
+    <https://arxiv.org/abs/1412.6544>`_, ICLR 2015.
   """
   if num < 2:
     raise ValueError(f"num must be at least 2 grid points, got {num}.")
@@ -78,12 +114,33 @@ def loss_interpolation(
 
 
 def filter_normalized_direction(key: jax.Array, params: chex.ArrayTree, *, ignore_1d: bool = True) -> chex.ArrayTree:
-  r"""A Gaussian direction rescaled filter by filter to the norms of ``params`` (Li et al. 2018, §4).
+  r"""A Gaussian direction rescaled filter by filter to the norms of ``params`` (Li et al. 2018, section 4).
 
   For every array with ≥ 2 dimensions each slice along the *last* axis (a Dense unit or a conv filter in flax's
   ``(..., in, out)`` kernel layout) is rescaled to :math:`d_j \leftarrow d_j \|\theta_j\| / \|d_j\|`, which
   removes the scale invariance of ReLU networks from the plot. Vectors (biases, normalisation scales) are zeroed
   when ``ignore_1d`` (the paper's choice), else normalised as a whole.
+
+  Args:
+    key: PRNG key of the Gaussian draw.
+    params: the parameters whose filter norms the direction takes.
+    ignore_1d: zero the direction on vectors (biases, normalisation scales).
+
+  Returns:
+    A direction, a pytree like ``params``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> params = {"kernel": jnp.array([[3.0, 0.0], [4.0, 1.0]]), "bias": jnp.ones(2)}
+    >>> d = ox.filter_normalized_direction(jax.random.PRNGKey(0), params)
+    >>> print(jnp.linalg.norm(d["kernel"], axis=0), d["bias"])  # each unit's norm is its weights' norm
+    [5. 1.0] [0. 0.]
+
+  References:
+    Li et al., `Visualizing the Loss Landscape of Neural Nets <https://arxiv.org/abs/1712.09913>`_, NeurIPS 2018;
+    code: `tomgoldstein/loss-landscape <https://github.com/tomgoldstein/loss-landscape>`_.
   """
 
   def normalize(d, p):
@@ -122,6 +179,24 @@ def loss_surface(
 
   Returns:
     A :class:`Landscape2D`.
+
+  Raises:
+    ValueError: if ``num < 2``, ``batch_size < 1``, or neither ``key`` nor ``directions`` is given.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> loss = lambda p: jnp.sum(p ** 2)
+    >>> surface = ox.loss_surface(loss, jnp.zeros(2), directions=(jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0])),
+    ...                           num=3, span=1.0)
+    >>> print(surface.values)
+    [[2. 1. 2.]
+     [1. 0. 1.]
+     [2. 1. 2.]]
+
+  References:
+    Li et al., `Visualizing the Loss Landscape of Neural Nets <https://arxiv.org/abs/1712.09913>`_, NeurIPS 2018;
+    code: `tomgoldstein/loss-landscape <https://github.com/tomgoldstein/loss-landscape>`_.
   """
   if num < 2:
     raise ValueError(f"num must be at least 2 grid points per axis, got {num}.")
@@ -153,6 +228,26 @@ def plot_landscape(
 
   1-D: value against α (ticks at 0 and 1 mark the two end points). 2-D: filled contours with the centre marked.
   Uses matplotlib's Agg canvas directly (no pyplot state, no display needed).
+
+  Args:
+    landscape: a :class:`Landscape1D` or :class:`Landscape2D`.
+    path: the PNG file to write (its folder is created).
+    title: the figure title.
+    log_scale: plot the values on a log scale.
+    levels: the number of contour levels of a 2-D plot.
+
+  Returns:
+    The path of the PNG file.
+
+  Examples:
+    >>> import pathlib
+    >>> import tempfile
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> line = ox.loss_interpolation(lambda p: jnp.sum(p ** 2), jnp.zeros(2), jnp.ones(2), num=5)
+    >>> path = ox.plot_landscape(line, pathlib.Path(tempfile.mkdtemp()) / "line.png", title="interpolation")
+    >>> print(path.name, path.stat().st_size > 0)
+    line.png True
   """
   from matplotlib.backends.backend_agg import FigureCanvasAgg
   from matplotlib.figure import Figure

@@ -67,7 +67,21 @@ def add_out_argument(parser, *, default: str | None = None) -> None:
 
 
 def fingerprint_arrays(*arrays: Any) -> str:
-  """SHA-256 of the arrays' dtypes, shapes and bytes, in order: ``"sha256:<hex>"``. Equal data ⇒ equal hash."""
+  """SHA-256 of the arrays' dtypes, shapes and bytes, in order: ``"sha256:<hex>"``. Equal data ⇒ equal hash.
+
+  Args:
+    *arrays: array-likes (NumPy or JAX arrays, lists), hashed in order.
+
+  Returns:
+    ``"sha256:"`` followed by the hex digest.
+
+  Examples:
+    >>> import numpy as np
+    >>> import optix_evo as ox
+    >>> a = ox.fingerprint_arrays(np.arange(3), np.ones(2))
+    >>> print(a[:15], a == ox.fingerprint_arrays(np.arange(3), np.ones(2)), a == ox.fingerprint_arrays(np.arange(3)))
+    sha256:7b9e1661 True False
+  """
   digest = hashlib.sha256()
   for a in arrays:
     a = np.ascontiguousarray(np.asarray(a))
@@ -175,6 +189,19 @@ def write_manifest(
 
   Returns:
     The path of the manifest.
+
+  Raises:
+    ValueError: if ``argv`` is not a list of strings, has no ``--out``, or a headline figure is not a scalar number.
+
+  Examples:
+    >>> import pathlib
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> run = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> path = ox.write_manifest(run, argv=["zoo", "--task", "digits", "--out", str(run)], config={"steps": 100},
+    ...                          seeds=[0, 1], headline={"test_accuracy": 0.93})
+    >>> print(path.name, ox.read_manifest(run)["headline"])
+    run.json {'test_accuracy': 0.93}
   """
   if isinstance(argv, str) or not all(isinstance(a, str) for a in argv):
     raise ValueError(f"argv must be a list of strings (the arguments after `optix-evo`), got {argv!r}.")
@@ -203,9 +230,24 @@ def write_manifest(
 def read_manifest(run_dir: str | os.PathLike) -> dict[str, Any]:
   """The manifest of ``run_dir`` (the folder, or the ``run.json`` path itself) as a dict.
 
+  Args:
+    run_dir: a results folder, or the path of its ``run.json``.
+
+  Returns:
+    The manifest: ``argv``, ``config``, ``seeds``, ``data_fingerprint``, ``headline``, ``timing``, ``environment``,
+    ``git``, ``cwd`` and ``created``.
+
   Raises:
     InputError: when there is no manifest, or it is not a JSON object with an ``argv`` list of strings and a
       ``headline`` of numbers.
+
+  Examples:
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> ox.read_manifest(tempfile.mkdtemp())
+    Traceback (most recent call last):
+      ...
+    optix_evo.errors.InputError: No run.json at ...; only folders written by an optix-evo command have one.
   """
   path = pathlib.Path(run_dir)
   if path.is_dir():
@@ -404,7 +446,8 @@ def reproduce(
     run_dir: a results folder holding a manifest.
     out_dir: where the re-run writes (default: a fresh sibling ``<run_dir>.reproduce<i>``); new or empty unless
       ``force``.
-    rtol, atol: tolerance of each figure, as in ``numpy.isclose``.
+    rtol: relative tolerance of each figure, as in ``numpy.isclose``.
+    atol: absolute tolerance of each figure.
     force: write into ``out_dir`` even if it holds files (passed on as the command's ``--force``).
     allow_outside_paths: let the recorded command read files and folders outside ``run_dir``.
     main: the CLI entry point, ``argv -> exit code`` (default: ``optix_evo.cli.main``, run in this process).
@@ -415,6 +458,27 @@ def reproduce(
   Raises:
     InputError: for a missing or malformed manifest, a refused command (see :func:`rebuild_argv`), or an ``out_dir``
       that holds files (without ``force``).
+
+  Examples:
+    >>> import pathlib
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> run = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> _ = ox.write_manifest(run, argv=["bench", "--preset", "quick", "--out", str(run)], config={}, seeds=[0],
+    ...                       headline={"test_accuracy": 0.93})
+    >>> def main(argv):  # stands in for optix_evo.cli.main, which would train again
+    ...   print(argv[:3])
+    ...   out = argv[-1].split("=", 1)[1]
+    ...   ox.write_manifest(out, argv=argv, config={}, seeds=[0], headline={"test_accuracy": 0.93})
+    ...   return 0
+    >>> report = ox.reproduce(run, main=main)
+    ['bench', '--preset=quick', '--out=...run.reproduce1']
+    >>> print(report.ok)
+    True
+    >>> print(report.to_markdown())
+    | figure | recorded | reproduced | match |
+    |---|---|---|---|
+    | test_accuracy | 0.93 | 0.93 | yes |
   """
   if not (rtol >= 0 and atol >= 0):
     raise InputError(f"rtol and atol must be non-negative, got rtol={rtol}, atol={atol}.")

@@ -49,7 +49,20 @@ TOTAL = "total"
 
 
 class MonitorState(NamedTuple):
-  """State of :func:`monitor`: step count, ring buffers ``stats[metric][group]`` of shape ``[history]``, inner state."""
+  """State of :func:`monitor`.
+
+  Attributes:
+    count: the number of updates taken (int32).
+    stats: ring buffers ``stats[metric][group]`` of shape ``[history]`` (NaN where not yet written).
+    inner_state: the state of the wrapped transformation.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> state = ox.monitor(history=2).init({"w": jnp.ones(3), "b": jnp.zeros(1)})
+    >>> print(sorted(state.stats["grad_norm"]), state.stats["grad_norm"]["total"])
+    ['b', 'total', 'w'] [nan nan]
+  """
 
   count: jax.Array
   stats: dict[str, dict[str, jax.Array]]
@@ -68,6 +81,19 @@ def parameter_groups(tree: chex.ArrayTree) -> dict[str, chex.ArrayTree]:
 
   ``{"params": {"Dense_0": ..., "Dense_1": ...}}`` gives ``{"Dense_0": ..., "Dense_1": ...}``; a tree that is a
   single array (or has no entries) is one group named ``"all"``.
+
+  Args:
+    tree: a pytree of parameters (or gradients, or updates).
+
+  Returns:
+    A dict from group name to subtree.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> params = {"params": {"Dense_0": {"kernel": jnp.ones((2, 3))}, "Dense_1": {"bias": jnp.zeros(3)}}}
+    >>> print(list(ox.parameter_groups(params)), list(ox.parameter_groups(jnp.ones(3))))
+    ['Dense_0', 'Dense_1'] ['all']
   """
   while True:
     children = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda x, root=tree: x is not root)[0]
@@ -128,16 +154,28 @@ def monitor(inner: optax.GradientTransformation | None = None, *, history: int =
     history: number of most recent steps kept per statistic (``training.fit``'s ``steps`` keeps them all).
 
   Returns:
-    A ``GradientTransformationExtraArgs`` with :class:`MonitorState` state.
+    An :class:`optax.GradientTransformationExtraArgs` whose state is a :class:`MonitorState`.
+
+  Raises:
+    InputError: if ``history < 1``.
 
   Examples:
-    >>> import jax.numpy as jnp, optax, optix_evo as ox
-    >>> opt = ox.monitor(optax.adam(1e-3), history=100)
-    >>> params = {"w": jnp.ones(3), "b": jnp.zeros(())}
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> opt = ox.monitor(optax.sgd(learning_rate=0.1), history=2)
+    >>> params = {"w": jnp.array([3.0, 4.0]), "b": jnp.zeros(1)}
     >>> state = opt.init(params)
-    >>> _, state = opt.update({"w": jnp.ones(3), "b": jnp.ones(())}, state, params)
-    >>> float(ox.monitor_metrics(state)["w/update_norm"])  # doctest: +ELLIPSIS
-    0.00173...
+    >>> _, state = jax.jit(opt.update)({"w": jnp.array([0.3, 0.4]), "b": jnp.zeros(1)}, state, params)
+    >>> metrics = ox.monitor_metrics(state)
+    >>> print(metrics["w/grad_norm"], metrics["w/update_norm"], metrics["w/update_ratio"], metrics["w/cosine"])
+    0.5 0.05 0.01 1.0
+
+  References:
+    The statistics follow the update-to-weight ratio of Karpathy's `CS231n notes
+    <https://cs231n.github.io/neural-networks-3/#ratio>`_ and LARS's per-layer norms (You, Gitman & Ginsburg,
+    `Large Batch Training of Convolutional Networks <https://arxiv.org/abs/1708.03888>`_, 2017).
   """
   if history < 1:
     raise InputError(f"history must be a positive number of steps, got {history}.")
@@ -185,6 +223,29 @@ def monitor_history(opt_state: optax.OptState) -> dict[str, jax.Array]:
   path of each in the state: ``"[1]/Dense_0/grad_norm"`` for the second link of a chain,
   ``"monitor/..."`` and ``"inner_state[1]/..."`` for an outer monitor and one nested in its chain. Leading axes from
   ``vmap`` are kept.
+
+  Args:
+    opt_state: an optimizer state holding one or more :class:`MonitorState`.
+
+  Returns:
+    A dict from ``"<group>/<metric>"`` (prefixed by the monitor's path when there are several) to an array of
+    ``history`` values, oldest first.
+
+  Raises:
+    InputError: if ``opt_state`` holds no monitor.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> opt = ox.monitor(optax.sgd(learning_rate=0.1), history=3)
+    >>> params = {"w": jnp.array([3.0, 4.0])}
+    >>> state, update = opt.init(params), jax.jit(opt.update)
+    >>> for scale in (1.0, 2.0):
+    ...   _, state = update({"w": scale * jnp.array([0.3, 0.4])}, state, params)
+    >>> print(ox.monitor_history(state)["total/grad_norm"])  # the slot not yet written is NaN
+    [nan 0.5 1. ]
   """
   monitors = _find_monitors(opt_state)
   out = {}
@@ -203,5 +264,22 @@ def monitor_metrics(opt_state: optax.OptState) -> dict[str, jax.Array]:
   """The latest step's statistics of every monitor in ``opt_state`` as a flat ``{"<group>/<metric>": value}`` dict.
 
   Values are scalars (arrays with the ``vmap`` axes when the state is batched); NaN before the first update.
+
+  Args:
+    opt_state: an optimizer state holding one or more :class:`MonitorState`.
+
+  Returns:
+    A dict from ``"<group>/<metric>"`` to the latest value.
+
+  Raises:
+    InputError: if ``opt_state`` holds no monitor.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> state = ox.monitor(optax.sgd(learning_rate=0.1)).init({"w": jnp.ones(2), "b": jnp.ones(1)})
+    >>> print(sorted(ox.monitor_metrics(state))[:3], ox.monitor_metrics(state)["w/grad_norm"])  # NaN: no update yet
+    ['b/cosine', 'b/grad_nonfinite', 'b/grad_norm'] nan
   """
   return {k: v[..., -1] for k, v in monitor_history(opt_state).items()}

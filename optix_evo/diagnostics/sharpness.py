@@ -7,10 +7,17 @@ keys or the data that ``loss_fn`` closes over. Nothing materialises the Hessian;
 Hessian-vector products, ``Hv = jvp(grad(loss_fn), (params,), (v,))`` (forward-over-reverse, one extra backward pass).
 
 References:
-  Pearlmutter, *Fast exact multiplication by the Hessian*, Neural Computation 1994.
-  Hutchinson, *A stochastic estimator of the trace of the influence matrix*, 1990.
-  Keskar et al., *On large-batch training for deep learning: generalization gap and sharp minima*, ICLR 2017.
-  Foret et al., *Sharpness-aware minimization for efficiently improving generalization*, ICLR 2021.
+  Pearlmutter, `Fast exact multiplication by the Hessian <https://doi.org/10.1162/neco.1994.6.1.147>`_, Neural
+  Computation 6, 1994.
+
+  Hutchinson, `A stochastic estimator of the trace of the influence matrix for Laplacian smoothing splines
+  <https://doi.org/10.1080/03610918908812806>`_, 1989.
+
+  Keskar et al., `On Large-Batch Training for Deep Learning: Generalization Gap and Sharp Minima
+  <https://arxiv.org/abs/1609.04836>`_, ICLR 2017.
+
+  Foret et al., `Sharpness-Aware Minimization for Efficiently Improving Generalization
+  <https://arxiv.org/abs/2010.01412>`_, ICLR 2021.
 """
 
 from __future__ import annotations
@@ -26,7 +33,29 @@ ScalarLossFn = Callable[[chex.ArrayTree], jax.Array]
 
 
 def hessian_vector_product(loss_fn: ScalarLossFn, params: chex.ArrayTree, vector: chex.ArrayTree) -> chex.ArrayTree:
-  r"""Returns :math:`H v` with :math:`H = \nabla^2 L(\theta)`, by forward-mode differentiation of ``jax.grad``."""
+  r"""The Hessian-vector product :math:`H v` with :math:`H = \nabla^2 L(\theta)`, by forward-mode differentiation of
+  ``jax.grad``.
+
+  Args:
+    loss_fn: ``params -> scalar`` loss.
+    params: the point :math:`\theta` at which the Hessian is taken.
+    vector: the vector :math:`v`, a pytree like ``params``.
+
+  Returns:
+    :math:`H v`, a pytree like ``params``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> loss = lambda p: 0.5 * jnp.sum(jnp.array([1.0, 4.0]) * p ** 2)  # Hessian diag(1, 4)
+    >>> params = jnp.zeros(2)
+    >>> print(ox.hessian_vector_product(loss, params, jnp.ones(2)))
+    [1. 4.]
+
+  References:
+    Pearlmutter, `Fast exact multiplication by the Hessian <https://doi.org/10.1162/neco.1994.6.1.147>`_, 1994.
+  """
   return jax.jvp(jax.grad(loss_fn), (params,), (vector,))[1]
 
 
@@ -52,6 +81,23 @@ def hessian_top_eigenvalue(loss_fn: ScalarLossFn, params: chex.ArrayTree, key: j
 
   Returns:
     A scalar array.
+
+  Raises:
+    ValueError: if ``iters < 1``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> loss = lambda p: 0.5 * jnp.sum(jnp.array([1.0, 4.0]) * p ** 2)  # Hessian diag(1, 4)
+    >>> params = jnp.zeros(2)
+    >>> print(ox.hessian_top_eigenvalue(loss, params, jax.random.PRNGKey(0), iters=20))
+    4.0
+
+  References:
+    Pearlmutter, `Fast exact multiplication by the Hessian <https://doi.org/10.1162/neco.1994.6.1.147>`_, 1994
+    (the Hessian-vector products); power iteration as in Yao et al., `PyHessian <https://arxiv.org/abs/1912.07145>`_,
+    2020.
   """
   _check_positive("iters", iters)
   v = optax.tree.random_like(key, params)
@@ -85,6 +131,22 @@ def hessian_trace(loss_fn: ScalarLossFn, params: chex.ArrayTree, key: jax.Array,
 
   Returns:
     A scalar array.
+
+  Raises:
+    ValueError: if ``samples < 1``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> loss = lambda p: 0.5 * jnp.sum(jnp.array([1.0, 4.0]) * p ** 2)  # Hessian diag(1, 4)
+    >>> params = jnp.zeros(2)
+    >>> print(ox.hessian_trace(loss, params, jax.random.PRNGKey(0), samples=8))  # exact for a diagonal Hessian
+    5.0
+
+  References:
+    Hutchinson, `A stochastic estimator of the trace of the influence matrix for Laplacian smoothing splines
+    <https://doi.org/10.1080/03610918908812806>`_, 1989.
   """
   _check_positive("samples", samples)
 
@@ -115,6 +177,23 @@ def perturbation_sharpness(
 
   Returns:
     A scalar array (negative when the point is not a local minimum along most directions).
+
+  Raises:
+    ValueError: if ``samples < 1`` or ``rho < 0``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> loss = lambda p: 0.5 * jnp.sum(jnp.array([1.0, 4.0]) * p ** 2)  # Hessian diag(1, 4)
+    >>> params = jnp.zeros(2)
+    >>> print(ox.perturbation_sharpness(loss, params, jax.random.PRNGKey(0), rho=0.1, samples=64))  # ~ 0.1^2/4 * 5
+    0.0129
+
+  References:
+    Keskar et al., `On Large-Batch Training for Deep Learning: Generalization Gap and Sharp Minima
+    <https://arxiv.org/abs/1609.04836>`_, ICLR 2017; Foret et al., `Sharpness-Aware Minimization
+    <https://arxiv.org/abs/2010.01412>`_, ICLR 2021 (the worst-case form).
   """
   _check_positive("samples", samples)
   if not isinstance(rho, jax.Array) and rho < 0:
@@ -131,9 +210,31 @@ def perturbation_sharpness(
 def sharpness_summary(
     loss_fn: ScalarLossFn, params: chex.ArrayTree, key: jax.Array, *, rho: float = 0.05, iters: int = 20, samples: int = 32
 ) -> dict[str, jax.Array]:
-  """All three measures at once, for tables.
+  """All three sharpness measures at once, for tables.
 
-  Returns ``{"loss", "hessian_top_eigenvalue", "hessian_trace", "perturbation_sharpness"}`` (independent keys).
+  Args:
+    loss_fn: ``params -> scalar`` loss.
+    params: the point at which they are measured.
+    key: PRNG key (split three ways, one per measure).
+    rho: the radius of :func:`perturbation_sharpness`.
+    iters: the power iterations of :func:`hessian_top_eigenvalue`.
+    samples: the probes of :func:`hessian_trace` and :func:`perturbation_sharpness`.
+
+  Returns:
+    ``{"loss", "hessian_top_eigenvalue", "hessian_trace", "perturbation_sharpness"}`` (independent keys).
+
+  Raises:
+    ValueError: for ``iters < 1``, ``samples < 1`` or ``rho < 0``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> loss = lambda p: 0.5 * jnp.sum(jnp.array([1.0, 4.0]) * p ** 2)  # Hessian diag(1, 4)
+    >>> params = jnp.zeros(2)
+    >>> summary = ox.sharpness_summary(loss, params, jax.random.PRNGKey(0), samples=8)
+    >>> print({k: round(float(v), 2) for k, v in summary.items()})
+    {'loss': 0.0, 'hessian_top_eigenvalue': 4.0, 'hessian_trace': 5.0, 'perturbation_sharpness': 0.0}
   """
   k_eig, k_trace, k_rho = jax.random.split(key, 3)
   return {

@@ -16,7 +16,22 @@ import numpy as np
 
 
 class SeedStats(NamedTuple):
-  """Summary over seeds of one optimizer's final metric (finite runs only)."""
+  """Summary over seeds of one optimizer's final metric (finite runs only).
+
+  Attributes:
+    n: the number of finite runs.
+    diverged: the number of runs with a non-finite metric.
+    mean: the mean of the finite runs.
+    std: their sample standard deviation (``ddof=1``; 0 for a single run).
+    min: their minimum.
+    max: their maximum.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> stats = ox.seed_variability({"adam": [0.91, 0.93, 0.92]})["adam"]
+    >>> print(stats.n, round(stats.mean, 3), round(stats.range, 3))
+    3 0.92 0.02
+  """
 
   n: int  # finite runs
   diverged: int  # runs with a non-finite metric
@@ -39,10 +54,14 @@ def seed_variability(results: Mapping[str, Sequence[float] | np.ndarray]) -> dic
   Returns:
     Name → :class:`SeedStats`, in the order of ``results``. All-diverged entries have NaN statistics.
 
-  Example:
-    >>> stats = seed_variability({"adam": [0.91, 0.93, 0.92], "sgd": [0.88, float("nan"), 0.90]})
-    >>> round(stats["adam"].std, 3), stats["sgd"].diverged
-    (0.01, 1)
+  Raises:
+    ValueError: if ``results`` is empty or an entry has no runs.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> stats = ox.seed_variability({"adam": [0.91, 0.93, 0.92], "sgd": [0.88, float("nan"), 0.90]})
+    >>> print(round(stats["adam"].std, 3), stats["sgd"].diverged, stats["sgd"].mean)
+    0.01 1 0.89
   """
   if not results:
     raise ValueError("results is empty; pass {optimizer name: final metric per seed}.")
@@ -63,7 +82,25 @@ def seed_variability(results: Mapping[str, Sequence[float] | np.ndarray]) -> dic
 
 
 def seed_variability_table(stats: Mapping[str, SeedStats], *, metric: str = "metric", digits: int = 4) -> str:
-  """A markdown table of :func:`seed_variability` output: mean ± std, range, min–max, seeds, diverged."""
+  """A markdown table of :func:`seed_variability` output: mean ± std, range, min–max, seeds, diverged.
+
+  Args:
+    stats: name → :class:`SeedStats`, as :func:`seed_variability` returns.
+    metric: the name of the metric in the header.
+    digits: decimals of the numbers.
+
+  Returns:
+    The table as one string.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> stats = ox.seed_variability({"adam": [0.91, 0.93, 0.92], "sgd": [0.88, float("nan"), 0.90]})
+    >>> print(ox.seed_variability_table(stats, metric="accuracy", digits=3))
+    | optimizer | accuracy mean ± std | range (max − min) | min – max | seeds | diverged |
+    |---|---|---|---|---|---|
+    | adam | 0.920 ± 0.010 | 0.020 | 0.910 – 0.930 | 3 | 0 |
+    | sgd | 0.890 ± 0.014 | 0.020 | 0.880 – 0.900 | 3 | 1 |
+  """
   f = lambda x: f"{x:.{digits}f}"
   lines = [
       f"| optimizer | {metric} mean ± std | range (max − min) | min – max | seeds | diverged |",
@@ -85,6 +122,27 @@ def plot_seed_variability(
   """Writes a PNG with one column per optimizer: every seed's final metric as a dot, mean ± std as an error bar.
 
   Diverged (non-finite) runs are listed in the tick label. Uses matplotlib's Agg canvas (no display needed).
+
+  Args:
+    results: optimizer name → final metric of each seed.
+    path: the PNG file to write (its folder is created).
+    metric: the label of the metric axis.
+    title: the figure title.
+
+  Returns:
+    The path of the PNG file.
+
+  Raises:
+    ValueError: as :func:`seed_variability`.
+
+  Examples:
+    >>> import pathlib
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> path = ox.plot_seed_variability({"adam": [0.91, 0.93], "sgd": [0.88, 0.9]},
+    ...                                 pathlib.Path(tempfile.mkdtemp()) / "seeds.png")
+    >>> print(path.name)
+    seeds.png
   """
   from matplotlib.backends.backend_agg import FigureCanvasAgg
   from matplotlib.figure import Figure

@@ -18,6 +18,27 @@ class ConvNet(nn.Module):
 
   A LeNet-style network (LeCun et al. 1998) sized by ``features``/``hidden`` so it fits 8×8 digit images; the exact
   NOS search-time network is :class:`NOSConvNet`. Inputs are NHWC.
+
+  Attributes:
+    features: the widths of the convolution blocks.
+    hidden: the width of the dense layer.
+    outputs: the number of logits.
+
+  Raises:
+    ValueError: from ``apply``, for inputs that are not NHWC images.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> model = ox.models.ConvNet(features=(4,), hidden=8, outputs=10)
+    >>> params = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 1)))  # shapes only
+    >>> print(jax.eval_shape(model.apply, params, jnp.zeros((2, 8, 8, 1))).shape)
+    (2, 10)
+
+  References:
+    LeCun et al., `Gradient-based learning applied to document recognition <https://doi.org/10.1109/5.726791>`_,
+    Proc. IEEE 86, 1998.
   """
 
   features: Sequence[int] = (16, 32)
@@ -36,11 +57,28 @@ class ConvNet(nn.Module):
 
 
 class BatchStatNorm(nn.Module):
-  """Batch normalisation with the statistics of the current batch and a learnt scale and shift (no running averages).
+  r"""Batch normalisation with the statistics of the current batch and a learnt scale and shift (no running averages).
 
-  :math:`y = \\gamma (x - \\mu_B) / \\sqrt{\\sigma_B^2 + \\epsilon} + \\beta` over every axis but the last
+  :math:`y = \gamma (x - \mu_B) / \sqrt{\sigma_B^2 + \epsilon} + \beta` over every axis but the last
   (Ioffe & Szegedy 2015). Keeping no state makes the model a pure function of its parameters, so it trains inside
   :func:`optix_evo.training.fit` and vmaps over populations; evaluation normalises with the evaluated batch.
+
+  Attributes:
+    epsilon: the constant :math:`\epsilon` added to the variance.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> x = jnp.array([[1.0, 10.0], [3.0, 30.0]])
+    >>> norm = ox.models.BatchStatNorm()
+    >>> print(norm.apply(norm.init(jax.random.PRNGKey(0), x), x))  # each feature to mean 0, variance 1
+    [[-1.0 -1.0 ]
+     [ 1.0  1.0 ]]
+
+  References:
+    Ioffe & Szegedy, `Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift
+    <https://arxiv.org/abs/1502.03167>`_, ICML 2015.
   """
 
   epsilon: float = 1e-5
@@ -56,13 +94,34 @@ class BatchStatNorm(nn.Module):
 
 
 class NOSConvNet(nn.Module):
-  """The small ConvNet of the NOS search-time task (Morgan & Hougen 2024; ``shared/design/nos.md`` §6.1).
+  """The small ConvNet of the NOS search-time task (Morgan & Hougen 2024).
 
   ``Conv3x3(base) → BN → swish → Conv3x3(2·base, stride 2) → BN → swish → Conv3x3(4·base, stride 2) → BN → swish →
   GlobalAvgPool → Dense(outputs)``, all convolutions ``SAME``-padded. The paper uses ``base`` = 32 (48 during
   evolution) on CIFAR-10. Differences, so the model stays a pure function of its parameters: batch normalisation uses
   batch statistics (:class:`BatchStatNorm`), and the paper's Dropout(0.2) before the read-out is left out (the
   training loop has no dropout key). Inputs are NHWC.
+
+  Attributes:
+    base: the width of the first convolution.
+    outputs: the number of logits.
+
+  Raises:
+    ValueError: from ``apply``, for inputs that are not NHWC images.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> model = ox.models.NOSConvNet(base=4, outputs=10)
+    >>> params = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((2, 8, 8, 3)))  # shapes only
+    >>> print(jax.eval_shape(model.apply, params, jnp.ones((2, 8, 8, 3))).shape)
+    (2, 10)
+
+  References:
+    Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
+    <https://arxiv.org/abs/2404.06679>`_, 2024; code: `OUStudent/NeuralOptimizerSearch
+    <https://github.com/OUStudent/NeuralOptimizerSearch>`_ (the search-time network of their section 6.1).
   """
 
   base: int = 32

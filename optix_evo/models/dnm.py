@@ -15,8 +15,7 @@ def _uniform_symmetric(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32
 class DNM(nn.Module):
   r"""Dendritic neuron model: synaptic layer, multiplicative dendrites, summing membrane, sigmoid soma.
 
-  For input :math:`x \in \mathbb{R}^D` and ``dendrites`` = M branches (Gao et al. 2018, "Dendritic neuron model with
-  effective learning algorithms for classification, approximation and prediction", IEEE TNNLS, eqs. 1-4):
+  For input :math:`x \in \mathbb{R}^D` and ``dendrites`` = M branches (Gao et al. 2018, eqs. 1-4):
 
   * synapses :math:`Y_{ij} = \sigma(k (w_{ij} x_i - \theta_{ij}))`,
   * dendrites :math:`Z_j = \prod_i Y_{ij}`,
@@ -33,6 +32,21 @@ class DNM(nn.Module):
     k: synaptic steepness k.
     k_soma: soma steepness :math:`k_s`.
     theta_soma: soma threshold :math:`\theta_s`.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> model = ox.models.DNM(dendrites=3, outputs=2)
+    >>> params = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 4)))  # shapes only
+    >>> print(jax.tree.map(lambda a: a.shape, params)["params"])  # [outputs, dendrites, inputs]
+    {'theta': (2, 3, 4), 'w': (2, 3, 4)}
+    >>> print(jax.eval_shape(model.apply, params, jnp.ones((5, 4))).shape)
+    (5, 2)
+
+  References:
+    Gao et al., `Dendritic Neuron Model With Effective Learning Algorithms for Classification, Approximation, and
+    Prediction <https://doi.org/10.1109/TNNLS.2018.2846646>`_, IEEE TNNLS 30, 2019.
   """
 
   dendrites: int = 10

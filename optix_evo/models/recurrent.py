@@ -21,6 +21,25 @@ class RecurrentNet(nn.Module):
     hidden: hidden width of each layer.
     layers: number of stacked recurrent layers.
     outputs: width of the read-out.
+
+  Raises:
+    ValueError: from ``apply``, for an unknown cell or inputs that are not ``[batch, time(, features)]``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> model = ox.models.RecurrentNet(cell="gru", hidden=4, layers=2, outputs=1)
+    >>> params = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 6)))  # shapes only
+    >>> print(jax.eval_shape(model.apply, params, jnp.ones((3, 6))).shape)  # 3 series of 6 steps, one feature each
+    (3, 1)
+
+  References:
+    Hochreiter & Schmidhuber, `Long Short-Term Memory <https://doi.org/10.1162/neco.1997.9.8.1735>`_, Neural
+    Computation 9, 1997.
+
+    Cho et al., `Learning Phrase Representations using RNN Encoder-Decoder for Statistical Machine Translation
+    <https://arxiv.org/abs/1406.1078>`_, EMNLP 2014.
   """
 
   cell: str = "lstm"
@@ -42,12 +61,46 @@ class RecurrentNet(nn.Module):
 
 
 class LSTM(RecurrentNet):
-  """:class:`RecurrentNet` with LSTM cells (Hochreiter & Schmidhuber 1997)."""
+  """:class:`RecurrentNet` with LSTM cells (Hochreiter & Schmidhuber 1997).
+
+  Attributes:
+    cell: ``"lstm"``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> model = ox.models.LSTM(hidden=4, outputs=2)
+    >>> params = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 5, 3)))  # shapes only
+    >>> print(jax.eval_shape(model.apply, params, jnp.ones((2, 5, 3))).shape)
+    (2, 2)
+
+  References:
+    Hochreiter & Schmidhuber, `Long Short-Term Memory <https://doi.org/10.1162/neco.1997.9.8.1735>`_, Neural
+    Computation 9, 1997.
+  """
 
   cell: str = "lstm"
 
 
 class GRU(RecurrentNet):
-  """:class:`RecurrentNet` with GRU cells (Cho et al. 2014)."""
+  """:class:`RecurrentNet` with GRU cells (Cho et al. 2014).
+
+  Attributes:
+    cell: ``"gru"``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> model = ox.models.GRU(hidden=4, outputs=1)
+    >>> params = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 5)))  # shapes only
+    >>> print(jax.eval_shape(model.apply, params, jnp.ones((2, 5))).shape)
+    (2, 1)
+
+  References:
+    Cho et al., `Learning Phrase Representations using RNN Encoder-Decoder for Statistical Machine Translation
+    <https://arxiv.org/abs/1406.1078>`_, EMNLP 2014.
+  """
 
   cell: str = "gru"

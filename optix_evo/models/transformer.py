@@ -7,7 +7,27 @@ import jax.numpy as jnp
 
 
 class EncoderBlock(nn.Module):
-  """Pre-norm Transformer encoder block: ``x + MHA(LN(x))`` then ``x + MLP(LN(x))`` (Vaswani et al. 2017)."""
+  """Pre-norm Transformer encoder block: ``x + MHA(LN(x))`` then ``x + MLP(LN(x))`` (Vaswani et al. 2017).
+
+  Attributes:
+    heads: the number of attention heads (must divide the model width).
+    mlp_width: the hidden width of the MLP.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> block = ox.models.EncoderBlock(heads=2, mlp_width=8)
+    >>> params = jax.eval_shape(block.init, jax.random.PRNGKey(0), jnp.zeros((1, 3, 4)))  # shapes only
+    >>> print(jax.eval_shape(block.apply, params, jnp.ones((2, 3, 4))).shape)
+    (2, 3, 4)
+
+  References:
+    Vaswani et al., `Attention Is All You Need <https://arxiv.org/abs/1706.03762>`_, NeurIPS 2017.
+
+    Xiong et al., `On Layer Normalization in the Transformer Architecture <https://arxiv.org/abs/2002.04745>`_,
+    ICML 2020 (the pre-norm form).
+  """
 
   heads: int
   mlp_width: int
@@ -36,6 +56,28 @@ class TransformerClassifier(nn.Module):
     outputs: classes (or 1 for scalar regression).
     output_length: ``None`` to pool, or the number of final positions to label.
     patch_size: consecutive steps per token (must divide the sequence length).
+
+  Raises:
+    ValueError: from ``apply``, for inputs that are not ``[batch, time(, features)]``, ``heads`` that do not divide
+      ``dim``, or a ``patch_size`` that does not divide the sequence length.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> model = ox.models.TransformerClassifier(dim=8, heads=2, layers=1, outputs=3, patch_size=2)
+    >>> params = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, 6)))  # shapes only
+    >>> print(jax.eval_shape(model.apply, params, jnp.ones((4, 6))).shape)
+    (4, 3)
+
+  References:
+    Vaswani et al., `Attention Is All You Need <https://arxiv.org/abs/1706.03762>`_, NeurIPS 2017.
+
+    Xiong et al., `On Layer Normalization in the Transformer Architecture <https://arxiv.org/abs/2002.04745>`_,
+    ICML 2020 (the pre-norm form).
+
+    Dosovitskiy et al., `An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale
+    <https://arxiv.org/abs/2010.11929>`_, ICLR 2021 (patches).
   """
 
   dim: int = 32

@@ -1,4 +1,4 @@
-"""The optimizer zoo: every optimizer of the review as an ``optax.GradientTransformation``.
+"""The optimizer zoo: every optimizer of the zoo as an ``optax.GradientTransformation``.
 
 Optimizers that optax already has are re-exported with argument checks (or thinly wrapped where the reference
 implementation's semantics differ, see each docstring); the others are new ``scale_by_*`` transformations with an

@@ -25,13 +25,46 @@ def scale_by_adan(
   r"""Rescales updates by the Adan rule of the official code (sail-sg/Adan).
 
   .. math::
-    d_t = g_t - g_{t-1}\ (d_1 = 0), \quad m_t = \beta_1 m + (1-\beta_1) g_t, \quad v_t = \beta_2 v + (1-\beta_2) d_t,
-    \quad n_t = \beta_3 n + (1-\beta_3)(g_t + \beta_2 d_t)^2,
-    \quad u_t = (\hat m_t + \beta_2 \hat v_t) / (\sqrt{\hat n_t + \epsilon_{root}} + \epsilon)
+
+    d_t = g_t - g_{t-1}\ (d_1 = 0), \quad m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
+    v_t = \beta_2 v_{t-1} + (1-\beta_2) d_t, \quad n_t = \beta_3 n_{t-1} + (1-\beta_3)(g_t + \beta_2 d_t)^2,
+
+  .. math::
+
+    u_t = (\hat m_t + \beta_2 \hat v_t) / (\sqrt{\hat n_t + \epsilon_{root}} + \epsilon)
 
   (hats: bias corrections). :func:`optax.scale_by_adan` weights :math:`d_t` and :math:`\hat v_t` by
   :math:`1-\beta_2` instead of :math:`\beta_2` (optax PR #1715); the two agree on step 1 only.
-  State: :class:`optax.ScaleByAdanState` (``m``, ``v``, ``n``, ``g`` = previous gradient, ``t`` = count).
+
+  Args:
+    b1: the decay :math:`\beta_1` of the gradient average, in [0, 1).
+    b2: the decay :math:`\beta_2` of the gradient-difference average, in [0, 1).
+    b3: the decay :math:`\beta_3` of the second moment, in [0, 1).
+    eps: the constant :math:`\epsilon` added outside the root.
+    eps_root: the constant :math:`\epsilon_{root}` added inside the root.
+
+  Returns:
+    An :class:`optax.GradientTransformation` whose state is an :class:`optax.ScaleByAdanState` (``m``, ``v``,
+    ``n``, ``g`` = the previous gradient, ``t`` = the count).
+
+  Raises:
+    InputError: for decays outside [0, 1), a negative ``eps_root`` or ``eps = eps_root = 0``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> tx = ox.scale_by_adan()
+    >>> state = tx.init(jnp.zeros(2))
+    >>> updates, state = tx.update(jnp.array([2.0, -4.0]), state)
+    >>> print(updates)  # step 1 (no difference yet): g / |g|
+    [ 1.0 -1.0]
+    >>> updates, state = tx.update(jnp.array([4.0, -4.0]), state)
+    >>> print(updates)  # the first coordinate's gradient grew: Adan's look-ahead adds b2 * d
+    [ 0.9074 -1.0]
+
+  References:
+    Xie et al., `Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep Models
+    <https://arxiv.org/abs/2208.06677>`_, TPAMI 2024; code: `sail-sg/Adan <https://github.com/sail-sg/Adan>`_.
   """
   check_decay("b1", b1)
   check_decay("b2", b2)
@@ -83,18 +116,49 @@ def adan(
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adan, re-implemented to match the official PyTorch code (optax's :func:`optax.adan` has a coefficient bug).
 
-  Same argument names as :func:`optax.adan`. Differences from optax, all following the reference
-  (sail-sg/Adan ``Adan``, pytorch-optimizer ``Adan``):
+  The step :math:`u_t` of :func:`scale_by_adan`, then
+  :math:`w \leftarrow (w - \eta_t u_t)/(1 + \eta_t\lambda)` (``proximal=True``) or
+  :math:`w \leftarrow w - \eta_t(u_t + \lambda w)` (``proximal=False``). Same argument names as :func:`optax.adan`.
+  Differences from optax, all following the reference (sail-sg/Adan ``Adan``, pytorch-optimizer ``Adan``):
 
   * the gradient difference is weighted by ``b2`` (0.92), not ``1 - b2`` (see :func:`scale_by_adan`);
   * ``eps_root`` defaults to ``0.0`` (optax: ``1e-8`` inside the root; the reference adds ``eps`` outside only);
-  * ``proximal=True`` (default, the reference's ``no_prox=False``): after the step
-    :math:`w \leftarrow (w - \eta u)/(1 + \eta\lambda)`; ``proximal=False`` is optax's and the reference's
-    ``no_prox=True`` AdamW form :math:`w \leftarrow w - \eta(u + \lambda w)`.
+  * ``proximal=True`` (default, the reference's ``no_prox=False``); ``proximal=False`` is optax's and the
+    reference's ``no_prox=True`` AdamW form.
 
   The reference's optional ``max_grad_norm`` clipping is ``optax.clip_by_global_norm`` chained in front.
 
-  References: Xie et al. 2024, "Adan: Adaptive Nesterov Momentum Algorithm", arXiv:2208.06677.
+  Args:
+    learning_rate: a fixed learning rate or an optax schedule.
+    b1: the decay of the gradient average, in [0, 1).
+    b2: the decay of the gradient-difference average, in [0, 1).
+    b3: the decay of the second moment, in [0, 1).
+    eps: the constant added outside the root.
+    eps_root: the constant added inside the root.
+    weight_decay: the weight decay :math:`\lambda`.
+    mask: a pytree of booleans (or a function of the params returning one): where to apply the decay.
+    proximal: the proximal (``True``) or the AdamW (``False``) form of the weight decay.
+
+  Returns:
+    An :class:`optax.GradientTransformationExtraArgs`.
+
+  Raises:
+    InputError: for a negative learning rate or weight decay (and the checks of :func:`scale_by_adan`).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> opt = ox.adan(learning_rate=0.1, weight_decay=1.0)
+    >>> params = jnp.array([1.0, -2.0])
+    >>> state = opt.init(params)
+    >>> updates, state = opt.update(2 * params, state, params)
+    >>> print(optax.apply_updates(params, updates))  # (w - 0.1 * sign(g)) / (1 + 0.1)
+    [ 0.8182 -1.7273 ]
+
+  References:
+    Xie et al., `Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep Models
+    <https://arxiv.org/abs/2208.06677>`_, TPAMI 2024; code: `sail-sg/Adan <https://github.com/sail-sg/Adan>`_.
   """
   check_learning_rate(learning_rate)
   check_non_negative("weight_decay", weight_decay)

@@ -11,18 +11,50 @@ from optix_evo.errors import InputError
 
 
 class OptimizerSpec(NamedTuple):
-  """A zoo entry: how to build the optimizer, its reference default hyperparameters, and where it comes from."""
+  """A zoo entry: how to build the optimizer, its reference default hyperparameters, and where it comes from.
+
+  Attributes:
+    constructor: the function that builds the optimizer from keyword hyperparameters.
+    defaults: the reference default hyperparameters (those of the paper's or the reference code's).
+    citation: the paper (and reference code) the defaults come from.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> spec = ox.OPTIMIZERS["adamw"]
+    >>> print(spec.constructor.__name__, spec.defaults)
+    adamw {'learning_rate': 0.001, 'weight_decay': 0.01}
+  """
 
   constructor: Callable[..., optax.GradientTransformation]
   defaults: Mapping[str, Any]
   citation: str
 
 
+#: Every optimizer of the zoo by name: its constructor, reference default hyperparameters and citation
+#: (:class:`OptimizerSpec`); :func:`get_optimizer` builds one, :func:`register` adds one.
 OPTIMIZERS: dict[str, OptimizerSpec] = {}
 
 
 def register(name: str, constructor: Callable[..., optax.GradientTransformation], defaults: Mapping[str, Any], citation: str) -> None:
-  """Adds ``name`` to :data:`OPTIMIZERS`. Registering a name twice is an error (one way to do each thing)."""
+  """Adds the optimizer ``name`` to :data:`OPTIMIZERS`.
+
+  Args:
+    name: the registry name (what ``optix-evo bench`` rows and :func:`get_optimizer` use).
+    constructor: a function of keyword hyperparameters returning an :class:`optax.GradientTransformation`.
+    defaults: the reference default hyperparameters, overridable in :func:`get_optimizer`.
+    citation: where the optimizer and its defaults come from.
+
+  Raises:
+    InputError: if ``name`` is already registered (one way to do each thing).
+
+  Examples:
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> ox.register("lamb", optax.lamb, {"learning_rate": 1e-3}, "You et al. 2020, arXiv:1904.00962")
+    >>> print(ox.OPTIMIZERS["lamb"].defaults)
+    {'learning_rate': 0.001}
+    >>> del ox.OPTIMIZERS["lamb"]  # this example's entry removed again
+  """
   if name in OPTIMIZERS:
     raise InputError(f"An optimizer named {name!r} is already registered.")
   OPTIMIZERS[name] = OptimizerSpec(constructor, dict(defaults), citation)
@@ -31,12 +63,25 @@ def register(name: str, constructor: Callable[..., optax.GradientTransformation]
 def get_optimizer(name: str, **hparams: Any) -> optax.GradientTransformation:
   """Builds the zoo optimizer ``name`` with its registered defaults overridden by ``hparams``.
 
-  Example:
-    >>> import optix_evo as ox
-    >>> opt = ox.get_optimizer("adam", learning_rate=3e-4)
+  Args:
+    name: a name in :data:`OPTIMIZERS` (``"adam"``, ``"swats"``, ...).
+    **hparams: hyperparameters that replace the registered defaults (``learning_rate=3e-4``, ...).
+
+  Returns:
+    The optimizer, an :class:`optax.GradientTransformation`.
 
   Raises:
     InputError: if ``name`` is unknown (the message lists the known names) or a hyperparameter is not accepted.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> opt = ox.get_optimizer("adam", learning_rate=3e-4)
+    >>> print(sorted(ox.OPTIMIZERS)[:4])
+    ['adabelief', 'adabound', 'adagrad', 'adam']
+    >>> ox.get_optimizer("adamm")
+    Traceback (most recent call last):
+      ...
+    optix_evo.errors.InputError: Unknown optimizer 'adamm'. Known optimizers: ...
   """
   try:
     spec = OPTIMIZERS[name]

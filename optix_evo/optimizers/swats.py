@@ -22,7 +22,25 @@ from optix_evo.optimizers._validation import (
 
 
 class ScaleBySwatsState(NamedTuple):
-  """State of :func:`scale_by_swats`."""
+  r"""State of :func:`scale_by_swats` (and so of :func:`swats`).
+
+  Attributes:
+    count: the number of updates taken, :math:`k` (int32 scalar).
+    mu: Adam's first moment :math:`m`; after the switch the SGD heavy-ball buffer :math:`v` (which starts at 0).
+    nu: Adam's second moment :math:`a` (frozen after the switch).
+    lambda_ema: :math:`\lambda_k`, the EMA of the projected SGD rate :math:`\gamma_k`, not bias-corrected.
+    sgd_rate: :math:`\Lambda`, the SGD learning rate set at the switch (0 in the Adam phase).
+    switch_step: the step :math:`k` at which the switch happened (int32; 0 in the Adam phase).
+    switch_lr: the learning rate at the switch step (a schedule rescales :math:`\Lambda` by
+      :math:`\alpha_k / \alpha_{switch}`).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> state = ox.scale_by_swats().init(jnp.zeros(2))
+    >>> print(state.count, state.switch_step, state.sgd_rate)
+    0 0 0.0
+  """
 
   count: chex.Array  # int32 number of updates taken (k)
   mu: optax.Updates  # Adam first moment m; after the switch the SGD heavy-ball buffer v (starts at 0)
@@ -66,8 +84,39 @@ def scale_by_swats(
   Updates and moments keep the parameters' dtypes; the scalars (:math:`\lambda`, :math:`\Lambda`) are real, at least
   float32. Complex parameters use the real part of :math:`p^\mathsf{H} g`.
 
-  References: Keskar & Socher 2017, "Improving Generalization Performance by Switching from Adam to SGD",
-  arXiv:1712.07628.
+  Args:
+    learning_rate: the learning rate :math:`\alpha_k` (a number or an optax schedule).
+    b1: the decay :math:`\beta_1` of the first moment (and the SGD phase's momentum), in [0, 1).
+    b2: the decay :math:`\beta_2` of the second moment and of :math:`\lambda_k`, in [0, 1).
+    eps: Adam's denominator epsilon and the switch tolerance (> 0).
+    nesterov: Nesterov momentum in the SGD phase.
+
+  Returns:
+    An :class:`optax.GradientTransformation` whose state is a :class:`ScaleBySwatsState`; its updates are the
+    (negative) steps, learning rate included.
+
+  Raises:
+    InputError: for a negative learning rate, decays outside [0, 1) or ``eps <= 0``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> tx = ox.scale_by_swats(learning_rate=0.1, eps=1e-4)
+    >>> state = tx.init(jnp.zeros(2))
+    >>> for _ in range(3):  # a constant gradient (a linear loss): the projected SGD rate is constant
+    ...   updates, state = tx.update(jnp.array([1.0, -1.0]), state)
+    ...   print(updates)
+    [-0.0997 0.0997]
+    [-0.0998 0.0998]
+    [-0.01 0.01]
+    >>> print(state.switch_step, state.sgd_rate)  # switched at step 2 with the rate of Adam's steps
+    2 0.0997
+
+  References:
+    Keskar & Socher, `Improving Generalization Performance by Switching from Adam to SGD
+    <https://arxiv.org/abs/1712.07628>`_, 2017; PyTorch code: `Mrpatekful/swats <https://github.com/Mrpatekful/swats>`_,
+    `pytorch-optimizer SWATS <https://github.com/kozistr/pytorch_optimizer>`_.
   """
   check_learning_rate(learning_rate)
   check_decay("b1", b1)
@@ -140,17 +189,36 @@ def swats(
     weight_decay: float = 0.0,
     nesterov: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
-  r"""SWATS (:func:`scale_by_swats`) with coupled L2 weight decay :math:`g \leftarrow g + \lambda w`, as in the PyTorch
-  references (the decayed gradient enters the switch estimate too).
+  r"""SWATS (:func:`scale_by_swats`) with coupled L2 weight decay :math:`g \leftarrow g + \lambda w`.
+
+  As in the PyTorch references, the decayed gradient enters the switch estimate too.
+
+  Args:
+    learning_rate: the learning rate (a number or an optax schedule).
+    b1: the decay of the first moment (and the SGD phase's momentum), in [0, 1).
+    b2: the decay of the second moment, in [0, 1).
+    eps: Adam's denominator epsilon and the switch tolerance (> 0; ~1e-4 to see a switch).
+    weight_decay: the coupled L2 coefficient :math:`\lambda` (0: ``update`` needs no params).
+    nesterov: Nesterov momentum in the SGD phase.
+
+  Returns:
+    An :class:`optax.GradientTransformationExtraArgs`; :func:`swats_in_sgd_phase` reads its phase.
+
+  Raises:
+    InputError: for a negative weight decay (and the checks of :func:`scale_by_swats`).
 
   Examples:
-    >>> import jax.numpy as jnp, optix_evo as ox
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
     >>> opt = ox.swats(1e-3, eps=1e-4)
     >>> state = opt.init({"w": jnp.ones(3)})
     >>> bool(ox.swats_in_sgd_phase(state))
     False
 
-  References: Keskar & Socher 2017, arXiv:1712.07628.
+  References:
+    Keskar & Socher, `Improving Generalization Performance by Switching from Adam to SGD
+    <https://arxiv.org/abs/1712.07628>`_, 2017; PyTorch code: `Mrpatekful/swats <https://github.com/Mrpatekful/swats>`_,
+    `pytorch-optimizer SWATS <https://github.com/kozistr/pytorch_optimizer>`_.
   """
   check_non_negative("weight_decay", weight_decay)
   tx = optax.chain(
@@ -163,7 +231,27 @@ def swats(
 def swats_in_sgd_phase(state: optax.OptState) -> chex.Array:
   """Whether the SWATS state inside ``state`` (from :func:`swats`, possibly chained or injected) has switched to SGD.
 
-  A boolean scalar (batched under ``vmap``); ``state.switch_step`` of :class:`ScaleBySwatsState` says when.
+  Args:
+    state: an optimizer state holding one :class:`ScaleBySwatsState`.
+
+  Returns:
+    A boolean scalar (batched under ``vmap``); ``switch_step`` of the :class:`ScaleBySwatsState` says when.
+
+  Raises:
+    InputError: if ``state`` holds no SWATS state.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> opt = optax.chain(optax.clip_by_global_norm(1.0), ox.swats(0.1, eps=1e-4))
+    >>> state = opt.init(jnp.zeros(2))
+    >>> print(bool(ox.swats_in_sgd_phase(state)))
+    False
+    >>> for _ in range(2):
+    ...   updates, state = opt.update(jnp.array([1.0, -1.0]), state)
+    >>> print(bool(ox.swats_in_sgd_phase(state)))
+    True
   """
   found = optax.tree.get(state, "ScaleBySwatsState")
   if found is None:

@@ -16,7 +16,22 @@ MODES = ("adadecay", "awd", "trust")
 
 
 class LayerwiseDecayState(NamedTuple):
-  """State of :func:`add_layerwise_decayed_weights`."""
+  r"""State of :func:`add_layerwise_decayed_weights`.
+
+  Attributes:
+    count: the number of updates taken (int32 scalar).
+    coefficient: one scalar per leaf: the mean decay coefficient :math:`\lambda_l` applied at the last step
+      (``"trust"``: the leaf's trust ratio); ``"awd"`` smooths it across steps with ``beta``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> tx = ox.add_layerwise_decayed_weights(1e-2, mode="awd")
+    >>> params = {"w": jnp.ones(4)}
+    >>> _, state = tx.update({"w": jnp.full(4, 2.0)}, tx.init(params), params)
+    >>> print(state.coefficient)  # lambda * |u| / |w| = 0.01 * 4 / 2
+    {'w': Array(0.02, dtype=float32)}
+  """
 
   count: chex.Array  # int32 number of updates taken
   coefficient: optax.Updates  # one scalar per leaf: the mean decay coefficient λ_l applied at the last step
@@ -58,8 +73,37 @@ def add_layerwise_decayed_weights(
     mask: a pytree of booleans or a callable ``params -> mask``, as in optax: leaves with ``False`` (e.g. biases,
       norm scales) get neither decay nor trust ratio.
 
-  References: Nakamura & Hong 2019, IEEE Access 7:118857 (arXiv:1907.08931); Ghiasi, Shafahi & Ardekani 2023,
-  arXiv:2210.00094; You et al. 2020 (LAMB), arXiv:1904.00962.
+  Returns:
+    An :class:`optax.GradientTransformation` whose state is a :class:`LayerwiseDecayState` (wrapped in
+    :func:`optax.masked` when ``mask`` is given); ``update`` needs params.
+
+  Raises:
+    InputError: for an unknown mode, a negative ``weight_decay`` or ``alpha``, ``beta`` outside [0, 1), an ``eps``
+      that could divide by 0, or (from ``update``) missing params.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> params = {"w": jnp.array([1.0, 1.0]), "b": jnp.array([1.0])}
+    >>> tx = ox.add_layerwise_decayed_weights(0.1, mode="adadecay", alpha=0.0)  # = optax.add_decayed_weights(0.1)
+    >>> updates, _ = tx.update({"w": jnp.array([0.0, 2.0]), "b": jnp.zeros(1)}, tx.init(params), params)
+    >>> print(updates["w"])
+    [0.1 2.1]
+    >>> tx = ox.add_layerwise_decayed_weights(0.1, mode="adadecay", alpha=4.0)
+    >>> updates, _ = tx.update({"w": jnp.array([0.0, 2.0]), "b": jnp.zeros(1)}, tx.init(params), params)
+    >>> print(updates["w"])  # the larger gradient's weight decays more
+    [0.0036 2.1964 ]
+
+  References:
+    Nakamura & Hong, `Adaptive Weight Decay for Deep Neural Networks <https://arxiv.org/abs/1907.08931>`_, IEEE
+    Access 7, 2019 (AdaDecay).
+
+    Ghiasi, Shafahi & Ardekani, `Improving Robustness with Adaptive Weight Decay <https://arxiv.org/abs/2210.00094>`_,
+    NeurIPS 2023 (AWD).
+
+    You et al., `Large Batch Optimization for Deep Learning: Training BERT in 76 minutes
+    <https://arxiv.org/abs/1904.00962>`_, ICLR 2020 (LAMB's trust ratio).
   """
   if mode not in MODES:
     raise InputError(f"Unknown mode {mode!r} for add_layerwise_decayed_weights. Known modes: {', '.join(MODES)}.")

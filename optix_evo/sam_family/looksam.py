@@ -15,7 +15,21 @@ from optix_evo.sam_family.sharpness_aware import ascent_perturbation, call_grad_
 
 
 class LookSAMState(NamedTuple):
-  """State of :func:`looksam`: step counter, the stored orthogonal component ``g_v``, and the base state."""
+  """State of :func:`looksam`.
+
+  Attributes:
+    count: the number of steps taken (int32 scalar); a full SAM step runs when ``count % k == 0``.
+    g_v: the stored component :math:`g_v` of the last SAM gradient orthogonal to the gradient, like the params.
+    base_state: the state of the base optimizer.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> state = ox.looksam(optax.sgd(learning_rate=0.1), k=5).init(jnp.zeros(2))
+    >>> print(state.count, state.g_v)
+    0 [0. 0.]
+  """
 
   count: jax.Array  # int32 scalar: steps taken; a full SAM step runs when count % k == 0
   g_v: chex.ArrayTree
@@ -48,7 +62,7 @@ def looksam(
   The reused term has size :math:`\alpha\lVert g\rVert` however stale its direction, so in a narrow, ill-conditioned
   valley (the Rosenbrock function) it keeps kicking the iterate across the valley and the run does not settle at the
   minimum: lower ``alpha`` (or decay it) there.
-  Measured cost and accuracy on a small CNN: ``benchmarks/results/sam_cost.md``.
+  Measured cost and accuracy on a small CNN: ``benchmarks/results/sam_cost.md`` in the repository.
 
   The skip is a ``lax.cond`` on ``count``, so it saves compute under ``jit``. Under ``jax.vmap`` a ``cond`` with a
   *batched* predicate runs both branches; ``count`` is a constant-initialised counter, so it stays unbatched as long
@@ -64,12 +78,31 @@ def looksam(
     eps: added to norms in denominators; must be > 0.
 
   Returns:
-    A ``GradientTransformationExtraArgs``; call ``update(grads, state, params, grad_fn=...)`` as for
-    :func:`optix_evo.sam_family.sam`.
+    An :class:`optax.GradientTransformationExtraArgs` whose state is a :class:`LookSAMState`; call
+    ``update(grads, state, params, grad_fn=...)`` as for :func:`optix_evo.sam_family.sam`.
+
+  Raises:
+    InputError: for ``k`` that is not a Python int >= 1, a negative ``rho`` or ``alpha``, ``eps <= 0``, or (from
+      ``update``) missing params or ``grad_fn``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> loss = lambda q: jnp.sum(q ** 4)
+    >>> opt = ox.looksam(optax.sgd(learning_rate=0.01), rho=0.05, k=3)
+    >>> params = jnp.array([1.0, -0.5])
+    >>> state = opt.init(params)
+    >>> for _ in range(4):  # SAM steps (one more gradient) on steps 1 and 4, the reused direction on 2 and 3
+    ...   updates, state = opt.update(jax.grad(loss)(params), state, params, grad_fn=jax.grad(loss))
+    ...   params = optax.apply_updates(params, updates)
+    >>> print(state.count, loss(params))  # the loss was 1.0625
+    4 0.5981
 
   References:
-    Liu, Mai, Chen, Hsieh, You, "Towards Efficient and Scalable Sharpness-Aware Minimization", CVPR 2022
-    (arXiv:2203.02714).
+    Liu et al., `Towards Efficient and Scalable Sharpness-Aware Minimization <https://arxiv.org/abs/2203.02714>`_,
+    CVPR 2022.
   """
   if not isinstance(k, int) or isinstance(k, bool) or k < 1:
     raise InputError(f"k must be a Python int >= 1 (the refresh period), got {k!r}.")

@@ -36,7 +36,19 @@ Mask = chex.ArrayTree | Callable[[chex.ArrayTree], chex.ArrayTree]
 
 
 class SAMState(NamedTuple):
-  """State of :func:`sam` / :func:`asam`: only the base optimizer's state (SAM itself keeps nothing between steps)."""
+  """State of :func:`sam` and :func:`asam`: only the base optimizer's state (SAM itself keeps nothing between steps).
+
+  Attributes:
+    base_state: the state of the base optimizer.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> state = ox.sam(optax.sgd(learning_rate=0.1)).init(jnp.zeros(2))
+    >>> print(type(state).__name__, type(state.base_state).__name__)
+    SAMState tuple
+  """
 
   base_state: optax.OptState
 
@@ -174,18 +186,29 @@ def sam(
     eps: added to the norm (davda54's ``1e-12``); must be > 0 (a zero gradient would give 0/0).
 
   Returns:
-    A ``GradientTransformationExtraArgs`` whose state is :class:`SAMState`.
+    An :class:`optax.GradientTransformationExtraArgs` whose state is a :class:`SAMState`; ``update`` needs
+    params and ``grad_fn=``.
+
+  Raises:
+    InputError: for a negative ``rho`` or ``eps <= 0``, or (from ``update``) missing params or ``grad_fn``, or a
+      ``grad_fn`` whose gradients do not have the structure of the params.
 
   Examples:
-    >>> import jax, jax.numpy as jnp, optax, optix_evo as ox
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
     >>> loss = lambda p: jnp.sum(p ** 2)
-    >>> opt = ox.sam(optax.sgd(0.1), rho=0.05)
-    >>> params = jnp.array([1.0, -2.0]); state = opt.init(params)
+    >>> opt = ox.sam(optax.sgd(learning_rate=0.1), rho=0.05)
+    >>> params = jnp.array([3.0, -4.0])
+    >>> state = opt.init(params)
     >>> updates, state = opt.update(jax.grad(loss)(params), state, params, grad_fn=jax.grad(loss))
+    >>> print(updates)  # -0.1 * grad at w + 0.05 * g / |g| = [3.03, -4.04]
+    [-0.606 0.808]
 
   References:
-    Foret, Kleiner, Mobahi, Neyshabur, "Sharpness-Aware Minimization for Efficiently Improving Generalization",
-    ICLR 2021 (arXiv:2010.01412); reference implementation davda54/sam.
+    Foret et al., `Sharpness-Aware Minimization for Efficiently Improving Generalization
+    <https://arxiv.org/abs/2010.01412>`_, ICLR 2021; code: `davda54/sam <https://github.com/davda54/sam>`_.
   """
   scale_fn = asam_scale(0.0, None) if adaptive else None
   return sharpness_aware(base, rho, eps, scale_fn, "sam")
@@ -217,12 +240,29 @@ def asam(
     eps: added to the norm (SamsungLabs/ASAM uses 1e-16, davda54/sam 1e-12).
 
   Returns:
-    A ``GradientTransformationExtraArgs`` whose state is :class:`SAMState`; call ``update`` with ``grad_fn``
-    exactly as for :func:`sam`.
+    An :class:`optax.GradientTransformationExtraArgs` whose state is a :class:`SAMState`; call ``update`` with
+    ``grad_fn`` exactly as for :func:`sam`.
+
+  Raises:
+    InputError: for a negative ``rho`` or ``eta``, ``eps <= 0``, a mask that is not a tree of bools like the params,
+      or (from ``update``) missing params or ``grad_fn``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> loss = lambda p: jnp.sum((p - 1.0) ** 2)
+    >>> opt = ox.asam(optax.sgd(learning_rate=0.1), rho=0.5, eta=0.0)
+    >>> params = jnp.array([3.0, 0.0])
+    >>> state = opt.init(params)
+    >>> updates, state = opt.update(jax.grad(loss)(params), state, params, grad_fn=jax.grad(loss))
+    >>> print(updates)  # eta = 0: the zero weight is not perturbed; -0.1 * (the gradient at [4.5, 0.0])
+    [-0.7 0.2]
 
   References:
-    Kwon, Kim, Park, Choi, "ASAM: Adaptive Sharpness-Aware Minimization for Scale-Invariant Learning of Deep Neural
-    Networks", ICML 2021 (arXiv:2102.11600); official code SamsungLabs/ASAM.
+    Kwon et al., `ASAM: Adaptive Sharpness-Aware Minimization for Scale-Invariant Learning of Deep Neural Networks
+    <https://arxiv.org/abs/2102.11600>`_, ICML 2021; code: `SamsungLabs/ASAM <https://github.com/SamsungLabs/ASAM>`_.
   """
   check_non_negative("eta", eta)
   return sharpness_aware(base, rho, eps, asam_scale(eta, mask), "asam")

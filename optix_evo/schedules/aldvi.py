@@ -36,6 +36,23 @@ class AldviHistory(NamedTuple):
   """What a rule sees at an epoch boundary: the last ``history_size`` epochs, oldest first, most recent last.
 
   An epoch whose batch losses were all non-finite repeats the previous epoch's metrics (a rule never sees NaN/inf).
+
+  Attributes:
+    loss: ``[H]`` epoch-mean training loss (over the finite batch losses).
+    accuracy: ``[H]`` epoch-mean accuracy, or ``None`` when the task has none (regression).
+    lr: ``[H]`` the learning rate used during each of those epochs.
+    valid: ``[H]`` bool, ``False`` for slots not yet filled.
+    epoch: the number of completed epochs (int32; the next η is used for epoch index ``epoch``).
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> history = ox.AldviHistory(loss=jnp.array([1.0, 0.8]), accuracy=None, lr=jnp.array([0.1, 0.1]),
+    ...                           valid=jnp.array([True, True]), epoch=jnp.array(2))
+    >>> rule = ox.make_aldvi_rule("trend")
+    >>> print(rule(jnp.array(0.1), history, jax.random.PRNGKey(0)))  # the loss fell 20%: steady progress, x0.99
+    0.099
   """
 
   loss: jax.Array  # [H] epoch-mean training loss (over the finite batch losses)
@@ -50,7 +67,30 @@ AldviRule = Callable[[jax.Array, AldviHistory, jax.Array], jax.Array]
 
 
 class ScaleByAldviState(NamedTuple):
-  """State of :func:`scale_by_aldvi`; read it with :func:`current_lr` and :func:`aldvi_history`."""
+  """State of :func:`scale_by_aldvi`; read it with :func:`current_lr` and :func:`aldvi_history`.
+
+  Attributes:
+    count: the number of steps taken (int32).
+    lr: the learning rate of the current epoch.
+    loss_sum: the sum of this epoch's finite batch losses.
+    accuracy_sum: the sum of this epoch's accuracies at those steps.
+    num_finite: the number of finite batch losses this epoch (int32).
+    num_nonfinite: the number of non-finite batch losses this epoch (int32).
+    loss_history: ``[H]`` as :attr:`AldviHistory.loss`.
+    accuracy_history: ``[H]`` as :attr:`AldviHistory.accuracy` (zeros when there is no accuracy).
+    lr_history: ``[H]`` as :attr:`AldviHistory.lr`.
+    valid: ``[H]`` bool, the filled slots.
+    diverged_history: ``[H]`` bool, the epochs that saw a non-finite loss.
+    epoch: the number of completed epochs (int32).
+    key: the PRNG key of stochastic rules.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> state = ox.scale_by_aldvi(0.1, steps_per_epoch=10, history_size=3).init(jnp.zeros(2))
+    >>> print(state.lr, state.epoch, state.loss_history)
+    0.1 0 [0. 0. 0.]
+  """
 
   count: jax.Array  # int32, steps taken
   lr: jax.Array  # learning rate of the current epoch
@@ -81,9 +121,9 @@ def _relative_change(new: jax.Array, old: jax.Array) -> jax.Array:
 
 
 def paper_rule(alpha: float | jax.Array = 1.0, *, sigma: float | jax.Array = 0.0) -> AldviRule:
-  """The paper's stochastic model (§IV.B): :math:`\\eta_{t+1} = \\eta_t (1 + \\alpha |A_t - A_{t-1}|) + \\epsilon_t`.
+  r"""The paper's stochastic model: :math:`\eta_{t+1} = \eta_t (1 + \alpha |A_t - A_{t-1}|) + \epsilon_t` (IV.B).
 
-  :math:`\\epsilon_t \\sim N(0, \\sigma^2)` (additive, in learning-rate units). Without an accuracy (regression) the
+  :math:`\epsilon_t \sim N(0, \sigma^2)` (additive, in learning-rate units). Without an accuracy (regression) the
   change is the relative loss change :math:`|L_t - L_{t-1}| / |L_{t-1}|`. With ``sigma=0`` this rule **only ever
   grows** η (any change in accuracy raises it), so ``max_lr`` is what stops it; use it for the paper's analysis,
   prefer ``"trend"`` or ``"phased"`` for training.
@@ -91,6 +131,26 @@ def paper_rule(alpha: float | jax.Array = 1.0, *, sigma: float | jax.Array = 0.0
   Args:
     alpha: sensitivity of η to the change in accuracy.
     sigma: standard deviation of the additive noise.
+
+  Returns:
+    An :data:`AldviRule`.
+
+  Raises:
+    InputError: for a negative ``alpha`` or ``sigma``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> rule = ox.schedules.paper_rule(alpha=2.0)
+    >>> history = ox.AldviHistory(loss=jnp.array([1.0, 0.8]), accuracy=jnp.array([0.5, 0.6]),
+    ...                           lr=jnp.array([0.1, 0.1]), valid=jnp.array([True, True]), epoch=jnp.array(2))
+    >>> print(rule(jnp.array(0.1), history, jax.random.PRNGKey(0)))  # 0.1 * (1 + 2 * |0.6 - 0.5|)
+    0.12
+
+  References:
+    Bhandari & Hirawat, *Dynamic Learning for Iterative Optimization* (Adaptive Learning via Dynamic Variable
+    Integration, ALDVI), section IV.B.
   """
   if _is_static_number(alpha) and alpha < 0:
     raise InputError(f"paper rule: alpha must be >= 0, got {alpha}.")
@@ -118,19 +178,48 @@ def trend_rule(
     accuracy_tol: float = 1e-3,
     window: int = 4,
 ) -> AldviRule:
-  """The paper's stated principle (§II.B) as a rule on the recent loss (and accuracy) trend.
+  r"""The paper's stated principle (section II.B) as a rule on the recent loss (and accuracy) trend.
 
-  With :math:`r = (L_t - L_{t-1}) / |L_{t-1}|` and :math:`\\Delta A = A_t - A_{t-1}`, checked in this order:
+  With :math:`r = (L_t - L_{t-1}) / |L_{t-1}|` and :math:`\Delta A = A_t - A_{t-1}`, checked in this order:
 
-  * divergence, :math:`r > \\text{rise}`: :math:`\\eta \\cdot \\text{cut}` (cut it hard);
+  * divergence, :math:`r > \text{rise}`: :math:`\eta \cdot \text{cut}` (cut it hard);
   * oscillation (the last ``window`` loss differences larger than ``tol`` alternate in sign) or stagnation
-    (:math:`|r| \\le \\text{tol}` and :math:`|\\Delta A| \\le \\text{accuracy\\_tol}`): :math:`\\eta (1 + \\alpha)`
+    (:math:`|r| \le \text{tol}` and :math:`|\Delta A| \le \text{accuracy\_tol}`): :math:`\eta (1 + \alpha)`
     (raise it to escape);
-  * steady progress (:math:`r < -\\text{tol}` or :math:`\\Delta A > \\text{accuracy\\_tol}`): :math:`\\eta \\cdot
-    \\text{decay}` (keep it, or lower it gently);
+  * steady progress (:math:`r < -\text{tol}` or :math:`\Delta A > \text{accuracy\_tol}`): :math:`\eta \cdot
+    \text{decay}` (keep it, or lower it gently);
   * otherwise (a small rise in loss): keep η.
 
   Without an accuracy (regression, time series) only the loss is used. The first epoch keeps η.
+
+  Args:
+    alpha: the relative increase of η on oscillation or stagnation.
+    decay: the factor in (0, 1] applied to η on steady progress.
+    cut: the factor in (0, 1) applied to η on a sharp loss rise.
+    tol: the relative loss change below which the loss counts as flat.
+    rise: the relative loss rise (> ``tol``) that counts as divergence.
+    accuracy_tol: the accuracy change below which the accuracy counts as flat.
+    window: the number of consecutive loss differences (>= 2) that must alternate in sign to count as oscillation.
+
+  Returns:
+    An :data:`AldviRule`.
+
+  Raises:
+    InputError: for hyperparameters outside the ranges above.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> rule = ox.schedules.trend_rule(alpha=0.1)
+    >>> history = ox.AldviHistory(loss=jnp.array([1.0, 1.5]), accuracy=None, lr=jnp.array([0.1, 0.1]),
+    ...                           valid=jnp.array([True, True]), epoch=jnp.array(2))
+    >>> print(rule(jnp.array(0.1), history, jax.random.PRNGKey(0)))  # the loss rose by 50%: cut in half
+    0.05
+
+  References:
+    Bhandari & Hirawat, *Dynamic Learning for Iterative Optimization* (Adaptive Learning via Dynamic Variable
+    Integration, ALDVI), section II.B.
   """
   if _is_static_number(alpha) and alpha < 0:
     raise InputError(f"trend rule: alpha must be >= 0, got {alpha}.")
@@ -179,11 +268,11 @@ def phased_rule(
     fine_tune_drop: float = 0.1,
     **inner_kwargs: Any,
 ) -> AldviRule:
-  """The paper's hybrid strategy (§IV.D): aggressive early, moderate in the middle, small rates to fine-tune at the end.
+  r"""The paper's hybrid strategy (section IV.D): aggressive early, moderate in the middle, small rates at the end.
 
   The epochs are cut into three phases at ``boundaries`` (fractions of ``total_epochs``). In phase ``k`` the
   inner rule's multiplicative change is raised to the power ``gains[k]``:
-  :math:`\\eta_{t+1} = \\eta_t (f(\\eta_t, \\dots) / \\eta_t)^{g_k}` (``g > 1`` amplifies, ``g < 1`` damps), and on
+  :math:`\eta_{t+1} = \eta_t (f(\eta_t, \dots) / \eta_t)^{g_k}` (``g > 1`` amplifies, ``g < 1`` damps), and on
   entering the last phase η is multiplied once by ``fine_tune_drop``.
 
   Args:
@@ -193,6 +282,27 @@ def phased_rule(
     gains: three positive exponents, one per phase.
     fine_tune_drop: factor in (0, 1] applied once at the start of the last phase.
     **inner_kwargs: hyperparameters of the inner rule when it is given by name (e.g. ``alpha``).
+
+  Returns:
+    An :data:`AldviRule`.
+
+  Raises:
+    InputError: for bad boundaries, gains, ``fine_tune_drop`` or ``total_epochs``, or keyword arguments given with
+      an inner rule that is a function.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> rule = ox.schedules.phased_rule(total_epochs=10)
+    >>> history = ox.AldviHistory(loss=jnp.array([1.0, 0.8]), accuracy=None, lr=jnp.array([0.1, 0.1]),
+    ...                           valid=jnp.array([True, True]), epoch=jnp.array(2))
+    >>> print(rule(jnp.array(0.1), history, jax.random.PRNGKey(0)))  # early phase: the trend's x0.99 squared
+    0.09801
+
+  References:
+    Bhandari & Hirawat, *Dynamic Learning for Iterative Optimization* (Adaptive Learning via Dynamic Variable
+    Integration, ALDVI), section IV.D.
   """
   if len(boundaries) != 2 or not 0 < boundaries[0] <= boundaries[1] <= 1:
     raise InputError(f"phased rule: boundaries must be two increasing fractions in (0, 1], got {tuple(boundaries)}.")
@@ -220,14 +330,31 @@ def phased_rule(
   return rule
 
 
+#: The built-in ALDVI rules by name (``"paper"``, ``"trend"``, ``"phased"``): factories that take the rule's
+#: hyperparameters as keywords and return an :data:`AldviRule`; :func:`make_aldvi_rule` builds one by name.
 ALDVI_RULES: dict[str, Callable[..., AldviRule]] = {"paper": paper_rule, "trend": trend_rule, "phased": phased_rule}
 
 
 def make_aldvi_rule(name: str, **kwargs: Any) -> AldviRule:
   """Builds the built-in rule ``name`` (see :data:`ALDVI_RULES`) with its hyperparameters.
 
+  Args:
+    name: ``"paper"`` (:func:`paper_rule`), ``"trend"`` (:func:`trend_rule`) or ``"phased"`` (:func:`phased_rule`).
+    **kwargs: the rule's hyperparameters.
+
+  Returns:
+    An :data:`AldviRule`, ``rule(lr, history, key) -> next_lr``.
+
   Raises:
     InputError: for an unknown name (the message lists the known ones) or bad hyperparameters.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> rule = ox.make_aldvi_rule("trend", alpha=0.2)
+    >>> ox.make_aldvi_rule("cosine")
+    Traceback (most recent call last):
+      ...
+    optix_evo.errors.InputError: Unknown ALDVI rule 'cosine'. Known rules: paper, phased, trend (...).
   """
   try:
     factory = ALDVI_RULES[name]
@@ -252,13 +379,13 @@ def scale_by_aldvi(
     seed: int | jax.Array = 0,
     **rule_kwargs: Any,
 ) -> optax.GradientTransformationExtraArgs:
-  """Scales updates by an epoch-level learning rate η that ALDVI adapts from the loss/accuracy trend.
+  r"""Scales updates by an epoch-level learning rate η that ALDVI adapts from the loss/accuracy trend.
 
   ``update(updates, state, params, *, value, accuracy=None)`` multiplies ``updates`` by the current η, adds the batch
   loss ``value`` (optax's name for it, as in ``optax.contrib.reduce_on_plateau``; ``loss=`` is accepted too) and
   ``accuracy`` to the epoch sums, and after every ``steps_per_epoch`` steps sets
-  :math:`\\eta \\leftarrow \\operatorname{clip}(f(\\eta, \\text{history}, \\text{key}), \\text{min\\_lr},
-  \\text{max\\_lr})`. An epoch with a non-finite batch loss skips ``f`` and sets η ← η · ``divergence_cut``.
+  :math:`\eta \leftarrow \operatorname{clip}(f(\eta, \text{history}, \text{key}), \text{min\_lr},
+  \text{max\_lr})`. An epoch with a non-finite batch loss skips ``f`` and sets η ← η · ``divergence_cut``.
 
   η lives in the state: ``initial_lr`` only seeds it at ``init`` (so under ``optax.inject_hyperparams`` a changed
   ``initial_lr`` does not change the step; the rule does).
@@ -275,10 +402,31 @@ def scale_by_aldvi(
     **rule_kwargs: hyperparameters of a rule given by name (``alpha``, ``sigma``, ``total_epochs``, ...).
 
   Returns:
-    A :class:`optax.GradientTransformationExtraArgs` with state :class:`ScaleByAldviState`.
+    An :class:`optax.GradientTransformationExtraArgs` whose state is a :class:`ScaleByAldviState`.
+
+  Raises:
+    InputError: for ``steps_per_epoch < 1``, ``history_size < 2``, ``divergence_cut`` outside (0, 1), a
+      non-positive ``initial_lr``, bounds that are not ``0 < min_lr <= max_lr``, a bad rule, or (from ``update``) no
+      batch loss.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> tx = ox.scale_by_aldvi(0.1, steps_per_epoch=2, rule="trend")
+    >>> state = tx.init(jnp.zeros(1))
+    >>> for loss in [1.0, 1.0, 0.5, 0.5, 0.9, 0.9]:  # three epochs: the loss halves, then rises 80%
+    ...   updates, state = tx.update(jnp.ones(1), state, value=jnp.array(loss))
+    ...   print(updates, ox.current_lr(state))
+    [0.1] 0.1
+    [0.1] 0.1
+    [0.1] 0.1
+    [0.1] 0.099
+    [0.099] 0.099
+    [0.099] 0.0495
 
   References:
-    Bhandari & Hirawat, *Dynamic Learning for Iterative Optimization* (ALDVI), §II and §IV.
+    Bhandari & Hirawat, *Dynamic Learning for Iterative Optimization* (Adaptive Learning via Dynamic Variable
+    Integration, ALDVI), sections II and IV.
   """
   if steps_per_epoch < 1:
     raise InputError(f"steps_per_epoch must be a positive number of updates, got {steps_per_epoch}.")
@@ -388,14 +536,37 @@ def aldvi(
       ``lambda lr: optax.sgd(lr, momentum=0.9)``, ...), which is built with learning rate 1. An already built
       transformation is refused: its own learning rate would multiply η, and :func:`current_lr` would not be the
       rate used (chain it with :func:`scale_by_aldvi` yourself if that is what you mean).
-    initial_lr, steps_per_epoch, rule, **kwargs: as in :func:`scale_by_aldvi`.
+    initial_lr: η of the first epoch, as in :func:`scale_by_aldvi`.
+    steps_per_epoch: as in :func:`scale_by_aldvi`.
+    rule: as in :func:`scale_by_aldvi`.
+    **kwargs: as in :func:`scale_by_aldvi`.
+
+  Returns:
+    An :class:`optax.GradientTransformationExtraArgs`: ``optax.chain(base(1.0), scale_by_aldvi(...))``; ``update``
+    takes ``value=`` (the batch loss) and optionally ``accuracy=``.
 
   Raises:
     InputError: if ``base`` is an already built transformation, or not callable.
 
   Examples:
-    >>> import optax, optix_evo as ox
-    >>> opt = ox.aldvi(optax.adam, 1e-3, steps_per_epoch=20, rule="phased", total_epochs=30)
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> opt = ox.aldvi(optax.sgd, 0.1, steps_per_epoch=2, rule="trend")
+    >>> loss = lambda w: jnp.sum(w ** 2)
+    >>> params = jnp.array([1.0, -1.0])
+    >>> state = opt.init(params)
+    >>> for _ in range(4):
+    ...   value, grads = jax.value_and_grad(loss)(params)
+    ...   updates, state = opt.update(grads, state, params, value=value)
+    ...   params = optax.apply_updates(params, updates)
+    >>> print(ox.current_lr(state), params)  # two epochs of steady progress: 0.1 * 0.99
+    0.099 [ 0.4096 -0.4096]
+
+  References:
+    Bhandari & Hirawat, *Dynamic Learning for Iterative Optimization* (Adaptive Learning via Dynamic Variable
+    Integration, ALDVI).
   """
   if isinstance(base, optax.GradientTransformation) or (hasattr(base, "update") and not isinstance(base, type)):
     raise InputError(
@@ -411,8 +582,22 @@ def aldvi(
 def aldvi_state(opt_state: optax.OptState) -> ScaleByAldviState:
   """Finds the (single) :class:`ScaleByAldviState` inside an optimizer state, e.g. one built by ``optax.chain``.
 
+  Args:
+    opt_state: an optimizer state holding one ALDVI state.
+
+  Returns:
+    The :class:`ScaleByAldviState`.
+
   Raises:
     InputError: if there is no ALDVI state, or more than one.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> state = ox.aldvi(optax.adam, 1e-3, steps_per_epoch=10).init(jnp.zeros(2))
+    >>> print(ox.aldvi_state(state).epoch)
+    0
   """
   found = optax.tree.get_all_with_path(opt_state, "ScaleByAldviState")
   if len(found) != 1:
@@ -421,14 +606,52 @@ def aldvi_state(opt_state: optax.OptState) -> ScaleByAldviState:
 
 
 def current_lr(opt_state: optax.OptState) -> jax.Array:
-  """The learning rate ALDVI uses for the current epoch (batched like the state under ``jax.vmap``)."""
+  """The learning rate ALDVI uses for the current epoch (batched like the state under ``jax.vmap``).
+
+  Args:
+    opt_state: an optimizer state holding one ALDVI state.
+
+  Returns:
+    η of the current epoch.
+
+  Raises:
+    InputError: if there is no ALDVI state, or more than one.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> init = lambda lr: ox.aldvi(optax.adam, lr, steps_per_epoch=10).init(jnp.zeros(2))
+    >>> print(ox.current_lr(jax.vmap(init)(jnp.array([1e-3, 1e-2]))))  # one rate per vmapped optimizer
+    [0.001 0.01 ]
+  """
   return aldvi_state(opt_state).lr
 
 
 def aldvi_history(opt_state: optax.OptState) -> dict[str, chex.Array]:
   """The last ``history_size`` epochs (oldest first), for logging.
 
-  Keys: ``loss``, ``accuracy``, ``lr`` (η used in that epoch), ``valid`` and ``diverged`` (saw a non-finite loss).
+  Args:
+    opt_state: an optimizer state holding one ALDVI state.
+
+  Returns:
+    A dict with ``loss``, ``accuracy``, ``lr`` (η used in that epoch), ``valid`` and ``diverged`` (saw a non-finite
+    loss), each an array of ``history_size`` entries.
+
+  Raises:
+    InputError: if there is no ALDVI state, or more than one.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> tx = ox.scale_by_aldvi(0.1, steps_per_epoch=1, history_size=3)
+    >>> state = tx.init(jnp.zeros(1))
+    >>> for loss in [2.0, float("nan")]:
+    ...   _, state = tx.update(jnp.ones(1), state, value=jnp.array(loss))
+    >>> history = ox.aldvi_history(state)
+    >>> print(history["loss"], history["diverged"], history["lr"])  # the NaN epoch repeats the last finite loss
+    [0. 2. 2.] [False False True] [0. 0.1 0.1]
   """
   state = aldvi_state(opt_state)
   return {

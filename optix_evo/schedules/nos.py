@@ -1,7 +1,7 @@
 """The learning-rate schedules of neural optimizer search as optax schedules, usable with any optimizer.
 
 Morgan & Hougen (2024), "Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution",
-arXiv:2404.06679; the authors' ``finalOptimizers.py`` (github.com/OUStudent/NeuralOptimizerSearch):
+arXiv:2404.06679; the authors' ``finalOptimizers.py`` (https://github.com/OUStudent/NeuralOptimizerSearch):
 
 * :func:`warmup_hold_cosine_schedule`: their base schedule ``lr_warmup_cosine_decay`` with the final runs' phases,
   linear warmup over ``T/15`` steps, hold for ``2T/15``, then cosine decay to 0 at ``T``;
@@ -52,12 +52,21 @@ def warmup_hold_cosine_schedule(peak_value: float | jax.Array, total_steps: int,
   Returns:
     An optax schedule (computed in the default float dtype: float64 when x64 is on).
 
+  Raises:
+    InputError: if ``total_steps`` is not an int >= 1.
+
   Examples:
-    >>> import optax, optix_evo as ox
-    >>> opt = optax.sgd(ox.warmup_hold_cosine_schedule(0.1, 1500), momentum=0.9)
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> schedule = ox.warmup_hold_cosine_schedule(0.1, total_steps=150)  # W = 10, H = 20
+    >>> print([round(float(schedule(t)), 4) for t in (0, 5, 10, 30, 90, 150)])
+    [0.0, 0.05, 0.1, 0.1, 0.05, 0.0]
+    >>> opt = optax.sgd(learning_rate=schedule, momentum=0.9)
 
   References:
-    Morgan & Hougen, arXiv:2404.06679; ``lr_warmup_cosine_decay`` in the authors' ``finalOptimizers.py``.
+    Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
+    <https://arxiv.org/abs/2404.06679>`_, 2024; code: `OUStudent/NeuralOptimizerSearch
+    <https://github.com/OUStudent/NeuralOptimizerSearch>`_ (``lr_warmup_cosine_decay`` in ``finalOptimizers.py``).
   """
   warmup, hold = _phases(total_steps, warmup_steps, hold_steps)
   return nos_learning_rate(peak_value, total_steps, warmup, hold)
@@ -84,12 +93,21 @@ def nos_schedule(k: int | str, peak_value: float | jax.Array, total_steps: int, 
   Returns:
     An optax schedule; steps past ``T`` keep the multiplier of step ``T - 1`` (the base is 0 there).
 
+  Raises:
+    InputError: for an unknown schedule or a ``total_steps`` that is not an int >= 1.
+
   Examples:
-    >>> import optax, optix_evo as ox
-    >>> opt = optax.adam(ox.nos_schedule(3, 1e-3, total_steps=1500))
+    >>> import optax
+    >>> import optix_evo as ox
+    >>> schedule = ox.nos_schedule(6, 1e-3, total_steps=150)
+    >>> print([round(float(schedule(t)) * 1e3, 4) for t in (10, 30, 90)])  # x1e-3
+    [1.0646, 1.1832, 0.5477]
+    >>> opt = optax.adam(learning_rate=schedule)
 
   References:
-    Morgan & Hougen, arXiv:2404.06679; ``EvolvedLRSchedules`` in the authors' ``finalOptimizers.py``.
+    Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
+    <https://arxiv.org/abs/2404.06679>`_, 2024; code: `OUStudent/NeuralOptimizerSearch
+    <https://github.com/OUStudent/NeuralOptimizerSearch>`_ (``EvolvedLRSchedules`` in ``finalOptimizers.py``).
   """
   name = f"nos_lr{k}" if isinstance(k, int) and not isinstance(k, bool) else k
   if name not in NOS_SCHEDULES:

@@ -2,7 +2,8 @@
 
 For each window the model trains on the ``train_size`` lagged examples before the forecast origin and forecasts the
 next ``test_size`` examples (one step ahead); the window's MSE is recorded in the series' original units. Two modes,
-after the paper's sequential-vs-random comparison (ALDVI §IV.F):
+after the sequential-vs-random comparison of Bhandari & Hirawat, *Dynamic Learning for Iterative Optimization*,
+section IV.F:
 
 * ``sequential``: the parameters and the optimizer state (ALDVI's η and history, a schedule's step count) are carried
   from one window to the next;
@@ -33,8 +34,19 @@ MODES = ("sequential", "refit")
 
 
 class Strategy(NamedTuple):
-  """A learning-rate strategy: ``make(seed, steps_per_epoch, total_epochs)`` builds the optimizer and
-  ``lr_of(opt_state, step, total_steps)`` reads the learning rate it uses after ``step`` updates (for plots)."""
+  """A learning-rate strategy of the walk-forward evaluation (built by :func:`make_strategy`).
+
+  Attributes:
+    make: ``make(seed, steps_per_epoch, total_epochs)`` builds the optimizer.
+    lr_of: ``lr_of(opt_state, step, total_steps)`` reads the learning rate it uses after ``step`` updates (for plots).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> from optix_evo.schedules.walk_forward import make_strategy
+    >>> strategy = make_strategy("cosine", 0.01)
+    >>> print(round(float(strategy.lr_of(None, 100, 100)), 6))  # at the end of the run: 1% of the rate
+    0.0001
+  """
 
   make: Callable[[jax.Array, int, int], optax.GradientTransformation]
   lr_of: Callable[[optax.OptState, jax.Array, int], jax.Array]
@@ -61,6 +73,28 @@ def make_strategy(name: str, learning_rate: float, base: Callable[..., optax.Gra
   ``constant``; ``step`` (×0.1 after each third of the run); ``cosine`` (to 1% of the rate); ``plateau``
   (``optax.contrib.reduce_on_plateau`` on the epoch-mean loss, factor 0.5, patience 2 epochs, down to 1%);
   ``aldvi_paper``, ``aldvi_trend`` and ``aldvi_phased`` (:func:`optix_evo.schedules.aldvi` with that rule; ``aldvi_kwargs`` go to it).
+
+  Args:
+    name: one of ``constant``, ``step``, ``cosine``, ``plateau``, ``aldvi_paper``, ``aldvi_trend``, ``aldvi_phased``.
+    learning_rate: the peak (schedules) or initial (plateau, ALDVI) learning rate.
+    base: the optimizer constructor taking the learning rate.
+    **aldvi_kwargs: options of :func:`optix_evo.schedules.aldvi` (``aldvi_*`` strategies only).
+
+  Returns:
+    A :class:`Strategy`.
+
+  Raises:
+    InputError: for an unknown strategy, or ALDVI options given to another strategy.
+
+  Examples:
+    >>> from optix_evo.schedules.walk_forward import make_strategy
+    >>> strategy = make_strategy("step", 0.01)
+    >>> print([round(float(strategy.lr_of(None, step, 90)), 6) for step in (0, 30, 60)])
+    [0.01, 0.001, 0.0001]
+    >>> make_strategy("adam", 0.01)
+    Traceback (most recent call last):
+      ...
+    optix_evo.errors.InputError: Unknown strategy 'adam'. Known strategies: constant, step, cosine, plateau, ...
   """
 
   def scheduled(make_schedule):  # a schedule over the run's total steps (a window in refit mode)
@@ -106,7 +140,17 @@ STRATEGIES = ("constant", "step", "cosine", "plateau", "aldvi_paper", "aldvi_tre
 
 
 class WalkForwardResult(NamedTuple):
-  """Per seed (leading axis) and window: forecast MSE, and the learning rate after each training epoch."""
+  """Per seed (leading axis) and window: forecast MSE, and the learning rate after each training epoch.
+
+  Attributes:
+    mse: ``[seeds, windows]`` forecast MSE, in the series' units.
+    lr: ``[seeds, windows, epochs]`` the learning rate after each epoch.
+    train_loss: ``[seeds, windows, epochs]`` epoch-mean training loss (standardised units).
+    naive_mse: ``[windows]`` MSE of the persistence forecast (the last observed value).
+
+  Examples:
+    See :func:`make_walk_forward`.
+  """
 
   mse: np.ndarray  # [seeds, windows], in the series' units
   lr: np.ndarray  # [seeds, windows, epochs]
@@ -131,8 +175,34 @@ def make_walk_forward(
 
   Each window is standardised with the mean and standard deviation of its own training targets (no look-ahead).
 
+  Args:
+    model: a flax module mapping ``[batch, lags]`` inputs to one forecast per example.
+    strategy: the learning-rate strategy (:func:`make_strategy`).
+    length: the number of points of the series the evaluator accepts.
+    lags: the number of past values each example sees.
+    train_size: the number of training examples of a window.
+    test_size: the number of forecasts of a window.
+    epochs: training epochs per window.
+    batch_size: the minibatch size.
+    mode: ``"sequential"`` (carry the model and optimizer across windows) or ``"refit"``.
+    step: the distance between window origins (default ``test_size``).
+
+  Returns:
+    ``evaluate(series, seeds) -> WalkForwardResult``: one compiled program for all windows, epochs and seeds
+    (``evaluate`` raises :class:`~optix_evo.errors.InputError` for a series of another length or with NaN/inf values).
+
   Raises:
     InputError: for an unknown ``mode``, sizes below 1, or a series too short for one window.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> from optix_evo.schedules.walk_forward import make_strategy, make_walk_forward
+    >>> series = ox.data.sine_mix(40)
+    >>> evaluate = make_walk_forward(ox.models.MLP(hidden=(4,), outputs=1), make_strategy("constant", 0.01),
+    ...                              length=40, lags=4, train_size=16, test_size=4, epochs=1, batch_size=8)
+    >>> result = evaluate(series, seeds=[0])
+    >>> print(result.mse.shape, result.lr.shape, result.naive_mse.shape)  # 1 seed, 5 windows, 1 epoch
+    (1, 5) (1, 5, 1) (5,)
   """
   if mode not in MODES:
     raise InputError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
