@@ -124,7 +124,7 @@ def test_csv_files_load_or_are_refused_large(data, column, dropna):
 # --- search --set KEY=VALUE ---
 
 def _search_fields():
-  from optix_evo.search.search import SearchConfig  # pylint: disable=import-outside-toplevel
+  from optix_evo.search.config import SearchConfig  # pylint: disable=import-outside-toplevel
   return [f.name for f in dataclasses.fields(SearchConfig)]
 
 
@@ -145,24 +145,32 @@ def set_items(draw):
 def _expected(config, item):
   """The value ``--set item`` must have put in ``config`` (no silent default), when it can be stated simply."""
   key, _, text = item.partition("=")
-  if key in ("task", "baseline", "population_loop", "data_dir"):
+  if key in ("task", "space", "strategy", "population_loop"):
     return getattr(config, key) == text
-  value = ast.literal_eval(text)
-  if key == "lr_grid":
-    return tuple(config.lr_grid) == tuple(float(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+  if key in ("pool_task", "data_dir"):
+    return getattr(config, key) == (None if text == "None" else text)
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):  # names without quotes: adam,sgd
+    return getattr(config, key) == tuple(t.strip() for t in text.split(",") if t.strip())
+  if key in ("lr_grid", "final_lr_grid"):
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return tuple(getattr(config, key)) == tuple(float(v) for v in values)
+  if key in ("holdout_tasks", "baselines", "references"):
+    return getattr(config, key) == ((value,) if isinstance(value, str) else tuple(value))
   if key == "stages":
     return len(config.stages) == len(value)
   return getattr(config, key) == value
 
 
 def _check_set(items):
-  import optix_evo.search.cli as search_cli  # pylint: disable=import-outside-toplevel
+  import optix_evo.search.driver as search_driver  # pylint: disable=import-outside-toplevel
 
   with tempfile.TemporaryDirectory() as folder:
     argv = ["search", "--preset", "quick", "--quiet", "--out", os.path.join(folder, "run")]
     for item in items:
       argv += ["--set", item]
-    outcome, detail = _run_cli(argv, search_cli, "run")
+    outcome, detail = _run_cli(argv, search_driver, "Search")
   if outcome == "worked":
     config = detail[0][0]
     assert len({item.partition("=")[0] for item in items}) == len(items)  # a repeated setting is refused
@@ -250,16 +258,16 @@ def test_a_bad_row_spec_at_the_command_line_is_one_line(tmp_path):
     (["--set", "chunk_size=2.5"], "expected an integer"),
 ])
 def test_search_settings_refused_at_the_command_line(tmp_path, argv, message):
-  import optix_evo.search.cli as search_cli  # pylint: disable=import-outside-toplevel
+  import optix_evo.search.driver as search_driver  # pylint: disable=import-outside-toplevel
 
-  outcome, detail = _run_cli(["search", "--quiet", "--out", str(tmp_path / "o"), *argv], search_cli, "run")
+  outcome, detail = _run_cli(["search", "--quiet", "--out", str(tmp_path / "o"), *argv], search_driver, "Search")
   assert outcome == "refused" and message in detail, detail
 
 
 def test_search_flags_and_matching_settings_work(tmp_path):
-  import optix_evo.search.cli as search_cli  # pylint: disable=import-outside-toplevel
+  import optix_evo.search.driver as search_driver  # pylint: disable=import-outside-toplevel
 
   outcome, detail = _run_cli(["search", "--quiet", "--out", str(tmp_path / "o"), "--seed", "3", "--set", "seed=3",
-                              "--set", "stages=({'steps': 9, 'tasks': ['digits_mlp']},)"], search_cli, "run")
+                              "--set", "stages=({'steps': 9, 'keep': 2},)"], search_driver, "Search")
   config = detail[0][0]
-  assert outcome == "worked" and config.seed == 3 and config.stages[0].tasks == ("digits_mlp",)
+  assert outcome == "worked" and config.seed == 3 and config.stages[0].keep == 2

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import optix_evo.cli
-from optix_evo.data import cifar10
 from optix_evo.diagnostics import manifest
 from optix_evo.errors import InputError
 
@@ -200,9 +199,6 @@ class _RunsCode:
     return os.mkdir, (self.marker,)
 
 
-@pytest.mark.skipif("pickle.load(" in inspect.getsource(cifar10),
-                    reason="CIFAR batches are still unpickled without restriction (the restricted unpickler of "
-                    "issue 17 is another part of the work)")
 def test_reproducing_a_received_bench_run_with_pickles_in_its_data_dir_runs_no_code(tmp_path, capsys):
   run = _crafted(tmp_path, ["bench", "--tasks", "cifar10_cnn", "--optimizers", "adam", "--data-dir", "DATA",
                             "--out", "o"])
