@@ -7,4 +7,16 @@ the command line prints its message and exits with code 2.
 
 
 class InputError(ValueError):
-  """Bad user input (a file, a flag, a genome, a setting): the message says what is wrong and what to do."""
+  """Bad user input (a file, a flag, a genome, a setting): the message says what is wrong and what to do.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> from optix_evo.errors import InputError
+    >>> try:
+    ...   ox.graph.get_space("bigger")
+    ... except InputError as e:
+    ...   print(e)
+    Unknown genome space 'bigger'. Known spaces: nos, extended.
+    >>> print(issubclass(InputError, ValueError))
+    True
+  """

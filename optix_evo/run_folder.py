@@ -26,7 +26,19 @@ __all__ = ["add_force_argument", "atomic_write_bytes", "atomic_write_json", "ato
 
 
 def add_force_argument(parser) -> None:
-  """Adds ``--force`` (write into a results folder that already holds files) to an ``argparse`` parser."""
+  """Adds ``--force`` (write into a results folder that already holds files) to an ``argparse`` parser.
+
+  Args:
+    parser: an ``argparse.ArgumentParser`` (or subparser).
+
+  Examples:
+    >>> import argparse
+    >>> from optix_evo.run_folder import add_force_argument
+    >>> parser = argparse.ArgumentParser()
+    >>> add_force_argument(parser)
+    >>> print(parser.parse_args(["--force"]).force, parser.parse_args([]).force)
+    True False
+  """
   parser.add_argument("--force", action="store_true",
                       help="write into --out even if it already holds files (files of the same name are replaced)")
 
@@ -54,6 +66,20 @@ def prepare_out_dir(path: str | os.PathLike, *, force: bool = False, resume: boo
   Raises:
     InputError: ``path`` is a file; it holds files and neither ``force`` nor ``resume`` is set; ``resume`` without a
       checkpoint; or the folder cannot be created or written into.
+
+  Examples:
+    >>> import os
+    >>> import tempfile
+    >>> from optix_evo.run_folder import prepare_out_dir
+    >>> out = prepare_out_dir(os.path.join(tempfile.mkdtemp(), "run"))  # created
+    >>> (out / "report.md").write_text("results")
+    7
+    >>> prepare_out_dir(out)
+    Traceback (most recent call last):
+      ...
+    optix_evo.errors.InputError: --out ... already holds files (report.md); choose a new folder, or pass --force ...
+    >>> print(prepare_out_dir(out, force=True) == out)
+    True
   """
   out = pathlib.Path(path)
   if out.exists() and not out.is_dir():
@@ -92,6 +118,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
   A kill at any instant leaves either the old file or the new one, whole. The file gets the permissions of any new
   file (``0666`` minus the umask), not the ``0600`` of :func:`tempfile.mkstemp`.
+
+  Args:
+    path: the file to write (its folder is created if needed).
+    data: the contents.
+
+  Examples:
+    >>> import os
+    >>> import tempfile
+    >>> from optix_evo.run_folder import atomic_write_bytes
+    >>> path = os.path.join(tempfile.mkdtemp(), "data.bin")
+    >>> atomic_write_bytes(path, b"\\x00\\x01")
+    >>> print(open(path, "rb").read())
+    b'\\x00\\x01'
   """
   path = os.fspath(path)
   folder = os.path.dirname(os.path.abspath(path))
@@ -126,10 +165,39 @@ def _sync_folder(folder: str) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-  """:func:`atomic_write_bytes` for UTF-8 text."""
+  """:func:`atomic_write_bytes` for UTF-8 text.
+
+  Args:
+    path: the file to write.
+    text: the contents, written as UTF-8.
+
+  Examples:
+    >>> import os
+    >>> import tempfile
+    >>> from optix_evo.run_folder import atomic_write_text
+    >>> path = os.path.join(tempfile.mkdtemp(), "report.md")
+    >>> atomic_write_text(path, "η = 0.1\\n")
+    >>> print(open(path, encoding="utf-8").read(), end="")
+    η = 0.1
+  """
   atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, **dumps_kwargs: Any) -> None:
-  """:func:`atomic_write_text` of ``obj`` as indented JSON (``dumps_kwargs`` go to :func:`json.dumps`)."""
+  """:func:`atomic_write_text` of ``obj`` as indented JSON (``dumps_kwargs`` go to :func:`json.dumps`).
+
+  Args:
+    path: the file to write.
+    obj: a JSON-serialisable object.
+    **dumps_kwargs: arguments of :func:`json.dumps` (``indent`` defaults to 2).
+
+  Examples:
+    >>> import os
+    >>> import tempfile
+    >>> from optix_evo.run_folder import atomic_write_json
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.json")
+    >>> atomic_write_json(path, {"seed": 0}, indent=None)
+    >>> print(open(path).read(), end="")
+    {"seed": 0}
+  """
   atomic_write_text(path, json.dumps(obj, **{"indent": 2, **dumps_kwargs}) + "\n")

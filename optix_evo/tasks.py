@@ -8,8 +8,9 @@ optionally, a data augmentation applied to every training batch. The built-in ta
 ``make_task(seed, data_dir) -> Task`` is a function of your own module.
 
 Data (``optix_evo.data``, nothing downloaded): scikit-learn's bundled sets, ``mnist1d`` generated locally
-(Greydanus 2020), synthetic sequence, graph and time-series sets, and CIFAR-10 from the python-pickle files the user
-puts in ``data_dir`` (Krizhevsky 2009).
+(`Greydanus 2020 <https://arxiv.org/abs/2011.14439>`_), synthetic sequence, graph and time-series sets, and
+CIFAR-10 from the python-pickle files the user puts in ``data_dir`` (`Krizhevsky 2009
+<https://www.cs.toronto.edu/~kriz/cifar.html>`_).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ Augment = Callable[[jax.Array, jax.Array], jax.Array]
 """``augment(key, x_batch) -> x_batch``: a random transformation of one training batch (pure, jittable)."""
 
 METRICS = ("accuracy", "loss")
+"""How a task is scored: ``"accuracy"`` (higher is better) or ``"loss"`` (lower is better, regression)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -53,6 +55,20 @@ class Task:
     vmap: False for convolutional models: vmapping per-model kernels makes grouped convolutions, slow on XLA:CPU, so
       runners loop over runs instead.
     augment: optional :data:`Augment` applied to every training batch.
+
+  Raises:
+    InputError: for an empty name, an unknown metric, an empty part of the split, or a batch larger than the
+      training set.
+
+  Examples:
+    >>> import jax
+    >>> import optix_evo as ox
+    >>> task = ox.tasks.get_task("iris_mlp")
+    >>> print(task.name, task.metric, task.family, task.batch_size, task.train.x.shape, task.test.x.shape)
+    iris_mlp accuracy mlp 16 (106, 4) (22, 4)
+    >>> params = jax.eval_shape(task.init, jax.random.PRNGKey(0))  # shapes only: nothing runs
+    >>> print(jax.tree.map(lambda a: a.shape, params)["params"]["Dense_0"])
+    {'bias': (16,), 'kernel': (4, 16)}
   """
 
   name: str
@@ -93,11 +109,25 @@ class Task:
     error, scored by the test loss) when it is 0. A split with a ``graph`` (node classification) feeds the module
     ``(features, normalised adjacency)`` and scores the nodes whose indices are the examples.
 
-    Example::
+    Args:
+      name: the task's name.
+      model: a flax linen module mapping a batch of inputs to logits (or predictions, regression).
+      split: the data (:func:`optix_evo.data.load_dataset` or your own :class:`~optix_evo.data.Split`).
+      batch_size: examples per step (capped at the training-set size).
+      steps: the default training length.
+      family: the model family, for the bench's tables.
+      vmap: False for convolutional models (see :attr:`vmap`).
+      augment: an optional :data:`Augment`.
 
-      split = ox.data.load_dataset("digits")
-      task = ox.tasks.Task.from_model("my_mlp", ox.models.MLP((32,), outputs=10), split, batch_size=32)
-      ox.search.run(ox.search.preset("quick", task=task), "runs/mine")
+    Returns:
+      The :class:`Task`. ``ox.search.run(ox.search.preset("quick", task=task), "runs/mine")`` searches on it.
+
+    Examples:
+      >>> import optix_evo as ox
+      >>> split = ox.data.load_dataset("iris", 0)
+      >>> task = ox.tasks.Task.from_model("my_mlp", ox.models.MLP((8,), outputs=3), split, batch_size=16)
+      >>> print(task.name, task.metric, round(task.chance, 4), task.batch_size)
+      my_mlp accuracy 0.3333 16
     """
     if split.graph is not None:
       features = jnp.asarray(split.graph.features)
@@ -119,7 +149,30 @@ class Task:
 def augment_images(key: jax.Array, x: jax.Array, *, pad: int = 4, flip: bool = True, cutout: int = 8) -> jax.Array:
   """Random crop after reflect-padding by ``pad``, random horizontal flip and one ``cutout × cutout`` zeroed square
   per image, on an NHWC batch (DeVries & Taylor 2017, "Improved Regularization of CNNs with Cutout"); the
-  augmentation of the NOS evolution surrogate (Morgan & Hougen 2024)."""
+  augmentation of the NOS evolution surrogate (Morgan & Hougen 2024).
+
+  References: DeVries & Taylor, `Improved Regularization of Convolutional Neural Networks with Cutout
+  <https://arxiv.org/abs/1708.04552>`_, 2017; Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and
+  Learning Rate Schedule Joint Evolution <https://arxiv.org/abs/2404.06679>`_, 2024.
+
+  Args:
+    key: PRNG key.
+    x: ``[N, H, W, C]`` images.
+    pad: reflect-padding before the random crop (0: no crop).
+    flip: random horizontal flips.
+    cutout: the side of the zeroed square (0: none).
+
+  Returns:
+    The augmented batch, the shape of ``x``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> x = ox.tasks.augment_images(jax.random.PRNGKey(0), jnp.ones((2, 8, 8, 3)), pad=2, cutout=4)
+    >>> print(x.shape, float(x.min()), float(x.max()))  # ones, with a 4×4 square cut out (clipped at edges)
+    (2, 8, 8, 3) 0.0 1.0
+  """
   n, h, w, _ = x.shape
   k_crop, k_flip, k_cut = jax.random.split(key, 3)
   if pad:
@@ -138,7 +191,25 @@ def augment_images(key: jax.Array, x: jax.Array, *, pad: int = 4, flip: bool = T
 
 
 class TaskSpec(NamedTuple):
-  """How to build a built-in task: the data set, the model (given the split), the family and the budget."""
+  """How to build a built-in task: the data set, the model (given the split), the family and the budget.
+
+  Attributes:
+    family: the model family (``"mlp"``, ``"cnn"``, ``"transformer"``, ``"gnn"``, ``"rnn"``, ``"dnm"``).
+    dataset: the :func:`optix_evo.data.load_dataset` name.
+    model: ``model(split) -> flax module``.
+    steps: the default training length.
+    batch_size: the default batch size.
+    dataset_kwargs: extra arguments of the loader.
+    vmap: False for convolutions (see :attr:`Task.vmap`).
+    augment: an optional :data:`Augment`.
+    needs_files: the data is read from ``data_dir`` (CIFAR-10).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> spec = ox.tasks.TASKS["mnist1d_mlp"]
+    >>> print(spec.family, spec.dataset, spec.steps, spec.batch_size, spec.needs_files)
+    mlp mnist1d 400 64 False
+  """
 
   family: str
   dataset: str
@@ -189,10 +260,20 @@ def get_task(name: str | Task, *, seed: int = 0, data_dir: str | None = None, st
     name: a key of :data:`TASKS`, or a :class:`Task`.
     seed: seed of the data split (and of generated data sets).
     data_dir: folder with local data files (CIFAR-10 python pickles); ignored by tasks that need none.
-    steps, batch_size: override the task's defaults (the batch is capped at the training-set size).
+    steps: overrides the task's default training length.
+    batch_size: overrides the task's default batch (capped at the training-set size).
+
+  Returns:
+    The :class:`Task`.
 
   Raises:
     InputError: for an unknown name (the message lists the known ones), or missing data files.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> task = ox.tasks.get_task("iris_mlp", steps=50)
+    >>> print(task.name, task.steps, task.batch_size, round(task.chance, 4))
+    iris_mlp 50 16 0.3333
   """
   if isinstance(name, Task):
     return name
@@ -216,9 +297,37 @@ def load_task_hook(reference: str, *, seed: int = 0, data_dir: str | None = None
   """The task made by ``make_task(seed, data_dir)`` where ``reference`` is ``"package.module:make_task"`` (the
   command line's hook for your own model and data: it imports and runs your module, as a test runner would).
 
+  Args:
+    reference: ``"module:function"``; the module must be importable (on ``PYTHONPATH``).
+    seed: passed to the function.
+    data_dir: passed to the function.
+
+  Returns:
+    The function's :class:`Task`.
+
   Raises:
     InputError: when the reference is malformed, the module cannot be imported, or the function does not return a
       :class:`Task`.
+
+  Examples:
+    >>> import os
+    >>> import sys
+    >>> import tempfile
+    >>> import optix_evo as ox
+    >>> folder = tempfile.mkdtemp()
+    >>> with open(os.path.join(folder, "my_tasks.py"), "w") as f:
+    ...   _ = f.write("import optix_evo as ox\\n"
+    ...               "def make_task(seed, data_dir):\\n"
+    ...               "  return ox.tasks.get_task('iris_mlp', seed=seed, steps=20)\\n")
+    >>> sys.path.insert(0, folder)
+    >>> print(ox.tasks.load_task_hook("my_tasks:make_task").steps)
+    20
+    >>> ox.tasks.load_task_hook("my_tasks")
+    Traceback (most recent call last):
+      ...
+    optix_evo.errors.InputError: --task 'my_tasks': expected a built-in name or MODULE:FUNCTION (e.g. ...).
+    >>> sys.path.remove(folder)
+    >>> del sys.modules["my_tasks"]
   """
   module_name, sep, attribute = reference.partition(":")
   if not sep or not module_name or not attribute.isidentifier():
@@ -238,7 +347,24 @@ def load_task_hook(reference: str, *, seed: int = 0, data_dir: str | None = None
 
 
 def resolve_task(reference: str | Task, *, seed: int = 0, data_dir: str | None = None) -> Task:
-  """A :class:`Task` from a built-in name, a ``MODULE:FUNCTION`` hook or a task."""
+  """A :class:`Task` from a built-in name, a ``MODULE:FUNCTION`` hook or a task.
+
+  Args:
+    reference: a key of :data:`TASKS`, ``"module:function"`` (:func:`load_task_hook`) or a :class:`Task`.
+    seed: the data split's seed.
+    data_dir: folder with local data files.
+
+  Returns:
+    The :class:`Task`.
+
+  Raises:
+    InputError: as :func:`get_task` and :func:`load_task_hook`.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.tasks.resolve_task("iris_mlp").name)
+    iris_mlp
+  """
   if isinstance(reference, str) and ":" in reference:
     return load_task_hook(reference, seed=seed, data_dir=data_dir)
   return get_task(reference, seed=seed, data_dir=data_dir)

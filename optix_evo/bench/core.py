@@ -39,7 +39,22 @@ SCHEDULE_ROWS = tuple(f"schedule:{s}:{opt}" for opt in ("adam", "momentum")
 
 @dataclasses.dataclass(frozen=True)
 class Study:
-  """Rows × tasks over one grid (``axes``: name → values) and ``seeds`` seeds (0 .. seeds-1)."""
+  """Rows × tasks over one grid (``axes``: name → values) and ``seeds`` seeds (0 .. seeds-1).
+
+  Attributes:
+    name: the study's name (``"lr"`` is the main study of the tables and plots; ``"b1b2"`` and ``"lrwd"`` give
+      heatmaps).
+    rows: optimizer row specs (:func:`parse_row`).
+    tasks: task names (:data:`optix_evo.tasks.TASKS`).
+    axes: the grid: hyperparameter name → values (``lr`` multiplies each row's reference learning rate).
+    seeds: seeds per grid point.
+
+  Examples:
+    >>> import optix_evo.bench
+    >>> study = optix_evo.bench.Study("lr", ("adam", "sam:adam"), ("iris_mlp",), {"lr": (0.3, 1.0, 3.0)}, seeds=2)
+    >>> print(study.name, study.rows, study.seeds)
+    lr ('adam', 'sam:adam') 2
+  """
 
   name: str
   rows: tuple[str, ...]
@@ -50,8 +65,22 @@ class Study:
 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
-  """A full benchmark: its studies and the overrides that apply to every task (``None`` = the task's default);
-  ``data_dir``: folder with local data files (CIFAR-10)."""
+  """A full benchmark: its studies and the overrides that apply to every task (``None`` = the task's default).
+
+  Attributes:
+    studies: the :class:`Study` list.
+    steps: training steps of every task (``None``: each task's default).
+    batch_size: batch size of every task (``None``: each task's default).
+    curve_points: points of each stored training-loss curve.
+    data_dir: folder with local data files (CIFAR-10).
+
+  Examples:
+    >>> import optix_evo.bench
+    >>> study = optix_evo.bench.Study("lr", ("adam",), ("iris_mlp",), {"lr": (1.0,)}, seeds=1)
+    >>> config = optix_evo.bench.BenchConfig((study,), steps=50)
+    >>> print(len(config.studies), config.steps, config.curve_points)
+    1 50 50
+  """
 
   studies: tuple[Study, ...]
   steps: int | None = None
@@ -67,7 +96,23 @@ def _available(names: Sequence[str]) -> tuple[str, ...]:
 def preset(name: str) -> BenchConfig:
   """``quick`` (a couple of minutes on 2 cores) or ``full`` (every model family, the zoo's main optimizers, a SAM row
   and the seeds' systems (:data:`SEED_SYSTEMS`), 5 seeds, a 5-point learning-rate grid; the schedule transfer study
-  (:data:`SCHEDULE_ROWS`); β1×β2 and LR×weight-decay heatmaps)."""
+  (:data:`SCHEDULE_ROWS`); β1×β2 and LR×weight-decay heatmaps).
+
+  Args:
+    name: ``"quick"`` or ``"full"``.
+
+  Returns:
+    The :class:`BenchConfig`.
+
+  Raises:
+    ValueError: for an unknown name.
+
+  Examples:
+    >>> import optix_evo.bench
+    >>> config = optix_evo.bench.preset("quick")
+    >>> print([(study.name, study.rows, study.seeds) for study in config.studies], config.steps)
+    [('lr', ('sgd', 'momentum', 'adam'), 2), ('b1b2', ('adam',), 2), ('lrwd', ('adamw',), 2)] 150
+  """
   if name == "quick":
     return BenchConfig((
         Study("lr", ("sgd", "momentum", "adam"), ("digits_mlp", "sbm_gcn", "iris_dnm"), {"lr": (0.1, 1.0, 10.0)}, 2),
@@ -102,6 +147,29 @@ def run_bench(
 
   Rows and tasks are validated (parsed, built, loaded) before any training starts, so a typo fails in seconds.
   ``progress`` shows a progress bar; one line per finished cell is logged either way.
+
+  Args:
+    config: the benchmark.
+    progress: show a progress bar.
+    on_cell: called with ``(study name, cell)`` after every cell (:func:`timed_bench` writes partial tables).
+
+  Returns:
+    ``(study name, CellResult)`` per cell, in order.
+
+  Raises:
+    ValueError: for a study without seeds or grid points.
+    InputError: for an unknown row or task (before any training).
+
+  Examples:
+    Training takes a while (the ``quick`` preset: a couple of minutes on 2 cores; ``optix-evo bench --preset
+    quick``), so this example is not run as a doctest:
+
+    >>> import optix_evo.bench
+    >>> study = optix_evo.bench.Study("lr", ("adam",), ("iris_mlp",), {"lr": (1.0,)}, seeds=1)
+    >>> config = optix_evo.bench.BenchConfig((study,), steps=50)
+    >>> results = optix_evo.bench.run_bench(config, progress=False)  # doctest: +SKIP
+    >>> print([(study, cell.row, cell.task, cell.test.shape) for study, cell in results])  # doctest: +SKIP
+    [('lr', 'adam', 'iris_mlp', (1, 1))]
   """
   plan = []
   for study in config.studies:
@@ -136,7 +204,23 @@ def run_bench(
 def write_results(
     results: Sequence[tuple[str, CellResult]], out: str | Path, *, title: str, notes: Sequence[str] = (), plots: bool = True
 ) -> list[Path]:
-  """Writes ``results.csv``, ``timings.csv``, ``summary.md`` (with the seed study), ``curves.npz`` and the plots."""
+  """Writes ``results.csv``, ``timings.csv``, ``summary.md`` (with the seed study), ``curves.npz`` and the plots.
+
+  Args:
+    results: what :func:`run_bench` returned.
+    out: the results folder (created if needed).
+    title: the title of ``summary.md``.
+    notes: lines added to the summary.
+    plots: also draw the figures (loss curves, LR sensitivity, ranking, seed variability, heatmaps).
+
+  Returns:
+    The paths written.
+
+  Examples:
+    After :func:`run_bench` (not run as a doctest):
+
+    >>> optix_evo.bench.write_results(results, "runs/bench", title="my bench")  # doctest: +SKIP
+  """
   out = Path(out)
   out.mkdir(parents=True, exist_ok=True)
   written = [out / "results.csv", out / "timings.csv", out / "summary.md", out / "curves.npz"]
@@ -171,7 +255,26 @@ def headline(results: Sequence[tuple[str, CellResult]]) -> dict[str, float]:
 
 
 def timed_bench(config: BenchConfig, out: str | Path, *, title: str, progress: bool = True, plots: bool = True):
-  """:func:`run_bench` + :func:`write_results`, noting the wall time and peak memory in the summary."""
+  """:func:`run_bench` + :func:`write_results`, noting the wall time and peak memory in the summary.
+
+  The tables are rewritten after every cell, so an interrupted run leaves the finished cells.
+
+  Args:
+    config: the benchmark.
+    out: the results folder.
+    title: the title of ``summary.md``.
+    progress: show a progress bar.
+    plots: draw the figures at the end.
+
+  Returns:
+    ``(results, wall seconds)``.
+
+  Examples:
+    What ``optix-evo bench --preset quick --out runs/bench`` does (minutes; not run as a doctest):
+
+    >>> results, seconds = optix_evo.bench.timed_bench(optix_evo.bench.preset("quick"), "runs/bench",
+    ...                                                title="quick")  # doctest: +SKIP
+  """
   start, cpu_start = time.perf_counter(), time.process_time()
   done: list[tuple[str, CellResult]] = []
 

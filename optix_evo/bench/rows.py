@@ -48,7 +48,20 @@ _WRAPPERS = ("sam", "asam", "looksam")
 
 
 class Row(NamedTuple):
-  """One optimizer row: its spec, a readable label, its builder and its reference learning rate."""
+  """One optimizer row: its spec, a readable label, its builder and its reference learning rate.
+
+  Attributes:
+    spec: the row spec it was parsed from.
+    label: a readable name for tables and plots.
+    build: ``build(hyperparameters, schedule) -> optax.GradientTransformation`` (hyperparameters may be traced).
+    base_lr: the reference learning rate the grid's ``lr`` multiplies.
+
+  Examples:
+    >>> import optix_evo.bench
+    >>> row = optix_evo.bench.parse_row("zoo:adamw@weight_decay=0.05")
+    >>> print(row.label, row.base_lr)
+    adamw@weight_decay=0.05 0.001
+  """
 
   spec: str
   label: str
@@ -258,8 +271,20 @@ def split_spec(spec: str) -> tuple[str, str, dict[str, Any]]:
 def parse_row(spec: str) -> Row:
   """Parses one row spec (see the module docstring).
 
+  Args:
+    spec: ``KIND:NAME`` with optional ``@key=value`` fixed hyperparameters, e.g. ``adam``, ``sam:adam@rho=0.1``,
+      ``schedule:nos_lr3:adam``, ``genome:known:nos_opt9``.
+
+  Returns:
+    The :class:`Row`.
+
   Raises:
     InputError: for an unknown kind or optimizer, a malformed ``@key=value``, or a kind whose code is absent.
+
+  Examples:
+    >>> import optix_evo.bench
+    >>> print([optix_evo.bench.parse_row(s).label for s in ("adam", "sam:adam@rho=0.1", "genome:known:nos_opt9")])
+    ['adam', 'sam:adam@rho=0.1', 'genome:known:nos_opt9']
   """
   kind, name, fixed = split_spec(spec)
   if kind == "zoo":

@@ -26,17 +26,31 @@ _BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
 
 class Grid(NamedTuple):
-  """A hyperparameter grid: the cartesian product of ``axes`` (name → values), flattened to ``size`` points."""
+  """A hyperparameter grid: the cartesian product of ``axes`` (name → values), flattened to ``size`` points.
+
+  Attributes:
+    axes: hyperparameter name → values.
+
+  Examples:
+    >>> import optix_evo.bench
+    >>> grid = optix_evo.bench.Grid({"lr": (0.1, 1.0), "b1": (0.9,)})
+    >>> print(grid.size, grid.points)
+    2 [{'lr': 0.1, 'b1': 0.9}, {'lr': 1.0, 'b1': 0.9}]
+    >>> print(grid.arrays()["lr"])
+    [0.1 1. ]
+  """
 
   axes: dict[str, tuple[float, ...]]
 
   @property
   def points(self) -> list[dict[str, float]]:
+    """Every grid point as a dict, the last axis varying fastest."""
     names = list(self.axes)
     return [dict(zip(names, values)) for values in itertools.product(*self.axes.values())]
 
   @property
   def size(self) -> int:
+    """The number of grid points."""
     return len(self.points)
 
   def arrays(self) -> dict[str, jax.Array]:
@@ -46,7 +60,23 @@ class Grid(NamedTuple):
 
 
 class CellResult(NamedTuple):
-  """Everything measured for one (row, task): arrays are ``[grid, seed, ...]``."""
+  """Everything measured for one (row, task): arrays are ``[grid, seed, ...]``.
+
+  Attributes:
+    row: the row's label.
+    task: the task's name.
+    family: the task's model family.
+    metric: ``"accuracy"`` or ``"loss"``.
+    grid: the :class:`Grid`.
+    seeds: the seeds.
+    valid: ``[G, S]`` validation metric.
+    test: ``[G, S]`` test metric.
+    final_loss: ``[G, S]`` mean training loss over the last 10% of steps.
+    curves: ``[G, S, P]`` training loss averaged over ``P`` equal windows.
+    compile_s: seconds compiling the cell's program.
+    run_s: seconds running it.
+    compiles: backend compilations observed while compiling and running it (1 when the grid shared one program).
+  """
 
   row: str
   task: str
@@ -109,7 +139,32 @@ def make_train_fn(row: Row, problem: Task, *, curve_points: int):
 
 
 def run_cell(row: Row, problem: Task, grid: Grid, seeds: Sequence[int], *, curve_points: int = 50) -> CellResult:
-  """Trains ``row`` on ``problem`` for every grid point × seed, vmapped, in one compiled program."""
+  """Trains ``row`` on ``problem`` for every grid point × seed, vmapped, in one compiled program.
+
+  Args:
+    row: the optimizer row (:func:`parse_row`).
+    problem: the task (:func:`optix_evo.tasks.get_task`).
+    grid: the hyperparameter grid.
+    seeds: the seeds (network init and batch order).
+    curve_points: points of the stored training-loss curves.
+
+  Returns:
+    A :class:`CellResult`.
+
+  Raises:
+    ValueError: when ``seeds`` is empty.
+
+  Examples:
+    It compiles and trains (seconds for a small MLP), so this example is not run as a doctest:
+
+    >>> import optix_evo as ox
+    >>> import optix_evo.bench
+    >>> task = ox.tasks.get_task("iris_mlp", steps=50)
+    >>> grid = optix_evo.bench.Grid({"lr": (0.3, 1.0, 3.0)})
+    >>> cell = optix_evo.bench.run_cell(optix_evo.bench.parse_row("adam"), task, grid, seeds=[0, 1])  # doctest: +SKIP
+    >>> print(cell.test.shape, cell.compiles)  # doctest: +SKIP
+    (3, 2) 1
+  """
   if not seeds:
     raise ValueError("Need at least one seed.")
   train_one = make_train_fn(row, problem, curve_points=curve_points)

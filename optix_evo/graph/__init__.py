@@ -17,6 +17,10 @@ API summary::
 
 ``total_steps`` (the horizon T of decay functions and LR schedules) is an argument of :func:`interpret`; ``None``
 turns decays and schedules off.
+
+References:
+  Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
+  <https://arxiv.org/abs/2404.06679>`_, 2024; the authors' code: https://github.com/OUStudent/NeuralOptimizerSearch
 """
 
 from optix_evo.graph.analysis import active_nodes, active_operands
@@ -40,6 +44,6 @@ __all__ = [
     "GenomeState", "IntegrityResult", "KNOWN", "REASONS", "active_nodes", "active_operands", "canonical",
     "canonical_hash", "canonical_string", "check_integrity", "convert", "decay_factor", "decay_values", "from_json",
     "genome_faults", "get_space", "gradient_operands", "interpret", "is_finite", "known", "known_defaults", "mutate",
-    "nos_learning_rate", "nos_momentum", "random_genome", "render", "schedule_factor", "step_factors", "schedule_value", "space_of",
-    "stack", "to_json", "to_python", "unstack", "validate_genome",
+    "nos_learning_rate", "nos_momentum", "random_genome", "render", "schedule_factor", "step_factors", "schedule_value",
+    "space_of", "stack", "to_json", "to_python", "unstack", "validate_genome",
 ]

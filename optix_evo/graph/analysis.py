@@ -9,7 +9,20 @@ from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 
 
 def active_nodes(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> np.ndarray:
-  """Boolean mask ``[..., N]`` of the nodes the root depends on (vectorised over leading axes)."""
+  """Boolean mask ``[..., N]`` of the nodes the root depends on (vectorised over leading axes).
+
+  Args:
+    genome: a genome or a population (leading axes).
+    spec: the search space of its indices.
+
+  Returns:
+    A bool array of shape ``genome.kind.shape``; the root (last node) is always active.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.graph.active_nodes(ox.graph.known("adam")))  # h0 = adam, u = h0: h1 .. h4 are dead
+    [ True False False False False  True]
+  """
   kind, inputs = np.asarray(genome.kind), np.asarray(genome.inputs)
   n, n_op = spec.num_nodes, spec.num_operands
   active = np.zeros(kind.shape, bool)
@@ -24,7 +37,23 @@ def active_nodes(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> np.ndarray:
 
 
 def active_operands(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> np.ndarray:
-  """Boolean mask ``[..., num_operands]`` of the operands that reach the root."""
+  """Boolean mask ``[..., num_operands]`` of the operands that reach the root.
+
+  Args:
+    genome: a genome or a population (leading axes).
+    spec: the search space of its indices.
+
+  Returns:
+    A bool array of shape ``genome.kind.shape[:-1] + (spec.num_operands,)``.
+
+  Examples:
+    >>> import numpy as np
+    >>> import optix_evo as ox
+    >>> spec = ox.graph.DEFAULT_SPEC
+    >>> used = ox.graph.active_operands(ox.graph.known("adamw"), spec)
+    >>> print([spec.operands[i].name for i in np.flatnonzero(used)])
+    ['1e-4w', 'adam']
+  """
   kind, inputs = np.asarray(genome.kind), np.asarray(genome.inputs)
   active = active_nodes(genome, spec)
   used = np.zeros(kind.shape[:-1] + (spec.num_operands,), bool)

@@ -49,7 +49,20 @@ def _node_key(g: Genome, i: int, spec: GenomeSpec, memo: dict) -> str:
 
 def canonical_string(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> str:
   """A string that identifies the optimizer's behaviour up to graph layout: dead nodes ignored, identity nodes
-  skipped, commutative arguments sorted; momentum type, flip and schedule included."""
+  skipped, commutative arguments sorted; momentum type, flip and schedule included.
+
+  Args:
+    genome: one genome.
+    spec: the search space of its indices.
+
+  Returns:
+    ``"<momentum>|[flip|]<schedule>|<update expression>"``.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.graph.canonical_string(ox.graph.known("adamw")))
+    none|constant|add(1e-4w,adam)
+  """
   g = to_numpy(genome)
   u = _node_key(g, spec.num_hidden, spec, {})
   return (f"{spec.momentum_types[int(g.momentum)].name}|{'flip|' if g.flip else ''}"
@@ -57,14 +70,44 @@ def canonical_string(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> str:
 
 
 def canonical_hash(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> str:
-  """SHA-1 (hex, 16 chars) of :func:`canonical_string`: equal for genomes that compute the same thing."""
+  """SHA-1 (hex, 16 chars) of :func:`canonical_string`: equal for genomes that compute the same thing.
+
+  The search uses it to skip duplicates; genome files record it (``to_json``'s ``"hash"``).
+
+  Args:
+    genome: one genome.
+    spec: the search space of its indices.
+
+  Returns:
+    16 lowercase hexadecimal characters.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.graph.canonical_hash(ox.graph.known("adam")))
+    78497921b6421482
+  """
   return hashlib.sha1(canonical_string(genome, spec).encode()).hexdigest()[:16]
 
 
 def canonical(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> Genome:
   """The genome with every unused field zeroed: dead nodes, the second input of unary nodes and the decay
   graphs of edges without a decay (and their unused parts). Two genomes that differ only in such fields become
-  equal arrays; :func:`canonical_hash` additionally ignores node order and commutative argument order."""
+  equal arrays; :func:`canonical_hash` additionally ignores node order and commutative argument order.
+
+  Args:
+    genome: one genome.
+    spec: the search space of its indices.
+
+  Returns:
+    A writable ``int32`` NumPy :class:`~optix_evo.graph.Genome` that computes the same optimizer.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> import numpy as np
+    >>> g = ox.graph.known("adam")._replace(unary=np.array([0, 5, 5, 5, 5, 0]))  # ops on the dead nodes h1 .. h4
+    >>> print(ox.graph.canonical(g).unary)
+    [0 0 0 0 0 0]
+  """
   g = to_numpy(genome)
   act = active_nodes(g, spec)
   for i in range(spec.num_nodes):

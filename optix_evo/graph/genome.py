@@ -1,7 +1,11 @@
 """The genome: one optimizer of the NOS search space as a NamedTuple of fixed-shape ``int32`` arrays.
 
 A population is the same NamedTuple with a leading axis on every field (:func:`stack` / :func:`unstack`). What the
-indices mean is fixed by a :class:`~optix_evo.graph.spec.GenomeSpec` (Morgan & Hougen 2024, arXiv:2404.06679).
+indices mean is fixed by a :class:`~optix_evo.graph.spec.GenomeSpec`.
+
+References:
+  Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
+  <https://arxiv.org/abs/2404.06679>`_, 2024; the authors' code: https://github.com/OUStudent/NeuralOptimizerSearch
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 UNARY, BINARY = 0, 1  # node kinds
+"""Node kinds of :attr:`Genome.kind`: ``UNARY = 0`` (one input), ``BINARY = 1`` (two inputs)."""
 
 
 class Genome(NamedTuple):
@@ -22,6 +27,32 @@ class Genome(NamedTuple):
   ``i < num_operands`` is operand ``i``; ``num_operands + j`` is hidden node ``j``. Each input edge ``(node, slot)``
   may carry a decay graph (one hidden node ``0`` and a root ``1``; decay vertex ``i < 14`` is decay operand ``i``,
   ``num_decay_operands`` is the decay hidden node) whose scalar value multiplies the edge.
+
+  Build genomes with :func:`~optix_evo.graph.known`, :func:`~optix_evo.graph.random_genome`,
+  :func:`~optix_evo.graph.mutate` or :func:`~optix_evo.graph.from_json`, not by hand.
+
+  Attributes:
+    kind: ``[N]`` node kinds, :data:`UNARY` (0) or :data:`BINARY` (1).
+    unary: ``[N]`` index into ``spec.unary`` (read where ``kind == UNARY``).
+    binary: ``[N]`` index into ``spec.binary`` (read where ``kind == BINARY``).
+    inputs: ``[N, 2]`` vertex indices of each node's inputs (slot 1 unused by unary nodes).
+    decay_on: ``[N, 2]`` 1 where the input edge carries a decay graph.
+    decay_kind: ``[N, 2, 2]`` kind of (decay hidden node, decay root) of each edge.
+    decay_unary: ``[N, 2, 2]`` index into ``spec.decay_unary``.
+    decay_binary: ``[N, 2, 2]`` index into ``spec.decay_binary``.
+    decay_inputs: ``[N, 2, 2, 2]`` decay vertex indices of the decay nodes' inputs.
+    momentum: ``[]`` index into ``spec.momentum_types``.
+    flip: ``[]`` 1 when the update direction is reversed (``w ← w + η u``).
+    schedule: ``[]`` index into ``spec.schedules`` (the learning-rate schedule).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> g = ox.graph.known("adam")
+    >>> print(g.kind.shape, g.inputs.shape, g.decay_inputs.shape)  # N = num_hidden + 1 = 6 nodes
+    (6,) (6, 2) (6, 2, 2, 2)
+    >>> print(ox.graph.render(g))
+    u = adam
+    w ← w - η_t·u
   """
 
   kind: Any  # [N] UNARY / BINARY
@@ -44,14 +75,43 @@ def to_numpy(genome: Genome) -> Genome:
 
 
 def stack(genomes: Sequence[Genome]) -> Genome:
-  """A population: the genomes stacked along a new leading axis."""
+  """A population: the genomes stacked along a new leading axis (``int32`` NumPy arrays).
+
+  Args:
+    genomes: one or more genomes of the same space.
+
+  Returns:
+    A :class:`Genome` whose every field has a leading axis of size ``len(genomes)``.
+
+  Raises:
+    ValueError: when ``genomes`` is empty.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> population = ox.graph.stack([ox.graph.known("sgd"), ox.graph.known("adam")])
+    >>> print(population.kind.shape, population.inputs.shape)
+    (2, 6) (2, 6, 2)
+  """
   if not genomes:
     raise ValueError("stack() needs at least one genome.")
   return Genome(*(np.stack([np.asarray(g[i], dtype=np.int32) for g in genomes]) for i in range(len(Genome._fields))))
 
 
 def unstack(population: Genome) -> list[Genome]:
-  """The genomes of a population (inverse of :func:`stack`)."""
+  """The genomes of a population (inverse of :func:`stack`).
+
+  Args:
+    population: a :class:`Genome` with a leading axis on every field.
+
+  Returns:
+    The list of its members, each a :class:`Genome` without the leading axis.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> population = ox.graph.stack([ox.graph.known("sgd"), ox.graph.known("adam")])
+    >>> print([ox.graph.render(g).splitlines()[0] for g in ox.graph.unstack(population)])
+    ['u = g', 'u = adam']
+  """
   n = np.asarray(population.kind).shape[0]
   return [Genome(*(np.asarray(x)[i] for x in population)) for i in range(n)]
 

@@ -7,6 +7,11 @@ compiles faster than vectorising every op): (1) probe updates on random gradient
 and must change with the gradient; (2) the paper's descent test: 35 steps on a 5-d quadratic with the warmup-cosine
 schedule and the momentum cycle must halve the loss for one of the learning rates {1, ..., 1e-5}, possibly with the
 update sign flipped (the returned genomes carry the flip bit that passed).
+
+References:
+  Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
+  <https://arxiv.org/abs/2404.06679>`_, 2024 (the integrity check and its quadratic); the authors' code,
+  https://github.com/OUStudent/NeuralOptimizerSearch
 """
 
 from __future__ import annotations
@@ -44,14 +49,27 @@ DESCENT_LRS = (1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
 
 
 class IntegrityResult(NamedTuple):
-  """``passed[i]``; ``reason[i]`` indexes :data:`REASONS`; ``genomes``: the input with the flip bit that passed the
-  descent test (unchanged where the genome failed)."""
+  """What :func:`check_integrity` found, one entry per genome.
+
+  Attributes:
+    passed: bool, ``[P]`` (``[]`` for a single genome).
+    reason: int32 indices into :data:`REASONS` (0, ``"ok"``, where passed); the first failed check.
+    genomes: the input with the flip bit that passed the descent test (unchanged where the genome failed).
+
+  Examples:
+    >>> import numpy as np
+    >>> import optix_evo as ox
+    >>> result = ox.graph.IntegrityResult(np.array([True, False]), np.array([0, 3]), None)
+    >>> print(result.reason_names())
+    ['ok', 'duplicate']
+  """
 
   passed: np.ndarray
   reason: np.ndarray
   genomes: Genome
 
   def reason_names(self) -> list[str]:
+    """The names (:data:`REASONS`) of :attr:`reason`, one per genome."""
     return [REASONS[int(r)] for r in np.ravel(self.reason)]
 
 
@@ -60,7 +78,23 @@ def _names(expr: str) -> set[str]:
 
 
 def gradient_operands(spec: GenomeSpec = DEFAULT_SPEC) -> np.ndarray:
-  """Mask of the operands whose value depends on the gradient (they read ``g`` or a moment buffer)."""
+  """Mask of the operands whose value depends on the gradient (they read ``g`` or a moment buffer).
+
+  A genome none of whose active operands is in this mask cannot react to the loss: the check rejects it as
+  ``"no_gradient"``.
+
+  Args:
+    spec: the search space.
+
+  Returns:
+    A bool NumPy array of shape ``[spec.num_operands]``.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> mask = ox.graph.gradient_operands(ox.graph.NOS_SPEC)
+    >>> print(int(mask.sum()), "of", mask.size, "operands read the gradient")
+    16 of 20 operands read the gradient
+  """
   bufs = {b.name for b in spec.buffers} | {f"{b.name}_prev" for b in spec.buffers}
   return np.array([bool(_names(o.expr) & ({"g"} | bufs)) for o in spec.operands])
 
@@ -151,13 +185,27 @@ def check_integrity(
     seen: canonical hashes already evaluated (e.g. a particle's history): genomes with these hashes are duplicates.
     key: PRNG key (or seed) of the probe gradients.
     max_update: bound on the probe updates (random unit gradients, peak learning rate 1).
-    descent: apply the paper's descent test (nos.md §5.1): the loss must fall below ``descent_loss`` (initial
+    descent: apply the paper's descent test (Morgan & Hougen 2024, `arXiv:2404.06679
+      <https://arxiv.org/abs/2404.06679>`_; the integrity check of ``NeuralOptimizerSearch.py``,
+      https://github.com/OUStudent/NeuralOptimizerSearch): the loss must fall below ``descent_loss`` (initial
       loss 7.15) for some learning rate, with the update as is or flipped.
-    steps, warmup: length and warmup of every probe / descent run (NOS: 35 and 6, warmup-cosine schedule).
+    steps: the length of every probe / descent run (NOS: 35, warmup-cosine schedule).
+    warmup: the warmup steps of those runs (NOS: 6).
+    descent_loss: the loss the quadratic must fall below (about half of its initial 7.15).
     chunk_size: genomes per call (the population is padded to a multiple: one compilation for all sizes).
 
   Returns:
     :class:`IntegrityResult`; arrays have one entry per genome (shape ``[]`` for a single genome).
+
+  Examples:
+    The numeric checks compile one program (about ten seconds on a CPU), so this example is not run as a doctest;
+    ``tests/graph`` runs it.
+
+    >>> import optix_evo as ox
+    >>> g = ox.graph
+    >>> result = g.check_integrity(g.stack([g.known("sgd"), g.known("adam"), g.known("sgd")]))  # doctest: +SKIP
+    >>> print(result.passed, result.reason_names())  # doctest: +SKIP
+    [ True  True False] ['ok', 'ok', 'duplicate']
   """
   single = np.ndim(genomes.kind) == 1
   pop = Genome(*(np.asarray(x, np.int32)[None] if single else np.asarray(x, np.int32) for x in genomes))

@@ -21,8 +21,9 @@ Two strategies choose inputs and ops:
 * ``"select"`` (vectorised populations on GPU/TPU): every operand and every op computed, the chosen one selected
   with ``select_n``: no control flow, the same work for every member.
 
-Reference: Morgan & Hougen, "Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution",
-arXiv:2404.06679 (2024).
+References:
+  Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
+  <https://arxiv.org/abs/2404.06679>`_, 2024; the authors' code: https://github.com/OUStudent/NeuralOptimizerSearch
 """
 
 from __future__ import annotations
@@ -55,7 +56,24 @@ class GenomeState(NamedTuple):
   operands read, the node buffers when it has stateful ops, a momentum buffer when it has momentum types. ``grad``
   and ``table`` are the update graph's working memory (the last step's flat gradient and node outputs), kept in the
   state so that every step reuses them in place instead of allocating and clearing them: together they cost
-  ``num_nodes + 1`` times the parameters' memory."""
+  ``num_nodes + 1`` times the parameters' memory.
+
+  Attributes:
+    count: ``[]`` int32, the steps taken.
+    grad: ``[size]`` the last gradient, flattened (working memory).
+    table: ``[N, size]`` the node outputs of the update graph (working memory).
+    buffers: buffer name → ``[size]``, the EMA buffers the spec's operands read.
+    nodes: ``[N, size]`` the buffers of stateful unary ops, or ``None``.
+    momentum: ``[size]`` the momentum buffer, or ``None``.
+    finite: ``[]`` bool, every update so far was finite (``False``: the candidate diverged).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> state = ox.graph.interpret(ox.graph.known("sgd"), 0.1).init({"w": jnp.zeros(3), "b": jnp.zeros(2)})
+    >>> print(state.count, state.grad.shape, state.table.shape, state.momentum.shape, state.finite)
+    0 (5,) (6, 5) (5,) True
+  """
 
   count: jax.Array  # [] int32, steps taken
   grad: jax.Array  # [size]: the last gradient, flattened (working memory)
@@ -71,6 +89,22 @@ def is_finite(opt_state: optax.OptState) -> jax.Array:
 
   Works on any state that contains :class:`GenomeState` (e.g. inside ``optax.chain``) and on vmapped states
   (returns one flag per population member). The search scores a candidate with ``is_finite == False`` worst.
+
+  Args:
+    opt_state: the state of an optimizer built by :func:`interpret` (or a state containing one).
+
+  Returns:
+    A bool array: ``[]``, or one flag per member of a vmapped state.
+
+  Raises:
+    ValueError: when ``opt_state`` holds no :class:`GenomeState`.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> state = ox.graph.interpret(ox.graph.known("sgd"), 0.1).init({"w": jnp.zeros(3)})
+    >>> print(ox.graph.is_finite(state))
+    True
   """
   states = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, GenomeState))
             if isinstance(s, GenomeState)]
@@ -388,11 +422,13 @@ def interpret(
 
   As in NOS the learning rate enters the momentum buffer (``mom ← m·mom - η_t·u``); with a constant learning rate
   this equals optax's ``trace`` followed by scaling. Steps past ``total_steps`` reuse the decays of step ``T - 1``.
+  With the update ``u_t`` computed by the genome's graph from the operands at step ``t``:
 
-  Example::
+  .. math::
+    w_{t+1} = w_t - \\eta_t\\, u_t, \\qquad \\eta_t = \\eta(t)\\, f_{\\mathrm{schedule}}(t / T).
 
-    opt = interpret(known("adam"), 1e-3)                       # equals optax.adam(1e-3)
-    losses = jax.vmap(lambda g: train(interpret(g, 1e-2, total_steps=T)))(population)   # one compilation
+  ``interpret(known("adam"), 1e-3)`` equals ``optax.adam(1e-3)``; ``jax.vmap(lambda g: train(interpret(g, 1e-2,
+  total_steps=T)))(population)`` trains a whole population with one compilation.
 
   Args:
     genome: a :class:`Genome`; its arrays may be traced (``jax.vmap`` over a population compiles once).
@@ -421,6 +457,22 @@ def interpret(
   Returns:
     An ``optax.GradientTransformationExtraArgs`` (extra keyword arguments of ``update`` are accepted and ignored)
     whose state is a :class:`GenomeState`; non-finite updates are not hidden and set ``is_finite(state)`` to False.
+
+  Raises:
+    InputError: for a concrete genome that is not one of ``spec`` (:func:`~optix_evo.graph.validate_genome`), and
+      at ``init`` / ``update`` for integer or complex parameters.
+    ValueError: for an unknown ``strategy``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> opt = ox.graph.interpret(ox.graph.known("sgd"), learning_rate=0.1)
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> state = opt.init(params)
+    >>> updates, state = jax.jit(opt.update)(params, state, params)  # the gradient of |w|²/2 is w
+    >>> print(updates["w"], state.count)
+    [-0.1  0.2] 1
   """
   if strategy not in STRATEGIES:
     raise ValueError(f"Unknown strategy {strategy!r}; use one of {STRATEGIES}.")

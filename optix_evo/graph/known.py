@@ -6,12 +6,13 @@
   momentum 0.9); ``powersign`` / ``addsign`` (``_ld``: with the linear sign decay ``1 - t/T``): Bello et al. 2017
   (TF ``ApplyPowerSign`` / ``ApplyAddSign``, β = 0.9, base e / α = 1).
 * ``nos_opt1`` .. ``nos_opt10`` and ``nos_adam_clip0`` .. ``nos_adam_clip4``: the classes ``Opt1`` .. ``Opt10`` and
-  ``AdamClip(variant=k)`` of the authors' ``finalOptimizers.py`` (Morgan & Hougen 2024, arXiv:2404.06679;
-  github.com/OUStudent/NeuralOptimizerSearch), trained with its warmup / hold / cosine learning rate (warmup
-  ``T/15``, hold ``2T/15`` by default, as in the file's usage example) and, for the Nesterov ones (Opt9, Opt10), its
-  momentum 0.95 → 0.85 → 0.95. ``known(name, use_decay=False)`` is the class with ``use_decay=False`` (the
-  constructors' default there): the learning-rate multiplier of Opt4-6 and the decays of Opt6-10 are off, while
-  Opt4's ``arctan(a13)`` factor stays, governed by ``variant`` (``variant=1`` drops it), as in the class.
+  ``AdamClip(variant=k)`` of the authors' ``finalOptimizers.py`` (Morgan & Hougen 2024,
+  `arXiv:2404.06679 <https://arxiv.org/abs/2404.06679>`_; https://github.com/OUStudent/NeuralOptimizerSearch),
+  trained with its warmup / hold / cosine learning rate (warmup ``T/15``, hold ``2T/15`` by default, as in the file's
+  usage example) and, for the Nesterov ones (Opt9, Opt10), its momentum 0.95 → 0.85 → 0.95.
+  ``known(name, use_decay=False)`` is the class with ``use_decay=False`` (the constructors' default there): the
+  learning-rate multiplier of Opt4-6 and the decays of Opt6-10 are off, while Opt4's ``arctan(a13)`` factor stays,
+  governed by ``variant`` (``variant=1`` drops it), as in the class.
 
 Each entry is tested step by step in float64 against its reference (optax; a NumPy transcription of
 ``finalOptimizers.py``) in ``tests/graph/test_known.py``. Remaining deviations from ``finalOptimizers.py``, each
@@ -141,6 +142,27 @@ def known(name: str, spec: GenomeSpec = DEFAULT_SPEC, *, use_decay: bool = True,
 
   ``use_decay=False`` / ``variant``: the authors' switches of ``finalOptimizers.py`` (see the module docstring).
   Train it as its reference does with ``interpret(known(name), **known_defaults(name, learning_rate, T))``.
+
+  Args:
+    name: a key of :data:`KNOWN` (``"adam"``, ``"lion"``, ``"nos_opt9"``, ...).
+    spec: the space to write it in (``"nos"`` lacks some operands, ops and momentum types of the extended space).
+    use_decay: the authors' ``use_decay`` switch of the NOS optimizers (their decays and LR multipliers).
+    variant: the authors' ``variant`` (:data:`VARIANTS`; 0 for every other optimizer).
+
+  Returns:
+    The :class:`~optix_evo.graph.Genome`.
+
+  Raises:
+    InputError: for an unknown name or variant, or when ``spec`` lacks something the optimizer needs.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.graph.render(ox.graph.known("nos_opt9")))
+    u = ([erfc(a11)]·g * exp(arctan((0.05g²+0.95ŝ))))
+    mom ← m·mom - η_t·u;  w ← w + m·mom - η_t·u
+    where t/T is training progress: a11 = 0.01 ** (t / T)
+    >>> print(ox.graph.render(ox.graph.known("nos_opt9", use_decay=False)).splitlines()[0])
+    u = (g * exp(arctan((0.05g²+0.95ŝ))))
   """
   _check(name, variant)
   genome = from_json(_BUILDERS[name](bool(use_decay), variant), EXTENDED_SPEC)
@@ -157,9 +179,31 @@ def known_defaults(name: str, learning_rate: Any, total_steps: int | None = None
   ``T // 15``, hold ``2T // 15`` unless given; :func:`~optix_evo.graph.nos_learning_rate`) and the momentum is their
   0.95 → 0.85 → 0.95 schedule (:func:`~optix_evo.graph.nos_momentum`).
 
-  Example::
+  Args:
+    name: a key of :data:`KNOWN`.
+    learning_rate: the learning rate (optax / Bello references: a float or schedule) or the schedule's peak
+      (the NOS optimizers: a number).
+    total_steps: the training horizon ``T`` (required for the NOS optimizers).
+    warmup_steps: the NOS warmup (default ``T // 15``).
+    hold_steps: the NOS hold (default ``2T // 15``).
 
-    opt = interpret(known("nos_opt9"), **known_defaults("nos_opt9", 1e-2, total_steps=T))   # the authors' Opt9
+  Returns:
+    The keyword arguments ``learning_rate``, ``momentum`` and ``total_steps`` of :func:`~optix_evo.graph.interpret`.
+
+  Raises:
+    InputError: for an unknown name, or a NOS optimizer without ``total_steps`` or with a schedule as
+      ``learning_rate``.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.graph.known_defaults("adam", 1e-3))
+    {'learning_rate': 0.001, 'momentum': 0.9, 'total_steps': None}
+    >>> kwargs = ox.graph.known_defaults("nos_opt9", 1e-2, total_steps=150)  # warmup 10, hold 20 steps
+    >>> print([round(float(kwargs["learning_rate"](t)), 4) for t in (0, 5, 10, 150)])
+    [0.0, 0.005, 0.01, 0.0]
+    >>> print([round(float(kwargs["momentum"](t)), 2) for t in (0, 9, 149)])
+    [0.95, 0.85, 0.95]
+    >>> opt = ox.graph.interpret(ox.graph.known("nos_opt9"), **kwargs)  # the authors' Opt9, as they train it
   """
   _check(name)
   if not name.startswith("nos_"):

@@ -138,6 +138,27 @@ def mutate(key, genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> Genome:
   code), retried until the child is acyclic and differs from the parent (canonical hash). Duplicates of other
   genomes and numeric integrity are the search's business (:func:`canonical_hash`, :func:`check_integrity`). Runs on
   the host; ``key`` is a JAX PRNG key or an int seed.
+
+  The mutation kind is drawn with ``spec.mutation_probs``: an op, a connection, unary ↔ binary, the momentum type,
+  a decay graph, or (extended space) the learning-rate schedule.
+
+  Args:
+    key: a JAX PRNG key or an int seed.
+    genome: the parent.
+    spec: the search space.
+
+  Returns:
+    The child, canonical (:func:`~optix_evo.graph.canonical`) and with another canonical hash than the parent.
+
+  Raises:
+    ValueError: when no valid mutation is found in 1000 attempts (a degenerate space).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> parent = ox.graph.known("adam")
+    >>> child = ox.graph.mutate(0, parent)
+    >>> print(ox.graph.canonical_hash(child) != ox.graph.canonical_hash(parent))
+    True
   """
   rng = host_rng(key)
   parent = canonical(to_numpy(genome), spec)

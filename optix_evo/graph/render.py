@@ -48,7 +48,27 @@ def _node_expr(g: Genome, i: int, spec: GenomeSpec, latex: bool) -> str:
 
 def render(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC, *, latex: bool = False) -> str:
   """The optimizer as equations: ``u = ...`` (dead nodes pruned, decays shown as ``[d(t)]·x``), the parameter
-  step of its momentum type and, if any, its learning-rate schedule. ``latex=True`` gives LaTeX lines."""
+  step of its momentum type and, if any, its learning-rate schedule. ``latex=True`` gives LaTeX lines.
+
+  Args:
+    genome: one genome.
+    spec: the search space of its indices.
+    latex: LaTeX instead of text.
+
+  Returns:
+    The lines, joined by newlines: the update, the parameter step, the schedule if any and (text) the decay
+    operands used.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.graph.render(ox.graph.known("powersign_ld")))
+    u = (exp([a1]·(sign(g) * sign(v̂))) * g)
+    w ← w - η_t·u
+    where t/T is training progress: a1 = 1 - t / T
+    >>> print(ox.graph.render(ox.graph.known("adam"), latex=True))
+    u_t = \\mathrm{adam}
+    w \\leftarrow w - \\eta_t\\,u
+  """
   g = canonical(genome, spec)
   u = _node_expr(g, spec.num_hidden, spec, latex)
   mt = spec.momentum_types[int(g.momentum)]
@@ -87,7 +107,26 @@ def to_python(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC, *, name: str = "e
   """Standalone Python source defining ``<name>(learning_rate, total_steps=None, momentum=0.9, seed=0)``, an optax
   optimizer equal to ``interpret(genome, ...)`` without importing optix_evo (dropout ops draw per-tensor masks from
   a key per node, as the interpreter does, but the code is written from the canonical genome, whose node numbering
-  can differ: random masks may then differ; everything else is the same maths)."""
+  can differ: random masks may then differ; everything else is the same maths).
+
+  Args:
+    genome: one genome.
+    spec: the search space of its indices.
+    name: the name of the generated function.
+
+  Returns:
+    The module's source text (imports ``jax``, ``jax.numpy`` and ``optax`` only).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> source = ox.graph.to_python(ox.graph.known("sgd"), name="my_sgd")
+    >>> print([line for line in source.splitlines() if line.startswith("def my_sgd")])
+    ['def my_sgd(learning_rate, total_steps=None, momentum=0.9, seed=0):']
+    >>> namespace = {}
+    >>> exec(source, namespace)
+    >>> print(type(namespace["my_sgd"](0.1)).__name__)
+    GradientTransformation
+  """
   g = canonical(genome, spec)
   act = active_nodes(g, spec)
   n_op, h = spec.num_operands, spec.num_hidden

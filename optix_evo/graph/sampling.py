@@ -60,7 +60,20 @@ def random_genome(key, spec: GenomeSpec = DEFAULT_SPEC) -> Genome:
   """A random structurally valid genome (the authors' ``OptimizerChrom.setup``): acyclic, root reading at least one
   hidden node, decays valid in [0, 1]. The numeric integrity check (:func:`check_integrity`) is separate and vectorised.
 
-  ``key``: a JAX PRNG key or an int seed (sampling runs on the host with NumPy).
+  Args:
+    key: a JAX PRNG key or an int seed (sampling runs on the host with NumPy).
+    spec: the search space (its initialisation probabilities).
+
+  Returns:
+    A canonical :class:`~optix_evo.graph.Genome`; the same key gives the same genome.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> g = ox.graph.random_genome(0, ox.graph.NOS_SPEC)
+    >>> print(ox.graph.render(g, ox.graph.NOS_SPEC))
+    u = [erfc(arctan(a4))]·exp(1)
+    mom ← m·mom - η_t·u;  w ← w + mom
+    where t/T is training progress: a4 = 0.5 * (1 - jnp.cos(jnp.pi * t / T))
   """
   rng = host_rng(key)
   h, n_op = spec.num_hidden, spec.num_operands

@@ -41,7 +41,25 @@ _DECAY_NODES = ("hidden", "root")
 def to_json(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> dict:
   """A JSON-ready dict of one genome that names its space and every op, operand, schedule and momentum type. Only
   active nodes and used decays are written. Raises :class:`~optix_evo.errors.InputError` for arrays that are not a
-  genome of ``spec`` (:func:`~optix_evo.graph.validate_genome`), so every file written loads with :func:`from_json`."""
+  genome of ``spec`` (:func:`~optix_evo.graph.validate_genome`), so every file written loads with :func:`from_json`.
+
+  Args:
+    genome: one genome (for a population: ``[to_json(g, spec) for g in unstack(population)]``).
+    spec: the search space of its indices.
+
+  Returns:
+    A dict in the ``optix_evo.genome/2`` format (see the module docstring); ``json.dumps`` writes it.
+
+  Raises:
+    InputError: for a population or arrays that are not a genome of ``spec``.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.graph.to_json(ox.graph.known("adamw")))
+    {'format': 'optix_evo.genome/2', 'space': 'extended', 'nodes': {'h0': {'op': 'id', 'inputs': ['adam']},
+    'root': {'op': 'add', 'inputs': ['h0', '1e-4w']}}, 'momentum': 'none', 'flip': False, 'schedule': 'constant',
+    'hash': '...'}
+  """
   validate_genome(genome, spec)
   if getattr(genome.kind, "ndim", 1) != 1:
     raise InputError("to_json writes one genome; for a population, write [to_json(g) for g in unstack(population)].")
@@ -114,7 +132,22 @@ def _space_name(data: dict) -> str:
 
 def space_of(data: dict | str) -> GenomeSpec:
   """The named space (:data:`~optix_evo.graph.SPACES`) a genome document records; format-1 files are
-  ``"extended"``."""
+  ``"extended"``.
+
+  Args:
+    data: a genome document (dict) or its JSON text.
+
+  Returns:
+    The :class:`~optix_evo.graph.GenomeSpec` it names.
+
+  Raises:
+    InputError: when ``data`` is not a genome document or names an unknown space.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.graph.space_of('{"format": "optix_evo.genome/2", "space": "nos", "nodes": {}}').name)
+    nos
+  """
   return get_space(_space_name(_document(data)))
 
 
@@ -278,9 +311,29 @@ def from_json(data: dict | str, spec: GenomeSpec | None = DEFAULT_SPEC) -> Genom
   :func:`space_of`). A genome of another space is refused: load it into its own space and
   :func:`~optix_evo.graph.convert` it, e.g. ``convert(from_json(d, None), space_of(d), DEFAULT_SPEC)``.
 
+  Args:
+    data: a genome document (dict) or its JSON text.
+    spec: the space to load into (``None``: the one the document records).
+
+  Returns:
+    The canonical :class:`~optix_evo.graph.Genome`.
+
   Raises:
     InputError: listing every fault (unknown names, an op given the wrong number of inputs, node labels, undefined
-      inputs, cycles, a missing root or momentum, unknown fields), each naming its node.
+      inputs, cycles, a missing root or momentum, unknown fields), each naming its node; or the document is in
+      another space than ``spec``.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> doc = {"format": "optix_evo.genome/2", "space": "nos", "momentum": "momentum",
+    ...        "nodes": {"h0": {"op": "tanh", "inputs": ["g"]}, "root": {"op": "mul", "inputs": ["h0", "v_hat"]}}}
+    >>> print(ox.graph.render(ox.graph.from_json(doc, spec=None), ox.graph.NOS_SPEC))
+    u = (tanh(g) * v̂)
+    mom ← m·mom - η_t·u;  w ← w + mom
+    >>> ox.graph.from_json({**doc, "nodes": {"root": {"op": "tanh", "inputs": ["h7"]}}}, spec=None)
+    Traceback (most recent call last):
+      ...
+    optix_evo.errors.InputError: Invalid genome: ...
   """
   data = _document(data)
   recorded = _space_name(data)
@@ -331,6 +384,29 @@ def convert(genome: Genome, from_spec: GenomeSpec, to_spec: GenomeSpec) -> Genom
   population too. Raises :class:`~optix_evo.errors.InputError` naming what the target space lacks (e.g. the
   ``sign`` op or the ``nesterov`` momentum type in ``"nos"``), or when the active graph needs more hidden nodes
   than the target has; active hidden nodes keep their numbers whenever the target has room for them.
+
+  Args:
+    genome: a genome or a population of ``from_spec``.
+    from_spec: the space it is written in.
+    to_spec: the space to write it in.
+
+  Returns:
+    The genome (or population) in ``to_spec``.
+
+  Raises:
+    InputError: when ``to_spec`` lacks an op, operand, decay, momentum type or schedule the genome uses, or hidden
+      nodes.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> nos = ox.graph.convert(ox.graph.known("momentum"), ox.graph.EXTENDED_SPEC, ox.graph.NOS_SPEC)
+    >>> print(ox.graph.render(nos, ox.graph.NOS_SPEC))
+    u = g
+    mom ← m·mom - η_t·u;  w ← w + mom
+    >>> ox.graph.convert(ox.graph.known("lion"), ox.graph.EXTENDED_SPEC, ox.graph.NOS_SPEC)
+    Traceback (most recent call last):
+      ...
+    optix_evo.errors.InputError: Cannot convert from the 'extended' to the 'nos' space: ...
   """
   if getattr(genome.kind, "ndim", 1) > 1:
     return stack([convert(g, from_spec, to_spec) for g in unstack(genome)])

@@ -2,11 +2,12 @@
 
 Two named spaces (:data:`SPACES`):
 
-* ``"nos"`` (:data:`NOS_SPEC`): the space the NOS search ran (Morgan & Hougen 2024, arXiv:2404.06679; the authors'
-  ``NeuralOptimizerSearch.py``): 20 operands, identity + 25 unary and 10 binary ops, the momentum types none,
-  momentum and Nesterov in the search code's form (``w ← w + mom - η u``), no schedule gene (learning-rate schedules
-  arise from decays on the root's input edges), the code's sampling and mutation probabilities (decay mutation 0.1),
-  and its op mutation that never draws ``MaxValue``.
+* ``"nos"`` (:data:`NOS_SPEC`): the space the NOS search ran (Morgan & Hougen 2024,
+  `arXiv:2404.06679 <https://arxiv.org/abs/2404.06679>`_; ``NeuralOptimizerSearch.py`` of the authors' code,
+  https://github.com/OUStudent/NeuralOptimizerSearch): 20 operands, identity + 25 unary and 10 binary ops, the
+  momentum types none, momentum and Nesterov in the search code's form (``w ← w + mom - η u``), no schedule gene
+  (learning-rate schedules arise from decays on the root's input edges), the code's sampling and mutation
+  probabilities (decay mutation 0.1), and its op mutation that never draws ``MaxValue``.
 * ``"extended"`` (:data:`EXTENDED_SPEC`, the default): an extension of ``"nos"`` with Bello et al.'s Adam and RMSprop
   operands, Lion's interpolation, the operand of the shipped Opt3, the ``sign`` op, the optax / final-optimizer
   Nesterov form and a schedule gene over the authors' evolved schedules (drawn with probability 0.1, mutated with
@@ -28,7 +29,48 @@ class GenomeSpec:
   """The search space: op tables, graph size and the sampling / mutation probabilities.
 
   The defaults are the ``"extended"`` space; ``name`` is recorded in every genome file (``to_json``) and checked on
-  load. Probabilities follow the authors' code unless marked as our addition.
+  load. Probabilities follow the authors' code (https://github.com/OUStudent/NeuralOptimizerSearch) unless marked as
+  our addition. Use the named spaces (:func:`get_space`); a custom space is ``dataclasses.replace(NOS_SPEC, ...)``.
+
+  Attributes:
+    name: the space's name, recorded in genome files.
+    operands: the operand table (gradient, moment estimates, weights, constants, ...).
+    unary: the unary op table; entry 0 is the identity ``id``.
+    binary: the binary op table.
+    decay_operands: the decay operands ``a1`` .. ``a14`` (functions of ``t / T``).
+    decay_unary: the unary ops of decay graphs; entry 0 is the identity.
+    decay_binary: the binary ops of decay graphs.
+    schedules: the learning-rate schedules; entry 0 is ``constant``.
+    momentum_types: none, momentum, Nesterov (and, extended, optax's Nesterov); entry 0 is ``none``.
+    buffers: the EMA buffers that operands may read.
+    num_hidden: the number of hidden nodes (the genome has ``num_hidden + 1`` nodes with the root).
+    hidden_unary_prob: at initialisation, the chance that a hidden node is unary.
+    root_unary_prob: the chance that the root is unary.
+    operand_input_prob: the chance that an input reads an operand rather than a hidden node.
+    identity_prob: the chance of the identity when a unary op is drawn.
+    decay_prob: the chance that an input edge gets a decay graph.
+    root_unary_decay_prob: the same for the input of a unary root.
+    decay_unary_prob: the chance that a decay node is unary.
+    schedule_prob: the chance that a random genome draws a non-constant schedule (our addition).
+    mutation_probs: the chances of the six mutation kinds: op, connection, unary↔binary, momentum type, decay,
+      schedule (the last ours).
+    mutation_unary: op mutation draws unary ops among the first this many entries (``None``: all); the NOS code
+      never draws ``MaxValue`` (its last op) in a mutation.
+    decay_check_steps: decays must lie in [0, 1] on ``t = 0 .. T-1`` with ``T`` = this.
+
+  Raises:
+    InputError: for a malformed space (duplicate names, a first entry that is not the identity / ``constant`` /
+      ``none``, probabilities that do not sum to 1, ...).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> spec = ox.graph.NOS_SPEC
+    >>> print(spec.num_operands, len(spec.unary), len(spec.binary), spec.num_nodes)
+    20 26 10 6
+    >>> print([t.name for t in spec.momentum_types])
+    ['none', 'momentum', 'nesterov_nos']
+    >>> print(spec.index("unary", "tanh"), ox.graph.EXTENDED_SPEC.num_operands)
+    12 24
   """
 
   name: str = "extended"
@@ -117,7 +159,18 @@ class GenomeSpec:
     return any(t.name != "none" for t in self.momentum_types)
 
   def index(self, table: str, name: str) -> int:
-    """Index of entry ``name`` in table ``table`` (e.g. ``spec.index("unary", "tanh")``)."""
+    """Index of entry ``name`` in table ``table`` (e.g. ``spec.index("unary", "tanh")``).
+
+    Args:
+      table: a table field, e.g. ``"operands"``, ``"unary"``, ``"binary"``, ``"schedules"``.
+      name: the entry's name.
+
+    Returns:
+      Its position in the table.
+
+    Raises:
+      InputError: when the table has no such entry (the message lists the known names).
+    """
     entries = getattr(self, table)
     for i, e in enumerate(entries):
       if e.name == name:
@@ -142,7 +195,23 @@ DEFAULT_SPEC = EXTENDED_SPEC
 
 
 def get_space(name: str) -> GenomeSpec:
-  """The named search space (:data:`SPACES`: ``"nos"``, the paper's; ``"extended"``, the default)."""
+  """The named search space (:data:`SPACES`: ``"nos"``, the paper's; ``"extended"``, the default).
+
+  Args:
+    name: ``"nos"`` or ``"extended"``.
+
+  Returns:
+    The :class:`GenomeSpec` of that name.
+
+  Raises:
+    InputError: for an unknown name.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.graph.get_space("nos"))
+    GenomeSpec('nos', operands=20, unary=26, binary=10, decay_operands=14, decay_unary=13, decay_binary=7,
+    schedules=1, momentum_types=3, buffers=6, num_hidden=5)
+  """
   if name not in SPACES:
     raise InputError(f"Unknown genome space {name!r}. Known spaces: {', '.join(SPACES)}.")
   return SPACES[name]

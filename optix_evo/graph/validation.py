@@ -187,7 +187,23 @@ def _quick_ok(g: Genome, spec: GenomeSpec) -> np.ndarray:
 
 def genome_faults(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> list[str]:
   """Every fault of ``genome`` (or of each member of a population, prefixed ``member i:``) as a space's genome; an
-  empty list when it is well formed."""
+  empty list when it is well formed.
+
+  Args:
+    genome: a genome or a population (concrete arrays).
+    spec: the search space.
+
+  Returns:
+    One line per fault (field shapes, indices outside their tables, nodes reading later nodes, invalid decays).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> g = ox.graph.known("adam")
+    >>> print(ox.graph.genome_faults(g))
+    []
+    >>> print(ox.graph.genome_faults(g._replace(binary=g.binary + 99)))
+    ['node h0: binary op index 99 is outside 0..9', ..., 'node root: binary op index 99 is outside 0..9']
+  """
   faults, batch = _shape_faults(genome, spec)
   if batch is None:
     return faults
@@ -206,6 +222,22 @@ def validate_genome(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> None:
 
   Traced arrays cannot be checked: call it before ``jax.jit`` / ``jax.vmap`` (``interpret`` does, on concrete
   genomes).
+
+  Args:
+    genome: a genome or a population (concrete arrays).
+    spec: the search space.
+
+  Raises:
+    InputError: listing the faults (:func:`genome_faults`, the first few), or for traced arrays.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> g = ox.graph.known("adam")
+    >>> ox.graph.validate_genome(g)
+    >>> ox.graph.validate_genome(g._replace(unary=g.unary + 99))
+    Traceback (most recent call last):
+      ...
+    optix_evo.errors.InputError: Invalid genome for the 'extended' space: node h0: unary op index 99 is outside ...
   """
   if any(isinstance(x, jax.core.Tracer) for x in (genome if isinstance(genome, tuple) else ())):
     raise InputError("validate_genome needs concrete arrays, not traced ones: validate before jit/vmap.")

@@ -3,6 +3,10 @@
 comparison against baselines and known optimizers, with intervals and a held-out task.
 
 ``ox.search.run(ox.search.preset("quick"), "runs/q")`` or ``optix-evo search --preset quick``.
+
+References:
+  Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
+  <https://arxiv.org/abs/2404.06679>`_, 2024; the authors' code: https://github.com/OUStudent/NeuralOptimizerSearch
 """
 
 from optix_evo.search import ga

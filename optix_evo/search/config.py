@@ -1,5 +1,10 @@
 """Every setting of a search, with the presets ``quick`` (a couple of minutes on 2 CPU cores) and ``paper`` (the NOS
-protocol of Morgan & Hougen 2024, for a GPU)."""
+protocol of Morgan & Hougen 2024, for a GPU).
+
+References:
+  Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
+  <https://arxiv.org/abs/2404.06679>`_, 2024; the authors' code: https://github.com/OUStudent/NeuralOptimizerSearch
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ BASELINES = {"adam": "adam", "adamw": "adamw", "sgd": "momentum"}
 Adam, AdamW (weight decay 1e-4) and SGD with momentum, trained with the same schedules and tuning as the found
 optimizers."""
 NOS_OPTIMIZERS = tuple(f"nos_opt{i}" for i in range(1, 11))
+"""The authors' final optimizers ``nos_opt1`` .. ``nos_opt10`` (:func:`optix_evo.graph.known`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +37,14 @@ class Stage:
     seeds: full runs per candidate (network init and batch order; the same seeds for every candidate).
     keep: survivors that go on to the next stage (the last stage's ranking is the hall of fame).
     probe_steps: learning-rate probe length (``None``: ``steps // 5``).
+
+  Raises:
+    InputError: for a non-positive ``steps``, ``seeds`` or ``keep``, or ``probe_steps`` outside ``[0, steps]``.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.search.Stage(400, seeds=2, keep=8))
+    Stage(steps=400, seeds=2, keep=8, probe_steps=None)
   """
 
   steps: int
@@ -90,6 +104,20 @@ class SearchConfig:
     references: known optimizers placed in the final comparison (``optix_evo.graph.KNOWN`` names).
     population_loop, chunk_size: how each device loops over its runs (see :class:`~optix_evo.search.evaluate.Evaluator`).
     data_dir: folder with local data files (CIFAR-10).
+
+  Raises:
+    InputError: naming the first invalid setting (unknown task, space, strategy, baseline or reference, a
+      non-positive count, ...).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> config = ox.search.preset("quick", particles=8)
+    >>> print(config.task_name, config.space, config.particles, config.max_steps)
+    mnist1d_mlp extended 8 400
+    >>> print(config.differences(ox.search.PRESETS["quick"]))
+    [('particles', 8, 6)]
+    >>> print(ox.search.SearchConfig.from_dict(config.to_dict()) == config)
+    True
   """
 
   task: str | Task = "cifar10_cnn48_aug"
@@ -234,11 +262,29 @@ PRESETS: dict[str, SearchConfig] = {
     # paper's were not published).
     "paper": SearchConfig(),
 }
+"""The named configurations: ``"quick"`` (a minute or two on 2 CPU cores) and ``"paper"`` (the NOS run, for a GPU)."""
 
 
 def preset(name: str, **overrides: Any) -> SearchConfig:
   """The preset ``name`` with fields replaced by ``overrides`` (validated), e.g.
-  ``preset("quick", task=my_task, particles=8)``."""
+  ``preset("quick", task=my_task, particles=8)``.
+
+  Args:
+    name: a key of :data:`PRESETS` (``"quick"``: MNIST-1D MLPs on a CPU; ``"paper"``: the NOS protocol on CIFAR-10).
+    **overrides: :class:`SearchConfig` fields to replace.
+
+  Returns:
+    The :class:`SearchConfig`.
+
+  Raises:
+    InputError: for an unknown preset or setting, or an invalid value.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> config = ox.search.preset("paper")
+    >>> print(config.task_name, config.particles, config.steps, config.mutants, config.lr_grid)
+    cifar10_cnn48_aug 50 5 7 (10.0, 1.0, 0.1, 0.01, 0.001, 0.0001, 1e-05)
+  """
   if name not in PRESETS:
     raise InputError(f"Unknown preset {name!r}. Known presets: {', '.join(sorted(PRESETS))}.")
   fields = {f.name for f in dataclasses.fields(SearchConfig)}

@@ -10,8 +10,9 @@ uninterrupted run. Ctrl-C stops at the next safe point (after the current evalua
 raises :class:`SearchInterrupted`. In a multi-process run (``jax.distributed``) only process 0 reads and writes
 ``out_dir``; the others receive its state.
 
-Morgan & Hougen, "Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution",
-arXiv:2404.06679 (2024).
+References:
+  Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
+  <https://arxiv.org/abs/2404.06679>`_, 2024; the authors' code: https://github.com/OUStudent/NeuralOptimizerSearch
 """
 
 from __future__ import annotations
@@ -56,11 +57,31 @@ def stored_config(out_dir: str) -> SearchConfig:
 
 
 class SearchInterrupted(KeyboardInterrupt):
-  """Ctrl-C during a search: the state was checkpointed at a safe point (the message says where)."""
+  """Ctrl-C during a search: the state was checkpointed at a safe point (the message says where).
+
+  A ``KeyboardInterrupt``; continue with ``run(config, out_dir, resume=True)`` or ``optix-evo search --resume``.
+  """
 
 
 class SearchResult(NamedTuple):
-  """What :func:`run` returns (also written to the results folder)."""
+  """What :func:`run` returns (also written to the results folder).
+
+  Attributes:
+    hall_of_fame: best first: rank, fingerprint, equation, genome (a :func:`~optix_evo.graph.to_json` document),
+      surrogate and per-stage fitness, chosen learning rate.
+    generations: per generation: best, median, rejected, candidates, seconds.
+    rank_correlation: Spearman's rho of the surrogate against the first stage (``estimate``, ``low``, ``high``,
+      ``n``), or ``None``.
+    final: the tuned comparison: participants, per-task scores, paired differences, verdicts.
+    timing: wall seconds of the whole run (resumes added up), compile and trace seconds, ...
+    out_dir: the results folder, or ``None``.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> result = ox.search.SearchResult([], [], None, {}, {}, None)  # what run() returns, here empty
+    >>> print(result.hall_of_fame, ox.search.verdict_sentences(result))
+    [] []
+  """
 
   hall_of_fame: list[dict[str, Any]]  # best first: genome, equation, surrogate and per-stage fitness
   generations: list[dict[str, Any]]  # per generation: best, median, rejected, candidates, seconds
@@ -112,6 +133,18 @@ class Search:
     resume: continue from ``out_dir``'s checkpoint (it must exist; its settings are used, and ``config`` must not
       contradict them).
     callback: called with a dict after every step (``phase``, ``done``, ``total``, ``best``, ...).
+
+  Raises:
+    InputError: for ``resume`` without a checkpoint, or a ``config`` that contradicts the checkpointed one.
+
+  Examples:
+    A search trains networks (the ``quick`` preset: a minute or two on 2 CPU cores), so this example is not run as a
+    doctest; ``tests/search`` runs tiny searches step by step.
+
+    >>> import optix_evo as ox
+    >>> search = ox.search.Search(ox.search.preset("quick"), "runs/quick")  # doctest: +SKIP
+    >>> search.generation()["best"]  # one GA generation, checkpointed  # doctest: +SKIP
+    >>> result = search.run()  # the remaining generations, elimination and the final comparison  # doctest: +SKIP
   """
 
   def __init__(self, config: SearchConfig, out_dir: str | None = None, *, resume: bool = False,
@@ -416,7 +449,11 @@ class Search:
                         timing, self.out_dir)
 
   def run(self) -> SearchResult:
-    """Every step not done yet, then the result."""
+    """Every step not done yet, then the result.
+
+    Returns:
+      The :class:`SearchResult` (the results files are written by :func:`run`, not here).
+    """
     with self._running():
       self.state["timing"]["sessions"] += 1
       while self.state["phase"] == "search":
@@ -431,7 +468,21 @@ class Search:
 
 def select_survivors(candidates: list[int], fitness: np.ndarray, keep: int) -> list[int]:
   """The ``keep`` candidates with the highest fitness, best first (the earlier one wins ties); rejected ones (fitness
-  at or below WORST) never survive."""
+  at or below WORST) never survive.
+
+  Args:
+    candidates: archive indices of the candidates.
+    fitness: their fitness, in the same order.
+    keep: how many survive at most.
+
+  Returns:
+    The surviving candidates, best first.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.search.select_survivors([10, 11, 12, 13], [0.5, -1.0, 0.7, 0.5], keep=2))
+    [12, 10]
+  """
   order = np.argsort(-np.asarray(fitness, np.float64), kind="stable")
   return [candidates[j] for j in order if fitness[j] > WORST][:keep]
 
@@ -470,6 +521,19 @@ def run(config: SearchConfig, out_dir: str | None = None, *, resume: bool = Fals
 
   Returns:
     A :class:`SearchResult`.
+
+  Raises:
+    InputError: for an invalid configuration, a results folder that cannot be used, or ``resume`` without a
+      checkpoint.
+    SearchInterrupted: on Ctrl-C, after checkpointing.
+
+  Examples:
+    The quick preset takes a minute or two on 2 CPU cores, so this example is not run as a doctest (the same as
+    ``optix-evo search --preset quick --out runs/quick``):
+
+    >>> import optix_evo as ox
+    >>> result = ox.search.run(ox.search.preset("quick"), "runs/quick")  # doctest: +SKIP
+    >>> print("\\n".join(ox.search.verdict_sentences(result)))  # doctest: +SKIP
   """
   search = Search(config, out_dir, resume=resume, callback=callback)
   result = search.run()

@@ -10,8 +10,8 @@ A run trains with the NOS base schedule (linear warmup to the peak learning rate
 at the horizon; momentum 0.95 → 0.85 → 0.95), validates every ``epoch`` steps and keeps the best validation accuracy
 reached before any non-finite value (and the test accuracy at that epoch), stops at the first non-finite loss or
 update (the run is *divergent*), and optionally stops when an epoch's training accuracy is below a threshold (the
-paper's early-stop rules). Morgan & Hougen, "Neural Optimizer Equation, Decay Function, and Learning Rate Schedule
-Joint Evolution", arXiv:2404.06679 (2024).
+paper's early-stop rules; Morgan & Hougen 2024, `arXiv:2404.06679 <https://arxiv.org/abs/2404.06679>`_, the authors'
+code https://github.com/OUStudent/NeuralOptimizerSearch).
 
 Layout: the batch is split over all devices along a ``"pop"`` mesh axis with ``shard_map`` (also across processes
 after ``jax.distributed.initialize``); each device loops over its share, ``"map"`` (CPU: ``lax.map``, one run after
@@ -73,6 +73,11 @@ class Budget(NamedTuple):
     min_accuracy: stop a run when an epoch's mean training accuracy is below this (0: never)...
     check_after: ...from this epoch index on (0-based).
     hold: steps the learning rate holds its peak after the warmup (the paper's final runs: ``2T/15``).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.search.Budget(steps=100, horizon=100, warmup=10, epoch=25))
+    Budget(steps=100, horizon=100, warmup=10, epoch=25, min_accuracy=0.0, check_after=0, hold=0)
   """
 
   steps: int
@@ -84,6 +89,12 @@ class Budget(NamedTuple):
   hold: int = 0
 
   def validated(self) -> Budget:
+    """This budget, checked.
+
+    Raises:
+      InputError: when ``steps`` or ``epoch`` is below 1, the horizon does not cover the run, or warmup and hold
+        do not end before the horizon.
+    """
     if self.steps < 1 or self.epoch < 1:
       raise InputError(f"A training budget needs steps >= 1 and epoch >= 1, got steps={self.steps}, "
                        f"epoch={self.epoch}.")
@@ -96,7 +107,16 @@ class Budget(NamedTuple):
 
 
 class Outcome(NamedTuple):
-  """What each run of a call produced (NumPy arrays, one entry per run)."""
+  """What each run of a call produced (NumPy arrays, one entry per run).
+
+  Attributes:
+    best_valid: best validation accuracy over the epochs before any non-finite value (:data:`WORST` if none).
+    test: test accuracy at the epoch of the best validation accuracy (NaN if no epoch was finite).
+    train_accuracy: mean training accuracy of the last epoch run.
+    steps_run: the steps each run trained (int).
+    diverged: bool, a loss or an update turned non-finite.
+    stopped: bool, stopped by the training-accuracy rule.
+  """
 
   best_valid: np.ndarray  # best validation accuracy over the epochs before any non-finite value (WORST if none)
   test: np.ndarray  # test accuracy at the epoch of the best validation accuracy (NaN if no epoch was finite)
@@ -107,7 +127,21 @@ class Outcome(NamedTuple):
 
 
 def population_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
-  """A 1-d mesh named ``"pop"`` over ``devices`` (default: all devices of all processes)."""
+  """A 1-d mesh named ``"pop"`` over ``devices`` (default: all devices of all processes).
+
+  Args:
+    devices: the devices (default ``jax.devices()``).
+
+  Returns:
+    A ``jax.sharding.Mesh`` with the one axis ``"pop"``, along which :class:`Evaluator` splits its runs.
+
+  Examples:
+    >>> import jax
+    >>> import optix_evo as ox
+    >>> mesh = ox.search.population_mesh(jax.devices()[:1])
+    >>> print(mesh.axis_names, mesh.devices.shape)
+    ('pop',) (1,)
+  """
   return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("pop",))
 
 
@@ -206,6 +240,24 @@ class Evaluator:
     mesh: the ``"pop"`` mesh (default :func:`population_mesh`).
     population_loop: ``"auto"`` (``"map"`` on CPU, ``"vmap"`` on GPU/TPU), ``"map"`` or ``"vmap"``.
     compiler_options: XLA options for the program (``jax.jit(..., compiler_options=...)``).
+
+  Raises:
+    InputError: for a task not scored by accuracy, or a non-positive ``batch``, ``max_steps`` or ``chunk_size``.
+
+  Examples:
+    Building an evaluator compiles nothing; its first call compiles the training program (tens of seconds on a
+    CPU), so only the construction runs here. ``tests/search`` trains with it.
+
+    >>> import optix_evo as ox
+    >>> task = ox.tasks.get_task("iris_mlp")
+    >>> evaluator = ox.search.Evaluator(task, max_steps=50, batch=4, population_loop="map")
+    >>> print(evaluator.batch, evaluator.loop, evaluator.compiled_programs)
+    4 map 0
+    >>> population = ox.graph.stack([ox.graph.known("adam"), ox.graph.known("sgd")])
+    >>> keys = ox.search.seed_keys(0, 2)
+    >>> outcome = evaluator(population, keys, [1e-2, 1e-1], ox.search.Budget(50, 50, 5, 10))  # doctest: +SKIP
+    >>> print(outcome.best_valid.shape)  # doctest: +SKIP
+    (2,)
   """
 
   def __init__(self, task: Task, spec: graph.GenomeSpec = graph.DEFAULT_SPEC, *, max_steps: int, batch: int = 16,
@@ -260,6 +312,12 @@ class Evaluator:
       keys: ``uint32[n, 2]`` PRNG keys.
       learning_rates: ``[n]`` peak learning rates.
       budget: how long and how (the same for every run of the call).
+
+    Returns:
+      An :class:`Outcome` with one entry per run.
+
+    Raises:
+      InputError: for an invalid budget, a run longer than ``max_steps``, or arguments of different lengths.
     """
     budget = budget.validated()
     if budget.steps > self.max_steps:

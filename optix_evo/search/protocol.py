@@ -3,11 +3,12 @@
 Both run on an :class:`~optix_evo.search.evaluate.Evaluator` (one compiled program) and give every candidate the
 same seeds, so scores are paired across candidates.
 
-* :func:`score` (NOS, Morgan & Hougen 2024): the peak learning rate of each candidate is chosen by short *probes*,
-  one per value of a grid, scored by their last epoch's training accuracy; then full runs with the chosen rate give
-  the fitness, the best validation accuracy. The paper's rejection rules are options: a probe stops when an epoch's
-  training accuracy is below ``probe_min_accuracy`` (from ``probe_check_after`` on), a candidate whose best probe
-  is below ``best_probe_min_accuracy`` is rejected, and so is one whose full run falls below ``run_min_accuracy``.
+* :func:`score` (NOS, Morgan & Hougen 2024, `arXiv:2404.06679 <https://arxiv.org/abs/2404.06679>`_): the peak learning
+  rate of each candidate is chosen by short *probes*, one per value of a grid, scored by their last epoch's training
+  accuracy; then full runs with the chosen rate give the fitness, the best validation accuracy. The paper's rejection
+  rules are options: a probe stops when an epoch's training accuracy is below ``probe_min_accuracy`` (from
+  ``probe_check_after`` on), a candidate whose best probe is below ``best_probe_min_accuracy`` is rejected, and so is
+  one whose full run falls below ``run_min_accuracy``.
 * :func:`tune`: full runs at every learning rate of the grid and every seed; the rate with the best mean validation
   accuracy is chosen, and the test accuracy at that rate is reported per seed. Baselines and found optimizers get
   exactly this, so a comparison between them is like for like.
@@ -43,6 +44,18 @@ class Protocol:
     best_probe_min_accuracy: reject the candidate when its best probe is below this (NOS: 0.40).
     run_min_accuracy, run_check_after: reject the candidate when a full run's epoch falls below this, from that
       epoch index on (NOS: 0.40 from epoch 4).
+
+  Raises:
+    InputError: for a non-positive ``steps`` or ``seeds``, ``probe_steps`` outside ``[0, steps]``, an empty or
+      non-positive ``lr_grid``, or warmup plus hold not shorter than ``steps``.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> protocol = ox.search.Protocol(100, lr_grid=(1e-1, 1e-2), probe_steps=20)
+    >>> print(protocol.probe_budget())
+    Budget(steps=20, horizon=100, warmup=20, epoch=5, min_accuracy=0.0, check_after=0, hold=0)
+    >>> print(protocol.run_budget())
+    Budget(steps=100, horizon=100, warmup=20, epoch=25, min_accuracy=0.0, check_after=0, hold=0)
   """
 
   steps: int
@@ -78,25 +91,40 @@ class Protocol:
 
   @property
   def warmup(self) -> int:
+    """The warmup steps: ``warmup_steps``, else ``probe_steps`` with probes, else ``steps // 10``."""
     if self.warmup_steps is not None:
       return self.warmup_steps
     return self.probe_steps if self.probes else self.steps // 10
 
   @property
   def probes(self) -> bool:
+    """Whether :func:`score` runs learning-rate probes (``probe_steps > 0`` and more than one rate)."""
     return self.probe_steps > 0 and len(self.lr_grid) > 1
 
   def run_budget(self) -> Budget:
+    """The :class:`~optix_evo.search.Budget` of a full run."""
     return Budget(self.steps, self.steps, self.warmup, self.epoch or max(self.steps // 4, 1), self.run_min_accuracy,
                   self.run_check_after, self.hold_steps)
 
   def probe_budget(self) -> Budget:
+    """The :class:`~optix_evo.search.Budget` of a probe (the full run's horizon: it sees the schedule's start)."""
     return Budget(self.probe_steps, self.steps, self.warmup, self.probe_epoch or max(self.probe_steps // 4, 1),
                   self.probe_min_accuracy, self.probe_check_after, self.hold_steps)
 
 
 class Scores(NamedTuple):
-  """Per-candidate outcome of :func:`score` or :func:`tune` (NumPy arrays, leading axis = candidates)."""
+  """Per-candidate outcome of :func:`score` or :func:`tune` (NumPy arrays, leading axis = candidates).
+
+  Attributes:
+    fitness: ``[n]`` what the search ranks by: mean best validation accuracy, :data:`WORST` when rejected.
+    learning_rate: ``[n]`` the chosen peak learning rate.
+    rejected: ``[n]`` bool: a rule of the protocol rejected the candidate (or it never produced a score).
+    diverged: ``[n]`` bool: some run at the chosen rate diverged.
+    valid: ``[n, seeds]`` best validation accuracy per seed at the chosen rate.
+    test: ``[n, seeds]`` test accuracy per seed at the chosen rate (NaN where divergent).
+    grid_valid: :func:`tune` only: ``[n, len(lr_grid)]`` mean validation accuracy at every rate; else ``None``.
+    runs: the training runs spent.
+  """
 
   fitness: np.ndarray  # [n] what the search ranks by: mean best validation accuracy, WORST when rejected
   learning_rate: np.ndarray  # [n] the chosen peak learning rate
@@ -109,7 +137,21 @@ class Scores(NamedTuple):
 
 
 def seed_keys(seed: int, count: int) -> np.ndarray:
-  """``uint32[count, 2]``: key ``s`` is ``fold_in(PRNGKey(seed), s)``; every candidate trains with these seeds."""
+  """``uint32[count, 2]``: key ``s`` is ``fold_in(PRNGKey(seed), s)``; every candidate trains with these seeds.
+
+  Args:
+    seed: the root seed.
+    count: the number of keys.
+
+  Returns:
+    A NumPy ``uint32`` array of shape ``[count, 2]`` (raw PRNG keys).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.search.seed_keys(0, 2))
+    [[1797259609 2579123966]
+     [ 928981903 3453687069]]
+  """
   base = jax.random.PRNGKey(seed)
   return np.stack([np.asarray(jax.random.fold_in(base, s)) for s in range(count)])
 
@@ -127,7 +169,25 @@ def probe_choice(probe_accuracy: np.ndarray, probe_diverged: np.ndarray) -> tupl
 
 
 def score(evaluator: Evaluator, genomes, protocol: Protocol, *, seed: int) -> Scores:
-  """The NOS surrogate: probes choose each candidate's learning rate, then ``protocol.seeds`` full runs score it."""
+  """The NOS surrogate: probes choose each candidate's learning rate, then ``protocol.seeds`` full runs score it.
+
+  Args:
+    evaluator: the compiled trainer of the task.
+    genomes: a population (leading axis ``n``) of ``evaluator.spec``.
+    protocol: the budget, grid and rejection rules.
+    seed: the root seed of the runs (:func:`seed_keys`; the probes use ``seed + 7919``).
+
+  Returns:
+    :class:`Scores`; ``grid_valid`` is ``None``.
+
+  Examples:
+    Scoring trains networks (one compilation, then the runs), so this example is not run as a doctest; see
+    :class:`~optix_evo.search.Evaluator` for the evaluator.
+
+    >>> protocol = ox.search.Protocol(50, probe_steps=10)  # doctest: +SKIP
+    >>> scores = ox.search.score(evaluator, population, protocol, seed=0)  # doctest: +SKIP
+    >>> print(scores.fitness, scores.learning_rate)  # doctest: +SKIP
+  """
   n = jax.tree.leaves(genomes)[0].shape[0]
   grid = np.asarray(protocol.lr_grid, np.float64)
   keys = seed_keys(seed, protocol.seeds)
@@ -156,7 +216,28 @@ def tune(evaluator: Evaluator, genomes, *, steps: int, lr_grid: tuple[float, ...
          epoch: int | None = None, warmup_steps: int | None = None, hold_steps: int = 0) -> Scores:
   """Full runs of every candidate at every rate of ``lr_grid`` and every seed; per candidate the rate with the best
   mean validation accuracy (the first of equal ones), and the per-seed validation and test accuracy at that rate.
-  ``warmup_steps`` / ``hold_steps``: the schedule's warmup and hold (the paper's final runs: ``T/15``, ``2T/15``)."""
+  ``warmup_steps`` / ``hold_steps``: the schedule's warmup and hold (the paper's final runs: ``T/15``, ``2T/15``).
+
+  Args:
+    evaluator: the compiled trainer of the task.
+    genomes: a population (leading axis ``n``) of ``evaluator.spec``.
+    steps: training steps of every run (also the schedule's horizon).
+    lr_grid: the peak learning rates tried.
+    seeds: runs per rate (the same seeds for every candidate).
+    seed: the root seed (:func:`seed_keys`).
+    epoch: steps between validations (default ``steps // 4``).
+    warmup_steps: the warmup (default ``steps // 10``).
+    hold_steps: the hold at the peak.
+
+  Returns:
+    :class:`Scores` with ``grid_valid`` filled.
+
+  Examples:
+    Not run as a doctest (it trains ``n · len(lr_grid) · seeds`` networks):
+
+    >>> scores = ox.search.tune(evaluator, population, steps=50, lr_grid=(0.1, 0.01), seeds=3, seed=0)  # doctest: +SKIP
+    >>> print(scores.learning_rate, scores.grid_valid.shape)  # doctest: +SKIP
+  """
   protocol = Protocol(steps, tuple(lr_grid), epoch=epoch, warmup_steps=warmup_steps, seeds=seeds,
                       hold_steps=hold_steps)
   n, g = jax.tree.leaves(genomes)[0].shape[0], len(lr_grid)

@@ -44,7 +44,25 @@ def best_found_comparisons(result: SearchResult) -> list[dict[str, Any]]:
 
 
 def verdict_sentences(result: SearchResult) -> list[str]:
-  """One sentence per task and baseline: *beats* (interval above 0), *ties* (contains 0) or *loses* (below)."""
+  """One sentence per task and baseline: *beats* (interval above 0), *ties* (contains 0) or *loses* (below).
+
+  Args:
+    result: a finished search's :class:`~optix_evo.search.SearchResult`.
+
+  Returns:
+    The sentences (Markdown), about the best found optimizer (hall-of-fame #1).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> difference = ox.search.paired_difference([0.91, 0.92, 0.93], [0.90, 0.90, 0.91])
+    >>> comparison = {"found": "found #1", "baseline": "adam", "difference": difference._asdict(),
+    ...               "verdict": ox.search.verdict(difference)}
+    >>> final = {"tasks": {"mnist1d_mlp": {"held_out": False, "comparisons": [comparison]}}}
+    >>> result = ox.search.SearchResult([], [], None, final, {}, None)
+    >>> print(ox.search.verdict_sentences(result)[0])
+    On `mnist1d_mlp` (search task) the best found optimizer **beats** adam (both tuned on the same grid): test
+    accuracy difference +0.0167, 95% interval [+0.0023, +0.0310] over 3 paired seeds.
+  """
   lines = []
   for row in best_found_comparisons(result):
     d = _interval(row["difference"])
@@ -187,7 +205,23 @@ def cli_argv(config: SearchConfig, out_dir: str) -> list[str]:
 
 def write_results(out_dir: str, result: SearchResult, config: SearchConfig, *, argv: list[str] | None = None) -> str:
   """Writes the report, hall of fame, optimizers, figures and ``run.json`` into ``out_dir``; returns the report's
-  path. ``argv``: the command line that re-runs the search (default: one built from ``config``)."""
+  path. ``argv``: the command line that re-runs the search (default: one built from ``config``).
+
+  Args:
+    out_dir: the results folder.
+    result: what :func:`~optix_evo.search.run` returned.
+    config: the search's settings.
+    argv: the command line that re-runs the search.
+
+  Returns:
+    The path of ``report.md``.
+
+  Examples:
+    :func:`~optix_evo.search.run` calls it (``report=True``); on a result of your own, after a search:
+
+    >>> ox.search.write_results("runs/quick", result, ox.search.preset("quick"))  # doctest: +SKIP
+    'runs/quick/report.md'
+  """
   from optix_evo.diagnostics import manifest  # pylint: disable=import-outside-toplevel
 
   space = graph.get_space(config.space)

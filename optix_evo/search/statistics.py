@@ -25,7 +25,28 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
   """Spearman rank correlation of two paired score lists (average ranks for ties); NaN when either is constant or
-  has fewer than two entries."""
+  has fewer than two entries.
+
+  .. math::
+    \\rho = \\operatorname{corr}(\\operatorname{rank}(a), \\operatorname{rank}(b))
+
+  (`Spearman's rank correlation <https://en.wikipedia.org/wiki/Spearman%27s_rank_correlation_coefficient>`_).
+
+  Args:
+    a: scores of the items under one measurement (e.g. the surrogate).
+    b: scores of the same items under another (e.g. the first elimination stage).
+
+  Returns:
+    ``rho`` in ``[-1, 1]``, or NaN.
+
+  Raises:
+    ValueError: when ``a`` and ``b`` differ in shape.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(round(ox.search.spearman([1, 2, 3, 4], [10, 20, 40, 30]), 4))
+    0.8
+  """
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
   if a.shape != b.shape:
     raise ValueError(f"spearman needs paired lists, got {a.shape} and {b.shape}.")
@@ -38,7 +59,19 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 class Interval(NamedTuple):
-  """An estimate with a two-sided interval (``low``/``high`` NaN when it cannot be computed)."""
+  """An estimate with a two-sided interval (``low``/``high`` NaN when it cannot be computed).
+
+  Attributes:
+    estimate: the point estimate.
+    low: the interval's lower bound.
+    high: the interval's upper bound.
+    n: the number of observations (pairs or seeds) behind it.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.search.Interval(0.0123, -0.004, 0.0286, 5))
+    +0.0123 [-0.0040, +0.0286]
+  """
 
   estimate: float
   low: float
@@ -52,7 +85,23 @@ class Interval(NamedTuple):
 def spearman_interval(a: Sequence[float], b: Sequence[float], *, level: float = 0.95, resamples: int = 2000,
                       seed: int = 0) -> Interval:
   """Spearman's rho of the pairs ``(a[i], b[i])`` with a percentile bootstrap interval (pairs resampled with
-  replacement; resamples where a side is constant are left out)."""
+  replacement; resamples where a side is constant are left out).
+
+  Args:
+    a: scores of the items under one measurement.
+    b: scores of the same items under another.
+    level: the interval's coverage.
+    resamples: bootstrap resamples.
+    seed: seed of the resampling.
+
+  Returns:
+    An :class:`Interval` (NaN bounds when rho is undefined).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.search.spearman_interval([1, 2, 3, 4, 5, 6], [1, 3, 2, 4, 6, 5], resamples=200))
+    +0.8857 [+0.0000, +1.0000]
+  """
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
   rho = spearman(a, b)
   rng = np.random.default_rng(seed)
@@ -69,7 +118,23 @@ def spearman_interval(a: Sequence[float], b: Sequence[float], *, level: float = 
 
 
 def mean_interval(values: Sequence[float], *, level: float = 0.95) -> Interval:
-  """Mean of ``values`` with the two-sided Student-t interval (NaN bounds for fewer than two values)."""
+  """Mean of ``values`` with the two-sided Student-t interval (NaN bounds for fewer than two values).
+
+  .. math::
+    \\bar x \\pm t_{(1 + \\text{level})/2,\\, n-1}\\, s / \\sqrt{n}
+
+  Args:
+    values: the observations.
+    level: the interval's coverage.
+
+  Returns:
+    An :class:`Interval`.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.search.mean_interval([0.5, 0.6, 0.7]))
+    +0.6000 [+0.3516, +0.8484]
+  """
   from scipy import stats  # pylint: disable=import-outside-toplevel
 
   x = np.asarray(values, np.float64)
@@ -82,7 +147,24 @@ def mean_interval(values: Sequence[float], *, level: float = 0.95) -> Interval:
 
 def paired_difference(found: Sequence[float], baseline: Sequence[float], *, level: float = 0.95) -> Interval:
   """Mean of ``found[s] - baseline[s]`` over seeds ``s`` (the same network init and batch order for both) with its
-  Student-t interval. A seed where either run has no finite score counts as that run's worst, 0 accuracy."""
+  Student-t interval. A seed where either run has no finite score counts as that run's worst, 0 accuracy.
+
+  Args:
+    found: one score per seed of the found optimizer.
+    baseline: one score per seed of the baseline (same seeds, same order).
+    level: the interval's coverage.
+
+  Returns:
+    An :class:`Interval` of the mean difference (:func:`mean_interval` of the differences).
+
+  Raises:
+    ValueError: when the two sides have different shapes.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.search.paired_difference([0.91, 0.92, 0.93], [0.90, 0.90, 0.91]))
+    +0.0167 [+0.0023, +0.0310]
+  """
   f, b = np.asarray(found, np.float64), np.asarray(baseline, np.float64)
   if f.shape != b.shape:
     raise ValueError(f"paired_difference needs one score per seed on both sides, got {f.shape} and {b.shape}.")
@@ -92,7 +174,21 @@ def paired_difference(found: Sequence[float], baseline: Sequence[float], *, leve
 
 def verdict(difference: Interval) -> str:
   """``"beats"`` when the whole interval of the difference is above 0, ``"loses"`` when it is below, else ``"ties"``
-  (also when the interval could not be computed)."""
+  (also when the interval could not be computed).
+
+  Args:
+    difference: the interval of ``found - baseline`` (:func:`paired_difference`).
+
+  Returns:
+    ``"beats"``, ``"ties"`` or ``"loses"``.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.search.verdict(ox.search.paired_difference([0.91, 0.92, 0.93], [0.90, 0.90, 0.91])))
+    beats
+    >>> print(ox.search.verdict(ox.search.paired_difference([0.9, 0.8], [0.85, 0.85])))
+    ties
+  """
   if difference.low > 0:
     return "beats"
   if difference.high < 0:
