@@ -143,25 +143,45 @@ def scale_by_swats(
     count = optax.safe_increment(state.count)
     sgd = state.switch_step > 0
     bc1, bc2 = 1.0 - b1**count, 1.0 - b2**count
+    real = state.lambda_ema.dtype
+    adam_scale = lr * jnp.sqrt(bc2) / bc1
+    sgd_scale = (1.0 - b1) * state.sgd_rate * lr / jnp.where(sgd, state.switch_lr, 1.0)  # no 0/0 under vmap
+    keep = jnp.where(state.switch_step == state.count, 0.0, b1)  # v starts at 0 on the first SGD step
 
-    def sgd_phase(mu, nu):
-      keep = jnp.where(state.switch_step == state.count, 0.0, b1)  # v starts at 0 on the first SGD step
-      v = optax.tree.cast_like(jax.tree.map(lambda m, g: keep * m + g, mu, updates), mu)
-      scale = (1.0 - b1) * state.sgd_rate * lr / jnp.where(sgd, state.switch_lr, 1.0)  # no 0/0 under vmap
-      p = jax.tree.map(lambda v, g: -scale * (g + b1 * v if nesterov else v), v, updates)
-      return v, nu, optax.tree.cast_like(p, updates), jnp.zeros_like(state.lambda_ema), jnp.zeros_like(state.lambda_ema)
+    # Both phases are computed per element and selected, not under a lax.cond over the trees: a cond's outputs
+    # cannot share the buffers of the state they replace (a copy of m and a per step), while a select fuses into
+    # the one pass that reads m (or a, or the params). In the SGD phase a is rewritten unchanged.
+    mu = optax.tree.where(
+        sgd,
+        jax.tree.map(lambda v, g: keep * v + g, state.mu, updates),
+        optax.tree.update_moment(updates=updates, moments=state.mu, decay=b1, order=1),
+    )
+    mu = optax.tree.cast_like(mu, state.mu)
+    nu = optax.tree.where(
+        sgd, state.nu, optax.tree.update_moment_per_elem_norm(updates=updates, moments=state.nu, decay=b2, order=2)
+    )
+    nu = optax.tree.cast_like(nu, state.nu)
 
-    def adam_phase(mu, nu):
-      mu = optax.tree.update_moment(updates, mu, decay=b1, order=1)
-      nu = optax.tree.update_moment_per_elem_norm(updates, nu, decay=b2, order=2)
-      scale = lr * jnp.sqrt(bc2) / bc1
-      p = optax.tree.cast_like(jax.tree.map(lambda m, n: -scale * m / (jnp.sqrt(n) + eps), mu, nu), updates)
-      dot = lambda a, b: jnp.real(optax.tree.vdot(a, b)).astype(state.lambda_ema.dtype)  # noqa: E731
-      return mu, nu, p, dot(p, p), dot(p, updates)
+    def adam_step(m, n, g):
+      return (-adam_scale * m / (jnp.sqrt(n) + eps)).astype(g.dtype)
 
-    # The SGD phase skips Adam's moments and the two tree-wide dot products. Under vmap with a batched phase, cond
-    # becomes select and both phases are computed (still correct).
-    mu, nu, p, pp, pg = jax.lax.cond(sgd, sgd_phase, adam_phase, state.mu, state.nu)
+    def sgd_step(v, g):
+      return (-sgd_scale * (g + b1 * v if nesterov else v)).astype(g.dtype)
+
+    p = jax.tree.map(lambda m, n, g: jnp.where(sgd, sgd_step(m, g), adam_step(m, n, g)), mu, nu, updates)
+
+    def adam_dots(mu, nu, g):
+      """p'p and Re p^H g of the Adam step, summed over leaves in `real` (at least float32)."""
+      steps = jax.tree.map(adam_step, mu, nu, g)
+      dot = lambda x, y: jnp.sum(jnp.real(jnp.conj(x) * y), dtype=real)  # noqa: E731
+      pp = sum((dot(x, x) for x in jax.tree.leaves(steps)), jnp.zeros([], real))
+      pg = sum((dot(x, y) for x, y in zip(jax.tree.leaves(steps), jax.tree.leaves(g))), jnp.zeros([], real))
+      return pp, pg
+
+    # The two tree-wide reductions are the Adam phase's extra cost over Adam; under a cond whose outputs are two
+    # scalars (nothing to copy) the SGD phase skips them. Under vmap with a batched phase cond becomes select.
+    zeros = lambda *_: (jnp.zeros([], real), jnp.zeros([], real))  # noqa: E731
+    pp, pg = jax.lax.cond(sgd, zeros, adam_dots, mu, nu, updates)
     estimate = jnp.logical_and(jnp.logical_not(sgd), pg != 0)
     gamma = pp / jnp.where(estimate, -pg, 1.0)
     lambda_ema = jnp.where(estimate, b2 * state.lambda_ema + (1.0 - b2) * gamma, state.lambda_ema)

@@ -117,10 +117,19 @@ def add_layerwise_decayed_weights(
 
   def leaf_update(u, w, prev, first):
     if mode == "adadecay":
+      # mean and std of |u| from one pass (sum of |u| and of |u|^2, accumulated in at least float32) instead of
+      # a second pass over |u| - mean, which XLA materialises; the variance is clipped at 0 against rounding.
+      acc = jnp.promote_types(jnp.finfo(u.dtype).dtype, jnp.float32)
+      n = max(u.size, 1)
       a = jnp.abs(u)
-      z = (a - jnp.mean(a)) / (jnp.std(a) + eps)
-      lam = weight_decay * 2.0 * jax.nn.sigmoid(alpha * z)
-      return u + lam * w, jnp.mean(lam)
+      mean = jnp.sum(a, dtype=acc) / n
+      var = jnp.sum(jnp.real(jnp.conj(u) * u), dtype=acc) / n - jnp.square(mean)
+      std = jnp.sqrt(jnp.maximum(var, 0.0))
+      z = (a - mean.astype(a.dtype)) / (std.astype(a.dtype) + eps)
+      # lambda_i = 2 lambda sigmoid(alpha z_i); the mean coefficient is taken of the sigmoid, the one array shared
+      # by the update and the reduction (the mean of lambda made XLA materialise both).
+      s = jax.nn.sigmoid(alpha * z)
+      return u + weight_decay * 2.0 * s * w, weight_decay * 2.0 * (jnp.sum(s, dtype=acc) / n)
     if mode == "awd":
       lam = weight_decay * jnp.linalg.norm(u) / (jnp.linalg.norm(w) + eps)
       lam = jnp.where(first, lam, beta * prev + (1.0 - beta) * lam)
