@@ -7,7 +7,9 @@ from optix_evo.diagnostics import manifest
 
 TINY = ["--set", "particles=3", "--set", "steps=1", "--set", "mutants=2", "--set", "pool_factor=1",
         "--set", "surrogate_steps=40", "--set", "probe_steps=10", "--set", "elimination_candidates=2",
-        "--set", "stages=({'steps': 40, 'seeds': 1, 'keep': 1},)"]
+        "--set", "epochs=2", "--set", "stages=({'steps': 40, 'seeds': 1, 'keep': 1},)", "--set", "finalists=1",
+        "--set", "final_steps=40", "--set", "final_seeds=2", "--set", "final_lr_grid=(0.1, 0.01)",
+        "--set", "references=()"]
 
 
 @pytest.mark.slow
