@@ -75,6 +75,8 @@ class SearchResult(NamedTuple):
     final: the tuned comparison: participants, per-task scores, paired differences, verdicts.
     timing: wall seconds of the whole run (resumes added up), compile and trace seconds, ...
     out_dir: the results folder, or ``None``.
+    data_fingerprint: SHA-256 of every task's data (search, pool and held-out tasks), so that a reproduction can
+      tell whether it trained on the same data.
 
   Examples:
     >>> import optix_evo as ox
@@ -89,6 +91,7 @@ class SearchResult(NamedTuple):
   final: dict[str, Any]  # the tuned comparison: participants, per-task scores, paired differences, verdicts
   timing: dict[str, float]  # wall seconds of the whole run (resumes added up), compile and trace seconds, ...
   out_dir: str | None
+  data_fingerprint: str | None = None
 
 
 def _fresh_state(config: SearchConfig, strategy: ga.ParticleGA) -> dict[str, Any]:
@@ -446,7 +449,15 @@ class Search:
     timing = dict(self.state["timing"])
     timing["compile_and_trace_s"] = sum(timing[k] for k in ("compile_s", "trace_s", "lower_s"))
     return SearchResult(hall, self.state["generations"], self.state["rank_correlation"], self.state["final"] or {},
-                        timing, self.out_dir)
+                        timing, self.out_dir, self.data_fingerprint())
+
+  def data_fingerprint(self) -> str:
+    """SHA-256 of the data of every task the search trains on (search, pool and held-out tasks, by name)."""
+    from optix_evo.diagnostics.manifest import fingerprint_arrays  # pylint: disable=import-outside-toplevel
+    config = self.config
+    references = [config.task, *([config.pool_task] if config.pool_task is not None else []), *config.holdout_tasks]
+    tasks = sorted({t.name: t for t in map(self.task, references)}.items())
+    return fingerprint_arrays(*(a for _, t in tasks for part in (t.train, t.valid, t.test) for a in (part.x, part.y)))
 
   def run(self) -> SearchResult:
     """Every step not done yet, then the result.

@@ -234,8 +234,8 @@ class Evaluator:
     task: what to train (a classification task: the score is accuracy).
     spec: the genome space of the candidates (known optimizers and baselines must be in it too).
     max_steps: the longest run any call trains (the schedule tables of a call cover this many steps).
-    batch: runs per call of the program (a call with more runs is split, one with fewer is padded; padding runs
-      are skipped with the ``"map"`` loop).
+    batch: runs per call of the program, rounded up to a multiple of the devices (a call with more runs is split,
+      one with fewer is padded; padding runs are skipped with the ``"map"`` loop).
     chunk_size: with the ``"vmap"`` loop, runs trained at once on each device (``None``: the device's whole share).
     mesh: the ``"pop"`` mesh (default :func:`population_mesh`).
     population_loop: ``"auto"`` (``"map"`` on CPU, ``"vmap"`` on GPU/TPU), ``"map"`` or ``"vmap"``.
@@ -251,8 +251,8 @@ class Evaluator:
     >>> import optix_evo as ox
     >>> task = ox.tasks.get_task("iris_mlp")
     >>> evaluator = ox.search.Evaluator(task, max_steps=50, batch=4, population_loop="map")
-    >>> print(evaluator.batch, evaluator.loop, evaluator.compiled_programs)
-    4 map 0
+    >>> print(evaluator.batch >= 4, evaluator.loop, evaluator.compiled_programs)  # batch: a multiple of the devices
+    True map 0
     >>> population = ox.graph.stack([ox.graph.known("adam"), ox.graph.known("sgd")])
     >>> keys = ox.search.seed_keys(0, 2)
     >>> outcome = evaluator(population, keys, [1e-2, 1e-1], ox.search.Budget(50, 50, 5, 10))  # doctest: +SKIP

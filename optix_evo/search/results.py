@@ -236,6 +236,6 @@ def write_results(out_dir: str, result: SearchResult, config: SearchConfig, *, a
   for row in best_found_comparisons(result):
     headline[f"{row['task']}_vs_{row['baseline']}_difference"] = row["difference"]["estimate"]
   manifest.write_manifest(out_dir, argv=argv or cli_argv(config, out_dir), config=config.to_dict(), seeds=config.seed,
-                          headline=headline, timing=result.timing)
+                          data_fingerprint=result.data_fingerprint, headline=headline, timing=result.timing)
   return report
 

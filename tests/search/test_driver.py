@@ -75,6 +75,9 @@ def test_results_folder(full):
   assert "compilation and tracing" in report
   manifest = json.loads((out / "run.json").read_text())
   assert manifest["argv"][-2:] == ["--out", str(out)] and "timing" in manifest
+  # the data trained on (digits and iris), so that a reproduction can tell it trained on the same
+  assert manifest["data_fingerprint"] == full["result"].data_fingerprint and manifest["data_fingerprint"].startswith(
+      "sha256:")
   # Each optimizer file is standalone optax code with its own name (importing them all keeps them apart).
   names = set()
   for rank in (1, 2):
@@ -96,6 +99,7 @@ def test_resume_after_each_step_ends_with_the_same_results(full, tmp_path):
                                               for t, table in final["tasks"].items()}}
   assert untimed(result.final) == untimed(json.loads(json.dumps(full["result"].final)))
   assert result.timing["sessions"] == 1 and result.timing["wall_s"] > 0
+  assert result.data_fingerprint == full["result"].data_fingerprint
   lines = lambda d: [json.loads(s) for s in (d / "history.jsonl").open()]  # noqa: E731
   assert lines(tmp_path / "resumed") == lines(full["out"])  # history truncated to the checkpoint and regenerated
 
