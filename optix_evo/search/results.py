@@ -232,7 +232,9 @@ def write_results(out_dir: str, result: SearchResult, config: SearchConfig, *, a
   atomic_write_json(os.path.join(out_dir, "hall_of_fame.json"),
                     {"config": config.to_dict(), "hall_of_fame": result.hall_of_fame, "final": result.final})
   report = write_report(out_dir, result, config)
-  headline = {"rank_correlation": (result.rank_correlation or {}).get("estimate", float("nan"))}
+  rc = result.rank_correlation or {}
+  headline = {f"rank_correlation{suffix}": rc.get(key, float("nan"))
+              for key, suffix in (("estimate", ""), ("low", "_low"), ("high", "_high"))}
   for row in best_found_comparisons(result):
     headline[f"{row['task']}_vs_{row['baseline']}_difference"] = row["difference"]["estimate"]
   manifest.write_manifest(out_dir, argv=argv or cli_argv(config, out_dir), config=config.to_dict(), seeds=config.seed,

@@ -75,6 +75,9 @@ def test_results_folder(full):
   assert "compilation and tracing" in report
   manifest = json.loads((out / "run.json").read_text())
   assert manifest["argv"][-2:] == ["--out", str(out)] and "timing" in manifest
+  rc = full["result"].rank_correlation
+  assert [manifest["headline"][k] for k in ("rank_correlation", "rank_correlation_low", "rank_correlation_high")] == [
+      rc["estimate"], rc["low"], rc["high"]]
   # the data trained on (digits and iris), so that a reproduction can tell it trained on the same
   assert manifest["data_fingerprint"] == full["result"].data_fingerprint and manifest["data_fingerprint"].startswith(
       "sha256:")
