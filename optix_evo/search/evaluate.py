@@ -113,6 +113,8 @@ class Outcome(NamedTuple):
     best_valid: best validation accuracy over the epochs before any non-finite value (:data:`WORST` if none).
     test: test accuracy at the epoch of the best validation accuracy (NaN if no epoch was finite).
     train_accuracy: mean training accuracy of the last epoch run.
+    best_train_accuracy: the best mean training accuracy over the epochs run (Keras' ``np.nanmax(history
+      ["accuracy"])``, the NOS probe score); ``None`` from evaluators that do not record it.
     steps_run: the steps each run trained (int).
     diverged: bool, a loss or an update turned non-finite.
     stopped: bool, stopped by the training-accuracy rule.
@@ -124,6 +126,7 @@ class Outcome(NamedTuple):
   steps_run: np.ndarray  # int
   diverged: np.ndarray  # bool: a loss or an update turned non-finite
   stopped: np.ndarray  # bool: stopped by the training-accuracy rule
+  best_train_accuracy: np.ndarray | None = None  # best mean training accuracy over the epochs run
 
 
 def population_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -198,7 +201,7 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
     return params, state, perm, accuracy + metrics["accuracy"], finite & jnp.isfinite(loss)
 
   def epoch(carry):
-    e, params, state, perm, best, test, _, steps_run, finite, _ = carry
+    e, params, state, perm, best, test, _, best_train, steps_run, finite, _ = carry
     length = jnp.minimum(budget.epoch, budget.steps - e * budget.epoch)
     params, state, perm, accuracy, finite = jax.lax.fori_loop(
         e * budget.epoch, e * budget.epoch + length, train_step, (params, state, perm, jnp.float32(0), finite))
@@ -210,16 +213,18 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
                                                    chunk_size=512)["accuracy"].astype(jnp.float32), lambda: test)
     train_accuracy = (accuracy / length).astype(jnp.float32)
     stopped = (e >= budget.check_after) & (train_accuracy < budget.min_accuracy)
-    return e + 1, params, state, perm, best, test, train_accuracy, steps_run + length, finite, stopped
+    best_train = jnp.maximum(best_train, train_accuracy)
+    return e + 1, params, state, perm, best, test, train_accuracy, best_train, steps_run + length, finite, stopped
 
   def go_on(carry):
     e, *_, finite, stopped = carry
     return (e < n_epochs) & finite & ~stopped
 
   carry = (jnp.zeros([], jnp.int32), params, state, jnp.arange(n_train), jnp.float32(WORST), jnp.float32(jnp.nan),
-           jnp.float32(0), jnp.zeros([], jnp.int32), jnp.asarray(True), jnp.asarray(False))
-  _, _, _, _, best, test, train_accuracy, steps_run, finite, stopped = jax.lax.while_loop(go_on, epoch, carry)
-  return best, test, train_accuracy, steps_run, ~finite, stopped
+           jnp.float32(0), jnp.float32(0), jnp.zeros([], jnp.int32), jnp.asarray(True), jnp.asarray(False))
+  _, _, _, _, best, test, train_accuracy, best_train, steps_run, finite, stopped = jax.lax.while_loop(go_on, epoch,
+                                                                                                     carry)
+  return best, test, train_accuracy, steps_run, ~finite, stopped, best_train
 
 
 def task_data(data: dict[str, jax.Array], part: str) -> Dataset:
@@ -284,7 +289,8 @@ class Evaluator:
                        for part in ("train", "valid", "test") for field in ("x", "y")}
     self._data = None
     run = lambda genome, key, tables, budget, data: train_run(task, spec, strategy, genome, key, tables, budget, data)  # noqa: E731
-    skipped = (jnp.float32(WORST), jnp.float32(jnp.nan), jnp.float32(0), jnp.int32(0), jnp.bool_(False), jnp.bool_(False))
+    skipped = (jnp.float32(WORST), jnp.float32(jnp.nan), jnp.float32(0), jnp.int32(0), jnp.bool_(False), jnp.bool_(False),
+               jnp.float32(0))
 
     def per_device_fn(genomes, keys, tables, active, budget, data):
       if self.loop == "map":  # padding runs (active False) cost nothing

@@ -4,11 +4,17 @@ Both run on an :class:`~optix_evo.search.evaluate.Evaluator` (one compiled progr
 same seeds, so scores are paired across candidates.
 
 * :func:`score` (NOS, Morgan & Hougen 2024, `arXiv:2404.06679 <https://arxiv.org/abs/2404.06679>`_): the peak learning
-  rate of each candidate is chosen by short *probes*, one per value of a grid, scored by their last epoch's training
-  accuracy; then full runs with the chosen rate give the fitness, the best validation accuracy. The paper's rejection
-  rules are options: a probe stops when an epoch's training accuracy is below ``probe_min_accuracy`` (from
-  ``probe_check_after`` on), a candidate whose best probe is below ``best_probe_min_accuracy`` is rejected, and so is
-  one whose full run falls below ``run_min_accuracy``.
+  rate of each candidate is chosen by short *probes*, one per value of a grid; then full runs with the chosen rate
+  give the fitness, the best validation accuracy. The paper's rejection rules are options: a probe stops when an
+  epoch's training accuracy is below ``probe_min_accuracy`` (from ``probe_check_after`` on); a candidate all of whose
+  first-round probes (``probe_first``) are below ``probe_first_min_accuracy`` is rejected without the other probes; one
+  whose best probe is below ``best_probe_min_accuracy`` is rejected; a full run stops when an epoch falls below
+  ``run_min_accuracy``. ``rules`` says how the rest is read: ``"nos"`` as ``fitness_function_evolution`` of the
+  authors' ``NeuralOptimizerSearch.py`` (https://github.com/OUStudent/NeuralOptimizerSearch): a probe is scored by its
+  best epoch, a divergent probe competes with what it reached before diverging, ties go to the first rate probed, and
+  a stopped full run keeps its best validation accuracy (only the probe stage rejects); ``"library"`` (the default)
+  more strictly: a probe is scored by its last epoch, a divergent probe never wins, and a stopped full run rejects the
+  candidate.
 * :func:`tune`: full runs at every learning rate of the grid and every seed; the rate with the best mean validation
   accuracy is chosen, and the test accuracy at that rate is reported per seed. Baselines and found optimizers get
   exactly this, so a comparison between them is like for like.
@@ -23,7 +29,14 @@ import jax
 import numpy as np
 
 from optix_evo.errors import InputError
-from optix_evo.search.evaluate import WORST, Budget, Evaluator
+from optix_evo.search.evaluate import WORST, Budget, Evaluator, Outcome
+
+
+RULES: tuple[str, ...] = ("library", "nos")
+"""How :func:`score` reads probes and stopped runs: ``"library"`` (strict) or ``"nos"`` (the authors' code)."""
+
+NOS_PROBE_FIRST: tuple[float, ...] = (10.0, 1e-2, 1e-5)
+"""The rates NOS probes first (``fitness_function_evolution``: all three below 0.25 rejects the candidate)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +55,12 @@ class Protocol:
     probe_min_accuracy, probe_check_after: a probe stops when an epoch's training accuracy is below this, from
       that epoch index on (NOS: 0.25 from epoch 2).
     best_probe_min_accuracy: reject the candidate when its best probe is below this (NOS: 0.40).
-    run_min_accuracy, run_check_after: reject the candidate when a full run's epoch falls below this, from that
-      epoch index on (NOS: 0.40 from epoch 4).
+    run_min_accuracy, run_check_after: stop a full run when an epoch's training accuracy falls below this, from
+      that epoch index on (NOS: 0.40 from epoch 4); under the ``"library"`` rules a stopped run rejects the candidate.
+    probe_first: rates of ``lr_grid`` probed in a first round (NOS: ``10, 1e-2, 1e-5``); the others are probed only
+      for candidates this round did not reject.
+    probe_first_min_accuracy: reject the candidate when every first-round probe scores below this (NOS: 0.25).
+    rules: ``"library"`` or ``"nos"`` (the authors' reading, see the module docstring).
 
   Raises:
     InputError: for a non-positive ``steps`` or ``seeds``, ``probe_steps`` outside ``[0, steps]``, an empty or
@@ -71,6 +88,9 @@ class Protocol:
   best_probe_min_accuracy: float = 0.0
   run_min_accuracy: float = 0.0
   run_check_after: int = 0
+  probe_first: tuple[float, ...] = ()
+  probe_first_min_accuracy: float = 0.0
+  rules: str = "library"
 
   def __post_init__(self):
     if self.steps < 1:
@@ -81,6 +101,11 @@ class Protocol:
       raise InputError(f"lr_grid must be a non-empty tuple of positive learning rates, got {self.lr_grid}.")
     if self.seeds < 1:
       raise InputError(f"seeds must be at least 1, got {self.seeds}.")
+    if self.rules not in RULES:
+      raise InputError(f"rules must be one of {', '.join(RULES)}, got {self.rules!r}.")
+    missing = [lr for lr in self.probe_first if lr not in self.lr_grid]
+    if missing or len(set(self.probe_first)) != len(self.probe_first):
+      raise InputError(f"probe_first must name distinct rates of lr_grid={self.lr_grid}, got {self.probe_first}.")
     for name in ("epoch", "probe_epoch", "warmup_steps"):
       value = getattr(self, name)
       if value is not None and value < (0 if name == "warmup_steps" else 1):
@@ -106,6 +131,13 @@ class Protocol:
     return Budget(self.steps, self.steps, self.warmup, self.epoch or max(self.steps // 4, 1), self.run_min_accuracy,
                   self.run_check_after, self.hold_steps)
 
+  def probe_order(self) -> tuple[int, ...]:
+    """Indices into ``lr_grid`` in the order the probes run: ``probe_first``, then the rest in grid order (NOS:
+    ``10, 1e-2, 1e-5, 1, 1e-1, 1e-3, 1e-4``; under the ``"nos"`` rules, the first of equal probes in this order
+    wins, as ``np.argmax`` over the authors' list)."""
+    first = [self.lr_grid.index(lr) for lr in self.probe_first]
+    return tuple(first + [i for i in range(len(self.lr_grid)) if i not in first])
+
   def probe_budget(self) -> Budget:
     """The :class:`~optix_evo.search.Budget` of a probe (the full run's horizon: it sees the schedule's start)."""
     return Budget(self.probe_steps, self.steps, self.warmup, self.probe_epoch or max(self.probe_steps // 4, 1),
@@ -124,6 +156,10 @@ class Scores(NamedTuple):
     test: ``[n, seeds]`` test accuracy per seed at the chosen rate (NaN where divergent).
     grid_valid: :func:`tune` only: ``[n, len(lr_grid)]`` mean validation accuracy at every rate; else ``None``.
     runs: the training runs spent.
+    probe_rejected: ``[n]`` bool: the probe stage rejected the candidate (the authors' ``None`` from the fitness
+      function, which makes their search re-mutate the slot, ``REDO``); ``None`` from :func:`tune`.
+    stopped: ``[n]`` bool: a full run was stopped by ``run_min_accuracy`` (under the ``"nos"`` rules it keeps its
+      best validation accuracy and the candidate is not rejected); ``None`` from :func:`tune`.
   """
 
   fitness: np.ndarray  # [n] what the search ranks by: mean best validation accuracy, WORST when rejected
@@ -134,6 +170,8 @@ class Scores(NamedTuple):
   test: np.ndarray  # [n, seeds] test accuracy per seed at the chosen rate (NaN where divergent)
   grid_valid: np.ndarray | None  # tune only: [n, len(lr_grid)] mean validation accuracy at every rate
   runs: int  # training runs spent
+  probe_rejected: np.ndarray | None = None  # [n] bool: rejected by the probe stage (the authors' REDO)
+  stopped: np.ndarray | None = None  # [n] bool: a full run was stopped by the accuracy rule
 
 
 def seed_keys(seed: int, count: int) -> np.ndarray:
@@ -160,16 +198,47 @@ def _repeat(genomes, times: int):
   return jax.tree.map(lambda a: np.repeat(np.asarray(a), times, axis=0), genomes)
 
 
-def probe_choice(probe_accuracy: np.ndarray, probe_diverged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """Index of the best probe of each candidate (highest training accuracy; divergent probes never win; the first
-  of equal ones) and that probe's accuracy (``-inf`` when every probe diverged). Arrays are ``[n, grid]``."""
-  value = np.where(probe_diverged | ~np.isfinite(probe_accuracy), -np.inf, probe_accuracy)
-  index = np.argmax(value, axis=1)
+def probe_choice(probe_accuracy: np.ndarray, probe_diverged: np.ndarray, *, order=None,
+                 rules: str = "library") -> tuple[np.ndarray, np.ndarray]:
+  """Index of the best probe of each candidate and that probe's score (``-inf`` when no probe has one).
+
+  Arrays are ``[n, grid]``; ``-inf`` or NaN marks a probe that was not run. The first of equal probes in ``order``
+  (default: grid order) wins. Under the ``"library"`` rules a divergent probe never wins; under ``"nos"`` it competes
+  with the accuracy it reached before diverging (the authors take ``np.nanmax`` of the Keras history, which
+  ``TerminateOnNaN`` only cuts short).
+
+  Args:
+    probe_accuracy: ``[n, grid]`` probe scores.
+    probe_diverged: ``[n, grid]`` bool: the probe's loss or update turned non-finite.
+    order: the probe order (indices into the grid) for ties.
+    rules: ``"library"`` or ``"nos"``.
+
+  Returns:
+    ``(index [n], score [n])``.
+  """
+  value = np.asarray(probe_accuracy, np.float64)
+  bad = ~np.isfinite(value) | (np.asarray(probe_diverged) if rules == "library" else False)
+  value = np.where(bad, -np.inf, value)
+  order = np.arange(value.shape[1]) if order is None else np.asarray(order)
+  pick = np.argmax(value[:, order], axis=1)
+  index = order[pick]
   return index, value[np.arange(value.shape[0]), index]
+
+
+def probe_score(outcome: Outcome, rules: str = "library") -> np.ndarray:
+  """What a probe run scores: its last epoch's training accuracy (``"library"``), or its best epoch's (``"nos"``,
+  the authors' ``np.nanmax(history.history["accuracy"])`` over the probe's Keras epochs, which are this library's
+  evaluation points ``probe_epoch`` steps apart)."""
+  if rules == "nos" and outcome.best_train_accuracy is not None:
+    return np.asarray(outcome.best_train_accuracy, np.float64)
+  return np.asarray(outcome.train_accuracy, np.float64)
 
 
 def score(evaluator: Evaluator, genomes, protocol: Protocol, *, seed: int) -> Scores:
   """The NOS surrogate: probes choose each candidate's learning rate, then ``protocol.seeds`` full runs score it.
+
+  The probes run in two rounds when ``protocol.probe_first`` is set (the second only for candidates the first did
+  not reject); full runs train only the candidates the probes did not reject.
 
   Args:
     evaluator: the compiled trainer of the task.
@@ -178,7 +247,8 @@ def score(evaluator: Evaluator, genomes, protocol: Protocol, *, seed: int) -> Sc
     seed: the root seed of the runs (:func:`seed_keys`; the probes use ``seed + 7919``).
 
   Returns:
-    :class:`Scores`; ``grid_valid`` is ``None``.
+    :class:`Scores`; ``grid_valid`` is ``None``. A rejected candidate has fitness :data:`WORST` and, if the probes
+    rejected it, validation accuracy :data:`WORST` and test accuracy NaN.
 
   Examples:
     Scoring trains networks (one compilation, then the runs), so this example is not run as a doctest; see
@@ -192,24 +262,57 @@ def score(evaluator: Evaluator, genomes, protocol: Protocol, *, seed: int) -> Sc
   grid = np.asarray(protocol.lr_grid, np.float64)
   keys = seed_keys(seed, protocol.seeds)
   runs = 0
-  rejected = np.zeros(n, bool)
+  probe_rejected = np.zeros(n, bool)
   if protocol.probes:
-    probe_keys = np.tile(seed_keys(seed + 7919, 1), (n * len(grid), 1))  # the probes' own seed, the same for all
-    probes = evaluator(_repeat(genomes, len(grid)), probe_keys, np.tile(grid, n), protocol.probe_budget())
-    runs += n * len(grid)
-    index, best_probe = probe_choice(probes.train_accuracy.reshape(n, len(grid)), probes.diverged.reshape(n, len(grid)))
-    rejected |= ~(best_probe >= protocol.best_probe_min_accuracy) | ~np.isfinite(best_probe)
+    order = np.asarray(protocol.probe_order())
+    first, rest = order[:len(protocol.probe_first)], order[len(protocol.probe_first):]
+    accuracy = np.full((n, len(grid)), -np.inf)
+    diverged = np.zeros((n, len(grid)), bool)
+    probe_key = seed_keys(seed + 7919, 1)  # the probes' own seed, the same for all
+
+    def probe(members: np.ndarray, rates: np.ndarray) -> None:
+      nonlocal runs
+      if not members.size or not rates.size:
+        return
+      chosen = jax.tree.map(lambda a: np.asarray(a)[members], genomes)
+      out = evaluator(_repeat(chosen, len(rates)), np.tile(probe_key, (members.size * len(rates), 1)),
+                      np.tile(grid[rates], members.size), protocol.probe_budget())
+      runs += members.size * len(rates)
+      accuracy[np.ix_(members, rates)] = probe_score(out, protocol.rules).reshape(members.size, len(rates))
+      diverged[np.ix_(members, rates)] = np.asarray(out.diverged).reshape(members.size, len(rates))
+
+    probe(np.arange(n), first)
+    if first.size:
+      first_scores = np.where(diverged[:, first] & (protocol.rules == "library"), -np.inf, accuracy[:, first])
+      probe_rejected |= np.all(first_scores < protocol.probe_first_min_accuracy, axis=1)
+    probe(np.flatnonzero(~probe_rejected), rest)
+    index, best_probe = probe_choice(accuracy, diverged, order=order, rules=protocol.rules)
+    probe_rejected |= ~(best_probe >= protocol.best_probe_min_accuracy) | ~np.isfinite(best_probe)
   else:
     index = np.zeros(n, int)
   lr = grid[index]
-  full = evaluator(_repeat(genomes, protocol.seeds), np.tile(keys, (n, 1)), np.repeat(lr, protocol.seeds),
-                   protocol.run_budget())
-  runs += n * protocol.seeds
-  valid = full.best_valid.reshape(n, protocol.seeds)
-  rejected |= full.stopped.reshape(n, protocol.seeds).any(1) | (valid <= WORST).all(1)
-  fitness = np.where(rejected, WORST, valid.mean(1))
-  return Scores(fitness, lr, rejected, full.diverged.reshape(n, protocol.seeds).any(1), valid,
-                full.test.reshape(n, protocol.seeds), None, runs)
+  valid = np.full((n, protocol.seeds), WORST, np.float32)
+  test = np.full((n, protocol.seeds), np.nan, np.float32)
+  run_diverged = np.zeros((n, protocol.seeds), bool)
+  stopped = np.zeros((n, protocol.seeds), bool)
+  trained = np.flatnonzero(~probe_rejected)
+  if trained.size:
+    chosen = jax.tree.map(lambda a: np.asarray(a)[trained], genomes)
+    full = evaluator(_repeat(chosen, protocol.seeds), np.tile(keys, (trained.size, 1)),
+                     np.repeat(lr[trained], protocol.seeds), protocol.run_budget())
+    runs += trained.size * protocol.seeds
+    for target, field in ((valid, "best_valid"), (test, "test"), (run_diverged, "diverged"), (stopped, "stopped")):
+      target[trained] = np.asarray(getattr(full, field)).reshape(trained.size, protocol.seeds)
+  stopped_any = stopped.any(1)
+  if protocol.rules == "nos":
+    # The authors' fitness is np.nanmax(val_accuracy) whether or not the accuracy rule stopped the run; a run with no
+    # finite epoch (Keras would validate the NaN network, about chance) scores 0 here, not a rejection.
+    rejected = probe_rejected
+    fitness = np.where(rejected, WORST, np.where(valid <= WORST, 0.0, valid).mean(1))
+  else:
+    rejected = probe_rejected | stopped_any | (valid <= WORST).all(1)
+    fitness = np.where(rejected, WORST, valid.mean(1))
+  return Scores(fitness, lr, rejected, run_diverged.any(1), valid, test, None, runs, probe_rejected, stopped_any)
 
 
 def tune(evaluator: Evaluator, genomes, *, steps: int, lr_grid: tuple[float, ...], seeds: int, seed: int,

@@ -58,8 +58,9 @@ def test_score_uses_the_probes_choice_and_the_rejection_rules():
   assert s.learning_rate.tolist() == [0.01, 0.01, 0.1]
   assert s.rejected.tolist() == [False, True, True]
   assert s.fitness[0] == pytest.approx(s.valid[0].mean()) and (s.fitness[1:] == WORST).all()
-  assert s.valid.shape == (3, 2) and s.runs == 3 * 3 + 3 * 2
-  assert [n for n, _ in ev.calls] == [9, 6]  # one call for every probe, one for every full run
+  assert s.valid.shape == (3, 2) and s.runs == 3 * 3 + 2 * 2  # the probe-rejected candidate 1 is not trained
+  assert [n for n, _ in ev.calls] == [9, 4]  # one call for every probe, one for every full run
+  assert s.probe_rejected.tolist() == [False, True, False] and s.stopped.tolist() == [False, False, True]
   probe_budget, run_budget = ev.calls[0][1], ev.calls[1][1]
   assert probe_budget.horizon == run_budget.horizon == 50  # a probe sees the start of the full run's schedule
 
