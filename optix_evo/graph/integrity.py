@@ -8,6 +8,10 @@ and must change with the gradient; (2) the paper's descent test: 35 steps on a 5
 schedule and the momentum cycle must halve the loss for one of the learning rates {1, ..., 1e-5}, possibly with the
 update sign flipped (the returned genomes carry the flip bit that passed).
 
+A space with ``rules="nos"`` (:data:`~optix_evo.graph.NOS_SPEC`) gets the authors' check instead: the structural
+checks that their graphs cannot fail (malformed indices) and duplicates, then the descent test alone, with the loss
+read before the 35th update as their ``sphere()`` does, and the flip set only when the unflipped update fails.
+
 References:
   Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
   <https://arxiv.org/abs/2404.06679>`_, 2024 (the integrity check and its quadratic); the authors' code,
@@ -121,7 +125,8 @@ def _malformed(g: Genome, spec: GenomeSpec) -> np.ndarray:
 
 @functools.cache
 def _numeric_fn(spec: GenomeSpec, steps: int, warmup: int):
-  """Jitted ``(population, key) -> (finite, max|u|, max|u1-u2|, final quadratic losses [P, flip, lr])``.
+  """Jitted ``(population, key) -> (finite, max|u|, max|u1-u2|, quadratic losses after the last update
+  [P, flip, lr], quadratic losses before the last update [P, flip, lr])``.
 
   Every run (two random-gradient probes at learning rate 1, and the descent test for each flip and learning rate)
   is the same 5-d program, mapped over runs and genomes, so the interpreter is compiled once.
@@ -139,11 +144,11 @@ def _numeric_fn(spec: GenomeSpec, steps: int, warmup: int):
       x, state = carry
       g = jnp.where(probe, g_noise, 2 * (x - b))
       u, state = opt.update(g, state, x)
-      return (jnp.where(probe, x, x + u), state), u
+      return (jnp.where(probe, x, x + u), state), (u, jnp.sum((x - b) ** 2))
 
-    (x, state), us = jax.lax.scan(step, (x0, opt.init(x0)), noise)
-    loss = jnp.sum((x - b) ** 2)
-    return jnp.where(jnp.isfinite(loss), loss, jnp.inf), us, state.finite
+    (x, state), (us, before) = jax.lax.scan(step, (x0, opt.init(x0)), noise)
+    finite = lambda v: jnp.where(jnp.isfinite(v), v, jnp.inf)  # noqa: E731
+    return finite(jnp.sum((x - b) ** 2)), finite(before[-1]), us, state.finite
 
   def numeric(pop, key):
     probes = jax.random.normal(key, (2, steps, 5))
@@ -153,11 +158,12 @@ def _numeric_fn(spec: GenomeSpec, steps: int, warmup: int):
 
     def per_genome(genome):
       flip = jnp.where(flips == 1, 1 - genome.flip, genome.flip)
-      loss, us, finite = jax.lax.map(lambda a: run(genome, *a), (flip, peaks, noise))
+      loss, before, us, finite = jax.lax.map(lambda a: run(genome, *a), (flip, peaks, noise))
       probe_us, probe_finite = us[n_lr:n_lr + 2], finite[n_lr:n_lr + 2]
       ok = jnp.all(probe_finite) & jnp.all(jnp.isfinite(probe_us))
       losses = jnp.stack([loss[:n_lr], loss[n_lr + 2:]])  # [as is / flipped, lr]
-      return ok, jnp.max(jnp.abs(probe_us)), jnp.max(jnp.abs(probe_us[0] - probe_us[1])), losses
+      losses_before = jnp.stack([before[:n_lr], before[n_lr + 2:]])
+      return ok, jnp.max(jnp.abs(probe_us)), jnp.max(jnp.abs(probe_us[0] - probe_us[1])), losses, losses_before
 
     return jax.lax.map(per_genome, pop)
 
@@ -218,7 +224,8 @@ def check_integrity(
   malformed = _malformed(pop, spec)
   mark(malformed, "malformed")
   safe = Genome(*(np.where(malformed.reshape((-1,) + (1,) * (np.ndim(x) - 1)), 0, x) for x in pop))
-  mark(~np.any(active_operands(safe, spec) & gradient_operands(spec), -1), "no_gradient")
+  if spec.rules != "nos":
+    mark(~np.any(active_operands(safe, spec) & gradient_operands(spec), -1), "no_gradient")
   hashes = [canonical_hash(g, spec) if not bad else "" for g, bad in zip(unstack(safe), malformed)]
   known = set(seen)
   for i, h in enumerate(hashes):
@@ -234,17 +241,28 @@ def check_integrity(
     pad = chunk_size - part[0].shape[0]
     part = Genome(*(jnp.asarray(np.concatenate([x, np.repeat(x[:1], pad, 0)])) for x in part))
     chunks.append([np.asarray(x)[: chunk_size - pad] for x in numeric(part, key)])
-  finite, biggest, change, losses = (np.concatenate(xs) for xs in zip(*chunks))
-  mark(~finite, "nonfinite")
-  mark(biggest > max_update, "exploding")
-  mark(biggest == 0, "zero")
-  mark(change == 0, "constant")
+  finite, biggest, change, losses, losses_before = (np.concatenate(xs) for xs in zip(*chunks))
   flip = np.asarray(safe.flip).copy()
-  if descent:
-    ok = losses < descent_loss  # [P, as is / flipped, lr]
-    as_is, flipped = ok[:, 0].any(-1), ok[:, 1].any(-1)
-    mark(~as_is & ~flipped, "no_descent")
-    flip = np.where(~as_is & flipped & (reason == 0), 1 - flip, flip)
+  if spec.rules == "nos":
+    # The authors' degenerate_opt_detection: the descent test alone (a non-finite loss fails it), the loss read when
+    # the 35th gradient is taken, i.e. before the 35th update (sphere(), L1389-1396); unflipped first, and a passing
+    # unflipped run leaves the inherited flip as it is (check_integrity only ever sets flip).
+    if descent:
+      ok = (losses_before < descent_loss).any(-1)  # [P, as is / flipped]
+      unflipped = np.where(flip == 0, ok[:, 0], ok[:, 1])
+      flipped = np.where(flip == 0, ok[:, 1], ok[:, 0])
+      mark(~unflipped & ~flipped, "no_descent")
+      flip = np.where(~unflipped & flipped & (reason == 0), 1, flip)
+  else:
+    mark(~finite, "nonfinite")
+    mark(biggest > max_update, "exploding")
+    mark(biggest == 0, "zero")
+    mark(change == 0, "constant")
+    if descent:
+      ok = losses < descent_loss  # [P, as is / flipped, lr]
+      as_is, flipped = ok[:, 0].any(-1), ok[:, 1].any(-1)
+      mark(~as_is & ~flipped, "no_descent")
+      flip = np.where(~as_is & flipped & (reason == 0), 1 - flip, flip)
   out = pop._replace(flip=flip.astype(np.int32))
   passed = reason == 0
   if single:

@@ -57,6 +57,12 @@ class GenomeSpec:
     mutation_unary: op mutation draws unary ops among the first this many entries (``None``: all); the NOS code
       never draws ``MaxValue`` (its last op) in a mutation.
     decay_check_steps: decays must lie in [0, 1] on ``t = 0 .. T-1`` with ``T`` = this.
+    rules: how mutation and the integrity check behave: ``"nos"``, as the authors' code (a decay belongs to the
+      (node, source vertex) pair, so rewiring an edge drops it and reconnecting that source brings it back; a decay
+      mutation is applied once, valid or not; the integrity check is the descent test alone, reading the loss before
+      the 35th update); ``"library"`` (default), stricter (a decay stays with its input slot; decay mutations are
+      re-drawn until valid and different; the integrity check also rejects non-finite, exploding, zero, constant and
+      gradient-free updates and reads the loss after the 35th update).
 
   Raises:
     InputError: for a malformed space (duplicate names, a first entry that is not the identity / ``constant`` /
@@ -99,6 +105,7 @@ class GenomeSpec:
   # 0..23 of its list, so MaxValue (its op 24) appears only at initialisation
   mutation_unary: int | None = None
   decay_check_steps: int = 100  # decays must lie in [0, 1] on t = 0..T-1 with T = this
+  rules: str = "library"  # "nos": mutation and integrity as the authors' code; "library": stricter
 
   def __post_init__(self):
     if not isinstance(self.name, str) or not self.name:
@@ -114,6 +121,8 @@ class GenomeSpec:
       raise InputError("The first schedule must be 'constant'.")
     if self.momentum_types[0].name != "none":
       raise InputError("The first momentum type must be 'none'.")
+    if self.rules not in ("library", "nos"):
+      raise InputError(f"GenomeSpec.rules must be 'library' or 'nos', got {self.rules!r}.")
     if self.num_hidden < 1:
       raise InputError(f"num_hidden must be >= 1, got {self.num_hidden}.")
     if len(self.mutation_probs) != 6 or abs(sum(self.mutation_probs) - 1) > 1e-9:
@@ -189,6 +198,7 @@ NOS_SPEC = GenomeSpec(
     schedule_prob=0.0,
     mutation_probs=(0.4, 0.3, 0.1, 0.1, 0.1, 0.0),
     mutation_unary=ops.NOS_UNARY - 1,
+    rules="nos",
 )
 SPACES: dict[str, GenomeSpec] = {"nos": NOS_SPEC, "extended": EXTENDED_SPEC}
 DEFAULT_SPEC = EXTENDED_SPEC

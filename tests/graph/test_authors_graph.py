@@ -1,0 +1,116 @@
+"""The "nos" space's integrity check and mutation against NumPy transcriptions of the authors' code
+(``NeuralOptimizerSearch.py``, OUStudent/NeuralOptimizerSearch @005dfce): ``sphere`` / ``degenerate_opt_detection``
+/ ``check_integrity`` (L1385-1427), the decay bookkeeping of ``OptimizerChrom.mutate`` (decays keyed by (node,
+source vertex), L930-946 and L1205-1319) and ``DecaySchedule.mutate`` with its result ignored (L1317-1319)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import optix_evo.graph as G
+from optix_evo.graph.genome import to_numpy
+
+NOS = G.NOS_SPEC
+STRICT = dataclasses.replace(NOS, rules="library")  # the same tables with the library's stricter rules
+LRS = (1, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
+
+
+def _doc(nodes, momentum="none", flip=False):
+  return G.from_json({"format": "optix_evo.genome/2", "space": "nos", "nodes": nodes, "momentum": momentum,
+                      "flip": flip, "schedule": "constant"}, NOS)
+
+
+# ---- the authors' integrity check, transcribed (float32 as TensorFlow) ----------------------------------------------
+def _lr_warmup_cosine_decay(lr, total=35, warmup=6):
+  t = np.arange(total, dtype=np.float64)
+  cosine = 0.5 * lr * (1 + np.cos(np.pi * (t - warmup) / float(total - warmup)))
+  return np.where(t < warmup, lr * (t / warmup), cosine)
+
+
+def _sphere(update, kind, lr, flip, updates_before_read=34):
+  """``sphere()``: 35 iterations of (read the loss, take the gradient, apply the update): the loss returned is the
+  one read before the 35th update (``updates_before_read=34``)."""
+  x = np.array([1.1, .9, 1.1, .9, 1], np.float32)
+  b = np.array([0.5, 1.5, -0.3, -1.2, 0.75], np.float32)
+  lrs = _lr_warmup_cosine_decay(lr).astype(np.float32)
+  ms = np.concatenate((np.linspace(0.95, 0.85, 6), np.linspace(0.85, 0.95, 29))).astype(np.float32)
+  mom = np.zeros(5, np.float32)
+  sign = np.float32(1 if flip else -1)
+  with np.errstate(all="ignore"):
+    for i in range(updates_before_read):
+      u = update(2 * (x - b), i)
+      if kind == 0:
+        x = x + sign * lrs[i] * u
+      elif kind == 1:
+        mom = ms[i] * mom + sign * lrs[i] * u
+        x = x + mom
+      else:
+        mom = ms[i] * mom + sign * lrs[i] * u
+        x = x + mom + sign * lrs[i] * u
+    return np.sum((x - b) ** 2)
+
+
+def authors_check_integrity(update, kind, flip, updates_before_read=34):
+  """``check_integrity`` / ``degenerate_opt_detection``: (passed, flip afterwards)."""
+  for new_flip in (False, True):
+    for lr in LRS:
+      if _sphere(update, kind, lr, new_flip, updates_before_read) < 3.5:
+        return True, (flip or new_flip)  # a passing unflipped run leaves the inherited flip alone
+  return False, flip
+
+
+def _a13(t, total=35):
+  decay = 0.95 * (1 - (t + 1) / total)
+  return decay / ((1 - 0.95) + decay)
+
+
+A13 = {"1": {"root": {"op": "id", "inputs": ["a13"]}}}
+TIMES2 = lambda src: {"op": "mul", "inputs": [src, "2"]}  # noqa: E731
+# (genome, its update in NumPy, momentum kind)
+PLANTED = {
+    # u = 2g / a13: a13 is 0 at the last step, so the 35th update explodes; read before it, the loss has halved
+    "nesterov_2g_over_a13": (
+        _doc({"h0": TIMES2("g"), "root": {"op": "div", "inputs": ["h0", "1"], "decays": A13}}, "nesterov_nos"),
+        lambda g, i: np.float32(2) * g / (np.float32(_a13(i)) + np.float32(1e-7)), 2),
+    "momentum_8g_over_a13": (
+        _doc({"h0": TIMES2("g"), "h1": TIMES2("h0"), "h2": TIMES2("h1"),
+              "root": {"op": "div", "inputs": ["h2", "1"], "decays": A13}}, "momentum"),
+        lambda g, i: np.float32(8) * g / (np.float32(_a13(i)) + np.float32(1e-7)), 1),
+    # no gradient: the library names the reason, the authors' descent test fails it all the same
+    "no_gradient": (_doc({"h0": {"op": "exp", "inputs": ["1e-4w"]}, "root": {"op": "id", "inputs": ["h0"]}}),
+                    None, 0),
+    # plain SGD stored with flip = 1: the unflipped run passes, and the authors keep the inherited flip
+    "sgd_flipped": (_doc({"h0": {"op": "id", "inputs": ["g"]}, "root": {"op": "id", "inputs": ["h0"]}}, flip=True),
+                    lambda g, i: g, 0),
+}
+
+
+@pytest.fixture(scope="module")
+def checked():
+  pop = G.stack([genome for genome, _, _ in PLANTED.values()])
+  return G.check_integrity(pop, NOS), G.check_integrity(pop, STRICT)
+
+
+def test_nos_integrity_is_the_authors_descent_test(checked):
+  nos, strict = checked
+  x0_update = lambda g, i: np.exp(np.float32(1e-4) * np.array([1.1, .9, 1.1, .9, 1], np.float32))  # noqa: E731
+  for k, (name, (genome, update, kind)) in enumerate(PLANTED.items()):
+    update = update or x0_update  # (the no-gradient update hardly moves w: exp(1e-4 w) ~ exp(1e-4 x0))
+    passed, flip = authors_check_integrity(update, kind, bool(genome.flip))
+    assert bool(nos.passed[k]) == passed, name
+    assert bool(nos.genomes.flip[k]) == flip, name
+  assert nos.passed.tolist() == [True, True, False, True]
+  assert nos.reason_names()[2] == "no_descent" and nos.genomes.flip[3] == 1
+  # the library's stricter check rejects the a13 genomes (their last update explodes), names the missing gradient,
+  # and turns the flip of the SGD genome back off
+  assert strict.passed.tolist() == [False, False, False, True]
+  assert strict.reason_names()[2] == "no_gradient" and strict.genomes.flip[3] == 0
+
+
+def test_the_loss_is_read_before_the_35th_update():
+  """The a13 genomes pass with the loss read before the 35th update and fail with it read after."""
+  for name in ("nesterov_2g_over_a13", "momentum_8g_over_a13"):
+    _, update, kind = PLANTED[name]
+    assert authors_check_integrity(update, kind, False)[0], name
+    assert not authors_check_integrity(update, kind, False, updates_before_read=35)[0], name
