@@ -92,4 +92,10 @@ def topological_order(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> Genome
   hid = inputs >= n_op
   inputs[hid] = np.vectorize(lambda v: n_op + new_of[v - n_op])(inputs[hid])
   fields["inputs"] = inputs
+  memory = np.asarray(fields["decay_memory"])
+  if memory.shape[1]:  # decays remembered per (node, source vertex): hidden source vertices are relabelled too
+    relabelled = memory.copy()
+    for old, new in new_of.items():
+      relabelled[:, n_op + new] = memory[:, n_op + old]
+    fields["decay_memory"] = relabelled
   return Genome(**fields)

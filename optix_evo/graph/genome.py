@@ -44,12 +44,16 @@ class Genome(NamedTuple):
     momentum: ``[]`` index into ``spec.momentum_types``.
     flip: ``[]`` 1 when the update direction is reversed (``w ← w + η u``).
     schedule: ``[]`` index into ``spec.schedules`` (the learning-rate schedule).
+    decay_memory: ``[N, V, 11]`` (``V = spec.num_vertices`` in a ``rules="nos"`` space, else 0): the decay graphs
+      of (node, source vertex) pairs that are not connected now, packed by :func:`pack_decay`. The authors' code keys
+      decays by (node, source vertex), so a decay survives its edge being rewired and comes back when that source is
+      reconnected; the interpreter never reads this field (what an edge computes is in the ``decay_*`` fields).
 
   Examples:
     >>> import optix_evo as ox
     >>> g = ox.graph.known("adam")
-    >>> print(g.kind.shape, g.inputs.shape, g.decay_inputs.shape)  # N = num_hidden + 1 = 6 nodes
-    (6,) (6, 2) (6, 2, 2, 2)
+    >>> print(g.kind.shape, g.inputs.shape, g.decay_inputs.shape, g.decay_memory.shape)  # N = num_hidden + 1 = 6
+    (6,) (6, 2) (6, 2, 2, 2) (6, 0, 11)
     >>> print(ox.graph.render(g))
     u = adam
     w ← w - η_t·u
@@ -67,6 +71,7 @@ class Genome(NamedTuple):
   momentum: Any  # [] index into spec.momentum_types
   flip: Any  # [] 1: the update direction is reversed (w ← w + η u)
   schedule: Any  # [] index into spec.schedules
+  decay_memory: Any  # [N, V, 11] decays of unconnected (node, source) pairs ("nos" rules; V = 0 otherwise)
 
 
 def to_numpy(genome: Genome) -> Genome:
@@ -120,7 +125,32 @@ def empty_genome(spec) -> Genome:
   """The all-zero genome of ``spec``'s shape (a writable NumPy genome)."""
   n = spec.num_nodes
   z = lambda *s: np.zeros(s, np.int32)  # noqa: E731
-  return Genome(z(n), z(n), z(n), z(n, 2), z(n, 2), z(n, 2, 2), z(n, 2, 2), z(n, 2, 2), z(n, 2, 2, 2), z(), z(), z())
+  return Genome(z(n), z(n), z(n), z(n, 2), z(n, 2), z(n, 2, 2), z(n, 2, 2), z(n, 2, 2), z(n, 2, 2, 2), z(), z(), z(),
+                z(*memory_shape(spec)))
+
+
+DECAY_FIELDS = ("decay_on", "decay_kind", "decay_unary", "decay_binary", "decay_inputs")
+PACKED_DECAY = 11  # decay_on, kind[2], unary[2], binary[2], inputs[2, 2]
+
+
+def memory_shape(spec) -> tuple[int, int, int]:
+  """Shape of :attr:`Genome.decay_memory` in ``spec``: ``[N, V, 11]`` under the ``"nos"`` rules, else ``[N, 0, 11]``."""
+  return spec.num_nodes, (spec.num_vertices if getattr(spec, "rules", "library") == "nos" else 0), PACKED_DECAY
+
+
+def pack_decay(g: Genome, i: int, s: int) -> np.ndarray:
+  """The decay graph of edge ``(i, s)`` as 11 ints (all 0 when the edge has none)."""
+  return np.concatenate([np.ravel(np.asarray(getattr(g, f))[i, s]) for f in DECAY_FIELDS]).astype(np.int32)
+
+
+def unpack_decay(g: Genome, i: int, s: int, packed: np.ndarray) -> None:
+  """Writes 11 packed ints (:func:`pack_decay`) as the decay graph of edge ``(i, s)`` of the writable ``g``."""
+  at = 0
+  for f in DECAY_FIELDS:
+    target = getattr(g, f)
+    size = int(np.prod(target.shape[2:], dtype=int))
+    target[i, s] = np.asarray(packed[at:at + size]).reshape(target.shape[2:])
+    at += size
 
 
 def arity(kind) -> int:

@@ -1,5 +1,12 @@
 """The NOS mutation operators (Morgan & Hougen 2024; the authors' ``NeuralOptimizerSearch.py``): one mutation of the
-update graph, or of a decay graph on one of its edges, on the host with NumPy."""
+update graph, or of a decay graph on one of its edges, on the host with NumPy.
+
+The space's ``rules`` decide two things. Under ``"nos"`` (the authors' code) a decay belongs to the (node, source
+vertex) pair: rewiring an edge or deleting an input puts its decay in :attr:`~optix_evo.graph.Genome.decay_memory`,
+and connecting a node to a source brings back the decay it had with that source (``OptimizerChrom.decay`` is a
+vertex-by-vertex matrix); a decay mutation is applied once, and kept even when it leaves [0, 1] or computes what it
+did before (``DecaySchedule.mutate``'s result is ignored). Under ``"library"`` a decay stays with its input slot and
+a decay mutation is re-drawn until it is valid and behaves differently."""
 
 from __future__ import annotations
 
@@ -8,14 +15,53 @@ import numpy as np
 from optix_evo.graph.analysis import active_nodes, decay_hidden_used, topological_order
 from optix_evo.graph.canonical import canonical, canonical_hash
 from optix_evo.graph.decays import decay_in_range, decay_values
-from optix_evo.graph.genome import BINARY, UNARY, Genome, arity, clear_decay, to_numpy
+from optix_evo.graph.genome import BINARY, UNARY, Genome, arity, clear_decay, pack_decay, to_numpy, unpack_decay
 from optix_evo.graph.sampling import host_rng, random_unary, sample_decay
 from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 
 
+def mutate_decay_once(rng: np.random.Generator, g: Genome, i: int, s: int, spec: GenomeSpec) -> None:
+  """One mutation of the decay graph on edge (i, s), in place and kept whatever it computes, as the authors'
+  ``DecaySchedule.mutate`` whose result ``OptimizerChrom.mutate`` ignores: the root, or (when the root reads it) the
+  hidden node 50/50; r >= 0.4 another op; 0.15 <= r < 0.4 a connection (binary: 20% swap, else the first or second
+  input) to a vertex the node does not read; else unary <-> binary (adding such a vertex on the right or the left,
+  or deleting the right or the left input)."""
+  n_d = len(spec.decay_operands)
+  node = 1 if not decay_hidden_used(g, i, s, spec) or rng.random() > 0.5 else 0
+  kind = int(g.decay_kind[i, s, node])
+  ins = g.decay_inputs[i, s, node]
+  current = {int(v) for v in ins[:arity(kind)]}
+  free = [v for v in range(n_d + 1 if node == 1 else n_d) if v not in current]  # the root may read the hidden node
+  c = int(rng.choice(free))
+  r = rng.random()
+  if r >= 0.4:
+    if kind == UNARY:
+      n_un = len(spec.decay_unary)
+      g.decay_unary[i, s, node] = (g.decay_unary[i, s, node] + rng.integers(1, n_un)) % n_un
+    else:
+      n_bi = len(spec.decay_binary)
+      g.decay_binary[i, s, node] = (g.decay_binary[i, s, node] + rng.integers(1, n_bi)) % n_bi
+  elif r >= 0.15:
+    if kind == UNARY:
+      ins[0] = c
+    elif rng.random() <= 0.2:
+      ins[:] = ins[::-1].copy()
+    else:
+      ins[0 if rng.random() < 0.5 else 1] = c
+  elif kind == UNARY:
+    g.decay_kind[i, s, node] = BINARY
+    ins[:] = [ins[0], c] if rng.random() <= 0.5 else [c, ins[0]]
+  else:
+    g.decay_kind[i, s, node] = UNARY
+    ins[:] = [ins[0], 0] if rng.random() <= 0.5 else [ins[1], 0]
+
+
 def mutate_decay(rng: np.random.Generator, g: Genome, i: int, s: int, spec: GenomeSpec) -> None:
-  """Mutates the decay graph on edge (i, s) until it is valid and behaves differently (the authors'
-  ``DecaySchedule.mutate``), in place."""
+  """Mutates the decay graph on edge (i, s) in place: under the ``"nos"`` rules once (:func:`mutate_decay_once`),
+  else until it is valid and behaves differently (the library's reading of ``DecaySchedule.mutate``)."""
+  if spec.rules == "nos":
+    mutate_decay_once(rng, g, i, s, spec)
+    return
   n_d = len(spec.decay_operands)
   before = decay_values(g, i, s, spec)
   parent = to_numpy(g)
@@ -56,6 +102,23 @@ def mutate_decay(rng: np.random.Generator, g: Genome, i: int, s: int, spec: Geno
     getattr(g, f)[i, s] = getattr(parent, f)[i, s]
 
 
+def _connect(g: Genome, i: int, s: int, new: int, spec: GenomeSpec) -> None:
+  """Edge (i, s) now reads vertex ``new``. Under the ``"nos"`` rules its decay stays with the old source (in
+  ``decay_memory``) and the edge takes the decay remembered for (i, new), if any."""
+  if spec.rules == "nos":
+    _forget(g, i, s, spec)
+    unpack_decay(g, i, s, g.decay_memory[i, new])
+    g.decay_memory[i, new] = 0
+  g.inputs[i, s] = new
+
+
+def _forget(g: Genome, i: int, s: int, spec: GenomeSpec) -> None:
+  """Edge (i, s) stops reading its source: under the ``"nos"`` rules its decay is remembered for (i, source)."""
+  if spec.rules == "nos":
+    g.decay_memory[i, int(g.inputs[i, s])] = pack_decay(g, i, s)
+    clear_decay(g, i, s)
+
+
 def _random_input(rng: np.random.Generator, spec: GenomeSpec, node: int, exclude: set[int],
                   hidden_only: bool) -> int | None:
   n_op, h = spec.num_operands, spec.num_hidden
@@ -64,15 +127,16 @@ def _random_input(rng: np.random.Generator, spec: GenomeSpec, node: int, exclude
   return int(rng.choice(choices)) if choices else None
 
 
-def _mutate_once(rng: np.random.Generator, g: Genome, spec: GenomeSpec) -> None:
-  """One NOS mutation of ``g`` in place (the authors' ``OptimizerChrom.mutate``)."""
+def _mutate_once(rng: np.random.Generator, g: Genome, spec: GenomeSpec, what: int | None = None) -> None:
+  """One NOS mutation of ``g`` in place (the authors' ``OptimizerChrom.mutate``); ``what`` forces the kind (an index
+  of ``spec.mutation_probs``)."""
   n_op, h = spec.num_operands, spec.num_hidden
   root = h
   nodes = [int(i) for i in np.flatnonzero(active_nodes(g, spec))]
   i = int(rng.choice(nodes))
   kind = int(g.kind[i])
   is_hidden = lambda v: v >= n_op  # noqa: E731
-  what = rng.choice(6, p=spec.mutation_probs)
+  what = rng.choice(6, p=spec.mutation_probs) if what is None else what
   if what == 0:  # change the operation
     if kind == UNARY:
       limit = spec.mutation_unary or len(spec.unary)
@@ -93,7 +157,7 @@ def _mutate_once(rng: np.random.Generator, g: Genome, spec: GenomeSpec) -> None:
       hidden_only = i == root and (kind == UNARY or not is_hidden(other))
       new = _random_input(rng, spec, i, cur, hidden_only)
       if new is not None:
-        g.inputs[i, s] = new
+        _connect(g, i, s, new, spec)
   elif what == 2:  # unary <-> binary
     if kind == UNARY:
       hidden_only = i == root and not is_hidden(int(g.inputs[i, 0]))
@@ -101,17 +165,20 @@ def _mutate_once(rng: np.random.Generator, g: Genome, spec: GenomeSpec) -> None:
       if new is None:
         return
       g.kind[i] = BINARY
+      clear_decay(g, i, 1)
+      g.inputs[i, 1] = g.inputs[i, 0]
       if rng.random() < 0.5:
-        g.inputs[i] = [g.inputs[i, 0], new]
+        _connect(g, i, 1, new, spec)
       else:
-        g.inputs[i] = [new, g.inputs[i, 0]]
         for f in ("decay_on", "decay_kind", "decay_unary", "decay_binary", "decay_inputs"):
           getattr(g, f)[i, 1] = getattr(g, f)[i, 0]
         clear_decay(g, i, 0)
+        _connect(g, i, 0, new, spec)
     else:
       keep = int(rng.integers(2))
       if i == root and not is_hidden(int(g.inputs[i, keep])):
         keep = 1 - keep
+      _forget(g, i, 1 - keep, spec)
       g.kind[i] = UNARY
       g.inputs[i] = [g.inputs[i, keep], 0]
       if keep == 1:

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from optix_evo.errors import InputError
-from optix_evo.graph.genome import BINARY, UNARY, Genome
+from optix_evo.graph.genome import BINARY, UNARY, Genome, memory_shape
 from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 
 _MAX_SHOWN = 8  # faults listed in the error message (their total is always given)
@@ -26,7 +26,7 @@ def _field_shapes(spec: GenomeSpec) -> dict[str, tuple[int, ...]]:
   n = spec.num_nodes
   return {"kind": (n,), "unary": (n,), "binary": (n,), "inputs": (n, 2), "decay_on": (n, 2), "decay_kind": (n, 2, 2),
           "decay_unary": (n, 2, 2), "decay_binary": (n, 2, 2), "decay_inputs": (n, 2, 2, 2), "momentum": (),
-          "flip": (), "schedule": ()}
+          "flip": (), "schedule": (), "decay_memory": memory_shape(spec)}
 
 
 def node_label(i: int, spec: GenomeSpec) -> str:
@@ -207,7 +207,7 @@ def genome_faults(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> list[str]:
   faults, batch = _shape_faults(genome, spec)
   if batch is None:
     return faults
-  flat = Genome(*(np.asarray(x).reshape((-1, *np.shape(x)[len(batch):])) for x in genome))
+  flat = Genome(*(np.asarray(x).reshape((int(np.prod(batch, dtype=int)), *np.shape(x)[len(batch):])) for x in genome))
   ok = _quick_ok(flat, spec)
   for m in np.flatnonzero(~ok):
     member = Genome(*(x[m] for x in flat))

@@ -114,3 +114,89 @@ def test_the_loss_is_read_before_the_35th_update():
     _, update, kind = PLANTED[name]
     assert authors_check_integrity(update, kind, False)[0], name
     assert not authors_check_integrity(update, kind, False, updates_before_read=35)[0], name
+
+
+# ---- decays keyed by (node, source vertex) ---------------------------------------------------------------------------
+def _edge_decays(g):
+  """{(node, source vertex): packed decay} of the connected edges of every node (what the authors' ``decay`` matrix
+  holds at the adjacency's nonzero entries)."""
+  out = {}
+  for i in range(NOS.num_nodes):
+    for s in range(2 if g.kind[i] == 1 else 1):
+      out[(i, int(g.inputs[i, s]))] = tuple(G.genome.pack_decay(g, i, s)) if g.decay_on[i, s] else None
+  return out
+
+
+def _rewire_run(spec, steps=120, seed=0):
+  """Connection and unary <-> binary mutations of Opt7, one after another, checked against the authors' matrix."""
+  from optix_evo.graph.mutation import _mutate_once  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  g = to_numpy(G.known("nos_opt7", NOS))
+  authors = dict(_edge_decays(g))  # decay[node][source]: set entries survive disconnection
+  mismatches, kept, dropped, restored = 0, 0, 0, 0
+  for _ in range(steps):
+    before = _edge_decays(g)
+    child = to_numpy(g)
+    _mutate_once(rng, child, spec, what=int(rng.choice([1, 2])))
+    after = _edge_decays(child)
+    for (i, v), decay in after.items():
+      expected = authors.get((i, v))
+      mismatches += decay != expected
+      if (i, v) not in before and expected is not None:
+        restored += 1
+    for (i, v), decay in before.items():
+      if (i, v) not in after and decay is not None:  # an edge with a decay lost its source
+        slots = [s for s in range(2) if child.decay_on[i, s] and tuple(G.genome.pack_decay(child, i, s)) == decay]
+        kept += bool(slots)
+        dropped += not slots
+    authors.update(after)
+    g = child
+  return mismatches, kept, dropped, restored
+
+
+def test_rewiring_drops_the_decay_and_reconnecting_brings_it_back():
+  mismatches, kept, dropped, restored = _rewire_run(NOS)
+  assert mismatches == 0 and kept == 0 and dropped > 3 and restored > 2
+  mismatches, kept, _, _ = _rewire_run(STRICT)  # the library's rule: a decay stays with its input slot
+  assert mismatches > 0 and kept > 3
+
+
+def test_memory_survives_topological_relabelling_and_full_mutation():
+  g = to_numpy(G.known("nos_opt7", NOS))
+  assert g.decay_memory.shape == (NOS.num_nodes, NOS.num_vertices, 11)
+  assert G.known("nos_opt7").decay_memory.shape == (G.EXTENDED_SPEC.num_nodes, 0, 11)  # the extended space: none
+  child = g
+  for seed in range(30):  # whole mutations (canonical form, topological relabelling) keep the memory consistent
+    child = G.mutate(seed, child, NOS)
+    G.validate_genome(child, NOS)
+    for i in range(NOS.num_nodes):  # a connected (node, source) pair never has a remembered decay too
+      for s in range(2 if child.kind[i] == 1 else 1):
+        assert not child.decay_memory[i, child.inputs[i, s]].any()
+
+
+# ---- DecaySchedule.mutate's result ignored ---------------------------------------------------------------------------
+def _decay_mutants(spec, count=400, seed=0):
+  from optix_evo.graph.mutation import mutate_decay  # pylint: disable=import-outside-toplevel
+  from optix_evo.graph.sampling import sample_decay  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  invalid = same = 0
+  for _ in range(count):
+    g = to_numpy(G.known("nos_opt7", NOS))
+    sample_decay(rng, g, NOS.num_hidden, 0, spec)
+    before = G.decay_values(g, NOS.num_hidden, 0, NOS)
+    mutate_decay(rng, g, NOS.num_hidden, 0, spec)
+    invalid += not _in_range(g)
+    same += np.linalg.norm(G.decay_values(g, NOS.num_hidden, 0, NOS) - before) <= 1e-4
+  return invalid / count, same / count
+
+
+def _in_range(g):
+  from optix_evo.graph.decays import decay_in_range  # pylint: disable=import-outside-toplevel
+  return decay_in_range(g, NOS.num_hidden, 0, NOS)
+
+
+def test_an_invalid_or_unchanged_decay_mutation_survives():
+  invalid, same = _decay_mutants(NOS)
+  assert invalid > 0.05 and same > 0  # kept as drawn, as the authors' code keeps them
+  invalid, same = _decay_mutants(STRICT, count=100)
+  assert invalid == 0 and same == 0  # the library re-draws until valid and different
