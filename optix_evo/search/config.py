@@ -15,7 +15,7 @@ from optix_evo.errors import InputError
 from optix_evo.search import ga
 from optix_evo.search.checkpoint import fill_defaults
 from optix_evo.search.evaluate import resolve_population_loop
-from optix_evo.search.protocol import Protocol
+from optix_evo.search.protocol import NOS_PROBE_FIRST, Protocol
 from optix_evo.tasks import TASKS, Task
 
 PAPER_LR_GRID = (10.0, 1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
@@ -195,11 +195,16 @@ class SearchConfig:
   def surrogate(self, *, pool: bool) -> Protocol:
     """The surrogate protocol of the random pool (``pool=True``) or of evolution."""
     steps = (self.pool_surrogate_steps or self.surrogate_steps) if pool else self.surrogate_steps
+    from optix_evo import graph  # pylint: disable=import-outside-toplevel
+    nos = graph.get_space(self.space).rules == "nos"  # the authors' rules: two probe rounds, best epochs, ...
     return Protocol(steps, tuple(self.lr_grid), probe_steps=self.probe_steps, epoch=max(steps // self.epochs, 1),
                     probe_epoch=max(self.probe_steps // 4, 1),
                     probe_min_accuracy=self.probe_min_accuracy, probe_check_after=self.probe_check_after,
                     best_probe_min_accuracy=self.best_probe_min_accuracy, run_min_accuracy=self.run_min_accuracy,
-                    run_check_after=self.run_check_after)
+                    run_check_after=self.run_check_after,
+                    probe_first=tuple(lr for lr in NOS_PROBE_FIRST if nos and lr in self.lr_grid),
+                    probe_first_min_accuracy=self.probe_min_accuracy if nos else 0.0,
+                    rules="nos" if nos else "library")
 
   def stage_protocol(self, stage: Stage) -> Protocol:
     probe = stage.steps // 5 if stage.probe_steps is None else stage.probe_steps

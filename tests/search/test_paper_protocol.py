@@ -30,6 +30,14 @@ def test_the_paper_preset_is_the_papers_protocol():
   assert (paper.probe_min_accuracy, paper.probe_check_after, paper.best_probe_min_accuracy) == (0.25, 2, 0.40)
   assert (paper.run_min_accuracy, paper.run_check_after, paper.mutant_tries) == (0.40, 4, 4)
   assert paper.task == "cifar10_cnn48_aug" and paper.pool_task == "cifar10_cnn"
+  for pool in (True, False):  # the authors' reading of the probes and of stopped runs (tests/search/test_authors_*)
+    protocol = paper.surrogate(pool=pool)
+    assert protocol.rules == "nos" and protocol.probe_first == (10.0, 1e-2, 1e-5)
+    assert protocol.probe_first_min_accuracy == 0.25 and protocol.probe_order() == (0, 3, 6, 1, 2, 4, 5)
+  assert graph.get_space(paper.space).rules == "nos"  # mutation and integrity as the authors' code
+  quick = PRESETS["quick"].surrogate(pool=False)
+  assert quick.rules == "library" and quick.probe_first == () and graph.get_space(PRESETS["quick"].space).rules == (
+      "library")
 
 
 def test_paper_protocol_end_to_end_at_a_tiny_scale():
