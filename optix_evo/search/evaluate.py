@@ -289,8 +289,8 @@ class Evaluator:
                        for part in ("train", "valid", "test") for field in ("x", "y")}
     self._data = None
     run = lambda genome, key, tables, budget, data: train_run(task, spec, strategy, genome, key, tables, budget, data)  # noqa: E731
-    skipped = (jnp.float32(WORST), jnp.float32(jnp.nan), jnp.float32(0), jnp.int32(0), jnp.bool_(False), jnp.bool_(False),
-               jnp.float32(0))
+    skipped = (jnp.float32(WORST), jnp.float32(jnp.nan), jnp.float32(0), jnp.int32(0), jnp.bool_(False),
+               jnp.bool_(False), jnp.float32(0))
 
     def per_device_fn(genomes, keys, tables, active, budget, data):
       if self.loop == "map":  # padding runs (active False) cost nothing
