@@ -94,17 +94,26 @@ def _forget(g: Genome, i: int, s: int, spec: GenomeSpec) -> None:
     clear_decay(g, i, s)
 
 
+CYCLE = -1  # a drawn input that makes a cycle (the node itself or the root): the mutation is invalid
+
+
 def _random_input(rng: np.random.Generator, spec: GenomeSpec, node: int, exclude: set[int],
                   hidden_only: bool) -> int | None:
+  """A vertex ``node`` does not read yet: hidden nodes and (unless ``hidden_only``) operands. Under the ``"nos"``
+  rules the authors' draw is over every vertex the node does not read, so unless ``hidden_only`` it may also be the
+  node itself or the root (for the root: itself), which closes a cycle: :data:`CYCLE`, and the mutation is redrawn
+  from scratch as their cycle check makes it."""
   n_op, h = spec.num_operands, spec.num_hidden
   choices = [n_op + j for j in range(h) if j != node] + ([] if hidden_only else list(range(n_op)))
   choices = [c for c in choices if c not in exclude]
+  if spec.rules == "nos" and not hidden_only:
+    choices += [CYCLE] * (1 if node == h else 2)  # the root itself; a hidden node itself and the root
   return int(rng.choice(choices)) if choices else None
 
 
-def _mutate_once(rng: np.random.Generator, g: Genome, spec: GenomeSpec, what: int | None = None) -> None:
+def _mutate_once(rng: np.random.Generator, g: Genome, spec: GenomeSpec, what: int | None = None) -> int | None:
   """One NOS mutation of ``g`` in place (the authors' ``OptimizerChrom.mutate``); ``what`` forces the kind (an index
-  of ``spec.mutation_probs``)."""
+  of ``spec.mutation_probs``). Returns the kind, or ``None`` when the draw closed a cycle (``g`` is then invalid)."""
   n_op, h = spec.num_operands, spec.num_hidden
   root = h
   nodes = [int(i) for i in np.flatnonzero(active_nodes(g, spec))]
@@ -131,14 +140,18 @@ def _mutate_once(rng: np.random.Generator, g: Genome, spec: GenomeSpec, what: in
       other = int(g.inputs[i, 1 - s]) if kind == BINARY else None
       hidden_only = i == root and (kind == UNARY or not is_hidden(other))
       new = _random_input(rng, spec, i, cur, hidden_only)
+      if new == CYCLE:
+        return None
       if new is not None:
         _connect(g, i, s, new, spec)
   elif what == 2:  # unary <-> binary
     if kind == UNARY:
       hidden_only = i == root and not is_hidden(int(g.inputs[i, 0]))
       new = _random_input(rng, spec, i, {int(g.inputs[i, 0])}, hidden_only)
+      if new == CYCLE:
+        return None
       if new is None:
-        return
+        return what
       g.kind[i] = BINARY
       clear_decay(g, i, 1)
       g.inputs[i, 1] = g.inputs[i, 0]
@@ -173,6 +186,7 @@ def _mutate_once(rng: np.random.Generator, g: Genome, spec: GenomeSpec, what: in
       mutate_decay(rng, g, i, s, spec)
   elif len(spec.schedules) > 1:  # learning-rate schedule
     g.schedule[()] = (g.schedule + rng.integers(1, len(spec.schedules))) % len(spec.schedules)
+  return int(what)
 
 
 def mutate(key, genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> Genome:
@@ -207,7 +221,8 @@ def mutate(key, genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> Genome:
   parent_hash = canonical_hash(parent, spec)
   for _ in range(1000):
     child = to_numpy(parent)
-    _mutate_once(rng, child, spec)
+    if _mutate_once(rng, child, spec) is None:
+      continue
     ordered = topological_order(child, spec)
     if ordered is None:
       continue

@@ -200,3 +200,151 @@ def test_an_invalid_or_unchanged_decay_mutation_survives():
   assert invalid > 0.05 and same > 0  # kept as drawn, as the authors' code keeps them
   invalid, same = _decay_mutants(STRICT, count=100)
   assert invalid == 0 and same == 0  # the library re-draws until valid and different
+
+
+# ---- how often each mutation kind happens ----------------------------------------------------------------------------
+def _adjacency(g):
+  """The authors' 26 x 26 adjacency (20 operands, 5 hidden nodes, the root; 1 = first, 2 = second input)."""
+  adj = np.zeros((26, 26), int)
+  for i in range(6):
+    adj[20 + i, g.inputs[i, 0]] = 1
+    if g.kind[i] == 1:
+      adj[20 + i, g.inputs[i, 1]] = 2
+  return adj
+
+
+def _active(adj):
+  active, queue = np.zeros(26, bool), [25]
+  while queue:
+    v = queue.pop()
+    if not active[v]:
+      active[v] = True
+      queue += list(np.flatnonzero(adj[v]))
+  return active
+
+
+def _cyclic(adj, active):
+  state = {}
+
+  def visit(v):
+    state[v] = 1
+    for w in np.flatnonzero(adj[v]):
+      if active[w] and (state.get(w) == 1 or (w not in state and visit(w))):
+        return True
+    state[v] = 2
+    return False
+
+  return any(visit(v) for v in np.flatnonzero(active) if v not in state)
+
+
+KIND_R = {None: (0, 1), 0: (0.6, 1), 1: (0.3, 0.6), 2: (0.2, 0.3), 3: (0.1, 0.2), 4: (0, 0.1)}  # r's interval
+
+
+def authors_mutation(rng, adj, binary, kind=None):
+  """The structural part of ``OptimizerChrom.mutate`` (L1205-1319): the kind drawn (``kind`` forces it), and
+  whether the active graph stays acyclic (else the authors redraw the whole mutation)."""
+  adj, binary = adj.copy(), list(binary)
+  r = rng.uniform(*KIND_R[kind])
+  idx = rng.choice(np.flatnonzero(_active(adj)[20:]))
+  v, row = 20 + idx, adj[20 + idx]
+
+  def put(slot, c):
+    row[row == slot] = 0
+    row[c] = slot
+
+  if r >= 0.6:
+    kind = 0
+  elif r >= 0.3:
+    kind = 1
+    c = rng.choice(np.flatnonzero(row == 0))
+    if not binary[idx]:
+      if idx == 5:
+        c = rng.choice(np.flatnonzero(row == 0)[20:-1])
+      put(1, c)
+    elif rng.uniform(0, 1) <= 0.2:
+      pass  # swap the arguments: no new edge
+    elif idx == 5 and np.sum(np.flatnonzero(row) >= 20) < 2:
+      cons = np.flatnonzero(row)
+      slot = 1 if rng.uniform(0, 1) < 0.5 else 2
+      if row[cons[cons < 20][0]] != slot:  # the hidden side: a hidden vertex
+        c = rng.choice(np.flatnonzero(row == 0)[20:-1])
+      put(slot, c)
+    else:
+      put(1 if rng.uniform(0, 1) < 0.5 else 2, c)
+  elif r >= 0.2:
+    kind = 2
+    c = rng.choice(np.flatnonzero(row == 0))
+    if not binary[idx]:
+      binary[idx] = True
+      if rng.uniform(0, 1) <= 0.5:
+        row[c] = 2
+      else:
+        row[row == 1] = 2
+        row[c] = 1
+    else:  # binary -> unary deletes an input: no new edge
+      binary[idx] = False
+      row[row == 2] = 0
+  elif r >= 0.1:
+    kind = 3
+  else:
+    kind = 4
+  del v
+  return kind, not _cyclic(adj, _active(adj))
+
+
+def _accepted_kinds(parents, draws, spec, library: bool, seed=0, kind=None):
+  from optix_evo.graph.analysis import topological_order  # pylint: disable=import-outside-toplevel
+  from optix_evo.graph.mutation import _mutate_once  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  counts = np.zeros(5)
+  for parent in parents:
+    adj, binary = _adjacency(parent), [bool(k) for k in parent.kind]
+    for _ in range(draws):
+      if library:
+        child = to_numpy(parent)
+        drawn = _mutate_once(rng, child, spec, what=kind)
+        ok = drawn is not None and topological_order(child, spec) is not None
+      else:
+        drawn, ok = authors_mutation(rng, adj, binary, kind)
+      if ok:
+        counts[kind if kind is not None else drawn] += 1
+  return counts
+
+
+@pytest.fixture(scope="module")
+def parents():
+  """Random genomes of the nos space with at least three active hidden nodes (where inputs are drawn most)."""
+  candidates = (G.random_genome(seed, NOS) for seed in range(400))
+  out = [to_numpy(g) for g in candidates if G.active_nodes(g, NOS)[:-1].sum() >= 3][:6]
+  assert len(out) == 6
+  return out
+
+
+def _chi2(a, b):
+  pooled = (a + b) / (a.sum() + b.sum())
+  return sum(((c - pooled * c.sum()) ** 2 / (pooled * c.sum())).sum() for c in (a, b))
+
+
+def test_rewiring_and_switching_are_redrawn_as_often_as_in_the_authors_code(parents):
+  """A connection or unary <-> binary mutation whose new input closes a cycle (the node itself, the root, or a node
+  that reads this one) is redrawn: the share of such draws matches the authors' (binomial, 6000 draws a side)."""
+  for kind in (1, 2):
+    draws = 1000
+    total = draws * len(parents)
+    theirs = _accepted_kinds(parents, draws, NOS, library=False, seed=1, kind=kind)[kind] / total
+    ours = _accepted_kinds(parents, draws, NOS, library=True, kind=kind)[kind] / total
+    strict = _accepted_kinds(parents, draws, STRICT, library=True, kind=kind)[kind] / total
+    se = np.sqrt(2 * theirs * (1 - theirs) / total)
+    assert abs(ours - theirs) < 4 * se, (kind, ours, theirs)
+    assert strict - theirs > 6 * se, (kind, strict, theirs)  # the library never draws the node itself or the root
+
+
+def test_mutation_kinds_happen_as_often_as_in_the_authors_code(parents):
+  """Kinds of the structurally valid mutants: chi-square of the library's counts against the transcription's (5
+  kinds, p = 0.001), and the transcription's kinds are the authors' thresholds (0.4, 0.3, 0.1, 0.1, 0.1)."""
+  ours = _accepted_kinds(parents, 1500, NOS, library=True)
+  theirs = _accepted_kinds(parents, 1500, NOS, library=False, seed=1)
+  assert _chi2(ours, theirs) < 18.47, (ours / ours.sum(), theirs / theirs.sum())
+  np.testing.assert_allclose(theirs / theirs.sum(), [0.4, 0.3, 0.1, 0.1, 0.1], atol=0.03)
+  swapped = dataclasses.replace(NOS, mutation_probs=(0.3, 0.4, 0.1, 0.1, 0.1, 0.0))  # a shifted threshold shows
+  assert _chi2(_accepted_kinds(parents, 1500, swapped, library=True), theirs) > 18.47
