@@ -342,9 +342,9 @@ def test_rewiring_and_switching_are_redrawn_as_often_as_in_the_authors_code(pare
 def test_mutation_kinds_happen_as_often_as_in_the_authors_code(parents):
   """Kinds of the structurally valid mutants: chi-square of the library's counts against the transcription's (5
   kinds, p = 0.001), and the transcription's kinds are the authors' thresholds (0.4, 0.3, 0.1, 0.1, 0.1)."""
-  ours = _accepted_kinds(parents, 1500, NOS, library=True)
-  theirs = _accepted_kinds(parents, 1500, NOS, library=False, seed=1)
+  ours = _accepted_kinds(parents, 1000, NOS, library=True)
+  theirs = _accepted_kinds(parents, 1000, NOS, library=False, seed=1)
   assert _chi2(ours, theirs) < 18.47, (ours / ours.sum(), theirs / theirs.sum())
   np.testing.assert_allclose(theirs / theirs.sum(), [0.4, 0.3, 0.1, 0.1, 0.1], atol=0.03)
   swapped = dataclasses.replace(NOS, mutation_probs=(0.3, 0.4, 0.1, 0.1, 0.1, 0.0))  # a shifted threshold shows
-  assert _chi2(_accepted_kinds(parents, 1500, swapped, library=True), theirs) > 18.47
+  assert _chi2(_accepted_kinds(parents, 1000, swapped, library=True), theirs) > 18.47
