@@ -66,3 +66,17 @@ def test_rejection_thresholds_and_mutant_retry():
   assert [r["attempts"] for r in archive if r["generation"] == 1] == [config.mutant_tries] * 4  # mutants are
   with pytest.raises(InputError, match="No candidate survived"):
     search.eliminate()
+
+
+def test_a_stopped_full_run_keeps_its_fitness_and_is_not_retried():
+  """The authors' fitness function returns the best validation accuracy of a full run that the accuracy callback
+  stopped (L1570-1575); only the probe stage's None makes the search re-mutate (REDO, L1693-1708)."""
+  config = preset("paper", **TINY, probe_min_accuracy=0.0, best_probe_min_accuracy=0.0, run_min_accuracy=0.99,
+                  run_check_after=0)
+  search = Search(config)
+  with search._running():  # pylint: disable=protected-access
+    search.generation()
+    search.generation()
+  archive = search.state["archive"]
+  assert not any(r["rejected"] for r in archive) and all(0 <= r["fitness"] <= 1 for r in archive)
+  assert [r["attempts"] for r in archive if r["generation"] == 1] == [1] * 4  # no retry
