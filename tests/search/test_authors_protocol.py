@@ -178,3 +178,20 @@ def test_probe_first_must_name_grid_rates():
   with pytest.raises(InputError, match="rules"):
     nos_protocol(rules="keras")
   assert nos_protocol().probe_order() == (0, 3, 6, 1, 2, 4, 5)
+
+
+def test_the_evaluator_records_the_best_epoch_of_training_accuracy():
+  """``best_train_accuracy`` is the best of the epochs' mean training accuracies (Keras' ``np.nanmax(history
+  ["accuracy"])``): runs cut after 1, 2, 3, 4 epochs are prefixes of the same run, so their last epochs are its
+  epochs."""
+  from optix_evo import graph  # pylint: disable=import-outside-toplevel
+  from optix_evo.search.evaluate import Budget, Evaluator  # pylint: disable=import-outside-toplevel
+  from optix_evo.search.protocol import seed_keys  # pylint: disable=import-outside-toplevel
+  from optix_evo.tasks import get_task  # pylint: disable=import-outside-toplevel
+  evaluator = Evaluator(get_task("digits_mlp"), max_steps=16, batch=3, population_loop="map")
+  genomes = graph.stack([graph.known("sgd")] * 3)
+  keys, lrs = np.tile(seed_keys(0, 1), (3, 1)), np.array([0.3, 10.0, 30.0])
+  epochs = [evaluator(genomes, keys, lrs, Budget(4 * k, 64, 2, 4)) for k in (1, 2, 3, 4)]
+  last = np.stack([o.train_accuracy for o in epochs], 1)  # [run, epoch]
+  np.testing.assert_allclose(epochs[-1].best_train_accuracy, last.max(1), rtol=1e-6)
+  assert (last.max(1) > last[:, -1]).any()  # the planted rates make some run's best epoch not its last
