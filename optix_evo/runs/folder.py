@@ -248,6 +248,7 @@ class RunFolder:
     self._created_lock = created_lock
     self._recorded = set(_read_files_list(path))
     self.written: list[str] = []  # files this run wrote, in order
+    self.created_files: list[str] = []  # those of them that did not exist before this run
 
   def __fspath__(self) -> str:
     return os.fspath(self.path)
@@ -268,6 +269,8 @@ class RunFolder:
     if rel in self.written or not _safe_relative(rel):
       return
     self.written.append(rel)
+    if not os.path.lexists(self.path / rel):
+      self.created_files.append(rel)
     if rel in self._recorded:
       return
     with open(self.path / FILES_NAME, "a", encoding="utf-8") as f:
@@ -277,16 +280,16 @@ class RunFolder:
     self._recorded.add(rel)
 
   def close(self, *, failed: bool = False) -> None:
-    """Releases the lock. ``failed``: the command ended with an error; unless it wrote its checkpoint, the files it
-    wrote are removed, and the folder too when this run created it and nothing else is left in it."""
+    """Releases the lock. ``failed``: the command ended with an error; unless the folder holds a checkpoint to
+    ``--resume``, the files this run created are removed, and the folder too when this run created it and nothing
+    else is left in it."""
     if self._fd is None:
       return
     try:
-      wrote_checkpoint = self.checkpoint_name is not None and self.checkpoint_name in self.written and (
-          self.path / self.checkpoint_name).is_file()
-      if failed and not wrote_checkpoint:
-        _remove_files(self.path, self.written)
-        kept = [n for n in _read_files_list(self.path) if n not in self.written]
+      resumable = self.checkpoint_name is not None and (self.path / self.checkpoint_name).is_file()
+      if failed and not resumable:
+        _remove_files(self.path, self.created_files)
+        kept = [n for n in _read_files_list(self.path) if n not in self.created_files]
         if kept:
           atomic_write_text(self.path / FILES_NAME, "".join(n + "\n" for n in kept))
         else:

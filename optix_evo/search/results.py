@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from optix_evo import graph
-from optix_evo.run_folder import atomic_write_json, atomic_write_text
+from optix_evo.run_folder import atomic_write_figure, atomic_write_json, atomic_write_text
 from optix_evo.search.config import PRESETS, SearchConfig
 from optix_evo.search.driver import SearchResult
 from optix_evo.search.statistics import Interval, mean_interval
@@ -111,7 +111,7 @@ def _plots(out_dir: str, result: SearchResult, config: SearchConfig) -> list[str
            title=f"Surrogate fitness on {config.task_name} ({config.strategy})")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "fitness.png"), dpi=120)
+    atomic_write_figure(fig, os.path.join(out_dir, "fitness.png"), dpi=120)
     plt.close(fig)
     figures.append("fitness.png")
   tasks = list(result.final.get("tasks", {}))
@@ -133,7 +133,7 @@ def _plots(out_dir: str, result: SearchResult, config: SearchConfig) -> list[str
       held = " (held out)" if result.final["tasks"][task]["held_out"] else ""
       ax.set(xlabel="test accuracy (mean, 95% interval)", title=f"{task}{held}")
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "final.png"), dpi=120)
+    atomic_write_figure(fig, os.path.join(out_dir, "final.png"), dpi=120)
     plt.close(fig)
     figures.append("final.png")
   return figures
