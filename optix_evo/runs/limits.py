@@ -21,7 +21,8 @@ MAX_STEPS = 1_000_000
 _COPIES = 4  # parameters, gradients and (at least) two optimizer-state slots: a lower bound of a run's memory
 
 
-def check_steps(steps: int, *, limit: int | None = None, what: str = "--steps", flag: str = "--max-steps") -> int:
+def check_steps(steps: int, *, limit: int | None = None, what: str = "--steps", flag: str = "--max-steps",
+                unit: str = "steps per run") -> int:
   """Refuses a training length above ``limit`` (default :data:`MAX_STEPS`); returns ``steps``.
 
   Examples:
@@ -33,8 +34,8 @@ def check_steps(steps: int, *, limit: int | None = None, what: str = "--steps", 
   """
   limit = MAX_STEPS if limit is None else limit
   if steps > limit:
-    raise InputError(f"{what} {steps} is above the limit of {limit} steps per run; pass {flag} {steps} if you mean "
-                     "it (a run this long does not end in hours).")
+    raise InputError(f"{what} {steps} is above the limit of {limit} {unit}; pass {flag} {steps} if you mean it (a "
+                     "run this long does not end in hours).")
   return steps
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from optix_evo.cli import nonnegative_int, parse_set, positive_int
 from optix_evo.errors import InputError
-from optix_evo.runs.folder import add_out_argument, open_run_folder
+from optix_evo.runs.folder import add_out_argument, check_out_dir, open_run_folder
 from optix_evo.runs.limits import MAX_STEPS, check_steps
 from optix_evo.search.config import PRESETS, SearchConfig, Stage, preset
 from optix_evo.tasks import TASKS
@@ -177,7 +177,8 @@ def check_tasks(references, *, seed: int, data_dir: str | None, what: str = "--t
 def check_search(config: SearchConfig, max_steps: int) -> None:
   """Everything about a search's settings that can be refused before its folder is opened (see the module doc)."""
   check_steps(config.max_steps, limit=max_steps, what="the longest training run of these settings has")
-  check_steps(config.steps, limit=max(max_steps, MAX_GENERATIONS), what="--set steps= (GA generations)")
+  check_steps(config.steps, limit=MAX_GENERATIONS if max_steps <= MAX_STEPS else max_steps,
+              what="--set steps= (GA generations)", unit="generations")
   references = [r for r in (config.task, config.pool_task, *config.holdout_tasks) if r is not None]
   check_tasks(references, seed=config.seed, data_dir=config.data_dir)
 
@@ -195,6 +196,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     raise InputError("--out DIR is required: the results folder (a new or empty one, or one to --resume).")
   _setup_jax(args)
   main_process = jax.process_index() == 0
+  if main_process:  # a folder in use, or one that cannot be written into, is refused first (nothing is written)
+    check_out_dir(args.out, force=args.force, resume=args.resume, checkpoint_name=CHECKPOINT)
   config = SearchConfig.from_dict(broadcast_from_process_zero(lambda: resolve_config(args).to_dict()))
   check_search(config, args.max_steps)  # before the folder is opened or anything compiled
   folder = None
