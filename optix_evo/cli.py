@@ -102,6 +102,44 @@ def parse_set(items: Sequence[str], known: Sequence[str], *, what: str) -> dict[
   return out
 
 
+def apply_set(args: argparse.Namespace, parser: argparse.ArgumentParser, names: Sequence[str], *, what: str) -> None:
+  """Applies ``args.set`` (``--set KEY=VALUE`` items) to the options of ``parser`` named ``names`` (by ``dest``), each
+  value converted and checked by the option's own type; then clears ``args.set`` (the values live in ``args``).
+
+  Raises:
+    InputError: as :func:`parse_set`; for a value the option's type refuses; or for a value that contradicts the
+      option given as a flag.
+
+  Examples:
+    >>> import argparse
+    >>> from optix_evo.cli import apply_set, positive_int
+    >>> parser = argparse.ArgumentParser()
+    >>> _ = parser.add_argument("--seeds", type=positive_int, default=None)
+    >>> _ = parser.add_argument("--set", action="append", default=[])
+    >>> args = parser.parse_args(["--set", "seeds=3"])
+    >>> apply_set(args, parser, ["seeds"], what="bench")
+    >>> print(args.seeds, args.set)
+    3 []
+  """
+  actions = {a.dest: a for a in parser._actions}  # pylint: disable=protected-access
+  for name, text in parse_set(args.set, names, what=what).items():
+    action = actions[name]
+    if action.nargs == 0:  # a flag: --set main_only=True
+      if text not in ("True", "False", "true", "false", "1", "0"):
+        raise InputError(f"--set {name}={text!r}: expected True or False.")
+      value = text in ("True", "true", "1")
+    else:
+      try:
+        value = action.type(text) if action.type is not None else text
+      except (argparse.ArgumentTypeError, ValueError, TypeError) as e:
+        raise InputError(f"--set {name}={text!r}: {e}.") from None
+    given = getattr(args, name)
+    if given != action.default and given != value:
+      raise InputError(f"{action.option_strings[0]} {given!r} contradicts --set {name}={value!r}; give one.")
+    setattr(args, name, value)
+  args.set = []
+
+
 def describe_error(error: BaseException) -> str:
   """The one-line message the command line prints for a user error."""
   if isinstance(error, BrokenPipeError):

@@ -42,7 +42,7 @@ ALLOW_IMPORTS_FLAG = "--allow-imports"
 """The ``reproduce`` flag that lets a recorded command import the module of a ``MODULE:FUNCTION`` task."""
 # Options (and --set settings) whose value names tasks, which may be MODULE:FUNCTION references to code.
 _TASK_OPTIONS = ("--task", "--tasks")
-_TASK_SETTINGS = ("task", "pool_task", "holdout_tasks")
+_TASK_SETTINGS = ("task", "tasks", "pool_task", "holdout_tasks")
 
 
 class HeadlineCheck(NamedTuple):

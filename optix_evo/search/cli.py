@@ -22,7 +22,7 @@ import os
 import time
 from typing import Any
 
-from optix_evo.cli import nonnegative_int, parse_set, positive_int
+from optix_evo.cli import apply_set, nonnegative_int, parse_set, positive_int
 from optix_evo.errors import InputError
 from optix_evo.runs.folder import add_out_argument, check_out_dir, open_run_folder
 from optix_evo.runs.limits import MAX_STEPS, check_steps
@@ -244,9 +244,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
   from optix_evo.search.transfer import format_tables, transfer, write_transfer  # pylint: disable=import-outside-toplevel
 
   names = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
-  overrides = parse_set(args.set, _TRANSFER_SETTINGS, what="transfer")
-  for name, text in overrides.items():
-    setattr(args, name, _TRANSFER_SETTINGS[name](text))
+  apply_set(args, args.parser, _TRANSFER_SETTINGS, what="transfer")
   lr_grid = _lr_grid(args.lr_grid)
   check_steps(args.steps, limit=args.max_steps)
   _setup_jax(args)
@@ -289,15 +287,8 @@ def _lr_grid(text: str) -> tuple[float, ...]:
   return values
 
 
-def _positive_setting(text: str) -> int:
-  try:
-    return positive_int(text)
-  except argparse.ArgumentTypeError as e:
-    raise InputError(f"--set: {e}.") from None
-
-
-_TRANSFER_SETTINGS = {"tasks": str, "top": _positive_setting, "references": str, "baselines": str,
-                      "seeds": _positive_setting, "steps": _positive_setting, "lr_grid": str}
+_TRANSFER_SETTINGS = ("run_dir", "tasks", "top", "references", "baselines", "seeds", "steps", "lr_grid", "seed",
+                      "data_dir")
 
 
 def _add_jax_arguments(p: argparse.ArgumentParser) -> None:

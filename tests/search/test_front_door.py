@@ -149,5 +149,5 @@ def test_transfer_refuses_regression_and_long_runs_before_compiling(tmp_path, on
   assert main(["transfer", "--set", "steps=10000000", "--out", str(tmp_path / "t")]) == 2
   one_error_line("transfer", "--steps 10000000 is above the limit of 1000000 steps per run")
   assert main(["transfer", "--set", "seeds=0", "--out", str(tmp_path / "t")]) == 2
-  one_error_line("transfer", "--set: must be > 0, got 0")
+  one_error_line("transfer", "--set seeds='0': must be > 0, got 0")
   assert not (tmp_path / "t").exists()
