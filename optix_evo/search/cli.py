@@ -200,6 +200,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     check_out_dir(args.out, force=args.force, resume=args.resume, checkpoint_name=CHECKPOINT)
   config = SearchConfig.from_dict(broadcast_from_process_zero(lambda: resolve_config(args).to_dict()))
   check_search(config, args.max_steps)  # before the folder is opened or anything compiled
+  if args.resume and main_process:  # every array of the checkpoint, against the shape and dtype it must have
+    from optix_evo.search.checkpoint import check_state_arrays, load_checkpoint  # pylint: disable=import-outside-toplevel
+
+    path = os.path.join(args.out, CHECKPOINT)
+    check_state_arrays(load_checkpoint(path), space=config.space, population=config.particles, source=path)
   folder = None
   if main_process:
     folder = open_run_folder(args.out, force=args.force, resume=args.resume, checkpoint_name=CHECKPOINT,

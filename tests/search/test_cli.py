@@ -3,12 +3,14 @@ results; results folders are protected; flags that contradict a checkpoint are n
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from optix_evo.cli import main
@@ -92,6 +94,21 @@ def test_results_folders_are_protected_and_resume_reads_the_checkpoint(uninterru
   one_error_line("search")
   assert main(["search", "--quiet"]) == 2
   one_error_line("search", "--out")
+
+
+def test_a_checkpoint_with_a_reshaped_array_is_one_line(uninterrupted, tmp_path, one_error_line):
+  from optix_evo.search.checkpoint import load_checkpoint, save_checkpoint  # pylint: disable=import-outside-toplevel
+
+  for name, change in (("inputs", lambda a: a.reshape(a.shape[0], -1)), ("kind", lambda a: a.astype(np.int64)),
+                       ("unary", lambda a: a + 99)):
+    copy = tmp_path / name
+    shutil.copytree(uninterrupted, copy)
+    state = load_checkpoint(copy / "checkpoint.npz")
+    state["ga"]["particles"][name] = change(state["ga"]["particles"][name])
+    save_checkpoint(copy / "checkpoint.npz", state)
+    assert main(["search", "--quiet", "--resume", "--out", str(copy)]) == 2
+    one_error_line("search", "checkpoint.npz: ga/particles", "Resume from an intact copy" if name != "unary" else
+                   "unary op index")
 
 
 def _free_port():
