@@ -48,7 +48,10 @@ def _restored(state):
   return restored
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+SLOW = {"genome:adam"}  # a second interpreted genome (about 30 s on 2 cores); nos_opt9 runs in the default suite
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(CASES)])
 def test_a_restored_state_works_eagerly_and_under_jit(name):
   opt = optax.with_extra_args_support(CASES[name]())
   step = jax.jit(lambda p, s: _step(opt, p, s))  # compiled once, for every call below
