@@ -57,7 +57,7 @@ def _positive(convert, noun: str, name: str, low: int = 1):
     except ValueError:
       raise argparse.ArgumentTypeError(f"expected a{' positive' if low else ' non-negative'} {noun}, got {text!r}") \
           from None
-    if not low < value < float("inf") and not (low == 0 and value == 0):
+    if not (value > 0 if low else value >= 0) or not value < float("inf"):
       raise argparse.ArgumentTypeError(f"must be {'>= 0' if low == 0 else '> 0'}{'' if convert is int else ' and finite'}"
                                        f", got {text}")
     return value
