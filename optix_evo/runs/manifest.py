@@ -252,7 +252,7 @@ def command_argv(command: str, args: argparse.Namespace, parser: argparse.Argume
                  skip: Iterable[str] = ()) -> list[str]:
   """The arguments after ``optix-evo`` that re-run ``command`` with the parsed ``args``: every option of ``parser``
   whose value differs from its default, spelled ``--name=value`` (flags as ``--name``, repeatable options once per
-  value), in the parser's order. The one argv builder of every command's manifest.
+  value, a list-valued option comma-separated), in the parser's order, ``--out`` last. The one argv builder of every command's manifest.
 
   Options that never belong in a manifest (``--force``, ``--resume``, ``--debug``, ``--help``, ``--version``, the
   multi-process and compile-cache options) and the ``skip`` ones are left out.
@@ -290,6 +290,8 @@ def command_argv(command: str, args: argparse.Namespace, parser: argparse.Argume
       argv.append(names[0])
     elif isinstance(action, argparse._AppendAction):  # pylint: disable=protected-access
       argv += [f"{names[0]}={v}" for v in value]
+    elif isinstance(value, (list, tuple)):  # a comma-separated option, parsed into a list
+      argv.append(f"{names[0]}={','.join(map(str, value))}")
     else:
       argv.append(f"{names[0]}={os.fspath(value) if isinstance(value, os.PathLike) else value}")
   out = [a for a in argv if a.startswith(OUT_OPTION + "=")]
