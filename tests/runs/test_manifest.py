@@ -42,6 +42,8 @@ def fake_cli(monkeypatch):
     fake.add_argument("--data-dir", default=None)
     fake.add_argument("--cache", default=None, metavar="DIR")
     fake.add_argument("--set", action="append", default=[])
+    fake.add_argument("--task", default=None)
+    fake.add_argument("--tasks", default=None)
     fake.add_argument("--resume", action="store_true")
     folder.add_out_argument(fake)
     fake.set_defaults(func=_fake_run)
@@ -211,3 +213,28 @@ def test_reproducing_a_received_bench_run_with_pickles_in_its_data_dir_runs_no_c
   assert optix_evo.cli.main(["reproduce", str(run), "--into", str(tmp_path / "again")]) == 1
   assert not (tmp_path / "pwned").exists()
   assert "optix-evo bench: error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", [["--task", "evil_h5:make"], ["--tasks", "digits_mlp,evil_h5:make"],
+                                    ["--set", "task=evil_h5:make"], ["--set", "holdout_tasks=('iris_mlp', 'evil_h5:f')"],
+                                    ["--set", "pool_task=evil_h5:make"], ["--set", "tasks=evil_h5:make"]])
+def test_reproduce_never_imports_code_named_by_a_received_file_without_the_flag(tmp_path, fake_cli, capsys, option,
+                                                                                 monkeypatch):
+  (tmp_path / "evil_h5.py").write_text(f"import os\nos.mkdir({str(tmp_path / 'pwned')!r})\ndef make(): pass\n")
+  monkeypatch.syspath_prepend(str(tmp_path))
+  run = _crafted(tmp_path, ["fake-train", *option, "--out", "x"])
+  assert optix_evo.cli.main(["reproduce", str(run), "--into", str(tmp_path / "into")]) == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "whose module would be imported and run; pass --allow-imports" in err
+  assert not CALLS and not (tmp_path / "pwned").exists() and "evil_h5" not in __import__("sys").modules
+  rebuilt = reproduction.rebuild_argv(["fake-train", *option, "--out", "x"], run, tmp_path / "into",
+                                      allow_imports=True)
+  assert rebuilt[1].startswith(option[0])  # with the flag, the task is passed on (the command imports it)
+
+
+def test_built_in_task_names_need_no_flag(tmp_path, fake_cli):
+  run = _crafted(tmp_path, [])
+  argv = ["fake-train", "--task", "digits_mlp", "--tasks", "digits_mlp,iris_mlp", "--set", "holdout_tasks=iris_mlp",
+          "--out", "x"]
+  assert reproduction.rebuild_argv(argv, run, tmp_path / "i")[1:4] == [
+      "--task=digits_mlp", "--tasks=digits_mlp,iris_mlp", "--set=holdout_tasks=iris_mlp"]
