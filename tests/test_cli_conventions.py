@@ -78,3 +78,27 @@ def test_the_count_types_refuse_what_they_should():
     with pytest.raises(argparse.ArgumentTypeError):
       parse(bad)
   assert "positive_int" in inspect.getsource(optix_evo.cli)
+
+
+@pytest.mark.parametrize("argv", [["zoo", "--seeds", "100000000"], ["aldvi", "--seeds", "100000000"],
+                                  ["bench", "--tasks", "iris_mlp", "--main-only", "--seeds", "100000000"]])
+def test_seeds_that_cannot_fit_in_memory_are_one_line_before_training(argv, tmp_path, one_error_line, monkeypatch):
+  import optix_evo.bench.core  # pylint: disable=import-outside-toplevel
+  import optix_evo.optimizers.cli  # pylint: disable=import-outside-toplevel
+  import optix_evo.schedules.cli  # pylint: disable=import-outside-toplevel
+
+  def trained(*args, **kwargs):
+    raise AssertionError("training started")
+
+  monkeypatch.setattr(optix_evo.optimizers.cli, "compare_zoo", trained)
+  monkeypatch.setattr(optix_evo.schedules.cli, "make_walk_forward", trained)
+  monkeypatch.setattr(optix_evo.bench.core, "run_cell", trained)
+  out = ["--out", str(tmp_path / "o")] if argv[0] != "zoo" else []
+  assert optix_evo.cli.main([*argv, *out]) == 2
+  one_error_line(argv[0], "--seeds 100000000", "GiB are available; use fewer seeds")
+  assert not (tmp_path / "o").exists()
+
+
+def test_zoo_refuses_steps_above_the_limit(one_error_line):
+  assert optix_evo.cli.main(["zoo", "--steps", "1000000000000"]) == 2
+  one_error_line("zoo", "--steps 1000000000000 is above the limit of 1000000 steps per run; pass --max-steps")

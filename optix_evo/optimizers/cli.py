@@ -6,6 +6,7 @@ import argparse
 import inspect
 
 from optix_evo.cli import positive_int
+from optix_evo.optimizers import compare
 from optix_evo.optimizers.compare import compare_zoo, format_table
 from optix_evo.runs.limits import MAX_STEPS, check_memory, check_steps
 
@@ -21,7 +22,7 @@ def _check_sizes(args: argparse.Namespace) -> None:
 
   check_steps(args.steps, limit=args.max_steps)
   split = load_dataset(args.task, seed=0)
-  model = MLP(hidden=tuple(inspect.signature(compare_zoo).parameters["hidden"].default),
+  model = MLP(hidden=tuple(inspect.signature(compare.compare_zoo).parameters["hidden"].default),
               outputs=max(split.num_classes or 1, 1))
   shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, *split.train.x.shape[1:])))
   check_memory(runs=args.seeds, parameters=int(sum(np.prod(x.shape) for x in jax.tree.leaves(shapes))),
