@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -293,9 +294,30 @@ def get_task(name: str | Task, *, seed: int = 0, data_dir: str | None = None, st
                          steps=steps or spec.steps, family=spec.family, vmap=spec.vmap, augment=spec.augment)
 
 
+TASK_SIGNATURES = ("make_task()", "make_task(seed)", "make_task(seed, data_dir)")
+"""The signatures a ``MODULE:FUNCTION`` task function may have (it is called with as many arguments as it takes)."""
+
+
+def _call_task_function(reference: str, factory, seed: int, data_dir: str | None):
+  try:
+    signature = inspect.signature(factory)
+  except (TypeError, ValueError):  # no signature to read (a builtin): the documented full form
+    return factory(seed, data_dir)
+  for args in ((seed, data_dir), (seed,), ()):
+    try:
+      signature.bind(*args)
+    except TypeError:
+      continue
+    return factory(*args)
+  raise InputError(f"--task {reference!r}: {reference.partition(':')[2]}{signature} cannot be called as a task "
+                   f"function; accepted signatures: {', '.join(TASK_SIGNATURES)} (returning an optix_evo.tasks.Task).")
+
+
 def load_task_hook(reference: str, *, seed: int = 0, data_dir: str | None = None) -> Task:
-  """The task made by ``make_task(seed, data_dir)`` where ``reference`` is ``"package.module:make_task"`` (the
-  command line's hook for your own model and data: it imports and runs your module, as a test runner would).
+  """The task made by ``make_task(seed, data_dir)``, ``make_task(seed)`` or ``make_task()`` where ``reference`` is
+  ``"package.module:make_task"`` (the command line's hook for your own model and data: it imports and runs your
+  module, as a test runner would). The function gets as many of ``seed`` (the data split's seed) and ``data_dir``
+  (``--data-dir``) as it takes.
 
   Args:
     reference: ``"module:function"``; the module must be importable (on ``PYTHONPATH``).
@@ -306,8 +328,8 @@ def load_task_hook(reference: str, *, seed: int = 0, data_dir: str | None = None
     The function's :class:`Task`.
 
   Raises:
-    InputError: when the reference is malformed, the module cannot be imported, or the function does not return a
-      :class:`Task`.
+    InputError: when the reference is malformed, the module cannot be imported, the function has none of the
+      accepted signatures (:data:`TASK_SIGNATURES`), or it does not return a :class:`Task`.
 
   Examples:
     >>> import os
@@ -339,9 +361,9 @@ def load_task_hook(reference: str, *, seed: int = 0, data_dir: str | None = None
   factory = getattr(module, attribute, None)
   if not callable(factory):
     raise InputError(f"--task {reference!r}: {module_name} has no function {attribute!r}.")
-  task = factory(seed, data_dir)
+  task = _call_task_function(reference, factory, seed, data_dir)
   if not isinstance(task, Task):
-    raise InputError(f"--task {reference!r}: {attribute}(seed, data_dir) returned {type(task).__name__}, not "
+    raise InputError(f"--task {reference!r}: {attribute}() returned {type(task).__name__}, not "
                      "optix_evo.tasks.Task.")
   return task
 

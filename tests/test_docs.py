@@ -27,7 +27,7 @@ def test_api_reference_builds_without_warnings(tmp_path):
   import optix_evo  # noqa: F401
   missing = []
   for package in ("optimizers", "sam_family", "schedules", "diagnostics", "graph", "search", "bench", "models", "data",
-                  "tasks", "compilation", "errors", "run_folder"):
+                  "tasks", "compilation", "errors", "runs"):
     module = importlib.import_module(f"optix_evo.{package}")
     public = getattr(module, "__all__", None)
     if public is None:  # a module without __all__: its own public functions and classes

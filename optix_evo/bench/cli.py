@@ -1,18 +1,28 @@
-"""``optix-evo bench``: optimizer × task × seeds × hyperparameter grid, one compiled program per (optimizer, task)."""
+"""``optix-evo bench``: optimizer × task × seeds × hyperparameter grid, one compiled program per (optimizer, task).
+
+Tasks are built-in names or your own ``MODULE:FUNCTION`` (a function ``make_task()``, ``make_task(seed)`` or
+``make_task(seed, data_dir)`` returning an ``optix_evo.tasks.Task``; classification or regression). Settings are given
+as flags or as ``--set KEY=VALUE`` (the flag's name with underscores, e.g. ``--set seeds=3``). Rows, tasks, the number
+of steps and the memory the vmapped seeds × grid need are all checked before the results folder is opened or anything
+compiled.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import math
 
 from optix_evo.bench import core
 from optix_evo.bench.rows import ROW_KINDS
-from optix_evo.tasks import TASKS
-from optix_evo.cli import positive_int
+from optix_evo.cli import apply_set, positive_int
 from optix_evo.errors import InputError
-from optix_evo.run_folder import add_force_argument, prepare_out_dir
+from optix_evo.runs.folder import add_out_argument, open_run_folder
+from optix_evo.runs.limits import MAX_STEPS, check_memory, check_steps, parameter_count
+from optix_evo.tasks import TASKS
+
+_SETTINGS = ("preset", "optimizers", "tasks", "lr_grid", "seeds", "steps", "batch_size", "data_dir", "main_only",
+             "heuristics", "no_plots")
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -50,37 +60,42 @@ def resolve_config(args: argparse.Namespace) -> core.BenchConfig:
                              batch_size=args.batch_size or config.batch_size, data_dir=args.data_dir)
 
 
-def _argv(args: argparse.Namespace) -> list[str]:
-  argv = ["bench", "--preset", args.preset, "--out", args.out]
-  for flag, value in (("--optimizers", args.optimizers), ("--tasks", args.tasks), ("--lr-grid", args.lr_grid),
-                      ("--seeds", args.seeds), ("--steps", args.steps), ("--batch-size", args.batch_size),
-                      ("--data-dir", args.data_dir)):
-    if value:
-      argv += [flag, str(value)]
-  flags = (("--main-only", args.main_only), ("--heuristics", args.heuristics), ("--no-plots", args.no_plots))
-  return argv + [flag for flag, on in flags if on]
+def check_sizes(plan, *, max_steps: int, available: int | None = None) -> None:
+  """Refuses a cell whose training is longer than ``max_steps`` or whose vmapped seeds × grid points cannot fit in
+  memory (:mod:`optix_evo.runs.limits`)."""
+  for study, grid, _, task in plan:
+    check_steps(task.steps, limit=max_steps, what=f"--steps (task {task.name})")
+    check_memory(runs=study.seeds * grid.size, parameters=parameter_count(task), available=available,
+                 what=f"--seeds {study.seeds} × {grid.size} grid points of study {study.name!r} on {task.name}")
 
 
-def _run(args: argparse.Namespace) -> int:
+def _cmd_bench(args: argparse.Namespace) -> int:
+  from optix_evo.runs.manifest import command_argv, write_manifest  # pylint: disable=import-outside-toplevel
+
+  apply_set(args, args.parser, _SETTINGS, what="bench")
   config = resolve_config(args)
-  prepare_out_dir(args.out, force=args.force)
-  results, elapsed = core.timed_bench(config, args.out, title=f"optix-evo bench --preset {args.preset}",
-                                      progress=not args.quiet, plots=not args.no_plots)
-  if args.heuristics:
-    from optix_evo.bench import heuristics  # pylint: disable=import-outside-toplevel
+  plan = core.plan_bench(config)  # rows built and tasks loaded: nothing compiled, nothing written
+  check_sizes(plan, max_steps=args.max_steps)
+  with open_run_folder(args.out, force=args.force, command="optix-evo bench"):
+    results, elapsed, peak = core.timed_bench(config, args.out, title=f"optix-evo bench --preset {args.preset}",
+                                              progress=not args.quiet, plots=not args.no_plots, plan=plan)
+    if args.heuristics:
+      from optix_evo.bench import heuristics  # pylint: disable=import-outside-toplevel
+      from optix_evo.runs.folder import atomic_write_text, claim  # pylint: disable=import-outside-toplevel
 
-    baselines = heuristics.compare_at_equal_time(steps=config.steps)
-    heuristics.write_csv(baselines, f"{args.out}/heuristics.csv")
-    table = heuristics.markdown_table(baselines)
-    with open(f"{args.out}/summary.md", "a") as f:
-      f.write("\n## Gradient-free baselines at equal wall time (compilation excluded)\n\n" + table + "\n")
-    print(table)
-  if importlib.util.find_spec("optix_evo.diagnostics.manifest") is not None:
-    from optix_evo.diagnostics.manifest import write_manifest  # pylint: disable=import-outside-toplevel
-
-    write_manifest(args.out, argv=_argv(args), config=core.config_dict(config),
+      baselines = heuristics.compare_at_equal_time(steps=config.steps)
+      claim(f"{args.out}/heuristics.csv")
+      heuristics.write_csv(baselines, f"{args.out}/heuristics.csv")
+      table = heuristics.markdown_table(baselines)
+      with open(f"{args.out}/summary.md", encoding="utf-8") as f:
+        summary = f.read()
+      atomic_write_text(f"{args.out}/summary.md", summary + "\n## Gradient-free baselines at equal wall time "
+                        "(compilation excluded)\n\n" + table + "\n")
+      print(table)
+    write_manifest(args.out, argv=command_argv("bench", args, args.parser), config=core.config_dict(config),
                    seeds={s.name: list(range(s.seeds)) for s in config.studies}, headline=core.headline(results))
-  print(f"{len(results)} cells in {elapsed:.0f} s, peak memory {core.peak_memory_mib():.0f} MiB; results in {args.out}/")
+  print(f"{len(results)} cells in {elapsed:.0f} s, peak resident memory {peak:.0f} MiB (when training ended, as in "
+        f"summary.md); results in {args.out}/")
   return 0
 
 
@@ -90,20 +105,23 @@ def register(subparsers) -> None:
       description=__doc__ + f" Row kinds: {', '.join(ROW_KINDS)} (e.g. adam, sam:adam@rho=0.1, genome:hof.json#0).",
   )
   parser.add_argument("--preset", choices=("quick", "full"), default="quick")
-  parser.add_argument("--out", default="bench_results", metavar="DIR",
-                      help="results folder, new or empty (default: bench_results)")
-  add_force_argument(parser)
+  add_out_argument(parser, default="bench_results")
   parser.add_argument("--optimizers", default="", help="comma-separated row specs for the main study")
-  parser.add_argument("--tasks", default="", help=f"comma-separated tasks for the main study; known: {', '.join(TASKS)}")
+  parser.add_argument("--tasks", default="",
+                      help=f"comma-separated tasks for the main study: {', '.join(TASKS)}, or MODULE:FUNCTION")
   parser.add_argument("--lr-grid", default="", help="comma-separated learning-rate multipliers (× each row's default)")
   parser.add_argument("--seeds", type=positive_int, default=None, help="seeds per study (default: the preset's)")
   parser.add_argument("--steps", type=positive_int, default=None, help="training steps per run (default: each task's)")
+  parser.add_argument("--max-steps", type=positive_int, default=MAX_STEPS, metavar="N",
+                      help=f"refuse training runs longer than N steps (default: {MAX_STEPS})")
   parser.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default: each task's)")
   parser.add_argument("--data-dir", default=None, metavar="DIR",
                       help="folder with local data files (the CIFAR-10 python batches, for cifar10_cnn)")
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help=f"override a setting ({', '.join(_SETTINGS)}), e.g. --set seeds=3 (repeatable)")
   parser.add_argument("--main-only", action="store_true", help="skip the β1×β2 and LR×weight-decay studies")
   parser.add_argument("--heuristics", action="store_true",
                       help="also train a DNM and a small MLP with PSO / DE / CMA-ES (evosax) at Adam's wall time")
   parser.add_argument("--no-plots", action="store_true")
   parser.add_argument("--quiet", action="store_true", help="no progress bar")
-  parser.set_defaults(func=_run)
+  parser.set_defaults(func=_cmd_bench, parser=parser)

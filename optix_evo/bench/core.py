@@ -8,6 +8,7 @@ sensitivity studies ``"b1b2"`` (Adam's β1 × β2) and ``"lrwd"`` (AdamW's learn
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import resource
 import time
@@ -21,7 +22,8 @@ from optix_evo.diagnostics.variability import plot_seed_variability
 from optix_evo.bench import report
 from optix_evo.bench.rows import check_buildable, parse_row
 from optix_evo.bench.runner import CellResult, Grid, run_cell
-from optix_evo.tasks import get_task
+from optix_evo.runs.folder import atomic_write_bytes, atomic_write_text
+from optix_evo.tasks import Task, get_task, load_task_hook
 from optix_evo.optimizers.registry import OPTIMIZERS
 
 LR_GRID_5 = (0.1, 0.316, 1.0, 3.16, 10.0)
@@ -133,8 +135,40 @@ def preset(name: str) -> BenchConfig:
 
 
 def peak_memory_mib() -> float:
-  """Peak resident memory of this process so far (MiB)."""
+  """Peak resident memory of this process so far (MiB): the one figure the bench reports (``summary.md`` and the
+  command's last line give the same number, taken when training ended)."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def load_task(reference: str, config: BenchConfig) -> Task:
+  """A built-in task name or a ``MODULE:FUNCTION`` reference (:func:`optix_evo.tasks.load_task_hook`), with the
+  config's ``steps`` and ``batch_size`` overrides (the batch capped at the training-set size)."""
+  if ":" not in reference:
+    return get_task(reference, steps=config.steps, batch_size=config.batch_size, data_dir=config.data_dir)
+  task = load_task_hook(reference, data_dir=config.data_dir)
+  batch = min(config.batch_size, task.train.num_examples) if config.batch_size else task.batch_size
+  return dataclasses.replace(task, steps=config.steps or task.steps, batch_size=batch)
+
+
+def plan_bench(config: BenchConfig) -> list[tuple[Study, Grid, Any, Task]]:
+  """Validates every study (rows parsed and built, tasks loaded) and returns the cells to train, in order:
+  ``(study, grid, row, task)``. Nothing is compiled.
+
+  Raises:
+    ValueError: for a study without seeds or grid points.
+    InputError: for an unknown or malformed row or task.
+  """
+  plan = []
+  for study in config.studies:
+    grid = Grid({k: tuple(float(v) for v in vals) for k, vals in study.axes.items()})
+    if study.seeds < 1 or grid.size < 1:
+      raise ValueError(f"Study {study.name!r} needs at least one seed and one grid point.")
+    rows = [parse_row(spec) for spec in study.rows]
+    for row in rows:
+      check_buildable(row, grid.arrays())
+    problems = [load_task(t, config) for t in study.tasks]
+    plan += [(study, grid, row, problem) for problem in problems for row in rows]
+  return plan
 
 
 def run_bench(
@@ -142,6 +176,7 @@ def run_bench(
     *,
     progress: bool = True,
     on_cell: Callable[[str, CellResult], None] | None = None,
+    plan: Sequence[tuple[Study, Grid, Any, Task]] | None = None,
 ) -> list[tuple[str, CellResult]]:
   """Runs every (study, row, task) cell; each cell is one compiled program over grid × seeds.
 
@@ -152,6 +187,7 @@ def run_bench(
     config: the benchmark.
     progress: show a progress bar.
     on_cell: called with ``(study name, cell)`` after every cell (:func:`timed_bench` writes partial tables).
+    plan: :func:`plan_bench`'s cells, when the caller validated them already.
 
   Returns:
     ``(study name, CellResult)`` per cell, in order.
@@ -171,17 +207,7 @@ def run_bench(
     >>> print([(study, cell.row, cell.task, cell.test.shape) for study, cell in results])  # doctest: +SKIP
     [('lr', 'adam', 'iris_mlp', (1, 1))]
   """
-  plan = []
-  for study in config.studies:
-    grid = Grid({k: tuple(float(v) for v in vals) for k, vals in study.axes.items()})
-    if study.seeds < 1 or grid.size < 1:
-      raise ValueError(f"Study {study.name!r} needs at least one seed and one grid point.")
-    rows = [parse_row(spec) for spec in study.rows]
-    for row in rows:
-      check_buildable(row, grid.arrays())
-    problems = [get_task(t, steps=config.steps, batch_size=config.batch_size, data_dir=config.data_dir)
-                for t in study.tasks]
-    plan += [(study, grid, row, problem) for problem in problems for row in rows]
+  plan = plan_bench(config) if plan is None else plan
   results = []
   from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # pylint: disable=import-outside-toplevel
 
@@ -226,8 +252,10 @@ def write_results(
   written = [out / "results.csv", out / "timings.csv", out / "summary.md", out / "curves.npz"]
   report.write_csv(results, written[0])
   report.write_timings(results, written[1])
-  written[2].write_text(report.markdown_summary(results, title=title, notes=notes))
-  np.savez_compressed(written[3], **{f"{s}/{c.task}/{c.row}": c.curves for s, c in results})
+  atomic_write_text(written[2], report.markdown_summary(results, title=title, notes=notes))
+  curves = io.BytesIO()
+  np.savez_compressed(curves, **{f"{s}/{c.task}/{c.row}": c.curves for s, c in results})
+  atomic_write_bytes(written[3], curves.getvalue())
   if not plots:
     return written
   main = [c for s, c in results if s == "lr"]
@@ -254,7 +282,8 @@ def headline(results: Sequence[tuple[str, CellResult]]) -> dict[str, float]:
   return {f"test/{c.task}/{c.row}": report.best_test(c)[0] for s, c in results if s == "lr"}
 
 
-def timed_bench(config: BenchConfig, out: str | Path, *, title: str, progress: bool = True, plots: bool = True):
+def timed_bench(config: BenchConfig, out: str | Path, *, title: str, progress: bool = True, plots: bool = True,
+                plan: Sequence[tuple[Study, Grid, Any, Task]] | None = None):
   """:func:`run_bench` + :func:`write_results`, noting the wall time and peak memory in the summary.
 
   The tables are rewritten after every cell, so an interrupted run leaves the finished cells.
@@ -265,9 +294,10 @@ def timed_bench(config: BenchConfig, out: str | Path, *, title: str, progress: b
     title: the title of ``summary.md``.
     progress: show a progress bar.
     plots: draw the figures at the end.
+    plan: :func:`plan_bench`'s cells, when the caller validated them already.
 
   Returns:
-    ``(results, wall seconds)``.
+    ``(results, wall seconds, peak resident memory in MiB when training ended)``: the figures of ``summary.md``.
 
   Examples:
     What ``optix-evo bench --preset quick --out runs/bench`` does (minutes; not run as a doctest):
@@ -282,9 +312,9 @@ def timed_bench(config: BenchConfig, out: str | Path, *, title: str, progress: b
     done.append((study, cell))
     write_results(done, out, title=f"{title} (partial: {len(done)} cells)", plots=False)
 
-  results = run_bench(config, progress=progress, on_cell=checkpoint)
-  elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+  results = run_bench(config, progress=progress, on_cell=checkpoint, plan=plan)
+  elapsed, cpu, peak = time.perf_counter() - start, time.process_time() - cpu_start, peak_memory_mib()
   notes = [f"Wall time {elapsed:.0f} s for training (compile + run; CPU time of this process {cpu:.0f} s), "
-           f"peak resident memory {peak_memory_mib():.0f} MiB."]
+           f"peak resident memory {peak:.0f} MiB (of the whole process, when training ended)."]
   write_results(results, out, title=title, notes=notes, plots=plots)
-  return results, elapsed
+  return results, elapsed, peak

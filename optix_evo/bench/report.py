@@ -1,9 +1,13 @@
-"""Tables and plots of a benchmark run: CSV, markdown (mean ± std, ranks, best hyperparameters) and PNG figures."""
+"""Tables and plots of a benchmark run: CSV, markdown (mean ± sample std over seeds, ranks, best hyperparameters) and
+PNG figures. Every standard deviation is the sample one (``ddof=1``, :data:`STD`), named in each table."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import math
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +16,7 @@ import numpy as np
 
 from optix_evo.bench.runner import CellResult
 from optix_evo.diagnostics.variability import seed_variability, seed_variability_table
+from optix_evo.runs.folder import atomic_write_figure, atomic_write_text
 
 
 def _score(cell: CellResult, values: np.ndarray) -> np.ndarray:
@@ -25,15 +30,44 @@ def best_index(cell: CellResult) -> int:
   return int(np.argmax(_score(cell, cell.valid).mean(axis=1)))
 
 
+STD = "sample std over seeds (n − 1)"
+"""The one standard deviation of every bench table (and of the seed-variability table): the sample standard deviation,
+``ddof=1`` (0 for a single seed)."""
+
+
+def sample_std(values: np.ndarray) -> float:
+  """:data:`STD`: the sample standard deviation of ``values`` (``ddof=1``; 0 for a single value)."""
+  values = np.asarray(values, dtype=float)
+  return float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+
+
+def _sample_std_along(values: np.ndarray, axis: int) -> np.ndarray:
+  """:data:`STD` along ``axis`` ignoring NaNs (0 where fewer than two values are finite)."""
+  values = np.asarray(values, dtype=float)
+  count = np.sum(np.isfinite(values), axis=axis)
+  with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+    warnings.simplefilter("ignore", RuntimeWarning)  # slices with fewer than two finite values: 0 below
+    std = np.nanstd(values, axis=axis, ddof=1)
+  return np.where(count > 1, std, 0.0)
+
+
 def best_test(cell: CellResult) -> tuple[float, float]:
-  """Test metric (mean, std over seeds) at the best-validation grid point."""
+  """Test metric (mean, :data:`STD`) at the best-validation grid point."""
   values = cell.test[best_index(cell)]
-  return float(np.mean(values)), float(np.std(values))
+  return float(np.mean(values)), sample_std(values)
 
 
 def seed_results(cells: Sequence[CellResult]) -> dict[str, np.ndarray]:
   """The seed study: ``"task / optimizer"`` → test metric of every seed at the best-validation grid point."""
   return {f"{c.task} / {c.row}": c.test[best_index(c)] for c in cells}
+
+
+@contextlib.contextmanager
+def _atomic_csv(path: Path):
+  """A text buffer written to ``path`` atomically when the block ends (:func:`optix_evo.runs.folder.atomic_write_text`)."""
+  buffer = io.StringIO(newline="")
+  yield buffer
+  atomic_write_text(path, buffer.getvalue())
 
 
 def _format_point(point: dict[str, float]) -> str:
@@ -43,7 +77,7 @@ def _format_point(point: dict[str, float]) -> str:
 def write_csv(cells: Sequence[tuple[str, CellResult]], path: Path) -> None:
   """One line per (study, task, optimizer, grid point, seed)."""
   axes = sorted({name for _, cell in cells for name in cell.grid.axes})
-  with open(path, "w", newline="") as f:
+  with _atomic_csv(path) as f:
     writer = csv.writer(f)
     writer.writerow(["study", "task", "family", "optimizer", *axes, "seed", "metric", "valid", "test", "final_train_loss"])
     for study, cell in cells:
@@ -54,7 +88,7 @@ def write_csv(cells: Sequence[tuple[str, CellResult]], path: Path) -> None:
 
 
 def write_timings(cells: Sequence[tuple[str, CellResult]], path: Path) -> None:
-  with open(path, "w", newline="") as f:
+  with _atomic_csv(path) as f:
     writer = csv.writer(f)
     writer.writerow(["study", "task", "optimizer", "grid_points", "seeds", "compiles", "compile_s", "run_s"])
     for study, c in cells:
@@ -95,7 +129,7 @@ def schedule_transfer_table(cells: Sequence[CellResult]) -> list[str]:
   by = {(*c.row.split("@")[0].split(":")[1:3], c.task): c for c in cells}
   schedules = list(dict.fromkeys(k[0] for k in by))
   columns = list(dict.fromkeys((k[1], k[2]) for k in by))
-  lines = ["", "## Schedule transfer (test metric at the best learning rate, mean ± std over seeds)", "",
+  lines = ["", "## Schedule transfer (test metric at the best learning rate, mean ± sample std over seeds, n − 1)", "",
            "| schedule | " + " | ".join(f"{opt} · {task}" for opt, task in columns) + " |",
            "|---|" + "---|" * len(columns)]
   for sched in schedules:
@@ -114,7 +148,7 @@ def markdown_summary(cells: Sequence[tuple[str, CellResult]], *, title: str, not
     rows = list(dict.fromkeys(c.row for c in main))
     by = {(c.task, c.row): c for c in main}
     metric_of = {c.task: c.metric for c in main}
-    lines += ["## Test metric at the best learning rate (mean ± std over seeds)", "",
+    lines += ["## Test metric at the best learning rate (mean ± sample std over seeds, n − 1)", "",
               "Accuracy (↑) for classification, MSE (↓) for regression; the learning rate is chosen on the validation split.",
               "", "| optimizer | " + " | ".join(f"{t} ({'acc' if metric_of[t] == 'accuracy' else 'mse'})" for t in tasks) + " |",
               "|---|" + "---|" * len(tasks)]
@@ -125,7 +159,8 @@ def markdown_summary(cells: Sequence[tuple[str, CellResult]], *, title: str, not
         cells_md.append("–" if cell is None else "{:.3f} ± {:.3f}".format(*best_test(cell)))
       lines.append(f"| {row} | " + " | ".join(cells_md) + " |")
     lines += ["", "## Seed variability at the best learning rate", "",
-              "How much the final test metric moves with the seed alone (initialisation and batch order).", "",
+              "How much the final test metric moves with the seed alone (initialisation and batch order); mean ± "
+              "sample std over seeds (n − 1), of the runs that did not diverge.", "",
               seed_variability_table(seed_variability(seed_results(main)), metric="test metric")]
     fam = family_ranks(main)
     families = [f for f in dict.fromkeys(c.family for c in main)] + ["all"]
@@ -134,7 +169,7 @@ def markdown_summary(cells: Sequence[tuple[str, CellResult]], *, title: str, not
     for row in sorted(rows, key=lambda r: fam["all"].get(r, np.inf)):
       lines.append(f"| {row} | " + " | ".join(f"{fam[f][row]:.2f}" if row in fam[f] else "–" for f in families) + " |")
   lines += schedule_transfer_table([c for s, c in cells if s == "schedules"])
-  lines += ["", "## Best hyperparameters (by validation score)", "", "| study | task | optimizer | best point | test (mean ± std) |",
+  lines += ["", "## Best hyperparameters (by validation score)", "", "| study | task | optimizer | best point | test (mean ± sample std, n − 1) |",
             "|---|---|---|---|---|"]
   for study, c in cells:
     lines.append(f"| {study} | {c.task} | {c.row} | {_format_point(c.grid.points[best_index(c)])} | "
@@ -166,7 +201,7 @@ def _save(fig, path: Path) -> None:
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  atomic_write_figure(fig, path, dpi=110)
   plt.close(fig)
 
 
@@ -177,7 +212,7 @@ def plot_loss_curves(cells: Sequence[CellResult], path: Path) -> None:
   for ax, task in zip(axes, tasks):
     for c in (c for c in cells if c.task == task):
       curves = c.curves[best_index(c)]
-      mean, std = np.nanmean(curves, axis=0), np.nanstd(curves, axis=0)
+      mean, std = np.nanmean(curves, axis=0), _sample_std_along(curves, axis=0)
       x = np.linspace(0, 1, mean.shape[0])
       ax.plot(x, mean, label=c.row, lw=1.2)
       ax.fill_between(x, mean - std, mean + std, alpha=0.2)
@@ -197,7 +232,7 @@ def plot_lr_sensitivity(cells: Sequence[CellResult], path: Path) -> None:
   for ax, task in zip(axes, tasks):
     for c in (c for c in cells if c.task == task):
       lrs = np.array([p["lr"] for p in c.grid.points])
-      ax.errorbar(lrs, np.nanmean(c.test, axis=1), yerr=np.nanstd(c.test, axis=1), label=c.row, marker="o", ms=3,
+      ax.errorbar(lrs, np.nanmean(c.test, axis=1), yerr=_sample_std_along(c.test, axis=1), label=c.row, marker="o", ms=3,
                   capsize=2, lw=1)
     ax.set_xscale("log")
     ax.set_title(task, fontsize=9)

@@ -1,4 +1,4 @@
-"""Diagnostics: sharpness measures, optimizer telemetry, loss landscapes and reproducible run manifests."""
+"""Diagnostics: sharpness measures, optimizer telemetry and loss landscapes (run manifests: :mod:`optix_evo.runs`)."""
 
 from optix_evo.diagnostics.landscape import (
     Landscape1D,
@@ -8,7 +8,6 @@ from optix_evo.diagnostics.landscape import (
     loss_surface,
     plot_landscape,
 )
-from optix_evo.diagnostics.manifest import fingerprint_arrays, read_manifest, reproduce, write_manifest
 from optix_evo.diagnostics.monitor import MonitorState, monitor, monitor_history, monitor_metrics, parameter_groups
 from optix_evo.diagnostics.sharpness import (
     hessian_top_eigenvalue,
@@ -22,7 +21,6 @@ from optix_evo.diagnostics.variability import SeedStats, plot_seed_variability, 
 __all__ = [
     "Landscape1D",
     "Landscape2D",
-    "fingerprint_arrays",
     "filter_normalized_direction",
     "hessian_top_eigenvalue",
     "hessian_trace",
@@ -37,11 +35,8 @@ __all__ = [
     "perturbation_sharpness",
     "plot_landscape",
     "plot_seed_variability",
-    "read_manifest",
-    "reproduce",
     "seed_variability",
     "seed_variability_table",
     "SeedStats",
     "sharpness_summary",
-    "write_manifest",
 ]

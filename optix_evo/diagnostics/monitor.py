@@ -195,7 +195,7 @@ def monitor(inner: optax.GradientTransformation | None = None, *, history: int =
     per_group = {n: _statistics(v) for n, v in sums.items()}
     slot = state.count % history
     stats = {
-        m: {n: buf.at[slot].set(per_group[n][m]) for n, buf in state.stats[m].items()} for m in METRICS
+        m: {n: jnp.asarray(buf).at[slot].set(per_group[n][m]) for n, buf in state.stats[m].items()} for m in METRICS
     }
     return new_updates, MonitorState(optax.safe_increment(state.count), stats, inner_state)
 

@@ -31,7 +31,7 @@ def _entries(data: Any) -> list[tuple[str, dict]]:
   return out
 
 
-def _run(args: argparse.Namespace) -> int:
+def _cmd_render(args: argparse.Namespace) -> int:
   try:
     with open(args.file, encoding="utf-8") as f:
       data = json.load(f)
@@ -66,4 +66,4 @@ def register(subparsers) -> None:
                       help="print standalone optax code (a module defining `evolved`) instead of the equation")
   parser.add_argument("--rank", type=positive_int, default=None, metavar="N",
                       help="only entry N (1 = the first) of a hall of fame or list; needed by --python for several")
-  parser.set_defaults(func=_run)
+  parser.set_defaults(func=_cmd_render)

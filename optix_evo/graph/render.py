@@ -105,7 +105,10 @@ def _ident(prefix: str, name: str) -> str:
 
 def to_python(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC, *, name: str = "evolved") -> str:
   """Standalone Python source defining ``<name>(learning_rate, total_steps=None, momentum=0.9, seed=0)``, an optax
-  optimizer equal to ``interpret(genome, ...)`` without importing optix_evo (dropout ops draw per-tensor masks from
+  optimizer equal to ``interpret(genome, ...)`` without importing optix_evo. When the genome has a learning-rate
+  schedule or decays, they run over the training horizon, so ``total_steps`` is required:
+  ``<name>(learning_rate, total_steps, momentum=0.9, seed=0)``, and a call without it (or with ``None``) raises
+  ``TypeError`` / ``ValueError`` instead of silently training without them (dropout ops draw per-tensor masks from
   a key per node, as the interpreter does, but the code is written from the canonical genome, whose node numbering
   can differ: random masks may then differ; everything else is the same maths).
 
@@ -126,6 +129,14 @@ def to_python(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC, *, name: str = "e
     >>> exec(source, namespace)
     >>> print(type(namespace["my_sgd"](0.1)).__name__)
     GradientTransformation
+    >>> scheduled = ox.graph.to_python(ox.graph.known("nos_opt4"), name="opt4")  # a genome with a schedule
+    >>> print([line for line in scheduled.splitlines() if line.startswith("def opt4")])
+    ['def opt4(learning_rate, total_steps, momentum=0.9, seed=0):']
+    >>> exec(scheduled, namespace)
+    >>> namespace["opt4"](0.1, None)
+    Traceback (most recent call last):
+      ...
+    ValueError: opt4 has an evolved learning-rate schedule or decays over the training horizon: pass total_steps ...
   """
   g = canonical(genome, spec)
   act = active_nodes(g, spec)
@@ -206,10 +217,19 @@ def to_python(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC, *, name: str = "e
   src += ["    " + line for line in render(g, spec).splitlines()]
   src += ['"""', "", "import optax", ops.PRELUDE, ""]
   src += [f for f in funcs.values()]
+  horizon = bool(decay_lines) or sched.name != "constant"
   src += [
       "",
-      f"def {name}(learning_rate, total_steps=None, momentum=0.9, seed=0):",
+      f"def {name}(learning_rate, total_steps{'' if horizon else '=None'}, momentum=0.9, seed=0):",
       f'  """The optimizer as an optax GradientTransformation; total_steps (T) drives its decays and schedule."""',
+  ]
+  if horizon:
+    src += [
+        "  if total_steps is None or int(total_steps) < 1:",
+        f"    raise ValueError('{name} has an evolved learning-rate schedule or decays over the training horizon: pass '",
+        "                     f'total_steps (the number of training steps, >= 1), got {total_steps!r}.')",
+    ]
+  src += [
       "  lr_fn = learning_rate if callable(learning_rate) else (lambda count: learning_rate)",
       "  m_fn = momentum if callable(momentum) else (lambda count: momentum)",
       "",

@@ -12,7 +12,8 @@ from optix_evo.data.timeseries import SERIES, read_csv_series, synthetic_series
 from optix_evo.errors import InputError
 from optix_evo.models.mlp import MLP
 from optix_evo.models.recurrent import LSTM
-from optix_evo.run_folder import add_force_argument, atomic_write_text, prepare_out_dir
+from optix_evo.runs.folder import add_out_argument, atomic_write_text, open_run_folder
+from optix_evo.runs.limits import check_memory
 from optix_evo.schedules.walk_forward import MODES, STRATEGIES, make_strategy, make_walk_forward
 
 _MODELS = {"mlp": lambda: MLP(hidden=(32,), outputs=1), "lstm": lambda: LSTM(hidden=16)}
@@ -52,29 +53,18 @@ def register(subparsers) -> None:
   parser.add_argument("--epochs", type=positive_int, default=8, help="epochs per window")
   parser.add_argument("--batch-size", type=positive_int, default=32)
   parser.add_argument("--seeds", type=positive_int, default=5)
-  parser.add_argument("--out", default=None, metavar="DIR",
-                      help="also write results.md and run.json (for `optix-evo reproduce`) into this folder (new or "
-                      "empty)")
-  add_force_argument(parser)
-  parser.set_defaults(func=run)
+  add_out_argument(parser, required=False, what="also write results.md and run.json into this folder")
+  parser.set_defaults(func=_cmd_aldvi, parser=parser)
 
 
-def _argv(args: argparse.Namespace) -> list[str]:
-  """The arguments that re-run this evaluation (what run.json records), written from the parsed values."""
-  if args.csv:
-    source = ["--csv", args.csv, "--column", args.column] + (["--dropna"] if args.dropna else [])
-  else:
-    source = ["--series", args.series, "--length", str(args.length)]
-  argv = ["aldvi", *source, "--model", args.model, "--strategies", ",".join(args.strategies),
-          "--modes", ",".join(args.modes)]
-  for option in ("lr", "lags", "train_size", "test_size", "epochs", "batch_size", "seeds"):
-    argv += ["--" + option.replace("_", "-"), str(getattr(args, option))]
-  return argv + ["--out", str(args.out)]
+def _cmd_aldvi(args: argparse.Namespace) -> int:
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
 
-
-def run(args: argparse.Namespace) -> int:
-  if args.out:
-    prepare_out_dir(args.out, force=args.force)
+  model = _MODELS[args.model]()
+  shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, args.lags)))
+  check_memory(runs=args.seeds, parameters=int(sum(np.prod(x.shape) for x in jax.tree.leaves(shapes))),
+               what=f"--seeds {args.seeds}")
   if args.csv:
     if args.column is None:
       raise InputError("--csv needs --column (a header name or a 0-based index).")
@@ -88,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dropna or args.column is not None:
       raise InputError("--column and --dropna apply to --csv files only.")
     series, name = synthetic_series(args.series, args.length), args.series
-  model = _MODELS[args.model]()
+  folder = open_run_folder(args.out, force=args.force, command="optix-evo aldvi") if args.out else None
   lines = [f"{name}: {len(series)} points, {args.model}, Adam lr={args.lr}, {args.seeds} seeds", "",
            "| strategy | mode | MSE ÷ persistence MSE | MSE |", "|---|---|---|---|"]
   print("\n".join(lines), flush=True)
@@ -105,18 +95,19 @@ def run(args: argparse.Namespace) -> int:
       lines.append(f"| {strategy} | {mode} | {np.mean(relative):.3f} ± {np.std(relative):.3f} | "
                    f"{np.mean(mse):.4g} ± {np.std(mse):.2g} |")
       print(lines[-1], flush=True)
-  if args.out:
-    _write_results(args, series, lines, headline)
+  if folder is not None:
+    with folder:
+      _write_results(args, series, lines, headline)
   return 0
 
 
 def _write_results(args: argparse.Namespace, series: np.ndarray, lines: list[str], headline: dict[str, float]) -> None:
   """``results.md`` (the printed table) and the ``run.json`` manifest that ``optix-evo reproduce`` re-runs."""
-  from optix_evo.diagnostics.manifest import fingerprint_arrays, write_manifest  # pylint: disable=import-outside-toplevel
+  from optix_evo.runs.manifest import command_argv, fingerprint_arrays, write_manifest  # pylint: disable=import-outside-toplevel
 
   out = pathlib.Path(args.out)
   atomic_write_text(out / "results.md", "\n".join(["# optix-evo aldvi", "", *lines]) + "\n")
-  config = {k: v for k, v in vars(args).items() if k not in ("func", "argv", "force", "debug")}
-  write_manifest(out, argv=_argv(args), config=config, seeds=list(range(args.seeds)),
+  config = {k: v for k, v in vars(args).items() if k not in ("func", "argv", "force", "debug", "parser")}
+  write_manifest(out, argv=command_argv("aldvi", args, args.parser), config=config, seeds=list(range(args.seeds)),
                  data_fingerprint=fingerprint_arrays(series), headline=headline)
   print(f"Results: {out}/results.md, manifest {out}/run.json")

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from optix_evo.errors import InputError
-from optix_evo.run_folder import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401 (re-exported)
+from optix_evo.runs.folder import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: F401 (re-exported)
 
 FORMAT = "optix_evo.checkpoint"
 VERSION = 1
@@ -220,6 +220,84 @@ def load_checkpoint(path: str | os.PathLike) -> Any:
   except OSError as e:
     raise InputError(f"cannot read the checkpoint {os.fspath(path)}: {e.strerror or e}.") from None
   return decode_checkpoint(data, source=f"the checkpoint {os.fspath(path)}")
+
+
+def _expected_genome_fields(spec) -> dict[str, tuple[int, ...]]:
+  from optix_evo.graph.validation import _field_shapes  # pylint: disable=import-outside-toplevel,protected-access
+
+  return _field_shapes(spec)
+
+
+def check_state_arrays(state: Any, *, space: str, population: int | None = None,
+                       source: str = "the checkpoint") -> None:
+  """Checks every array of a search state against the shape and dtype it must have, before anything uses it.
+
+  A dict holding the genome fields (a population, e.g. the GA's particles) must hold ``int32`` arrays of shape
+  ``(population, *field shape of the space)`` that form valid genomes (:func:`optix_evo.graph.validate_genome`); a
+  ``fitness`` array beside it must be a float vector of the population's length; any other array must be numeric
+  (the decoder refuses the rest). A file whose JSON is intact but one of whose arrays was reshaped or retyped is
+  thereby one line, not an ``IndexError`` deep inside the search.
+
+  Args:
+    state: the decoded state (:func:`load_checkpoint`).
+    space: the genome space's name (``config.space``).
+    population: the expected population size (``config.particles``), or ``None`` to take the stored one.
+    source: how the messages name the file.
+
+  Raises:
+    InputError: naming the first array that does not fit, its shape and dtype and the expected ones.
+
+  Examples:
+    >>> import numpy as np
+    >>> import optix_evo as ox
+    >>> from optix_evo.search.checkpoint import check_state_arrays
+    >>> pop = ox.search.ga.stack([ox.graph.known("adam"), ox.graph.known("lion")])._asdict()
+    >>> check_state_arrays({"ga": {"particles": pop, "fitness": np.zeros(2)}}, space="extended", population=2)
+    >>> pop["inputs"] = pop["inputs"].reshape(2, 12)
+    >>> check_state_arrays({"ga": {"particles": pop, "fitness": np.zeros(2)}}, space="extended")
+    Traceback (most recent call last):
+      ...
+    optix_evo.errors.InputError: the checkpoint: ga/particles/inputs has shape (2, 12) and dtype int32, expected ...
+  """
+  from optix_evo import graph  # pylint: disable=import-outside-toplevel
+
+  spec = graph.get_space(space)
+  fields = _expected_genome_fields(spec)
+
+  def refuse(where: str, array: np.ndarray, expected: str) -> None:
+    raise InputError(f"{source}: {where} has shape {array.shape} and dtype {array.dtype}, expected {expected}; the "
+                     "file was changed or is corrupt. Resume from an intact copy or start afresh in a new folder.")
+
+  def walk(node: Any, where: str) -> None:
+    if isinstance(node, dict):
+      if set(node) == set(fields) and all(isinstance(v, np.ndarray) for v in node.values()):
+        size = population if population is not None else np.shape(node["momentum"])[0] if np.ndim(
+            node["momentum"]) == 1 else None
+        for name, shape in fields.items():
+          array = node[name]
+          if array.dtype != np.int32 or size is None or array.shape != (size, *shape):
+            refuse(f"{where}/{name}".lstrip("/"), array, f"shape {(size if size is not None else 'P', *shape)} and "
+                   f"dtype int32 (a population of {spec.name!r} genomes)")
+        try:
+          graph.validate_genome(graph.Genome(**node), spec)
+        except InputError as e:
+          raise InputError(f"{source}: {where.lstrip('/')}: {e} The file was changed or is corrupt.") from None
+        return
+      population_size = None
+      particles = node.get("particles")
+      if isinstance(particles, dict) and isinstance(particles.get("momentum"), np.ndarray):
+        population_size = np.shape(particles["momentum"])[0] if np.ndim(particles["momentum"]) == 1 else None
+      for key, value in node.items():
+        if key == "fitness" and isinstance(value, np.ndarray):
+          n = population if population is not None else population_size
+          if value.dtype.kind != "f" or value.ndim != 1 or (n is not None and value.shape != (n,)):
+            refuse(f"{where}/{key}".lstrip("/"), value, f"a float vector of the population's length ({n})")
+        walk(value, f"{where}/{key}")
+    elif isinstance(node, (list, tuple)):
+      for i, value in enumerate(node):
+        walk(value, f"{where}[{i}]")
+
+  walk(state, "")
 
 
 def fill_defaults(cls: type, stored: dict[str, Any], *, what: str = "the stored configuration") -> dict[str, Any]:

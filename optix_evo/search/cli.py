@@ -1,24 +1,36 @@
 """``optix-evo search`` (neural optimizer search) and ``optix-evo transfer`` (found and known optimizers against
 tuned baselines on tasks of your choice).
 
-Your own model and data: ``--task my_module:make_task``, where ``make_task(seed, data_dir)`` in your module returns an
-``optix_evo.tasks.Task`` (for example ``Task.from_model(name, flax_module, split)``); the module is imported from the
-current directory or ``PYTHONPATH``.
+Your own model and data: ``--task my_module:make_task``, where ``make_task()``, ``make_task(seed)`` or
+``make_task(seed, data_dir)`` in your module returns an ``optix_evo.tasks.Task`` (for example
+``Task.from_model(name, flax_module, split)``); the module is imported from the current directory or ``PYTHONPATH``.
+Search and transfer rank optimizers by test accuracy, so their tasks must be classification tasks (a regression task,
+scored by its loss, is refused before anything is compiled; ``optix-evo bench`` trains regression tasks).
+
+Everything is validated before the results folder is created or any program compiled: the settings, every task
+(import, signature, type, classification), held-out tasks against the search task, and the sizes (the longest training
+run against ``--max-steps``).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import dataclasses
 import os
 import time
 from typing import Any
 
+from optix_evo.cli import apply_set, nonnegative_int, parse_set, positive_int
 from optix_evo.errors import InputError
-from optix_evo.run_folder import add_force_argument, prepare_out_dir
+from optix_evo.runs.folder import add_out_argument, check_out_dir, open_run_folder
+from optix_evo.runs.limits import MAX_STEPS, check_steps
 from optix_evo.search.config import PRESETS, SearchConfig, Stage, preset
 from optix_evo.tasks import TASKS
+
+MAX_GENERATIONS = 100_000
+"""The most GA generations (``--set steps=``) accepted unless ``--max-steps`` is raised above it."""
 
 _TEXT = ("task", "space", "strategy", "population_loop")
 _OPTIONAL_TEXT = ("pool_task", "data_dir")
@@ -90,18 +102,8 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
   Raises:
     InputError: for a malformed item, an unknown or repeated setting, or a value of the wrong type.
   """
-  fields = {f.name for f in dataclasses.fields(SearchConfig)}
-  out: dict[str, Any] = {}
-  for item in items:
-    name, sep, text = item.partition("=")
-    if not sep:
-      raise InputError(f"--set expects KEY=VALUE, got {item!r}.")
-    if name not in fields:
-      raise InputError(f"Unknown search setting {name!r}. Known settings: {', '.join(sorted(fields))}.")
-    if name in out:
-      raise InputError(f"--set {name}= is given twice; give each setting once.")
-    out[name] = _parse_value(name, text)
-  return out
+  fields = [f.name for f in dataclasses.fields(SearchConfig)]
+  return {name: _parse_value(name, text) for name, text in parse_set(items, fields, what="search").items()}
 
 
 def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -159,28 +161,59 @@ def _setup_jax(args: argparse.Namespace) -> None:
     enable_persistent_cache(args.compile_cache)
 
 
-def _search(args: argparse.Namespace) -> int:
+def check_tasks(references, *, seed: int, data_dir: str | None, what: str = "--task") -> None:
+  """Loads every task (import, signature, type) and refuses one that is not scored by accuracy, before anything is
+  compiled or written: search and transfer rank optimizers by test accuracy."""
+  from optix_evo.tasks import resolve_task  # pylint: disable=import-outside-toplevel
+
+  for reference in references:
+    task = resolve_task(reference, seed=seed, data_dir=data_dir)
+    if task.metric != "accuracy":
+      raise InputError(f"{what} {reference!r} is a regression task (scored by its {task.metric}); search and transfer "
+                       "rank optimizers by test accuracy, so they need classification tasks (optix-evo bench trains "
+                       "regression tasks).")
+
+
+def check_search(config: SearchConfig, max_steps: int) -> None:
+  """Everything about a search's settings that can be refused before its folder is opened (see the module doc)."""
+  check_steps(config.max_steps, limit=max_steps, what="the longest training run of these settings has")
+  check_steps(config.steps, limit=MAX_GENERATIONS if max_steps <= MAX_STEPS else max_steps,
+              what="--set steps= (GA generations)", unit="generations")
+  references = [r for r in (config.task, config.pool_task, *config.holdout_tasks) if r is not None]
+  check_tasks(references, seed=config.seed, data_dir=config.data_dir)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
   import jax  # pylint: disable=import-outside-toplevel
   from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # pylint: disable=import-outside-toplevel
 
+  from optix_evo.runs.manifest import command_argv  # pylint: disable=import-outside-toplevel
   from optix_evo.search.checkpoint import broadcast_from_process_zero  # pylint: disable=import-outside-toplevel
-  from optix_evo.search.driver import CHECKPOINT, Search  # pylint: disable=import-outside-toplevel
+  from optix_evo.search.driver import CHECKPOINT, HISTORY, Search  # pylint: disable=import-outside-toplevel
   from optix_evo.search.results import verdict_sentences, write_results  # pylint: disable=import-outside-toplevel
 
   if args.out is None:
     raise InputError("--out DIR is required: the results folder (a new or empty one, or one to --resume).")
   _setup_jax(args)
   main_process = jax.process_index() == 0
-  if main_process:
-    prepare_out_dir(args.out, force=args.force, resume=args.resume, checkpoint_name=CHECKPOINT)
+  if main_process:  # a folder in use, or one that cannot be written into, is refused first (nothing is written)
+    check_out_dir(args.out, force=args.force, resume=args.resume, checkpoint_name=CHECKPOINT)
   config = SearchConfig.from_dict(broadcast_from_process_zero(lambda: resolve_config(args).to_dict()))
-  argv = ["search", "--preset", args.preset or "quick", *sum((["--set", s] for s in args.set), []),
-          *(["--seed", str(args.seed)] if args.seed is not None else []),
-          *(["--task", args.task] if args.task else []), *(["--data-dir", args.data_dir] if args.data_dir else []),
-          "--out", args.out]
+  check_search(config, args.max_steps)  # before the folder is opened or anything compiled
+  if args.resume and main_process:  # every array of the checkpoint, against the shape and dtype it must have
+    from optix_evo.search.checkpoint import check_state_arrays, load_checkpoint  # pylint: disable=import-outside-toplevel
+
+    path = os.path.join(args.out, CHECKPOINT)
+    check_state_arrays(load_checkpoint(path), space=config.space, population=config.particles, source=path)
+  folder = None
+  if main_process:
+    folder = open_run_folder(args.out, force=args.force, resume=args.resume, checkpoint_name=CHECKPOINT,
+                             command="optix-evo search")
+    folder.claim(HISTORY)  # the driver appends to it
+  argv = command_argv("search", args, args.parser)
   columns = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
              TextColumn("best {task.fields[best]}"), TimeElapsedColumn()]
-  with Progress(*columns, disable=not main_process or args.quiet) as progress:
+  with folder or contextlib.nullcontext(), Progress(*columns, disable=not main_process or args.quiet) as progress:
     bar = progress.add_task("compiling and starting", total=None, best="-")
 
     def callback(info: dict[str, Any]) -> None:
@@ -191,8 +224,9 @@ def _search(args: argparse.Namespace) -> int:
 
     search = Search(config, args.out, resume=args.resume, callback=callback)
     result = search.run()
+    if main_process:
+      report = write_results(args.out, result, config, argv=argv if not args.resume else None)
   if main_process:
-    report = write_results(args.out, result, config, argv=argv if not args.resume else None)
     for line in verdict_sentences(result):
       print(line.replace("**", ""))
     rc = result.rank_correlation
@@ -207,42 +241,63 @@ def _search(args: argparse.Namespace) -> int:
   return 0
 
 
-def _transfer(args: argparse.Namespace) -> int:
+def _cmd_transfer(args: argparse.Namespace) -> int:
   import jax  # pylint: disable=import-outside-toplevel
 
   from optix_evo.compilation import CompileLog  # pylint: disable=import-outside-toplevel
-  from optix_evo.diagnostics import manifest  # pylint: disable=import-outside-toplevel
+  from optix_evo.runs import manifest  # pylint: disable=import-outside-toplevel
   from optix_evo.search.transfer import format_tables, transfer, write_transfer  # pylint: disable=import-outside-toplevel
 
-  _setup_jax(args)
-  if jax.process_index() == 0:
-    prepare_out_dir(args.out, force=args.force)
   names = lambda text: tuple(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
-  lr_grid = tuple(float(v) for v in names(args.lr_grid))
-  start = time.perf_counter()
-  with CompileLog() as log:
-    result = transfer(names(args.tasks), run_dir=args.run_dir, top=args.top, references=names(args.references),
-                      baselines=names(args.baselines), seeds=args.seeds, steps=args.steps, lr_grid=lr_grid,
-                      data_dir=args.data_dir, seed=args.seed)
-  timing = {"wall_s": time.perf_counter() - start, **log.summary()}
-  result["timing"] = timing
-  header = (f"{'Top ' + str(args.top) + ' of `' + args.run_dir + '`, ' if args.run_dir else ''}references "
-            f"{list(names(args.references))} vs tuned {list(names(args.baselines))}: {args.steps} steps (warmup T/15, "
-            f"hold 2T/15, cosine), {args.seeds} seeds, peak learning rate tuned on {list(lr_grid)}; test accuracy. "
-            f"Wall {timing['wall_s']:.1f} s, of which compiling and tracing {timing['compile_and_trace_s']:.1f} s.")
-  write_transfer(args.out, result, header)
-  headline = {f"{task}_{c['optimizer']}_vs_{c['baseline']}": c["difference"]["estimate"]
-              for task, table in result["tasks"].items() for c in table["comparisons"]}
-  config = {k: v for k, v in vars(args).items() if k not in ("func", "argv", "debug")}
-  manifest.write_manifest(args.out, argv=list(args.argv), config=config, seeds=args.seed, headline=headline,
-                          timing=timing)
+  apply_set(args, args.parser, _TRANSFER_SETTINGS, what="transfer")
+  lr_grid = _lr_grid(args.lr_grid)
+  check_steps(args.steps, limit=args.max_steps)
+  _setup_jax(args)
+  if not names(args.tasks):
+    raise InputError("Give at least one task (--tasks).")
+  check_tasks(names(args.tasks), seed=args.seed, data_dir=args.data_dir, what="--tasks")
+  with (open_run_folder(args.out, force=args.force, command="optix-evo transfer") if jax.process_index() == 0
+        else contextlib.nullcontext()):
+    start = time.perf_counter()
+    with CompileLog() as log:
+      result = transfer(names(args.tasks), run_dir=args.run_dir, top=args.top, references=names(args.references),
+                        baselines=names(args.baselines), seeds=args.seeds, steps=args.steps, lr_grid=lr_grid,
+                        data_dir=args.data_dir, seed=args.seed)
+    timing = {"wall_s": time.perf_counter() - start, **log.summary()}
+    result["timing"] = timing
+    header = (f"{'Top ' + str(args.top) + ' of `' + args.run_dir + '`, ' if args.run_dir else ''}references "
+              f"{list(names(args.references))} vs tuned {list(names(args.baselines))}: {args.steps} steps (warmup "
+              f"T/15, hold 2T/15, cosine), {args.seeds} seeds, peak learning rate tuned on {list(lr_grid)}; test "
+              f"accuracy. Wall {timing['wall_s']:.1f} s, of which compiling and tracing "
+              f"{timing['compile_and_trace_s']:.1f} s.")
+    if jax.process_index() == 0:
+      write_transfer(args.out, result, header)
+      headline = {f"{task}_{c['optimizer']}_vs_{c['baseline']}": c["difference"]["estimate"]
+                  for task, table in result["tasks"].items() for c in table["comparisons"]}
+      config = {k: v for k, v in vars(args).items() if k not in ("func", "argv", "debug", "parser", "set")}
+      manifest.write_manifest(args.out, argv=manifest.command_argv("transfer", args, args.parser), config=config,
+                              seeds=args.seed, headline=headline, timing=timing)
   print(format_tables(result))
   print(f"Written: {args.out}/transfer.md, {args.out}/transfer.json")
   return 0
 
 
+def _lr_grid(text: str) -> tuple[float, ...]:
+  try:
+    values = tuple(float(v) for v in text.split(",") if v.strip())
+  except ValueError:
+    raise InputError(f"--lr-grid expects comma-separated learning rates, got {text!r}.") from None
+  if not values or not all(0 < v < float("inf") for v in values):
+    raise InputError(f"--lr-grid expects finite learning rates > 0, got {text!r}.")
+  return values
+
+
+_TRANSFER_SETTINGS = ("run_dir", "tasks", "top", "references", "baselines", "seeds", "steps", "lr_grid", "seed",
+                      "data_dir")
+
+
 def _add_jax_arguments(p: argparse.ArgumentParser) -> None:
-  p.add_argument("--devices", type=int, default=None,
+  p.add_argument("--devices", type=positive_int, default=None,
                  help="CPU devices the runs are spread over (default: one per core)")
   p.add_argument("--compile-cache", default=None, metavar="DIR",
                  help="JAX's persistent compilation cache (default: ~/.cache/optix_evo/xla); a second run loads its "
@@ -251,39 +306,44 @@ def _add_jax_arguments(p: argparse.ArgumentParser) -> None:
   p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                  help="multi-host: jax.distributed coordinator address, a free port on process 0's host (every process "
                       "runs the same command with its own --process-id; only process 0 writes --out)")
-  p.add_argument("--num-processes", type=int, default=None, help="multi-host: number of processes")
-  p.add_argument("--process-id", type=int, default=None, help="multi-host: this process's index, 0 .. N-1")
+  p.add_argument("--num-processes", type=positive_int, default=None, help="multi-host: number of processes")
+  p.add_argument("--process-id", type=nonnegative_int, default=None, help="multi-host: this process's index, 0 .. N-1")
+  p.add_argument("--max-steps", type=positive_int, default=MAX_STEPS, metavar="N",
+                 help=f"refuse training runs longer than N steps (default: {MAX_STEPS})")
 
 
 def register(subparsers) -> None:
   p = subparsers.add_parser("search", help="neural optimizer search (particle GA, elimination, tuned comparison)")
   p.add_argument("--preset", default=None, help=f"settings preset: {', '.join(sorted(PRESETS))} (default: quick)")
   p.add_argument("--task", default=None,
-                 help=f"search task: {', '.join(sorted(TASKS))}, or MODULE:FUNCTION returning an optix_evo.tasks.Task")
-  p.add_argument("--seed", type=int, default=None, help="root seed (default: the preset's, 0)")
+                 help=f"search task: {', '.join(sorted(TASKS))}, or MODULE:FUNCTION, a function make_task(), "
+                      "make_task(seed) or make_task(seed, data_dir) returning an optix_evo.tasks.Task "
+                      "(classification: the search ranks by accuracy)")
+  p.add_argument("--seed", type=nonnegative_int, default=None, help="root seed (default: the preset's, 0)")
   p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                  help="override a setting, e.g. --set particles=8 --set lr_grid='(0.1, 0.01)' (repeatable)")
-  p.add_argument("--out", default=None, metavar="DIR", help="results folder (required)")
+  add_out_argument(p, required=False)
   p.add_argument("--resume", action="store_true",
                  help="continue the search checkpointed in --out, with its settings")
-  add_force_argument(p)
   p.add_argument("--data-dir", default=None, metavar="DIR", help="folder with local data files (CIFAR-10 pickles)")
   p.add_argument("--quiet", action="store_true", help="no progress bar")
   _add_jax_arguments(p)
-  p.set_defaults(func=_search)
+  p.set_defaults(func=_cmd_search, parser=p)
 
   t = subparsers.add_parser("transfer", help="found and known optimizers vs tuned baselines, the paper's final runs")
   t.add_argument("--run-dir", default=None, metavar="DIR", help="results folder of a search whose hall of fame to include")
-  t.add_argument("--tasks", default="digits_mlp,mnist1d_mlp", help="comma-separated task names")
-  t.add_argument("--top", type=int, default=3, help="hall-of-fame members to evaluate")
+  t.add_argument("--tasks", default="digits_mlp,mnist1d_mlp",
+                 help="comma-separated classification tasks: built-in names or MODULE:FUNCTION")
+  t.add_argument("--top", type=positive_int, default=3, help="hall-of-fame members to evaluate")
   t.add_argument("--references", default="", help="known optimizers to include, e.g. nos_opt1,nos_opt9")
   t.add_argument("--baselines", default="adam,adamw,sgd", help="tuned baselines (adam, adamw, sgd)")
-  t.add_argument("--seeds", type=int, default=5)
-  t.add_argument("--steps", type=int, default=300)
+  t.add_argument("--seeds", type=positive_int, default=5)
+  t.add_argument("--steps", type=positive_int, default=300)
   t.add_argument("--lr-grid", default="0.1,0.01,0.001", help="peak learning rates every optimizer is tuned on")
-  t.add_argument("--seed", type=int, default=0)
+  t.add_argument("--seed", type=nonnegative_int, default=0)
+  t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                 help=f"override a setting ({', '.join(_TRANSFER_SETTINGS)}), e.g. --set seeds=3 (repeatable)")
   t.add_argument("--data-dir", default=None, metavar="DIR")
-  t.add_argument("--out", required=True, metavar="DIR", help="where transfer.md/json and run.json go")
-  add_force_argument(t)
+  add_out_argument(t)
   _add_jax_arguments(t)
-  t.set_defaults(func=_transfer)
+  t.set_defaults(func=_cmd_transfer, parser=t)

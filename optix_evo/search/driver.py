@@ -32,6 +32,7 @@ import numpy as np
 from optix_evo import graph
 from optix_evo.compilation import CompileLog
 from optix_evo.errors import InputError
+from optix_evo.graph.fingerprint import distinct_behaviour
 from optix_evo.search import ga
 from optix_evo.search.checkpoint import broadcast_from_process_zero, load_checkpoint, save_checkpoint
 from optix_evo.search.config import BASELINES, SearchConfig
@@ -338,9 +339,11 @@ class Search:
 
   def elimination_candidates(self) -> list[int]:
     """Archive indices of the best distinct candidates by surrogate fitness (rejected ones excluded; the first
-    occurrence wins ties)."""
+    occurrence wins ties), distinct in canonical form and in behaviour (:mod:`optix_evo.graph.fingerprint`)."""
     archive = self.state["archive"]
     order = sorted(range(len(archive)), key=lambda i: -archive[i]["fitness"])
+    order = [i for i in order if not archive[i]["rejected"] and archive[i]["fitness"] > WORST]
+    order = [order[j] for j in distinct_behaviour([self.genome(archive[i]) for i in order], self.space)]
     chosen, seen = [], set()
     for i in order:
       rec = archive[i]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from optix_evo import graph
-from optix_evo.run_folder import atomic_write_json, atomic_write_text
+from optix_evo.run_folder import atomic_write_figure, atomic_write_json, atomic_write_text
 from optix_evo.search.config import PRESETS, SearchConfig
 from optix_evo.search.driver import SearchResult
 from optix_evo.search.statistics import Interval, mean_interval
@@ -64,13 +64,27 @@ def verdict_sentences(result: SearchResult) -> list[str]:
     accuracy difference +0.0167, 95% interval [+0.0023, +0.0310] over 3 paired seeds.
   """
   lines = []
+  first = next((p for p in result.final.get("participants", []) if p.get("name") == "found #1"), None)
+  subject = "the best found optimizer" + (f" (found #1, `{first['equation'].splitlines()[0]}`)"
+                                          if first and first.get("equation") else "")
   for row in best_found_comparisons(result):
     d = _interval(row["difference"])
     where = "held-out task, never seen by the search" if row["held_out"] else "search task"
-    lines.append(f"On `{row['task']}` ({where}) the best found optimizer **{row['verdict']}** {row['baseline']} "
+    lines.append(f"On `{row['task']}` ({where}) {subject} **{row['verdict']}** {row['baseline']} "
                  f"(both tuned on the same grid): test accuracy difference {d.estimate:+.4f}, 95% interval "
                  f"[{d.low:+.4f}, {d.high:+.4f}] over {d.n} paired seeds.")
   return lines
+
+
+def verdict_subject_lines(result: SearchResult, config: SearchConfig) -> list[str]:
+  """Which optimizer the verdict is about, and why that one (it need not top the final tables)."""
+  if not best_found_comparisons(result):
+    return []
+  last = config.stages[-1]
+  return [f"The verdict is about **found #1**, the first of the hall of fame: the candidate with the best mean "
+          f"validation fitness in the last elimination stage ({last.steps} steps × {last.seeds} seeds), chosen "
+          "before the final comparison so that the test set does not pick it. The final tables below are sorted by "
+          "test accuracy, where another finalist can come first.", ""]
 
 
 def _fmt(x: float) -> str:
@@ -111,7 +125,7 @@ def _plots(out_dir: str, result: SearchResult, config: SearchConfig) -> list[str
            title=f"Surrogate fitness on {config.task_name} ({config.strategy})")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "fitness.png"), dpi=120)
+    atomic_write_figure(fig, os.path.join(out_dir, "fitness.png"), dpi=120)
     plt.close(fig)
     figures.append("fitness.png")
   tasks = list(result.final.get("tasks", {}))
@@ -133,7 +147,7 @@ def _plots(out_dir: str, result: SearchResult, config: SearchConfig) -> list[str
       held = " (held out)" if result.final["tasks"][task]["held_out"] else ""
       ax.set(xlabel="test accuracy (mean, 95% interval)", title=f"{task}{held}")
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "final.png"), dpi=120)
+    atomic_write_figure(fig, os.path.join(out_dir, "final.png"), dpi=120)
     plt.close(fig)
     figures.append("final.png")
   return figures
@@ -143,6 +157,17 @@ def rank_correlation_lines(result: SearchResult, config: SearchConfig) -> list[s
   rc = _interval(result.rank_correlation)
   if rc is None:
     return ["Surrogate rank correlation: not measured (no elimination stage ran)."]
+  if not math.isfinite(rc.estimate):  # say why, instead of calling NaN "below the target"
+    why = (f"only {rc.n} candidate(s) reached elimination stage 1, and a rank correlation needs at least 2" if rc.n < 2
+           else f"the surrogate or the stage-1 scores of the {rc.n} candidates are all equal (for example every one "
+                "rejected or diverged), so one of the two rankings has no order")
+    return [f"Surrogate vs elimination stage 1, Spearman rank correlation over {rc.n} candidates: **not computable**: "
+            f"{why}. It is not compared with the target of {VERDICT_TARGET_RHO}."]
+  if not (math.isfinite(rc.low) and math.isfinite(rc.high)):
+    status = (f"{'meets' if rc.estimate >= VERDICT_TARGET_RHO else 'is below'} the target of {VERDICT_TARGET_RHO}, "
+              "but its interval is not computable (every bootstrap resample had a side without order)")
+    return [f"Surrogate vs elimination stage 1, Spearman rank correlation over {rc.n} candidates: **{rc.estimate:.3f}**;"
+            f" it {status}."]
   status = ("meets" if rc.estimate >= VERDICT_TARGET_RHO else "is below") + f" the target of {VERDICT_TARGET_RHO}"
   return [f"Surrogate vs elimination stage 1, Spearman rank correlation over {rc.n} candidates: **{rc.estimate:.3f}** "
           f"(bootstrap 95% interval [{rc.low:.3f}, {rc.high:.3f}]); it {status}. Stage 1 trains "
@@ -164,7 +189,8 @@ def write_report(out_dir: str, result: SearchResult, config: SearchConfig) -> st
   figures = _plots(out_dir, result, config)
   stage_names = [f"stage {i + 1}" for i in range(len(config.stages))]
   lines = [f"# Neural optimizer search on `{config.task_name}` (seed {config.seed}, {config.strategy})", "",
-           "## Verdict", "", *verdict_sentences(result), "", *rank_correlation_lines(result, config), "",
+           "## Verdict", "", *verdict_subject_lines(result, config), *verdict_sentences(result), "",
+           *rank_correlation_lines(result, config), "",
            *_timing_lines(result.timing), ""]
   for task in result.final.get("tasks", {}):
     held = " (held out)" if result.final["tasks"][task]["held_out"] else " (search task)"

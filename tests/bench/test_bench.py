@@ -1,6 +1,7 @@
 """``optix-evo bench``: row specs, one compilation per (row, task) whatever the grid, and the results folder."""
 
 import csv
+import re
 
 import jax
 import numpy as np
@@ -50,11 +51,12 @@ def test_one_compile_per_cell_and_vmap_matches_single_runs():
   assert not np.allclose(cell.curves[0, 0], cell.curves[2, 0])  # grid points really differ
 
 
-def test_cli_quick_writes_the_results_folder(tmp_path):
+def test_cli_quick_writes_the_results_folder(tmp_path, capsys):
   out = tmp_path / "run"
-  code = main(["bench", "--preset", "quick", "--out", str(out), "--steps", "8", "--seeds", "2", "--optimizers",
+  code = main(["bench", "--preset", "quick", "--out", str(out), "--set", "steps=8", "--seeds", "2", "--optimizers",
                "sgd,adam", "--tasks", "iris_dnm", "--quiet"])
   assert code == 0
+  stdout = capsys.readouterr().out
   for name in ["results.csv", "timings.csv", "summary.md", "curves.npz", "loss_curves.png", "lr_sensitivity.png",
                "ranking.png", "seed_variability.png", "heatmap_b1_b2_digits_mlp_adam.png", "heatmap_lr_wd_digits_mlp_adamw.png"]:
     assert (out / name).stat().st_size > 0, name
@@ -69,6 +71,20 @@ def test_cli_quick_writes_the_results_folder(tmp_path):
   assert "Mean rank per task family" in summary and "| sgd |" in summary and "peak resident memory" in summary
   assert "## Seed variability at the best learning rate" in summary
   assert '"bench"' in (out / "run.json").read_text()  # the manifest that `optix-evo reproduce` re-runs
+  # One peak-memory figure: the command's last line says what summary.md says.
+  peak = re.search(r"peak resident memory (\d+) MiB", summary).group(1)
+  assert f"peak resident memory {peak} MiB" in stdout
+  # One standard deviation: the sample one (n - 1), named, and equal in the main and the seed-variability tables.
+  adam = [float(r["test"]) for r in rows if r["study"] == "lr" and r["optimizer"] == "adam"]
+  by_lr = np.array(adam).reshape(3, 2)
+  valid = np.array([float(r["valid"]) for r in rows if r["study"] == "lr" and r["optimizer"] == "adam"]).reshape(3, 2)
+  best = by_lr[int(np.argmax(np.where(np.isfinite(valid), valid, -np.inf).mean(axis=1)))]
+  assert "mean ± sample std over seeds, n − 1" in summary
+  main_cell = re.search(r"\| adam \| (\S+) ± (\S+) \|", summary)
+  assert float(main_cell.group(2)) == pytest.approx(np.std(best, ddof=1), abs=6e-4)
+  seed_row = re.search(r"\| iris_dnm / adam \| (\S+) ± (\S+) \|", summary)
+  assert seed_row.group(2) == main_cell.group(2) or float(seed_row.group(2)) == pytest.approx(
+      float(main_cell.group(2)), abs=6e-4)
 
 
 def test_cli_bad_values_exit_2(tmp_path, capsys):

@@ -105,14 +105,17 @@ def test_data_dir_is_recorded_for_reproduce(tmp_path):
   import argparse  # pylint: disable=import-outside-toplevel
 
   from optix_evo.bench import cli as bench_cli  # pylint: disable=import-outside-toplevel
+  from optix_evo.cli import build_parser  # pylint: disable=import-outside-toplevel
+  from optix_evo.runs.manifest import command_argv  # pylint: disable=import-outside-toplevel
 
-  args = argparse.Namespace(preset="quick", optimizers="adam, ,sgd", tasks="iris_mlp", lr_grid="", seeds=3, steps=None,
-                            batch_size=None, main_only=True, data_dir=str(tmp_path), out="o", heuristics=False,
-                            no_plots=False)
+  args = build_parser().parse_args(["bench", "--optimizers", "adam, ,sgd", "--tasks", "iris_mlp", "--seeds", "3",
+                                    "--main-only", "--data-dir", str(tmp_path), "--out", "o"])
   config = bench_cli.resolve_config(args)
   assert config.data_dir == str(tmp_path) and config.studies[0].rows == ("adam", "sgd")
   assert config.studies[0].seeds == 3 and len(config.studies) == 1
-  assert bench_cli._argv(args)[-5:] == ["--seeds", "3", "--data-dir", str(tmp_path), "--main-only"]
+  assert command_argv("bench", args, args.parser) == [
+      "bench", "--optimizers=adam, ,sgd", "--tasks=iris_mlp", "--seeds=3", f"--data-dir={tmp_path}", "--main-only",
+      "--out=o"]
   for grid in ("0,1", "a", "1,inf", ","):
     with pytest.raises(InputError, match="--lr-grid"):
       bench_cli.resolve_config(argparse.Namespace(**{**vars(args), "lr_grid": grid}))

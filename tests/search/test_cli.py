@@ -3,13 +3,17 @@ results; results folders are protected; flags that contradict a checkpoint are n
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from optix_evo.cli import main
 
@@ -92,6 +96,67 @@ def test_results_folders_are_protected_and_resume_reads_the_checkpoint(uninterru
   one_error_line("search")
   assert main(["search", "--quiet"]) == 2
   one_error_line("search", "--out")
+
+
+def test_a_checkpoint_with_a_reshaped_array_is_one_line(uninterrupted, tmp_path, one_error_line):
+  from optix_evo.search.checkpoint import load_checkpoint, save_checkpoint  # pylint: disable=import-outside-toplevel
+
+  for name, change in (("inputs", lambda a: a.reshape(a.shape[0], -1)), ("kind", lambda a: a.astype(np.int64)),
+                       ("unary", lambda a: a + 99)):
+    copy = tmp_path / name
+    shutil.copytree(uninterrupted, copy)
+    state = load_checkpoint(copy / "checkpoint.npz")
+    state["ga"]["particles"][name] = change(state["ga"]["particles"][name])
+    save_checkpoint(copy / "checkpoint.npz", state)
+    assert main(["search", "--quiet", "--resume", "--out", str(copy)]) == 2
+    one_error_line("search", "checkpoint.npz: ga/particles", "Resume from an intact copy" if name != "unary" else
+                   "unary op index")
+
+
+def _race_kill_resume(uninterrupted, folder, fraction, signum):
+  """Two searches start into ``folder`` at once: one gets it, the other is refused (exit 2, one line). The winner is
+  stopped by ``signum`` after ``fraction`` of an uninterrupted run's time; then the run is continued (--resume when it
+  left a checkpoint, else started again with --force, which deletes only what the killed run wrote) and its results
+  must equal the uninterrupted run's: no history row lost or written twice."""
+  (folder / "notes.txt").parent.mkdir(parents=True, exist_ok=True)
+  (folder / "notes.txt").write_text("the user's")  # never touched by any of it
+  a, b = _search(folder, "--force"), _search(folder, "--force")
+  wall = json.loads((uninterrupted / "run.json").read_text())["timing"]["wall_s"]
+  deadline = time.time() + 300
+  while a.poll() is None and b.poll() is None:  # the loser is refused once the winner holds the folder
+    assert time.time() < deadline
+    time.sleep(0.05)
+  loser = a if a.poll() is not None else b
+  winner = b if loser is a else a
+  time.sleep(fraction * wall)
+  if winner.poll() is None:
+    winner.send_signal(signum)
+  outs = {p: p.communicate(timeout=900)[0].decode() for p in (a, b)}
+  assert loser.returncode == 2 and "is in use by another optix-evo run" in outs[loser], outs[loser]
+  assert outs[loser].strip().count("\n") == 0  # one line
+  assert winner.returncode in (0, 130, -signal.SIGKILL), outs[winner]
+  if winner.returncode != 0:
+    extra = ["--resume"] if (folder / "checkpoint.npz").exists() else ["--force"]
+    _finish(_search(folder, *extra))
+  assert _results(folder) == _results(uninterrupted)
+  assert (folder / "notes.txt").read_text() == "the user's"
+
+
+_RACE = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
+
+
+@settings(max_examples=1, derandomize=True, **_RACE)
+@given(fraction=st.floats(0.0, 1.0), signum=st.sampled_from([signal.SIGKILL, signal.SIGINT]))
+def test_two_runs_race_for_a_folder_and_a_killed_one_resumes_without_losing_or_repeating_rows(
+    uninterrupted, tmp_path_factory, fraction, signum):
+  _race_kill_resume(uninterrupted, tmp_path_factory.mktemp("race") / "run", fraction, signum)
+
+
+@pytest.mark.slow
+@settings(max_examples=12, **_RACE)
+@given(fraction=st.floats(0.0, 1.0), signum=st.sampled_from([signal.SIGKILL, signal.SIGINT]))
+def test_two_runs_race_for_a_folder_large(uninterrupted, tmp_path_factory, fraction, signum):
+  _race_kill_resume(uninterrupted, tmp_path_factory.mktemp("race") / "run", fraction, signum)
 
 
 def _free_port():

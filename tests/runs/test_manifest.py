@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import optix_evo.cli
-from optix_evo.diagnostics import manifest
+from optix_evo.runs import folder, manifest, reproduction
 from optix_evo.errors import InputError
 
 # The fake command's result is seed-determined plus DRIFT, so a test can make a re-run disagree.
@@ -42,9 +42,10 @@ def fake_cli(monkeypatch):
     fake.add_argument("--data-dir", default=None)
     fake.add_argument("--cache", default=None, metavar="DIR")
     fake.add_argument("--set", action="append", default=[])
+    fake.add_argument("--task", default=None)
+    fake.add_argument("--tasks", default=None)
     fake.add_argument("--resume", action="store_true")
-    fake.add_argument("--force", action="store_true")
-    manifest.add_out_argument(fake)
+    folder.add_out_argument(fake)
     fake.set_defaults(func=_fake_run)
     return parser
 
@@ -79,7 +80,7 @@ def test_reproduce_matches(tmp_path, fake_cli, capsys):
   assert optix_evo.cli.main(["reproduce", str(tmp_path / "run")]) == 0
   assert "all headline figures match" in capsys.readouterr().out
   assert manifest.read_manifest(tmp_path / "run.reproduce1")["argv"][-1] == str(tmp_path / "run.reproduce1")
-  report = manifest.reproduce(tmp_path / "run")  # a second reproduction goes to the next fresh folder
+  report = reproduction.reproduce(tmp_path / "run")  # a second reproduction goes to the next fresh folder
   assert report.ok and report.out_dir == tmp_path / "run.reproduce2"
   assert [c.name for c in report.checks] == ["loss", "count"] and report.environment_changes == {}
 
@@ -91,7 +92,7 @@ def test_reproduce_reports_mismatch(tmp_path, fake_cli, capsys, monkeypatch):
   out = capsys.readouterr().out
   assert "| loss |" in out and "NO" in out and "REPRODUCTION FAILED" in out
   # A loose enough tolerance accepts the drift.
-  assert manifest.reproduce(tmp_path / "run", tmp_path / "loose", atol=1e-2).ok
+  assert reproduction.reproduce(tmp_path / "run", tmp_path / "loose", atol=1e-2).ok
 
 
 def test_bad_input(tmp_path):
@@ -150,7 +151,7 @@ def test_reproduce_refuses_a_crafted_run_json_without_running_it(tmp_path, fake_
     argv = [a.replace("{run}", str(run)) for a in argv]
   _crafted(tmp_path, argv)
   with pytest.raises(InputError, match=match):
-    manifest.reproduce(run, tmp_path / "into")
+    reproduction.reproduce(run, tmp_path / "into")
   assert not CALLS and not (tmp_path / "into").exists()
   assert sorted(os.listdir(run)) == ["link", "run.json"]
 
@@ -169,15 +170,15 @@ def test_rebuilt_command_reads_inside_the_folder_and_always_writes_into(tmp_path
   run = _crafted(tmp_path, [])
   (run / "data").mkdir()
   argv = ["fake-train", "--seed=-1", "--data-dir", str(run / "data"), "--set", "a=1", "--set", "b=--out", "--out", "o"]
-  rebuilt = manifest.rebuild_argv(argv, run, tmp_path / "into")
+  rebuilt = reproduction.rebuild_argv(argv, run, tmp_path / "into")
   assert rebuilt == ["fake-train", "--seed=-1", f"--data-dir={run / 'data'}", "--set=a=1", "--set=b=--out",
                      f"--out={tmp_path / 'into'}"]
   args = optix_evo.cli.build_parser().parse_args(rebuilt)
   assert (args.seed, args.set, args.out) == (-1, ["a=1", "b=--out"], str(tmp_path / "into"))
   outside = ["fake-train", "--data-dir", str(tmp_path), "--out", "o"]
   with pytest.raises(InputError, match="--allow-outside-paths"):
-    manifest.rebuild_argv(outside, run, tmp_path / "into")
-  assert manifest.rebuild_argv(outside, run, "i", allow_outside_paths=True, force=True)[-2:] == ["--force", "--out=i"]
+    reproduction.rebuild_argv(outside, run, tmp_path / "into")
+  assert reproduction.rebuild_argv(outside, run, "i", allow_outside_paths=True, force=True)[-2:] == ["--force", "--out=i"]
 
 
 def test_reproduce_into_a_folder_that_holds_files_needs_force(tmp_path, fake_cli, capsys):
@@ -212,3 +213,28 @@ def test_reproducing_a_received_bench_run_with_pickles_in_its_data_dir_runs_no_c
   assert optix_evo.cli.main(["reproduce", str(run), "--into", str(tmp_path / "again")]) == 1
   assert not (tmp_path / "pwned").exists()
   assert "optix-evo bench: error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", [["--task", "evil_h5:make"], ["--tasks", "digits_mlp,evil_h5:make"],
+                                    ["--set", "task=evil_h5:make"], ["--set", "holdout_tasks=('iris_mlp', 'evil_h5:f')"],
+                                    ["--set", "pool_task=evil_h5:make"], ["--set", "tasks=evil_h5:make"]])
+def test_reproduce_never_imports_code_named_by_a_received_file_without_the_flag(tmp_path, fake_cli, capsys, option,
+                                                                                 monkeypatch):
+  (tmp_path / "evil_h5.py").write_text(f"import os\nos.mkdir({str(tmp_path / 'pwned')!r})\ndef make(): pass\n")
+  monkeypatch.syspath_prepend(str(tmp_path))
+  run = _crafted(tmp_path, ["fake-train", *option, "--out", "x"])
+  assert optix_evo.cli.main(["reproduce", str(run), "--into", str(tmp_path / "into")]) == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "whose module would be imported and run; pass --allow-imports" in err
+  assert not CALLS and not (tmp_path / "pwned").exists() and "evil_h5" not in __import__("sys").modules
+  rebuilt = reproduction.rebuild_argv(["fake-train", *option, "--out", "x"], run, tmp_path / "into",
+                                      allow_imports=True)
+  assert rebuilt[1].startswith(option[0])  # with the flag, the task is passed on (the command imports it)
+
+
+def test_built_in_task_names_need_no_flag(tmp_path, fake_cli):
+  run = _crafted(tmp_path, [])
+  argv = ["fake-train", "--task", "digits_mlp", "--tasks", "digits_mlp,iris_mlp", "--set", "holdout_tasks=iris_mlp",
+          "--out", "x"]
+  assert reproduction.rebuild_argv(argv, run, tmp_path / "i")[1:4] == [
+      "--task=digits_mlp", "--tasks=digits_mlp,iris_mlp", "--set=holdout_tasks=iris_mlp"]

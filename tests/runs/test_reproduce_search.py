@@ -3,7 +3,7 @@
 import pytest
 
 import optix_evo.cli
-from optix_evo.diagnostics import manifest
+from optix_evo.runs import manifest
 
 TINY = ["--set", "particles=3", "--set", "steps=1", "--set", "mutants=2", "--set", "pool_factor=1",
         "--set", "surrogate_steps=40", "--set", "probe_steps=10", "--set", "elimination_candidates=2",
