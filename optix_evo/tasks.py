@@ -392,6 +392,10 @@ TASKS: dict[str, TaskSpec] = {
     # ConvNet with Dropout(0.2) and Keras BatchNormalization (running averages at evaluation), validated on images
     # 45000-50000 of the training file. Random pool: width 32, pixels scaled to [0, 1], no augmentation. Evolution:
     # width 48, standardised with the whole training file's statistics, pad-crop, flip and cutout.
+    # The paper's ConvNet (Dropout 0.2, BatchNorm running averages) on scikit-learn's 8×8 digits: a shipped-data
+    # stand-in for the CIFAR rows that runs on a CPU.
+    "digits_paper_cnn": TaskSpec("cnn", "digits_image", lambda s: _paper_convnet(8, s), 300, 64, vmap=False,
+                                 stateful=True),
     "cifar10_cnn": TaskSpec("cnn", "cifar10", lambda s: _paper_convnet(32, s), 2000, 128,
                             {"valid_size": 5000, "valid_from": "end", "scaling": "unit"},
                             vmap=False, needs_files=True, stateful=True),
