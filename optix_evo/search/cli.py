@@ -208,6 +208,13 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _transfer(args: argparse.Namespace) -> int:
+  if args.preset is not None:  # the paper's transfer experiments: commands and GPU hours, nothing trained
+    from optix_evo.search.transfer import format_plan, paper_plan  # pylint: disable=import-outside-toplevel
+    print(format_plan(paper_plan(data_dir=args.data_dir or "DATA", out=args.out or "runs/transfer",
+                                 gpu_tflops=args.gpu_tflops), args.gpu_tflops), end="")
+    return 0
+  if args.out is None:
+    raise InputError("--out DIR is required (or --preset paper to list the paper's commands).")
   import jax  # pylint: disable=import-outside-toplevel
 
   from optix_evo.compilation import CompileLog  # pylint: disable=import-outside-toplevel
@@ -223,7 +230,7 @@ def _transfer(args: argparse.Namespace) -> int:
   with CompileLog() as log:
     result = transfer(names(args.tasks), run_dir=args.run_dir, top=args.top, references=names(args.references),
                       baselines=names(args.baselines), seeds=args.seeds, steps=args.steps, lr_grid=lr_grid,
-                      data_dir=args.data_dir, seed=args.seed)
+                      data_dir=args.data_dir, seed=args.seed, chunk_size=args.chunk_size)
   timing = {"wall_s": time.perf_counter() - start, **log.summary()}
   result["timing"] = timing
   header = (f"{'Top ' + str(args.top) + ' of `' + args.run_dir + '`, ' if args.run_dir else ''}references "
@@ -283,7 +290,14 @@ def register(subparsers) -> None:
   t.add_argument("--lr-grid", default="0.1,0.01,0.001", help="peak learning rates every optimizer is tuned on")
   t.add_argument("--seed", type=int, default=0)
   t.add_argument("--data-dir", default=None, metavar="DIR")
-  t.add_argument("--out", required=True, metavar="DIR", help="where transfer.md/json and run.json go")
+  t.add_argument("--out", default=None, metavar="DIR", help="where transfer.md/json and run.json go (required)")
+  t.add_argument("--chunk-size", type=int, default=None,
+                 help="runs trained at once per GPU/TPU (1 for EfficientNetV2-S; default: all of a device's share)")
+  t.add_argument("--preset", choices=("paper",), default=None,
+                 help="paper: print the commands of the NOS paper's transfer tables with estimated GPU hours "
+                      "(trains nothing)")
+  t.add_argument("--gpu-tflops", type=float, default=100.0,
+                 help="with --preset: the sustained TFLOP/s the GPU-hour estimate assumes (default 100)")
   add_force_argument(t)
   _add_jax_arguments(t)
   t.set_defaults(func=_transfer)
