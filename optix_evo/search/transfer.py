@@ -2,6 +2,10 @@
 of the NOS paper (Morgan & Hougen 2024): warmup ``T/15``, hold ``2T/15``, cosine decay; momentum 0.95 → 0.85 →
 0.95; every optimizer's peak learning rate tuned on the same grid with the same seeds; test accuracy reported per
 seed, with paired differences against every baseline and their 95% intervals.
+
+:data:`PAPER_PLAN` holds the paper's transfer rows (CIFAR-100 and TinyImageNet from scratch; EfficientNetV2-S
+fine-tuned on Flowers102, Caltech101 and Cars196) as built-in tasks with their budgets; :func:`paper_plan` turns them
+into ``optix-evo transfer`` commands with an estimate of their GPU hours (``optix-evo transfer --preset paper``).
 """
 
 from __future__ import annotations
