@@ -9,8 +9,13 @@ optionally, a data augmentation applied to every training batch. The built-in ta
 
 Data (``optix_evo.data``, nothing downloaded): scikit-learn's bundled sets, ``mnist1d`` generated locally
 (`Greydanus 2020 <https://arxiv.org/abs/2011.14439>`_), synthetic sequence, graph and time-series sets, and
-CIFAR-10 from the python-pickle files the user puts in ``data_dir`` (`Krizhevsky 2009
-<https://www.cs.toronto.edu/~kriz/cifar.html>`_).
+CIFAR-10 / CIFAR-100 from the python-pickle files the user puts in ``data_dir`` (`Krizhevsky 2009
+<https://www.cs.toronto.edu/~kriz/cifar.html>`_), TinyImageNet, Flowers102, Caltech101 and Stanford Cars from their
+standard folders (:mod:`optix_evo.data.finetune`).
+
+Models with dropout or batch normalisation's running averages (the NOS paper's ConvNet, EfficientNetV2) carry
+:class:`TrainingModes`: trainers keep their model state between steps and evaluate in inference mode
+(:meth:`Task.from_stateful_model`); a fine-tuning task starts from pretrained weights (:func:`finetune_task`).
 """
 
 from __future__ import annotations
@@ -62,8 +67,7 @@ class TrainingModes(NamedTuple):
   eval_loss: Callable[[chex.ArrayTree, chex.ArrayTree, jax.Array, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
 
 
-def linen_modes(model: nn.Module, example: jax.Array, num_classes: int,
-                variables: Callable[[jax.Array], chex.ArrayTree] | None = None,
+def linen_modes(model: nn.Module, example: jax.Array, variables: Callable[[jax.Array], chex.ArrayTree] | None = None,
                 ) -> tuple[Callable[[jax.Array], chex.ArrayTree], training.LossFn, TrainingModes]:
   """``(init, stateless_loss, modes)`` of a classification linen module called as ``model(x, train=...,
   deterministic=...)`` whose non-``params`` collections (``batch_stats``) are its model state.
@@ -71,7 +75,6 @@ def linen_modes(model: nn.Module, example: jax.Array, num_classes: int,
   Args:
     model: the module.
     example: one input batch (shapes for ``init``).
-    num_classes: the number of classes.
     variables: ``variables(key) -> {"params": ..., "batch_stats": ...}``, the initial variables (default
       ``model.init``; a fine-tuning task loads its pretrained backbone here).
 
@@ -106,7 +109,6 @@ def linen_modes(model: nn.Module, example: jax.Array, num_classes: int,
                             mutable=collections)
     return scored(logits, y)
 
-  del num_classes  # the logits' width is the model's
   return init, stateless_loss, TrainingModes(init_state, train_loss, eval_loss)
 
 
@@ -276,7 +278,7 @@ class Task:
     """
     if not split.num_classes or split.graph is not None:
       raise InputError(f"Task {name!r}: from_stateful_model needs an image/feature classification split.")
-    init, stateless_loss, modes = linen_modes(model, jnp.asarray(split.train.x[:1]), split.num_classes, variables)
+    init, stateless_loss, modes = linen_modes(model, jnp.asarray(split.train.x[:1]), variables)
     return cls(name, init, stateless_loss, split.train, split.valid, split.test, "accuracy",
                min(batch_size, split.train.num_examples), steps, family, 1.0 / split.num_classes, vmap, augment, modes)
 

@@ -18,8 +18,8 @@ DATASETS.update({"mnist1d": load_mnist1d, "adding": load_adding, "copy": load_co
                  "flowers102": load_flowers102, "caltech101": load_caltech101, "stanford_cars": load_stanford_cars})
 
 __all__ = [
-    "DATASETS", "Dataset", "Graph", "Split", "cifar100_dir", "cifar10_dir", "data_dir", "load_adding", "load_caltech101",
-    "load_cifar10", "load_cifar100", "load_copy", "load_dataset", "load_flowers102", "load_mnist1d", "load_restricted",
+    "DATASETS", "Dataset", "Graph", "Split", "cifar100_dir", "cifar10_dir", "data_dir", "load_adding",
+    "load_caltech101", "load_cifar10", "load_cifar100", "load_copy", "load_dataset", "load_flowers102", "load_mnist1d", "load_restricted",
     "load_sbm", "load_stanford_cars", "load_tiny_imagenet",
     "split_arrays", "tiny_imagenet_dir",
     # time series (data/timeseries.py)

@@ -221,8 +221,8 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
     e, *_, finite, stopped = carry
     return (e < n_epochs) & finite & ~stopped
 
-  carry = (jnp.zeros([], jnp.int32), params, state, model_state, jnp.arange(n_train), jnp.float32(WORST), jnp.float32(jnp.nan),
-           jnp.float32(0), jnp.zeros([], jnp.int32), jnp.asarray(True), jnp.asarray(False))
+  carry = (jnp.zeros([], jnp.int32), params, state, model_state, jnp.arange(n_train), jnp.float32(WORST),
+           jnp.float32(jnp.nan), jnp.float32(0), jnp.zeros([], jnp.int32), jnp.asarray(True), jnp.asarray(False))
   _, _, _, _, _, best, test, train_accuracy, steps_run, finite, stopped = jax.lax.while_loop(go_on, epoch, carry)
   return best, test, train_accuracy, steps_run, ~finite, stopped
 

@@ -129,7 +129,8 @@ def test_pretrained_backbone_and_new_head(variables, tmp_path):
   x = jnp.zeros((1, 16, 16, 3))
   start = jax.jit(models.with_pretrained(model, x, models.load_variables(path)))
   a, b = start(jax.random.PRNGKey(7)), start(jax.random.PRNGKey(8))
-  np.testing.assert_array_equal(a["params"]["block3b_dwconv2"]["kernel"], variables["params"]["block3b_dwconv2"]["kernel"])
+  np.testing.assert_array_equal(a["params"]["block3b_dwconv2"]["kernel"],
+                                variables["params"]["block3b_dwconv2"]["kernel"])
   np.testing.assert_array_equal(a["batch_stats"]["top_bn"]["var"], variables["batch_stats"]["top_bn"]["var"])
   assert a["params"]["predictions"]["kernel"].shape == (16, 3)  # the new head, drawn from the key
   assert not np.allclose(a["params"]["predictions"]["kernel"], b["params"]["predictions"]["kernel"])
