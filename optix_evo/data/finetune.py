@@ -36,7 +36,8 @@ def _pillow():
   try:
     from PIL import Image  # pylint: disable=import-outside-toplevel
   except ImportError:
-    raise InputError("Reading JPEG files needs Pillow: pip install pillow (or pip install \"optix-evo[data]\").") from None
+    raise InputError("Reading JPEG files needs Pillow: pip install pillow "
+                     "(or pip install \"optix-evo[data]\").") from None
   return Image
 
 
@@ -180,7 +181,8 @@ def load_caltech101(seed: int = 0, *, root: str | os.PathLike | None = None, ima
     <https://data.caltech.edu/records/mzrjq-6wc02>`_, CVPR Workshops 2004.
   """
   folder = data_dir(root, CALTECH_DIRNAME, "101_ObjectCategories")
-  _missing(folder, ["101_ObjectCategories"], "Caltech-101", CALTECH_DIRNAME, "https://data.caltech.edu/records/mzrjq-6wc02")
+  _missing(folder, ["101_ObjectCategories"], "Caltech-101", CALTECH_DIRNAME,
+           "https://data.caltech.edu/records/mzrjq-6wc02")
   categories = sorted(p.name for p in (folder / "101_ObjectCategories").iterdir() if p.is_dir())
   if not include_background:
     categories = [c for c in categories if c != "BACKGROUND_Google"]
