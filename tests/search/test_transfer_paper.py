@@ -88,3 +88,48 @@ def test_transfer_runs_a_stateful_task_end_to_end():
   table = result["tasks"]["digits_paper_cnn"]
   assert np.asarray(table["test"]).shape == (2, 2) and np.all(np.asarray(table["test"]) > 0.1)
   assert jnp.isfinite(jnp.asarray(table["comparisons"][0]["difference"]["estimate"]))
+
+
+def _write_cifar100(root, n_train=12, n_test=4):
+  import pickle  # noqa: PLC0415
+
+  folder = root / "cifar-100-python"
+  folder.mkdir(parents=True)
+  rng = np.random.default_rng(0)
+  for name, n in (("train", n_train), ("test", n_test)):
+    batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+             b"fine_labels": (np.arange(n) * 7 % 100).tolist(), b"coarse_labels": (np.arange(n) % 20).tolist()}
+    (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+
+
+def _write_tiny_imagenet(root, wnids=("n01", "n02"), per_class=3):
+  from PIL import Image  # noqa: PLC0415
+
+  folder = root / "tiny-imagenet-200"
+  (folder / "val" / "images").mkdir(parents=True)
+  (folder / "wnids.txt").write_text("\n".join(wnids) + "\n")
+  lines = []
+  for c, wnid in enumerate(wnids):
+    (folder / "train" / wnid / "images").mkdir(parents=True)
+    for i in range(per_class):
+      Image.fromarray(np.full((64, 64, 3), 90 * c, np.uint8)).save(folder / "train" / wnid / "images" / f"{i}.JPEG")
+    Image.fromarray(np.full((64, 64, 3), 90 * c, np.uint8)).save(folder / "val" / "images" / f"v{c}.JPEG")
+    lines.append(f"v{c}.JPEG\t{wnid}\t0\t0\t63\t63")
+  (folder / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("name, writer, kwargs, classes", [
+    ("cifar100_cnn", _write_cifar100, {"valid_size": 2}, 100),
+    ("tiny_imagenet_cnn", _write_tiny_imagenet, {"valid_size": 2}, 2),
+])
+def test_large_scale_tasks_build_from_tiny_files(tmp_path, name, writer, kwargs, classes):
+  import jax  # noqa: PLC0415
+
+  writer(tmp_path)
+  task = tasks.get_task(name, data_dir=str(tmp_path), dataset_kwargs=kwargs, batch_size=4)
+  assert task.modes is not None and task.augment is tasks.augment_images and task.chance == pytest.approx(1 / classes)
+  params, state = task.init(jax.random.PRNGKey(0)), task.initial_state(jax.random.PRNGKey(0))
+  step = jax.jit(lambda p, s, x, y: task.training_loss(p, s, x, y, jax.random.PRNGKey(1)))
+  loss, (_, new_state) = step(params, state, task.train.x[:4], task.train.y[:4])
+  assert np.isfinite(loss) and not np.allclose(new_state["batch_stats"]["BatchNorm_0"]["mean"], 0.0)
+  assert params["Dense_0"]["kernel"].shape == (256, classes)  # the width-64 ConvNet's 4·64 features
