@@ -104,19 +104,24 @@ def _concat(parts: list[Dataset]) -> Dataset:
 
 
 def load_cifar10(
-    seed: int = 0, *, root: str | os.PathLike | None = None, valid_size: int = 5000, max_train: int | None = None
+    seed: int = 0, *, root: str | os.PathLike | None = None, valid_size: int = 5000, max_train: int | None = None,
+    valid_from: str = "shuffled", scaling: str = "standardize",
 ) -> Split:
-  """CIFAR-10 as NHWC float32 images, standardised per channel with the training split's statistics.
+  """CIFAR-10 as NHWC float32 images, standardised per channel with the training split's statistics (by default).
 
-  The five training batches are shuffled with ``seed``; the last ``valid_size`` of them are the validation split
-  (as in the NOS search task, the authors' ``NeuralOptimizerSearch.py``) and the official test batch is the test
-  split. ``max_train`` keeps only the first that many training examples (quick runs).
+  The five training batches are shuffled with ``seed``; the last ``valid_size`` of them are the validation split and
+  the official test batch is the test split. With ``valid_from="end"`` the validation split is the last
+  ``valid_size`` images in file order (the NOS authors' fixed indices 45000–50000, ``NeuralOptimizerSearch.py``).
+  ``max_train`` keeps only the first that many training examples (quick runs).
 
   Args:
     seed: the seed of the shuffle.
     root: where the batch files are (see :func:`cifar10_dir`).
     valid_size: the number of training images held out for validation.
     max_train: keep only the first that many training images.
+    valid_from: ``"shuffled"`` or ``"end"`` (:data:`optix_evo.data.datasets.VALID_FROM`).
+    scaling: ``"standardize"``, ``"standardize_file"`` or ``"unit"`` ([0, 1];
+      :data:`optix_evo.data.datasets.SCALINGS`).
 
   Returns:
     A :class:`Split` of ``[N, 32, 32, 3]`` float32 images and int32 labels, 10 classes.
@@ -143,12 +148,12 @@ def load_cifar10(
                "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz")
   train = _concat([read_batch(folder / name) for name in _TRAIN_FILES])
   return image_split(train, read_batch(folder / _TEST_FILE), seed=seed, valid_size=valid_size, max_train=max_train,
-                     num_classes=10, name="cifar10")
+                     num_classes=10, name="cifar10", valid_from=valid_from, scaling=scaling)
 
 
 def load_cifar100(
     seed: int = 0, *, root: str | os.PathLike | None = None, valid_size: int = 5000, max_train: int | None = None,
-    labels: str = "fine",
+    labels: str = "fine", valid_from: str = "shuffled", scaling: str = "standardize",
 ) -> Split:
   """CIFAR-100 as NHWC float32 images (standardised as :func:`load_cifar10`): the official ``train`` file shuffled
   with ``seed`` (its last ``valid_size`` images: the validation split), the official ``test`` file as the test split.
@@ -159,6 +164,7 @@ def load_cifar100(
     valid_size: the number of training images held out for validation.
     max_train: keep only the first that many training images.
     labels: ``"fine"`` (100 classes, the usual benchmark) or ``"coarse"`` (20 superclasses).
+    valid_from, scaling: as :func:`load_cifar10`.
 
   Returns:
     A :class:`Split` of ``[N, 32, 32, 3]`` float32 images and int32 labels (100 or 20 classes).
@@ -187,4 +193,4 @@ def load_cifar100(
   key, classes = (b"fine_labels", 100) if labels == "fine" else (b"coarse_labels", 20)
   train, test = (read_batch(folder / name, key, classes) for name in ("train", "test"))
   return image_split(train, test, seed=seed, valid_size=valid_size, max_train=max_train, num_classes=classes,
-                     name="cifar100" if labels == "fine" else "cifar100_coarse")
+                     name="cifar100" if labels == "fine" else "cifar100_coarse", valid_from=valid_from, scaling=scaling)

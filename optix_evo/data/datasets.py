@@ -177,23 +177,55 @@ def data_dir(root: str | os.PathLike | None, dirname: str, marker: str) -> Path:
   return base if (base / marker).exists() or base.name == dirname else base / dirname
 
 
+VALID_FROM = ("shuffled", "end")
+"""Where an image set's validation split comes from: ``"shuffled"`` (the last images after a shuffle with the seed)
+or ``"end"`` (the last images of the training file, in file order, no shuffle: the NOS authors' indices 45000–50000
+of CIFAR-10)."""
+
+SCALINGS = ("standardize", "standardize_file", "unit")
+"""How image pixels become float32: ``"standardize"`` (per channel, the training split's mean and std),
+``"standardize_file"`` (per channel, the statistics of the whole training file, validation images included, as the
+NOS authors' evolution surrogate) or ``"unit"`` (``pixel / 255``, in [0, 1]: the authors' random-pool surrogate)."""
+
+
 def image_split(train: Dataset, test: Dataset, *, seed: int, valid_size: int, max_train: int | None, num_classes: int,
-                name: str) -> Split:
-  """Shuffles the ``uint8`` NHWC training images with ``seed``, keeps the last ``valid_size`` as the validation split
-  (``max_train``: only the first that many of the rest), and standardises every split per channel with the training
-  split's statistics (float32). ``test`` is the official held-out set."""
+                name: str, valid_from: str = "shuffled", scaling: str = "standardize") -> Split:
+  """Cuts the ``uint8`` NHWC training images into training and validation splits and scales every split to float32.
+
+  ``valid_from="shuffled"``: the images are shuffled with ``seed`` and the last ``valid_size`` are the validation
+  split; ``"end"``: the last ``valid_size`` images of the file, in file order, and the rest in file order (the seed
+  is not used). ``max_train`` keeps only the first that many of the training images. ``scaling``: one of
+  :data:`SCALINGS`. ``test`` is the official held-out set.
+
+  Examples:
+    >>> import numpy as np
+    >>> import optix_evo as ox
+    >>> from optix_evo.data.datasets import image_split
+    >>> images = ox.data.Dataset(np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1) * 25, np.arange(10))
+    >>> split = image_split(images, images, seed=0, valid_size=3, max_train=None, num_classes=10, name="toy",
+    ...                     valid_from="end", scaling="unit")
+    >>> print(split.valid.y, split.train.y, float(split.train.x.max()))  # the file's last 3 images validate
+    [7 8 9] [0 1 2 3 4 5 6] 0.5882353
+  """
   n = train.num_examples
   if not 0 <= valid_size < n:
     raise InputError(f"valid_size={valid_size} must be in [0, {n}) for the {n} training images of {name}.")
   if max_train is not None and max_train < 1:
     raise InputError(f"max_train must be None or >= 1, got {max_train}.")
-  order = np.random.default_rng(seed).permutation(n)
+  if valid_from not in VALID_FROM:
+    raise InputError(f"valid_from must be one of {VALID_FROM}, got {valid_from!r}.")
+  if scaling not in SCALINGS:
+    raise InputError(f"scaling must be one of {SCALINGS}, got {scaling!r}.")
+  order = np.random.default_rng(seed).permutation(n) if valid_from == "shuffled" else np.arange(n)
   x, y = train.x[order], train.y[order]
   n_train = n - valid_size
   train_x, train_y = x[:n_train][:max_train], y[:n_train][:max_train]
-  scaled = train_x.astype(np.float32) / 255.0
-  mean, std = scaled.mean(axis=(0, 1, 2)), scaled.std(axis=(0, 1, 2))
-  std = np.where(std > 0, std, 1.0)
+  if scaling == "unit":
+    mean, std = np.zeros(x.shape[-1], np.float32), np.ones(x.shape[-1], np.float32)
+  else:
+    scaled = (train_x if scaling == "standardize" else train.x).astype(np.float32) / 255.0
+    mean, std = scaled.mean(axis=(0, 1, 2)), scaled.std(axis=(0, 1, 2))
+    std = np.where(std > 0, std, 1.0)
   norm = lambda images: ((images.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)  # noqa: E731
   return Split(
       train=Dataset(norm(train_x), train_y.astype(np.int32)),

@@ -97,14 +97,26 @@ class NOSConvNet(nn.Module):
   """The small ConvNet of the NOS search-time task (Morgan & Hougen 2024).
 
   ``Conv3x3(base) → BN → swish → Conv3x3(2·base, stride 2) → BN → swish → Conv3x3(4·base, stride 2) → BN → swish →
-  GlobalAvgPool → Dense(outputs)``, all convolutions ``SAME``-padded. The paper uses ``base`` = 32 (48 during
-  evolution) on CIFAR-10. Differences, so the model stays a pure function of its parameters: batch normalisation uses
-  batch statistics (:class:`BatchStatNorm`), and the paper's Dropout(0.2) before the read-out is left out (the
-  training loop has no dropout key). Inputs are NHWC.
+  GlobalAvgPool → Dropout → Dense(outputs)``, all convolutions ``SAME``-padded. The paper uses ``base`` = 32 (48 during
+  evolution) on CIFAR-10.
+
+  Two behaviours, chosen by the task:
+
+  * ``running_norm=True, dropout=0.2`` (the authors' Keras network, their ``ConvNet`` in ``NeuralOptimizerSearch.py``):
+    Keras ``BatchNormalization`` (momentum 0.99, epsilon 1e-3) that normalises with the batch and updates running
+    averages when ``train=True``, and normalises with the running averages at evaluation (``train=False``); Dropout(0.2)
+    before the read-out, active only when training. The running averages live in the ``batch_stats`` collection.
+  * the defaults (``running_norm=False, dropout=0``): a pure function of its parameters, so it vmaps over
+    populations without model state: :class:`BatchStatNorm` normalises with the evaluated batch's statistics, and no
+    dropout.
+
+  Inputs are NHWC.
 
   Attributes:
     base: the width of the first convolution.
     outputs: the number of logits.
+    dropout: the dropout rate before the read-out (0: none).
+    running_norm: Keras-style batch normalisation with running averages (else :class:`BatchStatNorm`).
 
   Raises:
     ValueError: from ``apply``, for inputs that are not NHWC images.
@@ -117,20 +129,35 @@ class NOSConvNet(nn.Module):
     >>> params = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((2, 8, 8, 3)))  # shapes only
     >>> print(jax.eval_shape(model.apply, params, jnp.ones((2, 8, 8, 3))).shape)
     (2, 10)
+    >>> paper = ox.models.NOSConvNet(base=4, dropout=0.2, running_norm=True)
+    >>> print(sorted(jax.eval_shape(paper.init, jax.random.PRNGKey(0), jnp.zeros((2, 8, 8, 3)))))
+    ['batch_stats', 'params']
 
   References:
     Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
     <https://arxiv.org/abs/2404.06679>`_, 2024; code: `OUStudent/NeuralOptimizerSearch
-    <https://github.com/OUStudent/NeuralOptimizerSearch>`_ (the search-time network of their section 6.1).
+    <https://github.com/OUStudent/NeuralOptimizerSearch>`_ (``ConvNet`` in ``NeuralOptimizerSearch.py``).
   """
 
   base: int = 32
   outputs: int = 10
+  dropout: float = 0.0
+  running_norm: bool = False
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+  def __call__(self, x: jnp.ndarray, train: bool = False, deterministic: bool | None = None) -> jnp.ndarray:
+    """Logits of the NHWC batch ``x``; ``train``: batch statistics (updating the running averages) and dropout;
+    ``deterministic`` (default ``not train``): no dropout."""
     _check_images(x, "NOSConvNet")
+    deterministic = (not train) if deterministic is None else deterministic
     for multiple, stride in ((1, 1), (2, 2), (4, 2)):
       x = nn.Conv(multiple * self.base, (3, 3), strides=(stride, stride), padding="SAME")(x)
-      x = nn.swish(BatchStatNorm()(x))
-    return nn.Dense(self.outputs)(x.mean(axis=(1, 2)))
+      if self.running_norm:
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3)(x)
+      else:
+        x = BatchStatNorm()(x)
+      x = nn.swish(x)
+    x = x.mean(axis=(1, 2))
+    if self.dropout:
+      x = nn.Dropout(self.dropout, deterministic=deterministic)(x)
+    return nn.Dense(self.outputs)(x)

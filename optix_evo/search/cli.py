@@ -22,7 +22,7 @@ import os
 import time
 from typing import Any
 
-from optix_evo.cli import apply_set, nonnegative_int, parse_set, positive_int
+from optix_evo.cli import apply_set, nonnegative_int, parse_set, positive_float, positive_int
 from optix_evo.errors import InputError
 from optix_evo.runs.folder import add_out_argument, check_out_dir, open_run_folder
 from optix_evo.runs.limits import MAX_STEPS, check_steps
@@ -242,6 +242,13 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
+  if args.preset is not None:  # the paper's transfer experiments: commands and GPU hours, nothing trained
+    from optix_evo.search.transfer import format_plan, paper_plan  # pylint: disable=import-outside-toplevel
+    print(format_plan(paper_plan(data_dir=args.data_dir or "DATA", out=args.out or "runs/transfer",
+                                 gpu_tflops=args.gpu_tflops), args.gpu_tflops), end="")
+    return 0
+  if args.out is None:
+    raise InputError("--out DIR is required (or --preset paper to list the paper's commands).")
   import jax  # pylint: disable=import-outside-toplevel
 
   from optix_evo.compilation import CompileLog  # pylint: disable=import-outside-toplevel
@@ -262,7 +269,8 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     with CompileLog() as log:
       result = transfer(names(args.tasks), run_dir=args.run_dir, top=args.top, references=names(args.references),
                         baselines=names(args.baselines), seeds=args.seeds, steps=args.steps, lr_grid=lr_grid,
-                        data_dir=args.data_dir, seed=args.seed)
+                        data_dir=args.data_dir, seed=args.seed,
+                        chunk_size=args.chunk_size)
     timing = {"wall_s": time.perf_counter() - start, **log.summary()}
     result["timing"] = timing
     header = (f"{'Top ' + str(args.top) + ' of `' + args.run_dir + '`, ' if args.run_dir else ''}references "
@@ -344,6 +352,13 @@ def register(subparsers) -> None:
   t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                  help=f"override a setting ({', '.join(_TRANSFER_SETTINGS)}), e.g. --set seeds=3 (repeatable)")
   t.add_argument("--data-dir", default=None, metavar="DIR")
-  add_out_argument(t)
+  add_out_argument(t, required=False)
+  t.add_argument("--chunk-size", type=positive_int, default=None,
+                 help="runs trained at once per GPU/TPU (1 for EfficientNetV2-S; default: all of a device's share)")
+  t.add_argument("--preset", choices=("paper",), default=None,
+                 help="paper: print the commands of the NOS paper's transfer tables with estimated GPU hours "
+                      "(trains nothing)")
+  t.add_argument("--gpu-tflops", type=positive_float, default=100.0,
+                 help="with --preset: the sustained TFLOP/s the GPU-hour estimate assumes (default 100)")
   _add_jax_arguments(t)
   t.set_defaults(func=_cmd_transfer, parser=t)

@@ -178,6 +178,7 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
   ``tables``: the run's rows of :func:`schedule_tables`."""
   init_key, data_key, augment_key = jax.random.split(key, 3)
   params = task.init(init_key)
+  model_state = task.initial_state(init_key)  # BatchNorm running averages (Task.modes); () for most tasks
   factors, learning_rate, momentum = tables
   optimizer = graph.interpret(genome, lambda c: learning_rate[c], spec=spec, momentum=lambda c: momentum[c],
                               step_factors=lambda c: (factors[c], 1.0), strategy=strategy)
@@ -187,43 +188,49 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
   n_epochs = (budget.steps + budget.epoch - 1) // budget.epoch
 
   def train_step(t, carry):
-    params, state, perm, accuracy, finite = carry
+    params, state, model_state, perm, accuracy, finite = carry
     perm = jax.lax.cond(t % per_data_epoch == 0,  # a fresh permutation of the training set per pass over it
                         lambda: jax.random.permutation(jax.random.fold_in(data_key, t // per_data_epoch), n_train),
                         lambda: perm)
     idx = jax.lax.dynamic_slice_in_dim(perm, (t % per_data_epoch) * batch, batch)
     xb, yb = data["train_x"][idx], data["train_y"][idx]
+    step_key = jax.random.fold_in(augment_key, t)
     if task.augment is not None:
-      xb = task.augment(jax.random.fold_in(augment_key, t), xb)
-    (loss, metrics), grads = jax.value_and_grad(task.loss_fn, has_aux=True)(params, xb, yb)
+      xb = task.augment(step_key, xb)
+    (loss, (metrics, model_state)), grads = jax.value_and_grad(task.training_loss, has_aux=True)(
+        params, model_state, xb, yb, jax.random.fold_in(step_key, 1))
     updates, state = optimizer.update(grads, state, params)
     params = optax.apply_updates(params, updates)
-    return params, state, perm, accuracy + metrics["accuracy"], finite & jnp.isfinite(loss)
+    return params, state, model_state, perm, accuracy + metrics["accuracy"], finite & jnp.isfinite(loss)
 
   def epoch(carry):
-    e, params, state, perm, best, test, _, best_train, steps_run, finite, _ = carry
+    e, params, state, model_state, perm, best, test, _, best_train, steps_run, finite, _ = carry
     length = jnp.minimum(budget.epoch, budget.steps - e * budget.epoch)
-    params, state, perm, accuracy, finite = jax.lax.fori_loop(
-        e * budget.epoch, e * budget.epoch + length, train_step, (params, state, perm, jnp.float32(0), finite))
+    params, state, model_state, perm, accuracy, finite = jax.lax.fori_loop(
+        e * budget.epoch, e * budget.epoch + length, train_step,
+        (params, state, model_state, perm, jnp.float32(0), finite))
     finite = finite & graph.is_finite(state)
-    valid = evaluate(task.loss_fn, params, task_data(data, "valid"), chunk_size=512)["accuracy"]
+    eval_loss = task.evaluation_loss(model_state)  # inference mode: no dropout, running averages
+    valid = evaluate(eval_loss, params, task_data(data, "valid"), chunk_size=512)["accuracy"]
     improved = finite & jnp.isfinite(valid) & (valid > best)
     best = jnp.where(improved, valid, best).astype(jnp.float32)
-    test = jax.lax.cond(improved, lambda: evaluate(task.loss_fn, params, task_data(data, "test"),
+    test = jax.lax.cond(improved, lambda: evaluate(eval_loss, params, task_data(data, "test"),
                                                    chunk_size=512)["accuracy"].astype(jnp.float32), lambda: test)
     train_accuracy = (accuracy / length).astype(jnp.float32)
     stopped = (e >= budget.check_after) & (train_accuracy < budget.min_accuracy)
     best_train = jnp.maximum(best_train, train_accuracy)
-    return e + 1, params, state, perm, best, test, train_accuracy, best_train, steps_run + length, finite, stopped
+    return (e + 1, params, state, model_state, perm, best, test, train_accuracy, best_train, steps_run + length, finite,
+            stopped)
 
   def go_on(carry):
     e, *_, finite, stopped = carry
     return (e < n_epochs) & finite & ~stopped
 
-  carry = (jnp.zeros([], jnp.int32), params, state, jnp.arange(n_train), jnp.float32(WORST), jnp.float32(jnp.nan),
-           jnp.float32(0), jnp.float32(0), jnp.zeros([], jnp.int32), jnp.asarray(True), jnp.asarray(False))
-  _, _, _, _, best, test, train_accuracy, best_train, steps_run, finite, stopped = jax.lax.while_loop(go_on, epoch,
-                                                                                                     carry)
+  carry = (jnp.zeros([], jnp.int32), params, state, model_state, jnp.arange(n_train), jnp.float32(WORST),
+           jnp.float32(jnp.nan), jnp.float32(0), jnp.float32(0), jnp.zeros([], jnp.int32), jnp.asarray(True),
+           jnp.asarray(False))
+  _, _, _, _, _, best, test, train_accuracy, best_train, steps_run, finite, stopped = jax.lax.while_loop(
+      go_on, epoch, carry)
   return best, test, train_accuracy, steps_run, ~finite, stopped, best_train
 
 
