@@ -77,8 +77,9 @@ def test_cli_preset_paper_prints_the_plan(monkeypatch, capsys):
 def test_cli_transfer_bad_input(one_error_line):
   assert cli.main(["transfer", "--tasks", "digits_mlp"]) == 2
   one_error_line("transfer", "--out DIR is required")
-  assert cli.main(["transfer", "--preset", "paper", "--gpu-tflops", "0"]) == 2
-  one_error_line("transfer", "--gpu-tflops must be positive")
+  with pytest.raises(SystemExit) as exit_info:  # argparse's own type check (positive_float)
+    cli.main(["transfer", "--preset", "paper", "--gpu-tflops", "0"])
+  assert exit_info.value.code == 2
 
 
 @pytest.mark.slow  # trains 2 optimizers × 2 rates × 2 seeds of the paper ConvNet (a minute on 2 cores)
