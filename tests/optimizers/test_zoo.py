@@ -28,7 +28,9 @@ def quadratic(p):
 
 # Learning rates for the toy problems (the registered defaults are the references' and suit other scales).
 QUADRATIC_LR = {"lion": 0.01, "sophia": 0.01, "rmsprop": 0.01, "adagrad": 0.5, "sgd": 0.1, "momentum": 0.05,
-                "nesterov": 0.05}
+                "nesterov": 0.05, "adadelta": 10.0, "fromage": 0.1, "lamb": 0.3, "lars": 10.0, "sm3": 0.5,
+                **dict.fromkeys(("dadapt_adamw", "dog", "dowg", "momo", "polyak_sgd", "cocob", "prodigy"), 1.0)}
+QUADRATIC_HP = {"simplified_ademamix": {"learning_rate": 1e-2, "b1": 0.9}}  # b1=0.99 needs more than 300 steps
 DIGITS_LR = {"lion": 1e-3, "sophia": 1e-3, "radam": 1e-2, "powersign": 0.05, "addsign": 0.05}
 # Digits runs cost ~4 s of compilation each: by default one per distinct piece of this package's maths (AMSBound and
 # PowerSign share AdaBound's and AddSign's code; sophia checks the grad_fn hand-off); the slow variant runs the rest.
@@ -58,12 +60,13 @@ def run(optimizer, steps, params=PARAMS):
 
 @pytest.mark.parametrize("name", sorted(ox.OPTIMIZERS))
 def test_converges_on_quadratic(name):
-  optimizer = optax.with_extra_args_support(ox.get_optimizer(name, learning_rate=QUADRATIC_LR.get(name, 0.05)))
+  hparams = QUADRATIC_HP.get(name, {"learning_rate": QUADRATIC_LR.get(name, 0.05)})
+  optimizer = optax.with_extra_args_support(ox.get_optimizer(name, **hparams))
 
   def solve(p):
     def step(carry, _):
       p, s = carry
-      u, s = optimizer.update(jax.grad(quadratic)(p), s, p, grad_fn=jax.grad(quadratic))
+      u, s = optimizer.update(jax.grad(quadratic)(p), s, p, grad_fn=jax.grad(quadratic), value=quadratic(p))
       return (optax.apply_updates(p, u), s), None
 
     return quadratic(jax.lax.scan(step, (p, optimizer.init(p)), None, length=300)[0][0])
