@@ -62,6 +62,10 @@ def _argv(args: argparse.Namespace) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
+  if args.log_dir:
+    from optix_evo import tensorboard  # pylint: disable=import-outside-toplevel
+
+    tensorboard.require()
   config = resolve_config(args)
   prepare_out_dir(args.out, force=args.force)
   results, elapsed = core.timed_bench(config, args.out, title=f"optix-evo bench --preset {args.preset}",
@@ -80,6 +84,8 @@ def _run(args: argparse.Namespace) -> int:
 
     write_manifest(args.out, argv=_argv(args), config=core.config_dict(config),
                    seeds={s.name: list(range(s.seeds)) for s in config.studies}, headline=core.headline(results))
+  if args.log_dir:
+    print(f"TensorBoard events: {tensorboard.bench_events(args.out, args.log_dir)}")
   print(f"{len(results)} cells in {elapsed:.0f} s, peak memory {core.peak_memory_mib():.0f} MiB; results in {args.out}/")
   return 0
 
@@ -106,4 +112,6 @@ def register(subparsers) -> None:
                       help="also train a DNM and a small MLP with PSO / DE / CMA-ES (evosax) at Adam's wall time")
   parser.add_argument("--no-plots", action="store_true")
   parser.add_argument("--quiet", action="store_true", help="no progress bar")
+  parser.add_argument("--log-dir", default=None, metavar="DIR",
+                      help="also write TensorBoard event files there (needs the tensorboard extra)")
   parser.set_defaults(func=_run)
