@@ -1,25 +1,25 @@
 """The optimizer zoo: every optimizer of the zoo as an ``optax.GradientTransformation``.
 
-Optimizers that optax already has are re-exported with argument checks (or thinly wrapped where the reference
-implementation's semantics differ, see each docstring); the others are new ``scale_by_*`` transformations with an
-alias, in the optax style. :data:`OPTIMIZERS` lists them all with their reference default hyperparameters.
+Modules: ``optax_parity`` (optax's optimizers with argument checks and the options that give the PyTorch references'
+maths), ``from_optax`` (optax's and ``optax.contrib``'s other optimizers, re-exported unchanged), ``sophia``, and one
+module per optimizer the library adds or corrects (``adabound``, ``adan``, ``rprop``, ``sign``, ``swats``,
+``weight_decay``), each a ``scale_by_*`` transformation with an alias, in the optax style. :data:`OPTIMIZERS` lists
+them all with their reference default hyperparameters.
 """
 
 from optix_evo.optimizers.adabound import ScaleByAdaBoundState, adabound, amsbound, scale_by_adabound
 from optix_evo.optimizers.adan import adan, scale_by_adan
-from optix_evo.optimizers.baselines import (
+from optix_evo.optimizers.optax_parity import (
     adabelief,
     adagrad,
     adam,
     adamw,
-    hutchinson_diag_hessian,
     lion,
     radam,
     rmsprop,
     scale_by_radam_eps_outside,
     scale_by_rss_eps_outside,
     sgd,
-    sophia,
 )
 from optix_evo.optimizers.from_optax import (
     OPTAX_CONTRIB,
@@ -48,7 +48,6 @@ from optix_evo.optimizers.from_optax import (
     novograd,
     polyak_sgd,
     prodigy,
-    rprop,
     schedule_free_adamw,
     schedule_free_sgd,
     sign_sgd,
@@ -58,6 +57,7 @@ from optix_evo.optimizers.from_optax import (
     yogi,
 )
 from optix_evo.optimizers.registry import OPTIMIZERS, OptimizerSpec, get_optimizer, register
+from optix_evo.optimizers.rprop import rprop, scale_by_rprop
 from optix_evo.optimizers.sign import (
     ScaleBySignMomentumState,
     addsign,
@@ -68,6 +68,7 @@ from optix_evo.optimizers.sign import (
     scale_by_addsign,
     scale_by_powersign,
 )
+from optix_evo.optimizers.sophia import hutchinson_diag_hessian, sophia
 from optix_evo.optimizers.swats import ScaleBySwatsState, scale_by_swats, swats, swats_in_sgd_phase
 from optix_evo.optimizers.weight_decay import LayerwiseDecayState, add_layerwise_decayed_weights
 
@@ -99,10 +100,11 @@ register("powersign", powersign, {"learning_rate": 0.1}, "Bello et al. 2017, arX
 register("addsign", addsign, {"learning_rate": 0.1}, "Bello et al. 2017, arXiv:1709.07417 (TF AddSignOptimizer)")
 
 
-def _polyak_sgd(learning_rate: float = 1.0, **kwargs):
+def _polyak_sgd(learning_rate: float = 1.0, max_learning_rate: float = 1.0, f_min: float = 0.0, eps: float = 0.0,
+                variant: str = "sps"):
   """The registry's ``"polyak_sgd"``: :func:`polyak_sgd` whose ``learning_rate`` (what a grid sweeps) is optax's
   ``scaling`` of the Polyak step."""
-  return polyak_sgd(scaling=learning_rate, **kwargs)
+  return polyak_sgd(max_learning_rate=max_learning_rate, scaling=learning_rate, f_min=f_min, eps=eps, variant=variant)
 
 
 # From optax and optax.contrib (module from_optax): the papers' (or their code's) default learning rates, optax's
@@ -122,7 +124,8 @@ for _name, _constructor, _defaults, _citation in (
     ("novograd", novograd, {"learning_rate": 1e-3}, "Ginsburg et al. 2019, arXiv:1905.11286"),
     ("polyak_sgd", _polyak_sgd, {"learning_rate": 1.0}, "Loizou et al. 2021, arXiv:2002.10542 (learning_rate is "
      "optax's scaling)"),
-    ("rprop", rprop, {"learning_rate": 1e-2}, "Riedmiller & Braun 1993 (torch.optim.Rprop defaults)"),
+    ("rprop", rprop, {"learning_rate": 1e-2}, "Riedmiller & Braun 1993; Igel & Hüsken 2000 (torch.optim.Rprop: "
+     "optax's lags one step)"),
     ("sign_sgd", sign_sgd, {"learning_rate": 1e-3}, "Bernstein et al. 2018, arXiv:1802.04434"),
     ("signum", signum, {"learning_rate": 1e-3}, "Bernstein et al. 2018, arXiv:1802.04434"),
     ("sm3", sm3, {"learning_rate": 0.1}, "Anil et al. 2019, arXiv:1901.11150"),
@@ -203,6 +206,7 @@ __all__ = [
     "scale_by_addsign",
     "scale_by_powersign",
     "scale_by_radam_eps_outside",
+    "scale_by_rprop",
     "scale_by_rss_eps_outside",
     "scale_by_swats",
     "schedule_free_adamw",

@@ -3,7 +3,7 @@
 Each name here is optax's own function with optax's signature and maths, wrapped only as every zoo optimizer is: a
 negative or non-finite learning rate is refused at construction, ``init`` refuses integer parameters, and ``update``
 checks the gradient tree against the parameters. Nothing is re-implemented: where optax disagrees with the reference
-the zoo has its own module instead (:func:`adan`). ``tests/optimizers/test_from_optax.py`` checks each one step by step
+the zoo has its own module instead (:func:`adan`, :func:`rprop`). ``tests/optimizers/test_from_optax.py`` checks each one step by step
 against the paper's algorithm written out in NumPy, or against optax's own test expectations.
 
 Extra arguments: :func:`polyak_sgd`, :func:`momo` and :func:`momo_adam` read the batch loss ``value=``, which
@@ -95,10 +95,6 @@ polyak_sgd = _reexport(
     optax.polyak_sgd, "polyak_sgd", r"SGD with the Polyak step :math:`\min((f(w) - f^*) / \|g\|^2, \eta_{max})`; "
     "``update`` takes the batch loss ``value=``.",
     "Loizou et al., `Stochastic Polyak Step-size for SGD <https://arxiv.org/abs/2002.10542>`_, AISTATS 2021.")
-rprop = _reexport(optax.rprop, "rprop", "Rprop: per-coordinate step sizes grown or shrunk by the gradient's sign "
-                  "agreement.",
-                  "Riedmiller & Braun, `A Direct Adaptive Method for Faster Backpropagation Learning: The RPROP "
-                  "Algorithm <https://doi.org/10.1109/ICNN.1993.298623>`_, 1993.")
 sign_sgd = _reexport(optax.sign_sgd, "sign_sgd", r"signSGD: :math:`u = -\eta\,\mathrm{sign}(g)`.",
                      "Bernstein et al., `signSGD: Compressed Optimisation for Non-Convex Problems "
                      "<https://arxiv.org/abs/1802.04434>`_, ICML 2018.")
@@ -179,6 +175,6 @@ simplified_ademamix = _reexport(
 
 #: The names of this module, by source: what optax ships in its core and in ``optax.contrib``.
 OPTAX_CORE = ("adadelta", "adafactor", "adamax", "adamaxw", "amsgrad", "fromage", "lamb", "lars", "nadam", "nadamw",
-              "novograd", "polyak_sgd", "rprop", "sign_sgd", "signum", "sm3", "yogi")
+              "novograd", "polyak_sgd", "sign_sgd", "signum", "sm3", "yogi")
 OPTAX_CONTRIB = ("acprop", "ademamix", "adopt", "cocob", "dadapt_adamw", "dog", "dowg", "madgrad", "momo", "momo_adam",
                  "muon", "prodigy", "schedule_free_adamw", "schedule_free_sgd", "simplified_ademamix")

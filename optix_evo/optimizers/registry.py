@@ -45,7 +45,7 @@ def register(name: str, constructor: Callable[..., optax.GradientTransformation]
     citation: where the optimizer and its defaults come from.
 
   Raises:
-    InputError: if ``name`` is already registered (one way to do each thing).
+    ValueError: if ``name`` is already registered (one way to do each thing).
 
   Examples:
     >>> import optax
@@ -56,7 +56,7 @@ def register(name: str, constructor: Callable[..., optax.GradientTransformation]
     >>> del ox.OPTIMIZERS["lamb"]  # this example's entry removed again
   """
   if name in OPTIMIZERS:
-    raise InputError(f"An optimizer named {name!r} is already registered.")
+    raise ValueError(f"An optimizer named {name!r} is already registered.")
   OPTIMIZERS[name] = OptimizerSpec(constructor, dict(defaults), citation)
 
 
@@ -71,7 +71,8 @@ def get_optimizer(name: str, **hparams: Any) -> optax.GradientTransformation:
     The optimizer, an :class:`optax.GradientTransformation`.
 
   Raises:
-    InputError: if ``name`` is unknown (the message lists the known names) or a hyperparameter is not accepted.
+    InputError: if ``name`` is unknown (the message lists the known names) or a hyperparameter is not accepted:
+      names and hyperparameters come from row specs, ``--set`` values and configuration files.
 
   Examples:
     >>> import optix_evo as ox
@@ -89,5 +90,5 @@ def get_optimizer(name: str, **hparams: Any) -> optax.GradientTransformation:
     raise InputError(f"Unknown optimizer {name!r}. Known optimizers: {', '.join(sorted(OPTIMIZERS))}.") from None
   try:
     return spec.constructor(**{**spec.defaults, **hparams})
-  except TypeError as e:
-    raise InputError(f"Bad hyperparameters for optimizer {name!r}: {e}. Defaults are {dict(spec.defaults)}.") from e
+  except (TypeError, ValueError) as e:
+    raise InputError(f"Bad hyperparameters for optimizer {name!r}: {e} Defaults are {dict(spec.defaults)}.") from e

@@ -309,8 +309,9 @@ def test_registry_sophia_tracks_the_exact_hessian_diagonal():
 @pytest.mark.parametrize("name", sorted(ox.OPTIMIZERS))
 def test_integer_params_are_refused(name):
   """One Adam step would turn an int32 1 into 0: every zoo optimizer refuses integer leaves, naming the leaf."""
-  with pytest.raises(InputError, match=r"int32 parameter \['w'\].*float dtype"):
+  with pytest.raises(ValueError, match=r"int32 parameter \['w'\].*float dtype") as e:
     ox.get_optimizer(name).init({"w": jnp.ones(3, jnp.int32), "b": jnp.zeros(2)})
+  assert not isinstance(e.value, InputError)  # a bad argument to the Python API (errors.py states the rule)
 
 
 ZERO_EPS = [  # (build, refused): eps=0 is refused exactly where a zero gradient would give 0/0
@@ -337,11 +338,26 @@ ZERO_EPS = [  # (build, refused): eps=0 is refused exactly where a zero gradient
 @pytest.mark.parametrize("build, refused", ZERO_EPS)
 def test_zero_eps_is_refused_where_it_divides_by_zero(build, refused):
   if refused:
-    with pytest.raises(InputError, match="eps"):
+    with pytest.raises(ValueError, match="eps") as e:
       build()
+    assert not isinstance(e.value, InputError)
     return
   opt = optax.with_extra_args_support(build())
   params = {"x": jnp.array([1.0, -2.0, 0.5])}
   zeros = jax.tree.map(jnp.zeros_like, params)
   updates, _ = opt.update(zeros, opt.init(params), params, grad_fn=lambda p: zeros)
   assert bool(jnp.all(jnp.isfinite(updates["x"])))  # what is accepted stays finite on a zero gradient
+
+
+def test_value_error_for_python_arguments_input_error_for_names_and_settings():
+  """The rule of optix_evo/errors.py: a constructor's bad argument is a plain ValueError (as optax's); the name and
+  hyperparameter lookup that row specs and --set values go through raises InputError."""
+  for build in (lambda: ox.adam(-1.0), lambda: ox.sam(optax.sgd(0.1), rho=-1.0), lambda: ox.muon(-1.0),
+                lambda: ox.register("adam", ox.adam, {}, "again")):
+    with pytest.raises(ValueError) as e:
+      build()
+    assert type(e.value) is ValueError, build
+  for build in (lambda: ox.get_optimizer("adamm"), lambda: ox.get_optimizer("adam", learning_rate=-1.0),
+                lambda: ox.get_optimizer("adam", beta=0.9)):
+    with pytest.raises(InputError):
+      build()
