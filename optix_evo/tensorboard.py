@@ -64,9 +64,12 @@ def monitor_events(history: Mapping[str, Any], log_dir: str | Path, *, prefix: s
   """Writes ``ox.monitor`` telemetry (``ox.monitor_history(state)``) to event files in ``log_dir``.
 
   Examples:
-    >>> import numpy as np, tempfile
+    >>> import os, tempfile
+    >>> import numpy as np
     >>> import optix_evo.tensorboard as oxtb
-    >>> path = oxtb.monitor_events({"total/update_norm": np.array([1.0, 0.5])}, tempfile.mkdtemp())  # doctest: +SKIP
+    >>> log_dir = oxtb.monitor_events({"total/update_norm": np.array([1.0, 0.5])}, tempfile.mkdtemp())
+    >>> print([name.startswith("events.out.tfevents") for name in os.listdir(log_dir)])
+    [True]
   """
   writer = _writer(log_dir)
   try:

@@ -50,10 +50,10 @@ def register(name: str, constructor: Callable[..., optax.GradientTransformation]
   Examples:
     >>> import optax
     >>> import optix_evo as ox
-    >>> ox.register("lamb", optax.lamb, {"learning_rate": 1e-3}, "You et al. 2020, arXiv:1904.00962")
-    >>> print(ox.OPTIMIZERS["lamb"].defaults)
-    {'learning_rate': 0.001}
-    >>> del ox.OPTIMIZERS["lamb"]  # this example's entry removed again
+    >>> ox.register("lamb_3e3", optax.lamb, {"learning_rate": 3e-3}, "You et al. 2020, arXiv:1904.00962")
+    >>> print(ox.OPTIMIZERS["lamb_3e3"].defaults)
+    {'learning_rate': 0.003}
+    >>> del ox.OPTIMIZERS["lamb_3e3"]  # this example's entry removed again
   """
   if name in OPTIMIZERS:
     raise ValueError(f"An optimizer named {name!r} is already registered.")
@@ -78,7 +78,7 @@ def get_optimizer(name: str, **hparams: Any) -> optax.GradientTransformation:
     >>> import optix_evo as ox
     >>> opt = ox.get_optimizer("adam", learning_rate=3e-4)
     >>> print(sorted(ox.OPTIMIZERS)[:4])
-    ['adabelief', 'adabound', 'adagrad', 'adam']
+    ['acprop', 'adabelief', 'adabound', 'adadelta']
     >>> ox.get_optimizer("adamm")
     Traceback (most recent call last):
       ...
