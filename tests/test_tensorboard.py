@@ -100,3 +100,23 @@ def test_log_dir_without_the_writer_is_refused_before_anything_runs(tmp_path, mo
   for command in (["bench", "--out", str(tmp_path / "b")], ["search", "--out", str(tmp_path / "s")]):
     assert main([*command, "--quiet", "--log-dir", str(tmp_path / "tb")]) == 2
     assert not (tmp_path / command[2].rsplit("/", 1)[-1]).exists()
+
+
+@pytest.mark.slow
+def test_search_log_dir_writes_events_next_to_the_results(tmp_path):
+  """The search's call site, on a tiny search (the tiny settings of tests/search/test_cli.py)."""
+  from optix_evo.cli import main
+
+  tiny = ["--task", "digits_mlp", "--seed", "3", "--quiet", *sum((["--set", s] for s in (
+      "space=extended", "particles=2", "steps=1", "mutants=2", "pool_factor=2", "surrogate_steps=20", "epochs=2",
+      "probe_steps=6", "lr_grid=(0.1, 0.01)", "elimination_candidates=3",
+      "stages=({'steps': 20, 'seeds': 1, 'keep': 2},)", "finalists=2", "final_steps=20", "final_seeds=2",
+      "final_lr_grid=(0.1, 0.01)", "holdout_tasks=iris_mlp", "baselines=adam", "references=nos_opt9")), [])]
+  out, tb = tmp_path / "out", tmp_path / "tb"
+  assert main(["search", *tiny, "--out", str(out), "--log-dir", str(tb)]) == 0
+  acc, s = read(tb)
+  generations = sorted({json.loads(line)["generation"] for line in (out / "history.jsonl").read_text().splitlines()
+                        if json.loads(line)["stage"] == "surrogate"})
+  assert [step for step, _ in s["search/fitness/best"]] == generations
+  assert "elimination/best_fitness" in s and any(tag.startswith("headline/") for tag in s)
+  assert "report/text_summary" in acc.Tags()["tensors"]
