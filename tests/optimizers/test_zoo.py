@@ -31,7 +31,12 @@ QUADRATIC_LR = {"lion": 0.01, "sophia": 0.01, "rmsprop": 0.01, "adagrad": 0.5, "
                 "nesterov": 0.05, "adadelta": 10.0, "fromage": 0.1, "lamb": 0.3, "lars": 10.0, "sm3": 0.5,
                 **dict.fromkeys(("dadapt_adamw", "dog", "dowg", "momo", "polyak_sgd", "cocob", "prodigy"), 1.0)}
 QUADRATIC_HP = {"simplified_ademamix": {"learning_rate": 1e-2, "b1": 0.9}}  # b1=0.99 needs more than 300 steps
-DIGITS_LR = {"lion": 1e-3, "sophia": 1e-3, "radam": 1e-2, "powersign": 0.05, "addsign": 0.05}
+DIGITS_LR = {"lion": 1e-3, "sophia": 1e-3, "radam": 1e-2, "powersign": 0.05, "addsign": 0.05, "lamb": 1e-2,
+             "lars": 3.0, "novograd": 3e-2, "rprop": 3e-4}  # rprop: a full-batch method, small steps on minibatches
+# What 100 minibatch steps at any of a few learning rates do not reach (measured: acprop's loss rises at 1e-3 to 1e-2,
+# its first steps overshoot; DoG reaches 0.28 test accuracy at its default, 0.12 and NaN at 3).
+DIGITS_XFAIL = {"acprop": "optax.contrib.acprop's first steps overshoot: the loss rises",
+                "dog": "DoG's step grows from 1e-6 relative: 100 steps are too few"}
 # Digits runs cost ~4 s of compilation each: by default one per distinct piece of this package's maths (AMSBound and
 # PowerSign share AdaBound's and AddSign's code; sophia checks the grad_fn hand-off); the slow variant runs the rest.
 DIGITS_DEFAULT = ("adabound", "adan", "addsign", "sophia", "swats")
@@ -96,7 +101,9 @@ def test_learns_digits(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(set(ox.OPTIMIZERS) - set(DIGITS_DEFAULT)))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.xfail(strict=True, reason=DIGITS_XFAIL[n])]
+                                               if n in DIGITS_XFAIL else []) for n in
+                                  sorted(set(ox.OPTIMIZERS) - set(DIGITS_DEFAULT))])
 def test_learns_digits_all(name):
   _fits_digits(name)
 
