@@ -201,9 +201,13 @@ class Task:
     return lambda params, x, y: self.modes.eval_loss(params, state, x, y)
 
   @classmethod
-  def from_model(cls, name: str, model: nn.Module, split: Split, *, batch_size: int = 64, steps: int = 300,
+  def from_model(cls, name: str, model: Any, split: Split, *, batch_size: int = 64, steps: int = 300,
                  family: str = "custom", vmap: bool = True, augment: Augment | None = None) -> Task:
-    """A task from a flax linen module and a :class:`~optix_evo.data.Split`.
+    """A task from a flax module (linen or NNX) and a :class:`~optix_evo.data.Split`.
+
+    An NNX model is given as a function ``rngs -> nnx.Module`` (each seed draws its own parameters) or as an
+    ``nnx.Module`` instance (every seed starts from its parameters). Its ``nnx.Param`` variables are the trained
+    parameters (an ``nnx.State`` of arrays); its other state (batch statistics, RNG counters) stays as built.
 
     Classification when ``split.num_classes >= 2`` (softmax cross-entropy, accuracy), regression (mean squared
     error, scored by the test loss) when it is 0. A split with a ``graph`` (node classification) feeds the module
@@ -211,7 +215,8 @@ class Task:
 
     Args:
       name: the task's name.
-      model: a flax linen module mapping a batch of inputs to logits (or predictions, regression).
+      model: a flax linen module, an NNX module or a function ``rngs -> nnx.Module``, mapping a batch of inputs to
+        logits (or predictions, regression).
       split: the data (:func:`optix_evo.data.load_dataset` or your own :class:`~optix_evo.data.Split`).
       batch_size: examples per step (capped at the training-set size).
       steps: the default training length.
@@ -229,6 +234,8 @@ class Task:
       >>> print(task.name, task.metric, round(task.chance, 4), task.batch_size)
       my_mlp accuracy 0.3333 16
     """
+    if not isinstance(model, nn.Module):
+      model = _NnxModel(model)
     if split.graph is not None:
       features = jnp.asarray(split.graph.features)
       adjacency = jnp.asarray(models.normalize_adjacency(split.graph.adjacency))
@@ -282,6 +289,36 @@ class Task:
     init, stateless_loss, modes = linen_modes(model, jnp.asarray(split.train.x[:1]), variables)
     return cls(name, init, stateless_loss, split.train, split.valid, split.test, "accuracy",
                min(batch_size, split.train.num_examples), steps, family, 1.0 / split.num_classes, vmap, augment, modes)
+
+
+class _NnxModel:
+  """A flax NNX model seen through linen's ``init(key, *inputs)`` / ``apply(params, *inputs)``: the parameters are
+  the model's ``nnx.Param`` state, pure arrays; the rest of its state is kept as built."""
+
+  def __init__(self, model: Any):
+    from flax import nnx  # pylint: disable=import-outside-toplevel
+
+    self._nnx = nnx
+    if isinstance(model, nnx.Module):
+      self._factory, template = None, model
+    elif callable(model):
+      self._factory, template = model, model(nnx.Rngs(0))
+      if not isinstance(template, nnx.Module):
+        raise InputError(f"from_model: the function returned {type(template).__name__}, not an nnx.Module.")
+    else:
+      raise InputError(f"from_model takes a flax linen module, an nnx.Module or a function rngs -> nnx.Module, "
+                       f"got {type(model).__name__}.")
+    self._graphdef, params, self._rest = nnx.split(template, nnx.Param, ...)
+    self._params = nnx.as_pure(params)
+
+  def init(self, key: jax.Array, *inputs: Any) -> Any:
+    del inputs
+    if self._factory is None:
+      return self._params
+    return self._nnx.as_pure(self._nnx.state(self._factory(self._nnx.Rngs(key)), self._nnx.Param))
+
+  def apply(self, params: Any, *inputs: Any) -> jax.Array:
+    return self._nnx.merge(self._graphdef, params, self._rest)(*inputs)
 
 
 def augment_images(key: jax.Array, x: jax.Array, *, pad: int = 4, flip: bool = True, cutout: int = 8) -> jax.Array:

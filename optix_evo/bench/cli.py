@@ -72,6 +72,10 @@ def check_sizes(plan, *, max_steps: int, available: int | None = None) -> None:
 def _cmd_bench(args: argparse.Namespace) -> int:
   from optix_evo.runs.manifest import command_argv, write_manifest  # pylint: disable=import-outside-toplevel
 
+  if args.log_dir:
+    from optix_evo import tensorboard  # pylint: disable=import-outside-toplevel
+
+    tensorboard.require()
   apply_set(args, args.parser, _SETTINGS, what="bench")
   config = resolve_config(args)
   plan = core.plan_bench(config)  # rows built and tasks loaded: nothing compiled, nothing written
@@ -94,6 +98,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
       print(table)
     write_manifest(args.out, argv=command_argv("bench", args, args.parser), config=core.config_dict(config),
                    seeds={s.name: list(range(s.seeds)) for s in config.studies}, headline=core.headline(results))
+  if args.log_dir:
+    print(f"TensorBoard events: {tensorboard.bench_events(args.out, args.log_dir)}")
   print(f"{len(results)} cells in {elapsed:.0f} s, peak resident memory {peak:.0f} MiB (when training ended, as in "
         f"summary.md); results in {args.out}/")
   return 0
@@ -124,4 +130,6 @@ def register(subparsers) -> None:
                       help="also train a DNM and a small MLP with PSO / DE / CMA-ES (evosax) at Adam's wall time")
   parser.add_argument("--no-plots", action="store_true")
   parser.add_argument("--quiet", action="store_true", help="no progress bar")
+  parser.add_argument("--log-dir", default=None, metavar="DIR",
+                      help="also write TensorBoard event files there (needs the tensorboard extra)")
   parser.set_defaults(func=_cmd_bench, parser=parser)

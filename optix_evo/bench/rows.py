@@ -310,7 +310,8 @@ def check_buildable(row: Row, grid: Mapping[str, Any]) -> None:
     optimizer = optax.with_extra_args_support(row.build(hp, Schedule(1, 1)))
     params = {"w": jax.numpy.ones(2)}
     one = jax.numpy.float32(1.0)
-    return optimizer.update(params, optimizer.init(params), params, grad_fn=lambda p: p, loss=one, accuracy=one)
+    return optimizer.update(params, optimizer.init(params), params, grad_fn=lambda p: p, value=one, loss=one,
+                            accuracy=one)
 
   attempt = lambda hp: jax.eval_shape(step, hp)
 

@@ -2,7 +2,7 @@
 
 Constructor checks only look at values known at construction: schedules, and the traced scalars that
 ``optax.inject_hyperparams`` or ``jax.vmap`` pass in, are accepted as they are. Bad values raise
-:class:`optix_evo.errors.InputError` (a ``ValueError``) with one line that says what is wrong.
+``ValueError`` with one line that says what is wrong (the Python API's error; see :mod:`optix_evo.errors`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optix_evo.errors import InputError
 
 
 def _concrete(value: Any) -> np.ndarray | None:
@@ -33,28 +32,28 @@ def check_learning_rate(learning_rate: optax.ScalarOrSchedule, name: str = "lear
   """Raises if a constant learning rate is negative or not finite (schedules are accepted as given)."""
   v = _concrete(learning_rate)
   if v is not None and not np.all(np.isfinite(v) & (v >= 0)):
-    raise InputError(f"{name} must be a finite number >= 0 or an optax schedule, got {learning_rate!r}.")
+    raise ValueError(f"{name} must be a finite number >= 0 or an optax schedule, got {learning_rate!r}.")
 
 
 def check_non_negative(name: str, value: Any) -> None:
   """Raises if ``value`` is known now and is negative or NaN."""
   v = _concrete(value)
   if v is not None and not np.all(v >= 0):
-    raise InputError(f"{name} must be non-negative, got {value!r}.")
+    raise ValueError(f"{name} must be non-negative, got {value!r}.")
 
 
 def check_positive(name: str, value: Any) -> None:
   """Raises if ``value`` is known now and is not strictly positive."""
   v = _concrete(value)
   if v is not None and not np.all(v > 0):
-    raise InputError(f"{name} must be > 0, got {value!r}.")
+    raise ValueError(f"{name} must be > 0, got {value!r}.")
 
 
 def check_decay(name: str, value: Any) -> None:
   """Raises unless ``value`` (an exponential decay rate such as ``b1``) lies in [0, 1)."""
   v = _concrete(value)
   if v is not None and not np.all((v >= 0) & (v < 1)):
-    raise InputError(f"{name} must be in [0, 1) (an exponential decay rate such as 0.9), got {value!r}.")
+    raise ValueError(f"{name} must be in [0, 1) (an exponential decay rate such as 0.9), got {value!r}.")
 
 
 def check_denominator_eps(name: str, eps: Any, *others: tuple[str, Any]) -> None:
@@ -69,7 +68,7 @@ def check_denominator_eps(name: str, eps: Any, *others: tuple[str, Any]) -> None
     if o is None or np.all(o > 0):
       return
   also = "".join(f" and {n}={value!r}" for n, value in others)
-  raise InputError(
+  raise ValueError(
       f"{name}=0{also} divides by zero wherever a gradient entry is 0 (0/0 = NaN); use a small positive {name} "
       "such as 1e-8."
   )
@@ -81,7 +80,7 @@ def check_float_params(params: chex.ArrayTree, optimizer: str) -> None:
   for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
     dtype = getattr(leaf, "dtype", None)
     if dtype is not None and not jnp.issubdtype(dtype, jnp.inexact):
-      raise InputError(
+      raise ValueError(
           f"{optimizer} cannot train the {jnp.dtype(dtype).name} parameter {jax.tree_util.keystr(path) or '<root>'}: "
           "updates would be truncated to integers. Cast it to a float dtype, or leave it out of the optimizer "
           "(optax.masked / optax.multi_transform with optax.set_to_zero)."
@@ -112,7 +111,7 @@ def check_tree_match(updates: chex.ArrayTree, reference: chex.ArrayTree, what: s
   """
   u_def, r_def = jax.tree.structure(updates), jax.tree.structure(reference)
   if u_def != r_def:
-    raise InputError(
+    raise ValueError(
         f"The gradient tree does not match the {what}: gradients have structure {u_def}, the {what} have {r_def}. "
         "Pass gradients of the same parameters the optimizer was initialised with."
     )
@@ -121,7 +120,7 @@ def check_tree_match(updates: chex.ArrayTree, reference: chex.ArrayTree, what: s
       zip(jax.tree.leaves(updates), jax.tree.leaves(reference)),
   ):
     if np.shape(u) != np.shape(r):
-      raise InputError(
+      raise ValueError(
           f"Gradient leaf {path or '<root>'} has shape {np.shape(u)} but the {what} leaf has shape {np.shape(r)}."
       )
 

@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optix_evo.errors import InputError
 from optix_evo.optimizers._validation import (
     add_decayed_weights,
     check_decay,
@@ -50,8 +49,8 @@ def scale_by_adabound(
     b1: float = 0.9,
     b2: float = 0.999,
     eps: float = 1e-8,
-    amsbound: bool = False,
     *,
+    amsbound: bool = False,
     base_learning_rate: float = 1e-3,
 ) -> optax.GradientTransformation:
   r"""Rescales updates by the AdaBound step size, per unit of learning rate (chain with a learning rate).
@@ -86,7 +85,7 @@ def scale_by_adabound(
     An :class:`optax.GradientTransformation` whose state is a :class:`ScaleByAdaBoundState`.
 
   Raises:
-    InputError: for a negative ``final_lr`` or ``eps``, ``gamma <= 0``, ``base_learning_rate <= 0`` or decays outside
+    ValueError: for a negative ``final_lr`` or ``eps``, ``gamma <= 0``, ``base_learning_rate <= 0`` or decays outside
       [0, 1).
 
   Examples:
@@ -148,8 +147,8 @@ def adabound(
     b2: float = 0.999,
     eps: float = 1e-8,
     weight_decay: float = 0.0,
-    amsbound: bool = False,
     *,
+    amsbound: bool = False,
     decoupled_weight_decay: bool = False,
     mask: Any | None = None,
     base_learning_rate: float | None = None,
@@ -181,7 +180,7 @@ def adabound(
     An :class:`optax.GradientTransformationExtraArgs`.
 
   Raises:
-    InputError: for a negative learning rate or weight decay, or an initial learning rate of 0 without
+    ValueError: for a negative learning rate or weight decay, or an initial learning rate of 0 without
       ``base_learning_rate`` (and the checks of :func:`scale_by_adabound`).
 
   Examples:
@@ -206,7 +205,7 @@ def adabound(
     try:
       check_positive("base_learning_rate", base_learning_rate)
     except ValueError:
-      raise InputError(
+      raise ValueError(
           f"AdaBound's bounds are set relative to the initial learning rate, which is {base_learning_rate!r}; "
           "pass base_learning_rate= (e.g. the peak of a warm-up schedule)."
       ) from None
@@ -250,7 +249,7 @@ def amsbound(
     An :class:`optax.GradientTransformationExtraArgs`.
 
   Raises:
-    InputError: as :func:`adabound`.
+    ValueError: as :func:`adabound`.
 
   Examples:
     >>> import jax.numpy as jnp

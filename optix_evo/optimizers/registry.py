@@ -45,18 +45,18 @@ def register(name: str, constructor: Callable[..., optax.GradientTransformation]
     citation: where the optimizer and its defaults come from.
 
   Raises:
-    InputError: if ``name`` is already registered (one way to do each thing).
+    ValueError: if ``name`` is already registered (one way to do each thing).
 
   Examples:
     >>> import optax
     >>> import optix_evo as ox
-    >>> ox.register("lamb", optax.lamb, {"learning_rate": 1e-3}, "You et al. 2020, arXiv:1904.00962")
-    >>> print(ox.OPTIMIZERS["lamb"].defaults)
-    {'learning_rate': 0.001}
-    >>> del ox.OPTIMIZERS["lamb"]  # this example's entry removed again
+    >>> ox.register("lamb_3e3", optax.lamb, {"learning_rate": 3e-3}, "You et al. 2020, arXiv:1904.00962")
+    >>> print(ox.OPTIMIZERS["lamb_3e3"].defaults)
+    {'learning_rate': 0.003}
+    >>> del ox.OPTIMIZERS["lamb_3e3"]  # this example's entry removed again
   """
   if name in OPTIMIZERS:
-    raise InputError(f"An optimizer named {name!r} is already registered.")
+    raise ValueError(f"An optimizer named {name!r} is already registered.")
   OPTIMIZERS[name] = OptimizerSpec(constructor, dict(defaults), citation)
 
 
@@ -71,13 +71,14 @@ def get_optimizer(name: str, **hparams: Any) -> optax.GradientTransformation:
     The optimizer, an :class:`optax.GradientTransformation`.
 
   Raises:
-    InputError: if ``name`` is unknown (the message lists the known names) or a hyperparameter is not accepted.
+    InputError: if ``name`` is unknown (the message lists the known names) or a hyperparameter is not accepted:
+      names and hyperparameters come from row specs, ``--set`` values and configuration files.
 
   Examples:
     >>> import optix_evo as ox
     >>> opt = ox.get_optimizer("adam", learning_rate=3e-4)
     >>> print(sorted(ox.OPTIMIZERS)[:4])
-    ['adabelief', 'adabound', 'adagrad', 'adam']
+    ['acprop', 'adabelief', 'adabound', 'adadelta']
     >>> ox.get_optimizer("adamm")
     Traceback (most recent call last):
       ...
@@ -89,5 +90,5 @@ def get_optimizer(name: str, **hparams: Any) -> optax.GradientTransformation:
     raise InputError(f"Unknown optimizer {name!r}. Known optimizers: {', '.join(sorted(OPTIMIZERS))}.") from None
   try:
     return spec.constructor(**{**spec.defaults, **hparams})
-  except TypeError as e:
-    raise InputError(f"Bad hyperparameters for optimizer {name!r}: {e}. Defaults are {dict(spec.defaults)}.") from e
+  except (TypeError, ValueError) as e:
+    raise InputError(f"Bad hyperparameters for optimizer {name!r}: {e} Defaults are {dict(spec.defaults)}.") from e

@@ -56,6 +56,7 @@ def scale_by_swats(
     b1: float = 0.9,
     b2: float = 0.999,
     eps: float = 1e-9,
+    *,
     nesterov: bool = False,
 ) -> optax.GradientTransformation:
   r"""SWATS, Algorithm 1 of Keskar & Socher (2017), over the whole parameter tree. Returns the (negative) update.
@@ -207,6 +208,7 @@ def swats(
     b2: float = 0.999,
     eps: float = 1e-9,
     weight_decay: float = 0.0,
+    *,
     nesterov: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
   r"""SWATS (:func:`scale_by_swats`) with coupled L2 weight decay :math:`g \leftarrow g + \lambda w`.

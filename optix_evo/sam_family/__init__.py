@@ -11,6 +11,6 @@ gives no NaN), the adaptive forms (ASAM), ``grad_fn(params)`` with one argument,
 """
 
 from optix_evo.sam_family.looksam import LookSAMState, looksam
-from optix_evo.sam_family.sharpness_aware import SAMState, asam, sam
+from optix_evo.sam_family.sharpness_aware import SharpnessAwareState, asam, sam
 
-__all__ = ["LookSAMState", "SAMState", "asam", "looksam", "sam"]
+__all__ = ["LookSAMState", "SharpnessAwareState", "asam", "looksam", "sam"]

@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optix_evo.errors import InputError
 from optix_evo.optimizers._validation import check_non_negative, check_positive, with_extra_args_support
 from optix_evo.sam_family.sharpness_aware import ascent_perturbation, call_grad_fn, require_grad_fn
 
@@ -82,7 +81,7 @@ def looksam(
     ``update(grads, state, params, grad_fn=...)`` as for :func:`optix_evo.sam_family.sam`.
 
   Raises:
-    InputError: for ``k`` that is not a Python int >= 1, a negative ``rho`` or ``alpha``, ``eps <= 0``, or (from
+    ValueError: for ``k`` that is not a Python int >= 1, a negative ``rho`` or ``alpha``, ``eps <= 0``, or (from
       ``update``) missing params or ``grad_fn``.
 
   Examples:
@@ -105,7 +104,7 @@ def looksam(
     CVPR 2022.
   """
   if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-    raise InputError(f"k must be a Python int >= 1 (the refresh period), got {k!r}.")
+    raise ValueError(f"k must be a Python int >= 1 (the refresh period), got {k!r}.")
   for name, value in (("rho", rho), ("alpha", alpha)):
     check_non_negative(name, value)
   check_positive("eps", eps)  # a zero gradient gives 0/0 otherwise

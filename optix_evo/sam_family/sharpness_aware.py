@@ -27,7 +27,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optix_evo.errors import InputError
 from optix_evo.optimizers._validation import check_non_negative, check_positive, with_extra_args_support
 
 # params -> a tree (same structure) of the per-leaf factors T_w (arrays, or the scalar 1.0 for leaves left alone)
@@ -35,8 +34,10 @@ ScaleFn = Callable[[chex.ArrayTree], chex.ArrayTree]
 Mask = chex.ArrayTree | Callable[[chex.ArrayTree], chex.ArrayTree]
 
 
-class SAMState(NamedTuple):
+class SharpnessAwareState(NamedTuple):
   """State of :func:`sam` and :func:`asam`: only the base optimizer's state (SAM itself keeps nothing between steps).
+
+  (Not :class:`optax.contrib.SAMState`, the state of optax's own SAM, which keeps its inner steps' state too.)
 
   Attributes:
     base_state: the state of the base optimizer.
@@ -47,21 +48,21 @@ class SAMState(NamedTuple):
     >>> import optix_evo as ox
     >>> state = ox.sam(optax.sgd(learning_rate=0.1)).init(jnp.zeros(2))
     >>> print(type(state).__name__, type(state.base_state).__name__)
-    SAMState tuple
+    SharpnessAwareState tuple
   """
 
   base_state: optax.OptState
 
 
 def require_grad_fn(name: str, params: chex.ArrayTree | None, grad_fn: Callable | None) -> None:
-  """Raises an ``InputError`` that shows the intended call when ``params`` or ``grad_fn`` is missing."""
+  """Raises a ``ValueError`` that shows the intended call when ``params`` or ``grad_fn`` is missing."""
   if params is None:
-    raise InputError(
+    raise ValueError(
         f"ox.{name} needs params: it evaluates the gradient a second time at perturbed parameters. Call it as "
         "`updates, state = opt.update(grads, state, params, grad_fn=lambda p: jax.grad(loss_fn)(p, batch))`."
     )
   if grad_fn is None:
-    raise InputError(
+    raise ValueError(
         f"ox.{name} got no grad_fn: it evaluates the gradient a second time at perturbed parameters, on the same "
         "batch. Call it as `updates, state = opt.update(grads, state, params, "
         "grad_fn=lambda p: jax.grad(loss_fn)(p, batch))`. optix_evo.training.fit passes grad_fn, but a wrapper "
@@ -75,7 +76,7 @@ def call_grad_fn(grad_fn: Callable, params: chex.ArrayTree, like: chex.ArrayTree
   """``grad_fn(params)``, checked to return a tree with the structure of the gradients ``like``."""
   grads = grad_fn(params)
   if jax.tree.structure(grads) != jax.tree.structure(like):
-    raise InputError(
+    raise ValueError(
         "grad_fn must return gradients with the structure of params: got "
         f"{jax.tree.structure(grads)}, expected {jax.tree.structure(like)}."
     )
@@ -109,7 +110,7 @@ def asam_scale(eta: chex.Numeric, mask: Mask | None) -> ScaleFn:
     try:
       return jax.tree.map(lambda m, w: jnp.abs(w) + eta if m else 1.0, leaf_mask, params)
     except ValueError as e:
-      raise InputError(
+      raise ValueError(
           f"asam mask must be a tree of Python bools with the structure of params (or a callable returning one): {e}"
       ) from None
 
@@ -125,20 +126,20 @@ def sharpness_aware(
   base = with_extra_args_support(base)
 
   def init_fn(params):
-    return SAMState(base_state=base.init(params))
+    return SharpnessAwareState(base_state=base.init(params))
 
   def update_fn(updates, state, params=None, *, grad_fn=None, **extra_args):
     require_grad_fn(name, params, grad_fn)
     perturbation = ascent_perturbation(updates, params, rho, eps, scale_fn)
     sam_grads = call_grad_fn(grad_fn, optax.tree.add(params, perturbation), updates)
     updates, base_state = base.update(sam_grads, state.base_state, params, **extra_args)
-    return updates, SAMState(base_state=base_state)
+    return updates, SharpnessAwareState(base_state=base_state)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def sam(
-    base: optax.GradientTransformation, rho: chex.Numeric = 0.05, adaptive: bool = False, eps: chex.Numeric = 1e-12
+    base: optax.GradientTransformation, rho: chex.Numeric = 0.05, *, adaptive: bool = False, eps: chex.Numeric = 1e-12
 ) -> optax.GradientTransformationExtraArgs:
   r"""Sharpness-aware minimisation around any base optimizer.
 
@@ -186,11 +187,11 @@ def sam(
     eps: added to the norm (davda54's ``1e-12``); must be > 0 (a zero gradient would give 0/0).
 
   Returns:
-    An :class:`optax.GradientTransformationExtraArgs` whose state is a :class:`SAMState`; ``update`` needs
+    An :class:`optax.GradientTransformationExtraArgs` whose state is a :class:`SharpnessAwareState`; ``update`` needs
     params and ``grad_fn=``.
 
   Raises:
-    InputError: for a negative ``rho`` or ``eps <= 0``, or (from ``update``) missing params or ``grad_fn``, or a
+    ValueError: for a negative ``rho`` or ``eps <= 0``, or (from ``update``) missing params or ``grad_fn``, or a
       ``grad_fn`` whose gradients do not have the structure of the params.
 
   Examples:
@@ -240,11 +241,11 @@ def asam(
     eps: added to the norm (SamsungLabs/ASAM uses 1e-16, davda54/sam 1e-12).
 
   Returns:
-    An :class:`optax.GradientTransformationExtraArgs` whose state is a :class:`SAMState`; call ``update`` with
+    An :class:`optax.GradientTransformationExtraArgs` whose state is a :class:`SharpnessAwareState`; call ``update`` with
     ``grad_fn`` exactly as for :func:`sam`.
 
   Raises:
-    InputError: for a negative ``rho`` or ``eta``, ``eps <= 0``, a mask that is not a tree of bools like the params,
+    ValueError: for a negative ``rho`` or ``eta``, ``eps <= 0``, a mask that is not a tree of bools like the params,
       or (from ``update``) missing params or ``grad_fn``.
 
   Examples:

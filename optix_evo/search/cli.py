@@ -194,6 +194,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
   if args.out is None:
     raise InputError("--out DIR is required: the results folder (a new or empty one, or one to --resume).")
+  if args.log_dir:
+    from optix_evo import tensorboard  # pylint: disable=import-outside-toplevel
+
+    tensorboard.require()
   _setup_jax(args)
   main_process = jax.process_index() == 0
   if main_process:  # a folder in use, or one that cannot be written into, is refused first (nothing is written)
@@ -235,6 +239,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
             f"[{rc['low']:.3f}, {rc['high']:.3f}]")
     for rec in result.hall_of_fame[:3]:
       print(f"  #{rec['rank']}  {rec['equation'].splitlines()[0]}")
+    if args.log_dir:
+      print(f"TensorBoard events: {tensorboard.search_events(args.out, args.log_dir)}")
     t = result.timing
     print(f"Results: {report}; {t['wall_s']:.1f} s ({t['compile_and_trace_s']:.1f} s compiling and tracing, "
           f"{int(t['compiled'])} programs compiled, {int(t['cache_hits'])} from the cache)")
@@ -335,6 +341,8 @@ def register(subparsers) -> None:
                  help="continue the search checkpointed in --out, with its settings")
   p.add_argument("--data-dir", default=None, metavar="DIR", help="folder with local data files (CIFAR-10 pickles)")
   p.add_argument("--quiet", action="store_true", help="no progress bar")
+  p.add_argument("--log-dir", default=None, metavar="DIR",
+                 help="also write TensorBoard event files there (needs the tensorboard extra)")
   _add_jax_arguments(p)
   p.set_defaults(func=_cmd_search, parser=p)
 

@@ -116,8 +116,8 @@ def test_composes_with_zoo_sam_and_genomes(name):
 
   def step(carry, _):
     (p, s), (q, r) = carry
-    u, s = plain.update(jax.grad(loss)(p), s, p, grad_fn=jax.grad(loss), loss=loss(p), accuracy=0.5)
-    v, r = watched.update(jax.grad(loss)(q), r, q, grad_fn=jax.grad(loss), loss=loss(q), accuracy=0.5)
+    u, s = plain.update(jax.grad(loss)(p), s, p, grad_fn=jax.grad(loss), value=loss(p), loss=loss(p), accuracy=0.5)
+    v, r = watched.update(jax.grad(loss)(q), r, q, grad_fn=jax.grad(loss), value=loss(q), loss=loss(q), accuracy=0.5)
     return ((optax.apply_updates(p, u), s), (optax.apply_updates(q, v), r)), None
 
   run = jax.jit(lambda: jax.lax.scan(step, ((params, plain.init(params)), (params, watched.init(params))), length=3)[0])
@@ -126,4 +126,5 @@ def test_composes_with_zoo_sam_and_genomes(name):
   history = ox.monitor_history(r)
   for key in ("total/grad_norm", "total/update_norm", "total/cosine", "a/update_ratio", "b/grad_nonfinite"):
     assert np.all(np.isfinite(history[key])), (key, history[key])
-  assert np.all(history["total/update_norm"] > 0)
+  first = 1 if name == "adopt" else 0  # ADOPT's first step only initialises its second moment (a zero update)
+  assert np.all(history["total/update_norm"][first:] > 0)

@@ -28,8 +28,15 @@ def quadratic(p):
 
 # Learning rates for the toy problems (the registered defaults are the references' and suit other scales).
 QUADRATIC_LR = {"lion": 0.01, "sophia": 0.01, "rmsprop": 0.01, "adagrad": 0.5, "sgd": 0.1, "momentum": 0.05,
-                "nesterov": 0.05}
-DIGITS_LR = {"lion": 1e-3, "sophia": 1e-3, "radam": 1e-2, "powersign": 0.05, "addsign": 0.05}
+                "nesterov": 0.05, "adadelta": 10.0, "fromage": 0.1, "lamb": 0.3, "lars": 10.0, "sm3": 0.5,
+                **dict.fromkeys(("dadapt_adamw", "dog", "dowg", "momo", "polyak_sgd", "cocob", "prodigy"), 1.0)}
+QUADRATIC_HP = {"simplified_ademamix": {"learning_rate": 1e-2, "b1": 0.9}}  # b1=0.99 needs more than 300 steps
+DIGITS_LR = {"lion": 1e-3, "sophia": 1e-3, "radam": 1e-2, "powersign": 0.05, "addsign": 0.05, "lamb": 1e-2,
+             "lars": 3.0, "novograd": 3e-2, "rprop": 3e-4}  # rprop: a full-batch method, small steps on minibatches
+# What 100 minibatch steps at any of a few learning rates do not reach (measured: acprop's loss rises at 1e-3 to 1e-2,
+# its first steps overshoot; DoG reaches 0.28 test accuracy at its default, 0.12 and NaN at 3).
+DIGITS_XFAIL = {"acprop": "optax.contrib.acprop's first steps overshoot: the loss rises",
+                "dog": "DoG's step grows from 1e-6 relative: 100 steps are too few"}
 # Digits runs cost ~4 s of compilation each: by default one per distinct piece of this package's maths (AMSBound and
 # PowerSign share AdaBound's and AddSign's code; sophia checks the grad_fn hand-off); the slow variant runs the rest.
 DIGITS_DEFAULT = ("adabound", "adan", "addsign", "sophia", "swats")
@@ -58,12 +65,13 @@ def run(optimizer, steps, params=PARAMS):
 
 @pytest.mark.parametrize("name", sorted(ox.OPTIMIZERS))
 def test_converges_on_quadratic(name):
-  optimizer = optax.with_extra_args_support(ox.get_optimizer(name, learning_rate=QUADRATIC_LR.get(name, 0.05)))
+  hparams = QUADRATIC_HP.get(name, {"learning_rate": QUADRATIC_LR.get(name, 0.05)})
+  optimizer = optax.with_extra_args_support(ox.get_optimizer(name, **hparams))
 
   def solve(p):
     def step(carry, _):
       p, s = carry
-      u, s = optimizer.update(jax.grad(quadratic)(p), s, p, grad_fn=jax.grad(quadratic))
+      u, s = optimizer.update(jax.grad(quadratic)(p), s, p, grad_fn=jax.grad(quadratic), value=quadratic(p))
       return (optax.apply_updates(p, u), s), None
 
     return quadratic(jax.lax.scan(step, (p, optimizer.init(p)), None, length=300)[0][0])
@@ -93,7 +101,9 @@ def test_learns_digits(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(set(ox.OPTIMIZERS) - set(DIGITS_DEFAULT)))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.xfail(strict=True, reason=DIGITS_XFAIL[n])]
+                                               if n in DIGITS_XFAIL else []) for n in
+                                  sorted(set(ox.OPTIMIZERS) - set(DIGITS_DEFAULT))])
 def test_learns_digits_all(name):
   _fits_digits(name)
 
@@ -306,8 +316,9 @@ def test_registry_sophia_tracks_the_exact_hessian_diagonal():
 @pytest.mark.parametrize("name", sorted(ox.OPTIMIZERS))
 def test_integer_params_are_refused(name):
   """One Adam step would turn an int32 1 into 0: every zoo optimizer refuses integer leaves, naming the leaf."""
-  with pytest.raises(InputError, match=r"int32 parameter \['w'\].*float dtype"):
+  with pytest.raises(ValueError, match=r"int32 parameter \['w'\].*float dtype") as e:
     ox.get_optimizer(name).init({"w": jnp.ones(3, jnp.int32), "b": jnp.zeros(2)})
+  assert not isinstance(e.value, InputError)  # a bad argument to the Python API (errors.py states the rule)
 
 
 ZERO_EPS = [  # (build, refused): eps=0 is refused exactly where a zero gradient would give 0/0
@@ -334,11 +345,26 @@ ZERO_EPS = [  # (build, refused): eps=0 is refused exactly where a zero gradient
 @pytest.mark.parametrize("build, refused", ZERO_EPS)
 def test_zero_eps_is_refused_where_it_divides_by_zero(build, refused):
   if refused:
-    with pytest.raises(InputError, match="eps"):
+    with pytest.raises(ValueError, match="eps") as e:
       build()
+    assert not isinstance(e.value, InputError)
     return
   opt = optax.with_extra_args_support(build())
   params = {"x": jnp.array([1.0, -2.0, 0.5])}
   zeros = jax.tree.map(jnp.zeros_like, params)
   updates, _ = opt.update(zeros, opt.init(params), params, grad_fn=lambda p: zeros)
   assert bool(jnp.all(jnp.isfinite(updates["x"])))  # what is accepted stays finite on a zero gradient
+
+
+def test_value_error_for_python_arguments_input_error_for_names_and_settings():
+  """The rule of optix_evo/errors.py: a constructor's bad argument is a plain ValueError (as optax's); the name and
+  hyperparameter lookup that row specs and --set values go through raises InputError."""
+  for build in (lambda: ox.adam(-1.0), lambda: ox.sam(optax.sgd(0.1), rho=-1.0), lambda: ox.muon(-1.0),
+                lambda: ox.register("adam", ox.adam, {}, "again")):
+    with pytest.raises(ValueError) as e:
+      build()
+    assert type(e.value) is ValueError, build
+  for build in (lambda: ox.get_optimizer("adamm"), lambda: ox.get_optimizer("adam", learning_rate=-1.0),
+                lambda: ox.get_optimizer("adam", beta=0.9)):
+    with pytest.raises(InputError):
+      build()
