@@ -227,8 +227,14 @@ def generation_step(state: SearchState, config: SearchConfig, strategy: Strategy
              "references": {t: v["reference"] for t, v in scores.per_task.items()},
              "seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}
   phase = "elimination" if strategy.done(gs, params) else "search"
+  warm = state.warm_start
+  if pool and warm:  # the known optimizers that entered the pool (one failing the integrity check was replaced)
+    seeds = getattr(strategy, "warm_start", ())
+    warm = tuple(name for i, (name, g) in enumerate(zip(warm, seeds))
+                 if i < len(members) and records[i]["fingerprint"] == describe(g)["fingerprint"])
+    summary["warm_start"] = list(warm)
   state = dataclasses.replace(state, strategy=gs.to_dict(), archive=state.archive + tuple(records),
-                              generations=state.generations + (summary,), phase=phase)
+                              generations=state.generations + (summary,), phase=phase, warm_start=warm)
   return state, records
 
 
