@@ -45,6 +45,7 @@ __all__ = [
     "GenomeState", "IntegrityResult", "KNOWN", "REASONS", "active_nodes", "active_operands", "canonical",
     "canonical_hash", "canonical_string", "check_integrity", "convert", "decay_factor", "decay_values", "from_json",
     "genome_faults", "get_space", "gradient_operands", "interpret", "is_finite", "known", "known_defaults", "mutate",
-    "nos_learning_rate", "nos_momentum", "random_genome", "render", "schedule_factor", "simplify", "step_factors", "schedule_value",
+    "nos_learning_rate", "nos_momentum", "random_genome", "render", "schedule_factor", "simplify", "step_factors",
+    "schedule_value",
     "space_of", "stack", "to_json", "to_python", "unstack", "validate_genome",
 ]

@@ -285,8 +285,8 @@ PRESETS: dict[str, SearchConfig] = {
         final_seeds=5, final_lr_grid=(1.0, 1e-1, 1e-2, 1e-3), holdout_tasks=("digits_mlp",), baselines=("adam",),
         references=("nos_opt1", "nos_opt9", "nos_opt10"),
     ),
-    # The real search for a CPU (≤ 30 min cold on 2 cores): fitness over a family of three model families (MNIST-1D MLP,
-    # digits ConvNet, MNIST-1D GRU), each task normalised against Adam trained in the same call; held out: four other
+    # The real search for a CPU (≤ 30 min cold on 2 cores): fitness over a family of three model families
+    # (MNIST-1D MLP, digits ConvNet, MNIST-1D GRU), each task normalised against Adam trained in the same call; held out: four other
     # settings (wine with a dendritic neuron model, graphs with a GCN, a sequence-copy transformer, iris with an MLP);
     # final comparison with 10 seeds per task and a Holm–Bonferroni line over the held-out tasks.
     "cpu": SearchConfig(

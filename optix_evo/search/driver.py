@@ -272,7 +272,8 @@ class Search:
     the optimizer that ran), its canonical fingerprint, equation and live node count."""
     simple = graph.simplify(genome, self.space)
     return {**fields, "fingerprint": graph.canonical_hash(simple, self.space),
-            "equation": graph.render(simple, self.space), "nodes": int(graph.active_nodes(simple, self.space).sum()), "genome": graph.to_json(simple, self.space)}
+            "equation": graph.render(simple, self.space), "nodes": int(graph.active_nodes(simple, self.space).sum()),
+            "genome": graph.to_json(simple, self.space)}
 
   def genome(self, record: dict[str, Any]) -> graph.Genome:
     return graph.from_json(record["genome"], self.space)

@@ -83,8 +83,9 @@ def holm_sentences(result: SearchResult) -> list[str]:
     ...     {"task": "wine_dnm", "difference": 0.02, "p_value": 0.01, "holm_p": 0.02, "verdict": "beats"},
     ...     {"task": "iris_mlp", "difference": -0.01, "p_value": 0.3, "holm_p": 0.3, "verdict": "ties"}]}]
     >>> result = ox.search.SearchResult([], [], None, {"holm": holm}, {}, None)
-    >>> print(ox.search.results.holm_sentences(result)[0])
-    Over the 2 held-out tasks, Holm–Bonferroni corrected (α = 0.05): the best found optimizer beats adam on 1 (wine_dnm), loses on 0, ties on 1 (iris_mlp).
+    >>> print(ox.search.results.holm_sentences(result)[0].replace(": ", ":\\n"))
+    Over the 2 held-out tasks, Holm–Bonferroni corrected (α = 0.05):
+    the best found optimizer beats adam on 1 (wine_dnm), loses on 0, ties on 1 (iris_mlp).
   """
   lines = []
   for row in result.final.get("holm", []):

@@ -50,8 +50,9 @@ def test_aging_removes_the_oldest_not_the_worst():
   np.testing.assert_array_equal(state.fitness, planted)  # generation 0: the pool is the population, oldest first
   kids, state = strategy.ask(KEY, state, PARAMS)
   # every parent is a tournament winner of the population
-  assert all(planted[p] == max(planted[s] for s in np.asarray(jax.random.choice(
-      jax.random.fold_in(ga._key(ga._key(KEY, 1), 1 << 21), i), 6, (3,), replace=False)))  # pylint: disable=protected-access
+  key = ga._key(KEY, 1, 1 << 21)  # pylint: disable=protected-access  # the tournament's key of generation 1
+  assert all(planted[p] == max(planted[np.asarray(jax.random.choice(jax.random.fold_in(key, i), 6, (3,),
+                                                                      replace=False))])
              for i, p in enumerate(strategy.parents(state, PARAMS)))
   for j, p in enumerate(strategy.parents(state, PARAMS)):  # one mutation away from its parent
     assert (kids["x"][j] != pool["x"][p]).sum() == 1
