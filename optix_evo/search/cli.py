@@ -165,7 +165,9 @@ def _search(args: argparse.Namespace) -> int:
 
   from optix_evo.search.checkpoint import broadcast_from_process_zero  # pylint: disable=import-outside-toplevel
   from optix_evo.search.driver import CHECKPOINT, Search  # pylint: disable=import-outside-toplevel
-  from optix_evo.search.results import verdict_sentences, write_results  # pylint: disable=import-outside-toplevel
+  from optix_evo.search.results import (  # pylint: disable=import-outside-toplevel
+      holm_sentences, verdict_sentences, write_results,
+  )
 
   if args.out is None:
     raise InputError("--out DIR is required: the results folder (a new or empty one, or one to --resume).")
@@ -193,7 +195,7 @@ def _search(args: argparse.Namespace) -> int:
     result = search.run()
   if main_process:
     report = write_results(args.out, result, config, argv=argv if not args.resume else None)
-    for line in verdict_sentences(result):
+    for line in verdict_sentences(result) + holm_sentences(result):
       print(line.replace("**", ""))
     rc = result.rank_correlation
     if rc:

@@ -7,6 +7,9 @@ control, both shaped like evosax's algorithms:
 * ``retry(key, state, params, slots) -> (genomes, state)``: replacements for members whose training was rejected
   (NOS re-mutates a rejected mutant up to four times).
 
+This is the :class:`~optix_evo.search.strategies.Strategy` protocol (fitness is maximised);
+:mod:`optix_evo.search.strategies` adds regularized evolution and holds the registry of strategies.
+
 ``params`` (:class:`GAParams`) and ``state`` (:class:`GAState`) are immutable; the state converts to plain data
 (:meth:`GAState.to_dict`) for checkpoints. Genomes are host arrays (sampling, mutation and the duplicate filter run
 on the host; the integrity check is one vectorised program).

@@ -158,3 +158,20 @@ def test_elimination_candidates_are_the_best_distinct_unrejected_archive_members
                                               rec("c", 0.97, rejected=True), rec("d", 0.8), rec("e", WORST),
                                               rec("f", 0.6)))
   assert phases.elimination_candidates(state, config) == [2, 4, 6]  # b's better copy, d, f; c rejected, a beaten
+
+
+def test_search_result_and_worst_live_in_a_leaf_module_without_a_driver_results_cycle():
+  import ast  # pylint: disable=import-outside-toplevel
+  import pathlib  # pylint: disable=import-outside-toplevel
+
+  root = pathlib.Path(ox.__file__).parent / "search"
+
+  def imports(name):
+    tree = ast.parse((root / name).read_text())
+    return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+
+  assert not {m for m in imports("results_types.py") if m.startswith("optix_evo")}  # a leaf
+  assert "optix_evo.search.driver" not in imports("results.py")
+  assert ox.search.SearchResult is ox.search.results_types.SearchResult and ox.search.WORST == -1.0
+  assert ox.search.evaluate.WORST is ox.search.results_types.WORST
