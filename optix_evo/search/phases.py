@@ -37,8 +37,10 @@ from optix_evo.search.strategies import Strategy
 
 REFERENCE = "adam"
 """The known optimizer each task's score is normalised against (``SearchConfig.normalise="adam"``)."""
-MIN_SPAN = 0.01
-"""Smallest ``reference - chance`` a normalisation divides by (a reference at chance would blow the scores up)."""
+MIN_GAIN = 0.25
+"""The normalisation divides by at least this fraction of the possible gain over chance, ``1 - chance``: where the
+reference barely learns a task (a short surrogate), a small lead over it would otherwise dominate the family's
+mean."""
 
 
 class Scorer(Protocol):
@@ -60,9 +62,9 @@ class Scorer(Protocol):
 
 
 def normalised_score(accuracy: Any, reference: float, chance: float) -> np.ndarray:
-  """``(accuracy - chance) / max(reference - chance, MIN_SPAN)``: 1 at the reference optimizer's score on the task,
-  0 at chance, so that tasks of different difficulty weigh the same in a family's mean. Rejected entries
-  (``<= WORST``) stay :data:`WORST`.
+  """``(accuracy - chance) / max(reference - chance, MIN_GAIN · (1 - chance))``: 1 at the reference optimizer's score
+  on the task, 0 at chance, so that tasks of different difficulty weigh the same in a family's mean (the floor keeps a
+  task where the reference barely learns from dominating it). Rejected entries (``<= WORST``) stay :data:`WORST`.
 
   Examples:
     >>> import optix_evo as ox
@@ -70,7 +72,7 @@ def normalised_score(accuracy: Any, reference: float, chance: float) -> np.ndarr
     [ 0.5625  1.     -1.    ]
   """
   a = np.asarray(accuracy, np.float64)
-  return np.where(a <= WORST, WORST, (a - chance) / max(reference - chance, MIN_SPAN))
+  return np.where(a <= WORST, WORST, (a - chance) / max(reference - chance, MIN_GAIN * (1 - chance)))
 
 
 class FamilyScores(NamedTuple):
@@ -150,8 +152,19 @@ def generation_tasks(config: SearchConfig, generation: int) -> tuple[str, ...]:
 
 def rescores_particles(config: SearchConfig) -> bool:
   """Whether the particles are re-scored on the evolution surrogate before their first mutation (NOS ``evolve``,
-  L1668–1683): whenever the pool was scored on other tasks than evolution, for every strategy with particles."""
-  return generation_tasks(config, 0) != evolution_tasks(config)
+  L1668–1683): whenever the pool's surrogate differs from evolution's (other tasks or another protocol), for every
+  strategy that keeps members (the particle GA's particles, regularized evolution's population)."""
+  return (generation_tasks(config, 0) != evolution_tasks(config)
+          or config.surrogate(pool=True) != config.surrogate(pool=False))
+
+
+def surrogate_label(config: SearchConfig, generation: int) -> str:
+  """The ``task`` of a generation's archive records: its tasks, marked when the pool's surrogate differs from
+  evolution's on the same tasks (elimination ranks records of the evolution surrogate only)."""
+  label = _tasks_label(generation_tasks(config, generation))
+  if generation == 0 and rescores_particles(config) and label == _tasks_label(evolution_tasks(config)):
+    label += " (pool surrogate)"
+  return label
 
 
 Describe = Callable[..., dict[str, Any]]
@@ -180,14 +193,15 @@ def generation_step(state: SearchState, config: SearchConfig, strategy: Strategy
   wall, cpu = time.perf_counter(), time.process_time()
   pool = gen == 0
   tasks = generation_tasks(config, gen)
-  protocol = config.surrogate(pool=pool and config.pool_task is not None)
+  protocol = config.surrogate(pool=pool)
+  label = surrogate_label(config, gen)
   seed = config.seed * 1000 + gen
   records, runs = [], 0
   if gen == 1 and rescores_particles(config) and gs.particles is not None:
     again = family_scores(scorer, tasks, gs.particles, protocol, seed=seed + 499, normalise=config.normalise)
     runs += again.runs
     for i, member in enumerate(ga.unstack(gs.particles)):
-      records.append(describe(member, stage="surrogate", generation=gen, task=_tasks_label(tasks), particle=i,
+      records.append(describe(member, stage="surrogate", generation=gen, task=label, particle=i,
                               role="particle", fitness=float(again.fitness[i]),
                               learning_rate=float(again.learning_rate[i]), rejected=bool(again.rejected[i]),
                               diverged=bool(again.diverged[i]), attempts=1, per_task=again.per_task and {
@@ -218,7 +232,7 @@ def generation_step(state: SearchState, config: SearchConfig, strategy: Strategy
         per_task[t][i] = again.per_task[t]["normalised"][j]
   population = ga.stack(members)
   for i, member in enumerate(members):
-    records.append(describe(member, stage="surrogate", generation=gen, task=_tasks_label(tasks),
+    records.append(describe(member, stage="surrogate", generation=gen, task=label,
                             particle=int(parents[i]), role="candidate", fitness=float(fitness[i]),
                             learning_rate=float(lr[i]), rejected=bool(rejected[i]), diverged=bool(diverged[i]),
                             attempts=int(attempts[i]), per_task={t: v[i] for t, v in per_task.items()}))

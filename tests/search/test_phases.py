@@ -80,15 +80,17 @@ class FakeSearch(Search):
 
 
 def test_normalised_score_puts_tasks_on_one_scale():
-  # task A: Adam 0.9, chance 0.1; task B: Adam 0.3, chance 0.1 (a hard task)
+  # task A: Adam 0.9, chance 0.1; task B: Adam 0.4, chance 0.1 (a hard task)
   a = normalised_score([0.5, 0.9, WORST], reference=0.9, chance=0.1)
-  b = normalised_score([0.25, 0.15, 0.2], reference=0.3, chance=0.1)
+  b = normalised_score([0.4, 0.16, 0.25], reference=0.4, chance=0.1)
   np.testing.assert_allclose(a, [0.5, 1.0, WORST])
-  np.testing.assert_allclose(b, [0.75, 0.25, 0.5])
-  # raw means rank candidate 1 first (0.525 vs 0.375); normalised, candidate 0 is better (0.625 vs 0.625 → tie
-  # broken by B): the hard task weighs as much as the easy one
-  assert np.mean([a[:2], b[:2]], axis=0).tolist() == [0.625, 0.625]
-  assert normalised_score([0.2], reference=0.1, chance=0.1)[0] == pytest.approx(0.1 / phases.MIN_SPAN)
+  np.testing.assert_allclose(b, [1.0, 0.2, 0.5])
+  # raw means rank candidate 1 first (0.53 vs 0.45); normalised, candidate 0 (0.75 vs 0.6): the hard task weighs as
+  # much as the easy one
+  assert np.mean([a[:2], b[:2]], axis=0).tolist() == pytest.approx([0.75, 0.6])
+  assert np.mean([[0.5, 0.9], [0.4, 0.16]], axis=0).tolist() == pytest.approx([0.45, 0.53])
+  # where Adam barely learns (0.12 vs chance 0.1), the floor 0.25 · 0.9 divides, not 0.02
+  assert normalised_score([0.2], reference=0.12, chance=0.1)[0] == pytest.approx(0.1 / (phases.MIN_GAIN * 0.9))
 
 
 def test_family_fitness_is_the_mean_of_the_normalised_scores():
@@ -99,7 +101,8 @@ def test_family_fitness_is_the_mean_of_the_normalised_scores():
                              normalise="adam")
   assert [c["extra"] for c in search.calls] == [("adam",), ("adam",)]  # Adam scored in the same call
   q = np.array([_quality(g, search.space) for g in graph.unstack(genomes)])
-  expect = np.mean([(q * 1.0 - 0.1) / (0.5 * 1.0 - 0.1), (q * 0.3 - 0.1) / (0.5 * 0.3 - 0.1)], axis=0)
+  # digits: Adam 0.5 over chance 0.1; mnist1d (scale 0.3): Adam 0.15, within the floor 0.25 · 0.9 of chance
+  expect = np.mean([(q * 1.0 - 0.1) / (0.5 * 1.0 - 0.1), (q * 0.3 - 0.1) / (0.25 * 0.9)], axis=0)
   np.testing.assert_allclose(got.fitness, expect)
   raw = phases.family_scores(search, config.search_tasks, genomes, config.surrogate(pool=False), seed=0,
                              normalise="none")
@@ -249,3 +252,15 @@ def test_particles_are_rescored_on_the_evolution_task_and_the_pool_never_enters_
   chosen = [search.state.archive[i]["fingerprint"] for i in search.elimination_candidates()]
   assert chosen == ranked[:config.elimination_candidates]
   assert all(search.state.archive[i]["generation"] == 1 for i in search.elimination_candidates())
+
+
+def test_a_pool_scored_at_another_budget_is_rescored_and_kept_out_of_elimination():
+  config = dataclasses.replace(BASE, pool_surrogate_steps=10, steps=1)  # same task, a shorter pool surrogate
+  assert phases.rescores_particles(config) and not phases.rescores_particles(BASE)
+  search = FakeSearch(config)
+  search.generation()
+  search.generation()
+  archive = search.state.archive
+  assert {r["task"] for r in archive if r["generation"] == 0} == {"digits_mlp (pool surrogate)"}
+  assert len([r for r in archive if r.get("role") == "particle"]) == config.particles
+  assert all(archive[i]["generation"] == 1 for i in search.elimination_candidates())
