@@ -38,9 +38,9 @@ class FakeSearch(Search):
   """The real loop with planted scores: ``score`` gives quality × the task's scale (Adam: ``adam_score``), ``tune``
   gives found #1 a planted edge over Adam per task on top of a large per-seed effect shared by all participants."""
 
-  SCALE = {"digits_mlp": 1.0, "iris_mlp": 0.5, "wine_dnm": 0.8, "mnist1d_mlp": 0.3}
+  SCALE = {"digits_mlp": 1.0, "iris_mlp": 0.5, "wine_dnm": 0.8, "mnist1d_mlp": 0.3, "sbm_gcn": 1.5}
   EDGE = {"digits_mlp": 0.01, "iris_mlp": 0.02, "wine_dnm": -0.015}
-  CHANCE = {"digits_mlp": 0.1, "iris_mlp": 1 / 3, "wine_dnm": 1 / 3, "mnist1d_mlp": 0.1}
+  CHANCE = {"digits_mlp": 0.1, "iris_mlp": 1 / 3, "wine_dnm": 1 / 3, "mnist1d_mlp": 0.1, "sbm_gcn": 0.25}
 
   def __init__(self, *args, outcome=None, **kwargs):
     super().__init__(*args, **kwargs)
@@ -232,9 +232,9 @@ def _authors_archive(particles, particle_fitness, children):
 
 
 def test_particles_are_rescored_on_the_evolution_task_and_the_pool_never_enters_elimination():
-  config = dataclasses.replace(BASE, pool_task="mnist1d_mlp", steps=1)
+  config = dataclasses.replace(BASE, pool_task="sbm_gcn", steps=1)
   search = FakeSearch(config)
-  search.generation()  # the pool, on mnist1d_mlp (scale 0.3)
+  search.generation()  # the pool, on a planted pool task whose scores are 1.5 times higher than evolution's
   pool_ids = {r["fingerprint"] for r in search.state.archive}
   search.generation()
   gen1 = [r for r in search.state.archive if r["generation"] == 1]
