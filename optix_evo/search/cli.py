@@ -20,11 +20,12 @@ from optix_evo.run_folder import add_force_argument, prepare_out_dir
 from optix_evo.search.config import PRESETS, SearchConfig, Stage, preset
 from optix_evo.tasks import TASKS
 
-_TEXT = ("task", "space", "strategy", "population_loop")
+_TEXT = ("task", "space", "strategy", "population_loop", "normalise")
 _OPTIONAL_TEXT = ("pool_task", "data_dir")
 _FLOATS = ("probe_min_accuracy", "best_probe_min_accuracy", "run_min_accuracy")
 _FLOAT_TUPLES = ("lr_grid", "final_lr_grid")
-_TEXT_TUPLES = ("holdout_tasks", "baselines", "references")
+_TEXT_TUPLES = ("holdout_tasks", "baselines", "references", "family")
+_BOOLS = ("warm_start",)
 _OPTIONAL_INTS = ("pool_surrogate_steps", "chunk_size")
 _STAGE_INTS = {"steps": False, "seeds": False, "keep": False, "probe_steps": True}  # name -> may be None
 
@@ -75,6 +76,10 @@ def _parse_value(name: str, text: str) -> Any:
     if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
       raise InputError(f"--set {name}={text!r}: expected names, e.g. ('adam', 'sgd') or adam,sgd.")
     return tuple(values)
+  if name in _BOOLS:
+    if not isinstance(value, bool):
+      raise InputError(f"--set {name}={text!r}: expected True or False.")
+    return value
   if name in _FLOATS:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
       raise InputError(f"--set {name}={text!r}: expected an accuracy in [0, 1].")
