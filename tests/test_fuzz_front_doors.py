@@ -145,7 +145,7 @@ def set_items(draw):
 def _expected(config, item):
   """The value ``--set item`` must have put in ``config`` (no silent default), when it can be stated simply."""
   key, _, text = item.partition("=")
-  if key in ("task", "space", "strategy", "population_loop"):
+  if key in ("task", "space", "strategy", "population_loop", "normalise"):
     return getattr(config, key) == text
   if key in ("pool_task", "data_dir"):
     return getattr(config, key) == (None if text == "None" else text)
@@ -156,7 +156,7 @@ def _expected(config, item):
   if key in ("lr_grid", "final_lr_grid"):
     values = value if isinstance(value, (list, tuple)) else [value]
     return tuple(getattr(config, key)) == tuple(float(v) for v in values)
-  if key in ("holdout_tasks", "baselines", "references"):
+  if key in ("holdout_tasks", "baselines", "references", "family"):
     return getattr(config, key) == ((value,) if isinstance(value, str) else tuple(value))
   if key == "stages":
     return len(config.stages) == len(value)

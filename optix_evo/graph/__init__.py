@@ -33,6 +33,7 @@ from optix_evo.graph.integrity import REASONS, IntegrityResult, check_integrity,
 from optix_evo.graph.interpreter import GenomeState, interpret, is_finite
 from optix_evo.graph.mutation import mutate
 from optix_evo.graph.sampling import random_genome
+from optix_evo.graph.simplify import simplify
 from optix_evo.graph.serialization import convert, from_json, space_of, to_json
 from optix_evo.graph.spec import DEFAULT_SPEC, EXTENDED_SPEC, NOS_SPEC, SPACES, GenomeSpec, get_space
 from optix_evo.graph.validation import genome_faults, validate_genome
@@ -44,6 +45,7 @@ __all__ = [
     "GenomeState", "IntegrityResult", "KNOWN", "REASONS", "active_nodes", "active_operands", "canonical",
     "canonical_hash", "canonical_string", "check_integrity", "convert", "decay_factor", "decay_values", "from_json",
     "genome_faults", "get_space", "gradient_operands", "interpret", "is_finite", "known", "known_defaults", "mutate",
-    "nos_learning_rate", "nos_momentum", "random_genome", "render", "schedule_factor", "step_factors", "schedule_value",
+    "nos_learning_rate", "nos_momentum", "random_genome", "render", "schedule_factor", "simplify", "step_factors",
+    "schedule_value",
     "space_of", "stack", "to_json", "to_python", "unstack", "validate_genome",
 ]

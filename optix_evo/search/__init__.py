@@ -10,16 +10,24 @@ References:
 """
 
 from optix_evo.search import ga
-from optix_evo.search.config import BASELINES, PRESETS, SearchConfig, Stage, preset
-from optix_evo.search.driver import Search, SearchInterrupted, SearchResult, run, select_survivors
-from optix_evo.search.evaluate import WORST, Budget, Evaluator, Outcome, population_mesh
+from optix_evo.search.config import BASELINES, PRESETS, WARM_START, SearchConfig, Stage, preset
+from optix_evo.search.driver import Search, SearchInterrupted, run
+from optix_evo.search.evaluate import Budget, Evaluator, Outcome, population_mesh
+from optix_evo.search.phases import normalised_score, select_survivors
 from optix_evo.search.protocol import Protocol, Scores, score, seed_keys, tune
 from optix_evo.search.results import verdict_sentences, write_results
-from optix_evo.search.statistics import Interval, mean_interval, paired_difference, spearman, spearman_interval, verdict
+from optix_evo.search.results_types import WORST, SearchResult
+from optix_evo.search.state import SearchState
+from optix_evo.search.statistics import (
+    Interval, holm_bonferroni, mean_interval, paired_difference, paired_p_value, spearman, spearman_interval, verdict,
+)
+from optix_evo.search.strategies import STRATEGIES, RegularizedEvolution, Strategy, tournament
 
 __all__ = [
-    "BASELINES", "Budget", "Evaluator", "Interval", "Outcome", "PRESETS", "Protocol", "Scores", "Search",
-    "SearchConfig", "SearchInterrupted", "SearchResult", "Stage", "WORST", "ga", "mean_interval", "paired_difference",
-    "population_mesh", "preset", "run", "score", "seed_keys", "select_survivors", "spearman", "spearman_interval",
-    "tune", "verdict", "verdict_sentences", "write_results",
+    "BASELINES", "Budget", "Evaluator", "Interval", "Outcome", "PRESETS", "Protocol", "RegularizedEvolution",
+    "STRATEGIES", "Scores", "Search", "SearchConfig", "SearchInterrupted", "SearchResult", "SearchState", "Stage",
+    "Strategy", "WARM_START", "WORST", "ga", "holm_bonferroni", "mean_interval", "normalised_score",
+    "paired_difference", "paired_p_value", "population_mesh", "preset", "run", "score", "seed_keys",
+    "select_survivors", "spearman", "spearman_interval", "tournament", "tune", "verdict", "verdict_sentences",
+    "write_results",
 ]

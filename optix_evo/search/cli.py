@@ -32,11 +32,12 @@ from optix_evo.tasks import TASKS
 MAX_GENERATIONS = 100_000
 """The most GA generations (``--set steps=``) accepted unless ``--max-steps`` is raised above it."""
 
-_TEXT = ("task", "space", "strategy", "population_loop")
+_TEXT = ("task", "space", "strategy", "population_loop", "normalise")
 _OPTIONAL_TEXT = ("pool_task", "data_dir")
 _FLOATS = ("probe_min_accuracy", "best_probe_min_accuracy", "run_min_accuracy")
 _FLOAT_TUPLES = ("lr_grid", "final_lr_grid")
-_TEXT_TUPLES = ("holdout_tasks", "baselines", "references")
+_TEXT_TUPLES = ("holdout_tasks", "baselines", "references", "family")
+_BOOLS = ("warm_start",)
 _OPTIONAL_INTS = ("pool_surrogate_steps", "chunk_size")
 _STAGE_INTS = {"steps": False, "seeds": False, "keep": False, "probe_steps": True}  # name -> may be None
 
@@ -87,6 +88,10 @@ def _parse_value(name: str, text: str) -> Any:
     if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
       raise InputError(f"--set {name}={text!r}: expected names, e.g. ('adam', 'sgd') or adam,sgd.")
     return tuple(values)
+  if name in _BOOLS:
+    if not isinstance(value, bool):
+      raise InputError(f"--set {name}={text!r}: expected True or False.")
+    return value
   if name in _FLOATS:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
       raise InputError(f"--set {name}={text!r}: expected an accuracy in [0, 1].")
@@ -190,7 +195,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
   from optix_evo.runs.manifest import command_argv  # pylint: disable=import-outside-toplevel
   from optix_evo.search.checkpoint import broadcast_from_process_zero  # pylint: disable=import-outside-toplevel
   from optix_evo.search.driver import CHECKPOINT, HISTORY, Search  # pylint: disable=import-outside-toplevel
-  from optix_evo.search.results import verdict_sentences, write_results  # pylint: disable=import-outside-toplevel
+  from optix_evo.search.results import (  # pylint: disable=import-outside-toplevel
+      holm_sentences, verdict_sentences, write_results,
+  )
 
   if args.out is None:
     raise InputError("--out DIR is required: the results folder (a new or empty one, or one to --resume).")
@@ -231,7 +238,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if main_process:
       report = write_results(args.out, result, config, argv=argv if not args.resume else None)
   if main_process:
-    for line in verdict_sentences(result):
+    for line in verdict_sentences(result) + holm_sentences(result):
       print(line.replace("**", ""))
     rc = result.rank_correlation
     if rc:

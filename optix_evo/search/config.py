@@ -13,6 +13,7 @@ from typing import Any
 
 from optix_evo.errors import InputError
 from optix_evo.search import ga
+from optix_evo.search.strategies import STRATEGIES
 from optix_evo.search.checkpoint import fill_defaults
 from optix_evo.search.evaluate import resolve_population_loop
 from optix_evo.search.protocol import NOS_PROBE_FIRST, Protocol
@@ -25,6 +26,10 @@ Adam, AdamW (weight decay 1e-4) and SGD with momentum, trained with the same sch
 optimizers."""
 NOS_OPTIMIZERS = tuple(f"nos_opt{i}" for i in range(1, 11))
 """The authors' final optimizers ``nos_opt1`` .. ``nos_opt10`` (:func:`optix_evo.graph.known`)."""
+WARM_START = ("adam", "rmsprop", "lion", *NOS_OPTIMIZERS)
+"""Known optimizers a warm start seeds into the first population (those the search space can express)."""
+NORMALISATIONS = ("none", "adam")
+"""How a task's score enters a family fitness (``SearchConfig.normalise``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +87,14 @@ class SearchConfig:
       :func:`optix_evo.tasks.load_task_hook`) or a :class:`~optix_evo.tasks.Task`.
     pool_task: the random pool's surrogate task (NOS: a narrower ConvNet without augmentation); ``None``: ``task``.
     space: the genome search space (``optix_evo.graph`` spaces; ``"nos"`` is the paper's).
-    strategy: ``"ga"`` (the NOS particle GA) or ``"random"`` (as many random genomes, the control).
+    family: further search tasks: with them the fitness is the mean over ``task`` and ``family`` of each task's
+      normalised score (see ``normalise``), so what is found is not tuned to one model.
+    normalise: ``"adam"``: each task's score becomes ``(acc - chance) / (acc_adam - chance)``, Adam scored in the same
+      call with the same protocol and seeds (1 = Adam, 0 = chance); ``"none"``: raw accuracy.
+    strategy: ``"ga"`` (the NOS particle GA), ``"regularized"`` (regularized evolution, tournament selection with
+      aging) or ``"random"`` (as many random genomes, the control); all ask as many genomes per generation.
+    tournament: regularized evolution's tournament size.
+    warm_start: seed the first population with known optimizers (:data:`WARM_START`, those the space can express).
     seed: root seed; the same seed gives the same result.
     particles, steps, mutants, pool_factor: the particle GA (``n, K, M`` and the ``pool_factor · n`` random pool).
     surrogate_steps, pool_surrogate_steps: full-run steps of the evolution and pool surrogates (``None``: the same).
@@ -123,7 +135,11 @@ class SearchConfig:
   task: str | Task = "cifar10_cnn48_aug"
   pool_task: str | Task | None = "cifar10_cnn"
   space: str = "nos"
+  family: tuple[str, ...] = ()
+  normalise: str = "none"
   strategy: str = "ga"
+  tournament: int = 5
+  warm_start: bool = False
   seed: int = 0
   particles: int = 50
   steps: int = 5
@@ -161,8 +177,16 @@ class SearchConfig:
       _check_task(name, "held-out task")
       if name == _task_name(self.task):
         raise InputError(f"holdout_tasks must not include the search task {name!r}: the search saw it.")
-    if self.strategy not in ga.STRATEGIES:
-      raise InputError(f"Unknown strategy {self.strategy!r}. Known: {', '.join(ga.STRATEGIES)}.")
+    if self.strategy not in STRATEGIES:
+      raise InputError(f"Unknown strategy {self.strategy!r}. Known: {', '.join(STRATEGIES)}.")
+    for name in self.family:
+      _check_task(name, "family task")
+      if name == _task_name(self.task) or name in self.holdout_tasks:
+        raise InputError(f"family task {name!r} is the search task or a held-out task; name each task once.")
+    if self.normalise not in NORMALISATIONS:
+      raise InputError(f"Unknown normalise {self.normalise!r}. Known: {', '.join(NORMALISATIONS)}.")
+    if not isinstance(self.warm_start, bool):
+      raise InputError(f"warm_start must be true or false, got {self.warm_start!r}.")
     unknown = [b for b in self.baselines if b not in BASELINES]
     if unknown or not self.baselines:
       raise InputError(f"baselines must name at least one of {', '.join(BASELINES)}, got {list(self.baselines)}.")
@@ -190,7 +214,7 @@ class SearchConfig:
         raise InputError(f"Unknown reference optimizer {name!r}. Known genomes: {', '.join(graph.KNOWN)}.")
 
   def ga_params(self) -> ga.GAParams:
-    return ga.GAParams(self.particles, self.steps, self.mutants, self.pool_factor)
+    return ga.GAParams(self.particles, self.steps, self.mutants, self.pool_factor, tournament=self.tournament)
 
   def surrogate(self, *, pool: bool) -> Protocol:
     """The surrogate protocol of the random pool (``pool=True``) or of evolution."""
@@ -220,12 +244,17 @@ class SearchConfig:
   def task_name(self) -> str:
     return _task_name(self.task)
 
+  @property
+  def search_tasks(self) -> tuple[str | Task, ...]:
+    """The tasks the fitness is measured on: ``task`` and the ``family``."""
+    return (self.task, *self.family)
+
   def to_dict(self) -> dict[str, Any]:
     """Plain data (a custom :class:`~optix_evo.tasks.Task` is recorded by its name)."""
     out = dataclasses.asdict(self)
     out["task"] = self.task_name
     out["pool_task"] = None if self.pool_task is None else _task_name(self.pool_task)
-    for name in ("lr_grid", "final_lr_grid", "holdout_tasks", "baselines", "references"):
+    for name in ("lr_grid", "final_lr_grid", "holdout_tasks", "baselines", "references", "family"):
       out[name] = list(getattr(self, name))
     out["stages"] = [dataclasses.asdict(s) for s in self.stages]
     return out
@@ -237,7 +266,7 @@ class SearchConfig:
     d = fill_defaults(cls, dict(d), what=what)
     for name in ("lr_grid", "final_lr_grid"):
       d[name] = tuple(float(v) for v in d[name])
-    for name in ("holdout_tasks", "baselines", "references"):
+    for name in ("holdout_tasks", "baselines", "references", "family"):
       d[name] = tuple(d[name])
     d["stages"] = tuple(Stage(**fill_defaults(Stage, dict(s), what=f"{what} (stage {i + 1})"))
                         for i, s in enumerate(d["stages"]))
@@ -261,13 +290,28 @@ PRESETS: dict[str, SearchConfig] = {
         final_seeds=5, final_lr_grid=(1.0, 1e-1, 1e-2, 1e-3), holdout_tasks=("digits_mlp",), baselines=("adam",),
         references=("nos_opt1", "nos_opt9", "nos_opt10"),
     ),
+    # The real search for a CPU (≤ 30 min cold on 2 cores): fitness over a family of three model families
+    # (MNIST-1D MLP, digits ConvNet, MNIST-1D GRU), each task normalised against Adam trained in the same call; held out: four other
+    # settings (wine with a dendritic neuron model, graphs with a GCN, a sequence-copy transformer, iris with an MLP);
+    # final comparison with 10 seeds per task and a Holm–Bonferroni line over the held-out tasks.
+    "cpu": SearchConfig(
+        task="mnist1d_mlp", pool_task=None, family=("digits_cnn", "mnist1d_gru"), normalise="adam", space="extended",
+        strategy="ga", particles=8, steps=5, mutants=4, pool_factor=4, surrogate_steps=100,
+        pool_surrogate_steps=None, epochs=4, probe_steps=20, lr_grid=(1e-1, 1e-2, 1e-3), probe_min_accuracy=0.0,
+        probe_check_after=0, best_probe_min_accuracy=0.0, run_min_accuracy=0.0, run_check_after=0, mutant_tries=1,
+        elimination_candidates=12, stages=(Stage(200, seeds=2, keep=6), Stage(200, seeds=3, keep=2)), finalists=2,
+        final_steps=200, final_seeds=10, final_lr_grid=(1e-1, 1e-2, 1e-3),
+        holdout_tasks=("wine_dnm", "sbm_gcn", "copy_transformer", "iris_mlp"), baselines=("adam",),
+        references=("lion",),
+    ),
     # The paper's run (n=50, K=5, M=7, pool 500; pool surrogate: width-32 ConvNet, 8000 steps; evolution surrogate:
     # width-48 ConvNet with augmentation, 16000 steps; 800-step probes over 10 .. 1e-5; the rejection thresholds;
     # mutant retry) on CIFAR-10, for a GPU. The elimination stages and the final comparison are our choice (the
     # paper's were not published).
     "paper": SearchConfig(),
 }
-"""The named configurations: ``"quick"`` (a minute or two on 2 CPU cores) and ``"paper"`` (the NOS run, for a GPU)."""
+"""The named configurations: ``"quick"`` (a minute or two on 2 CPU cores), ``"cpu"`` (a real search over a task family
+with held-out tasks, ≤ 30 min on 2 CPU cores) and ``"paper"`` (the NOS run, for a GPU)."""
 
 
 def preset(name: str, **overrides: Any) -> SearchConfig:
@@ -275,7 +319,8 @@ def preset(name: str, **overrides: Any) -> SearchConfig:
   ``preset("quick", task=my_task, particles=8)``.
 
   Args:
-    name: a key of :data:`PRESETS` (``"quick"``: MNIST-1D MLPs on a CPU; ``"paper"``: the NOS protocol on CIFAR-10).
+    name: a key of :data:`PRESETS` (``"quick"``: MNIST-1D MLPs on a CPU; ``"cpu"``: a task family and held-out tasks
+      on a CPU; ``"paper"``: the NOS protocol on CIFAR-10).
     **overrides: :class:`SearchConfig` fields to replace.
 
   Returns:

@@ -41,11 +41,9 @@ from jax.sharding import PartitionSpec as P
 from optix_evo import graph
 from optix_evo.data import Dataset
 from optix_evo.errors import InputError
+from optix_evo.search.results_types import WORST  # noqa: F401  (re-exported: the evaluator's worst score)
 from optix_evo.tasks import Task
 from optix_evo.training import evaluate, steps_per_epoch
-
-WORST = -1.0
-"""Score of a run that never produced a finite validation accuracy (accuracies are >= 0)."""
 
 POPULATION_LOOPS = ("auto", "map", "vmap")
 """How each device loops over its runs (see the module docstring); ``"auto"``: ``map`` on CPU, else ``vmap``."""

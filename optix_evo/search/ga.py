@@ -7,6 +7,9 @@ control, both shaped like evosax's algorithms:
 * ``retry(key, state, params, slots) -> (genomes, state)``: replacements for members whose training was rejected
   (NOS re-mutates a rejected mutant up to four times).
 
+This is the :class:`~optix_evo.search.strategies.Strategy` protocol (fitness is maximised);
+:mod:`optix_evo.search.strategies` adds regularized evolution and holds the registry of strategies.
+
 ``params`` (:class:`GAParams`) and ``state`` (:class:`GAState`) are immutable; the state converts to plain data
 (:meth:`GAState.to_dict`) for checkpoints. Genomes are host arrays (sampling, mutation and the duplicate filter run
 on the host; the integrity check is one vectorised program).
@@ -29,6 +32,7 @@ import jax
 import numpy as np
 
 from optix_evo.errors import InputError
+from optix_evo.search.results_types import WORST
 
 Genome = Any  # a pytree of fixed-shape arrays (``optix_evo.graph.Genome``)
 
@@ -60,6 +64,7 @@ class GAParams:
     mutants: children ``M`` per particle and step.
     pool_factor: the random initial pool holds ``pool_factor · particles`` genomes.
     max_tries: proposals per member before giving up on finding a new, valid one (then an error is raised).
+    tournament: regularized evolution's tournament size ``S`` (members sampled per parent choice).
   """
 
   particles: int = 50
@@ -67,9 +72,10 @@ class GAParams:
   mutants: int = 7
   pool_factor: int = 10
   max_tries: int = 200
+  tournament: int = 5
 
   def __post_init__(self):
-    for name in ("particles", "steps", "mutants", "pool_factor", "max_tries"):
+    for name in ("particles", "steps", "mutants", "pool_factor", "max_tries", "tournament"):
       value = getattr(self, name)
       if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise InputError(f"GA {name} must be a positive integer, got {value!r}.")
@@ -95,23 +101,29 @@ class GAState:
     fitness: the particles' fitness ``[particles]``.
     seen: per history (one per particle; one for the random pool and for random search), the fingerprints drawn so
       far, sorted.
+    parents: the member of ``particles`` each slot of the current generation descends from (regularized evolution's
+      tournament winners; ``None`` where the strategy computes them from the generation).
   """
 
   generation: int
   particles: Genome | None
   fitness: np.ndarray | None
   seen: tuple[tuple[str, ...], ...]
+  parents: np.ndarray | None = None
 
   def to_dict(self) -> dict[str, Any]:
     """Plain data (dicts, tuples, strings, arrays) for a checkpoint; :meth:`from_dict` inverts it."""
     fields = None if self.particles is None else getattr(self.particles, "_asdict", lambda: self.particles)()
     particles = None if fields is None else {k: np.asarray(v) for k, v in fields.items()}
-    return {"generation": self.generation, "particles": particles, "fitness": self.fitness, "seen": self.seen}
+    return {"generation": self.generation, "particles": particles, "fitness": self.fitness, "seen": self.seen,
+            "parents": self.parents}
 
   @classmethod
   def from_dict(cls, d: dict[str, Any], genome_type: type) -> GAState:
     particles = None if d["particles"] is None else genome_type(**d["particles"])
-    return cls(int(d["generation"]), particles, d["fitness"], tuple(tuple(s) for s in d["seen"]))
+    parents = d.get("parents")
+    return cls(int(d["generation"]), particles, d["fitness"], tuple(tuple(s) for s in d["seen"]),
+               None if parents is None else np.asarray(parents, int))
 
 
 def stack(genomes: list[Genome]) -> Genome:
@@ -160,12 +172,25 @@ def _key(key: jax.Array, *indices: int) -> jax.Array:
 
 
 class ParticleGA:
-  """The NOS particle GA over the genomes of ``ops`` (see the module docstring)."""
+  """The NOS particle GA over the genomes of ``ops`` (see the module docstring).
+
+  ``warm_start``: genomes placed in the first slots of generation 0 before random ones (each still checked for
+  integrity and duplicates; one that fails is replaced by a random genome), as Lion's search started from AdamW
+  (Chen et al. 2023). Fitness is maximised.
+  """
 
   name = "ga"
 
-  def __init__(self, ops: GenomeOps):
+  def __init__(self, ops: GenomeOps, warm_start: tuple[Genome, ...] = ()):
     self.ops = ops
+    self.warm_start = tuple(warm_start)
+
+  def _seeded(self, propose: Callable[[int, int], Genome], state: GAState) -> Callable[[int, int], Genome]:
+    """``propose`` with the warm-start genomes as the first attempt of generation 0's first slots."""
+    if state.generation != 0 or not self.warm_start:
+      return propose
+    warm = self.warm_start
+    return lambda s, a: warm[s] if a == 0 and s < len(warm) else propose(s, a)
 
   def init(self, key: jax.Array, params: GAParams) -> GAState:
     del key
@@ -197,7 +222,7 @@ class ParticleGA:
     if self.done(state, params):
       raise InputError("The search is done: every generation has been told.")
     per_slot, sets = self._histories(state, params, slots)
-    propose = self._propose(key, state, params)
+    propose = self._seeded(self._propose(key, state, params), state)
     what = "random genome" if state.generation == 0 else "mutant"
     genomes = _fill(lambda i, a: propose(slots[i], a), per_slot, self.ops, params.particles * params.mutants,
                     params.max_tries, what)
@@ -257,14 +282,9 @@ class RandomSearch(ParticleGA):
 
 
 def _metrics(fitness: np.ndarray) -> dict[str, float]:
-  from optix_evo.search.evaluate import WORST  # pylint: disable=import-outside-toplevel
   ok = fitness[fitness > WORST]
   return {"best": float(fitness.max()), "median": float(np.median(ok)) if ok.size else WORST,
           "rejected": int(np.sum(fitness <= WORST))}
-
-
-STRATEGIES = {"ga": ParticleGA, "random": RandomSearch}
-"""Search strategies by name (``SearchConfig.strategy``)."""
 
 
 def graph_ops(spec: Any = None) -> GenomeOps:

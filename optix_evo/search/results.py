@@ -23,7 +23,7 @@ import numpy as np
 from optix_evo import graph
 from optix_evo.run_folder import atomic_write_figure, atomic_write_json, atomic_write_text
 from optix_evo.search.config import PRESETS, SearchConfig
-from optix_evo.search.driver import SearchResult
+from optix_evo.search.results_types import SearchResult
 from optix_evo.search.statistics import Interval, mean_interval
 
 VERDICT_TARGET_RHO = 0.5
@@ -85,6 +85,33 @@ def verdict_subject_lines(result: SearchResult, config: SearchConfig) -> list[st
           f"validation fitness in the last elimination stage ({last.steps} steps × {last.seeds} seeds), chosen "
           "before the final comparison so that the test set does not pick it. The final tables below are sorted by "
           "test accuracy, where another finalist can come first.", ""]
+
+
+def holm_sentences(result: SearchResult) -> list[str]:
+  """The overall line: the best found optimizer against each baseline over the held-out tasks, with p-values
+  Holm–Bonferroni corrected over those tasks (paired t-tests over seeds).
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> holm = [{"found": "found #1", "baseline": "adam", "alpha": 0.05, "tasks": [
+    ...     {"task": "wine_dnm", "difference": 0.02, "p_value": 0.01, "holm_p": 0.02, "verdict": "beats"},
+    ...     {"task": "iris_mlp", "difference": -0.01, "p_value": 0.3, "holm_p": 0.3, "verdict": "ties"}]}]
+    >>> result = ox.search.SearchResult([], [], None, {"holm": holm}, {}, None)
+    >>> print(ox.search.results.holm_sentences(result)[0].replace(": ", ":\\n"))
+    Over the 2 held-out tasks, Holm–Bonferroni corrected (α = 0.05):
+    the best found optimizer beats adam on 1 (wine_dnm), loses on 0, ties on 1 (iris_mlp).
+  """
+  lines = []
+  for row in result.final.get("holm", []):
+    tasks = row["tasks"]
+    if not tasks:
+      continue
+    by = {v: [t["task"] for t in tasks if t["verdict"] == v] for v in ("beats", "loses", "ties")}
+    part = lambda v: f"{len(by[v])}" + (f" ({', '.join(by[v])})" if by[v] else "")  # noqa: E731
+    lines.append(f"Over the {len(tasks)} held-out tasks, Holm–Bonferroni corrected (α = {row['alpha']:g}): the best "
+                 f"found optimizer beats {row['baseline']} on {part('beats')}, loses on {part('loses')}, ties on "
+                 f"{part('ties')}.")
+  return lines
 
 
 def _fmt(x: float) -> str:
@@ -175,6 +202,16 @@ def rank_correlation_lines(result: SearchResult, config: SearchConfig) -> list[s
           f"{config.surrogate_steps} × 1."]
 
 
+def _search_lines(result: SearchResult, config: SearchConfig) -> list[str]:
+  tasks = ", ".join(f"`{t}`" for t in (config.task_name, *config.family))
+  norm = (" (each normalised against Adam trained in the same call: 1 = Adam, 0 = chance; fitness = their mean)"
+          if config.normalise == "adam" else "")
+  warm = (f"warm start: the first population seeded with {', '.join(result.warm_start)}" if result.warm_start
+          else "no warm start (the first population is random)")
+  return [f"Strategy `{config.strategy}`; fitness on {tasks}{norm}; {warm}. Found programs are simplified (dead and "
+          "redundant nodes removed) before they are compared; the equations are the programs that ran."]
+
+
 def _timing_lines(timing: dict[str, float]) -> list[str]:
   wall = max(timing["wall_s"], 1e-9)
   compile_s = timing["compile_and_trace_s"]
@@ -190,7 +227,7 @@ def write_report(out_dir: str, result: SearchResult, config: SearchConfig) -> st
   stage_names = [f"stage {i + 1}" for i in range(len(config.stages))]
   lines = [f"# Neural optimizer search on `{config.task_name}` (seed {config.seed}, {config.strategy})", "",
            "## Verdict", "", *verdict_subject_lines(result, config), *verdict_sentences(result), "",
-           *rank_correlation_lines(result, config), "",
+           *holm_sentences(result), "", *rank_correlation_lines(result, config), "", *_search_lines(result, config), "",
            *_timing_lines(result.timing), ""]
   for task in result.final.get("tasks", {}):
     held = " (held out)" if result.final["tasks"][task]["held_out"] else " (search task)"

@@ -194,3 +194,50 @@ def verdict(difference: Interval) -> str:
   if difference.high < 0:
     return "loses"
   return "ties"
+
+
+def paired_p_value(found: Sequence[float], baseline: Sequence[float]) -> float:
+  """Two-sided p-value of the paired Student-t test of ``found - baseline`` (non-finite scores count as 0, as in
+  :func:`paired_difference`); NaN for fewer than two pairs, 1 when every difference is 0.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(round(ox.search.paired_p_value([0.91, 0.92, 0.93], [0.90, 0.90, 0.91]), 4))
+    0.0377
+  """
+  from scipy import stats  # pylint: disable=import-outside-toplevel
+
+  f, b = np.asarray(found, np.float64), np.asarray(baseline, np.float64)
+  d = np.where(np.isfinite(f), f, 0.0) - np.where(np.isfinite(b), b, 0.0)
+  if d.size < 2:
+    return float("nan")
+  if np.all(d == d[0]):
+    return 1.0 if d[0] == 0 else 0.0
+  return float(stats.ttest_1samp(d, 0.0).pvalue)
+
+
+def holm_bonferroni(p_values: Sequence[float]) -> np.ndarray:
+  """Holm–Bonferroni adjusted p-values (Holm 1979), in the input order: with the ``m`` p-values sorted ascending,
+  ``p̃_(i) = max_{j ≤ i} min(1, (m - j + 1) · p_(j))``. Rejecting where ``p̃ < α`` controls the family-wise error
+  rate at ``α`` over the ``m`` tests. NaN p-values are never rejected (adjusted to NaN, not counted in ``m``).
+
+  Args:
+    p_values: one p-value per test.
+
+  Returns:
+    The adjusted p-values, ``float64[m]``.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.search.holm_bonferroni([0.01, 0.04, 0.03]))
+    [0.03 0.06 0.06]
+  """
+  p = np.asarray(p_values, np.float64)
+  out = np.full(p.shape, np.nan)
+  ok = np.flatnonzero(np.isfinite(p))
+  m = ok.size
+  running = 0.0
+  for rank, i in enumerate(ok[np.argsort(p[ok], kind="stable")]):
+    running = max(running, min(1.0, (m - rank) * p[i]))
+    out[i] = running
+  return out

@@ -1,17 +1,13 @@
-"""The bookkeeping of benchmarks/search_ablation.py, fed planted search results (no search runs here): every number
-of the table must come from the right strategy, seed, task, participant and baseline."""
+"""The bookkeeping of benchmarks/search_ablation.py on planted runs (no search here): incumbents, anytime curves on a
+CPU-time grid, bands, pairing by seed, the direction of every difference, the curves' shape, the report."""
 
 import importlib.util
-import json
-import math
 import os
 import sys
 
 import numpy as np
 import pytest
 from scipy import stats
-
-from optix_evo.search import SearchResult
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -26,175 +22,90 @@ def _load_module():
 
 
 ab = _load_module()
-SEEDS = (0, 1, 2)
-SEARCH, HELD = "mnist1d_mlp", "digits_mlp"
-# Planted truth per (strategy, seed): final fitness, and per task found #1's per-seed test accuracies and its
-# difference vs adam. Values differ between strategies, seeds and tasks, and the per-seed GA − random differences
-# are uneven, so pairing by position instead of seed changes the interval.
-FITNESS = {("ga", 0): 0.80, ("ga", 1): 0.90, ("ga", 2): 0.85, ("random", 0): 0.78, ("random", 1): 0.86,
-           ("random", 2): 0.845}
-TEST = {(s, seed, task): [base + 0.01 * seed + (0.1 if task == HELD else 0.0) + (0.03 if s == "ga" else 0.0) + d
-                          for d in (0.02, -0.02, 0.01, -0.01, 0.0)]
-        for s in ("ga", "random") for seed in SEEDS for task in (SEARCH, HELD) for base in [0.6 + 0.02 * seed ** 2]}
-TEST[("random", 1, HELD)][2] = float("nan")  # a divergent final seed counts as 0
-DIFF = {(s, seed, task): (0.011 * (seed + 1) ** 2 if s == "ga" else -0.004 * (seed + 1)) + (0.05 if task == HELD else 0)
-        for s in ("ga", "random") for seed in SEEDS for task in (SEARCH, HELD)}
-POOL = {0: 0.5, 1: 0.55, 2: 0.52}
+LABEL = "a+b"
 
 
-def _diff(estimate):
-  return {"estimate": estimate, "low": estimate - 0.01, "high": estimate + 0.01, "n": 5}
+def test_incumbent_is_the_best_unrejected_evolution_record_so_far():
+  generations = [{"generation": 0, "cpu_seconds": 60.0}, {"generation": 1, "cpu_seconds": 30.0},
+                 {"generation": 2, "cpu_seconds": 90.0}]
+  rec = lambda g, fp, f, task=LABEL, rejected=False: {"generation": g, "fingerprint": fp, "fitness": f,  # noqa: E731
+                                                      "task": task, "rejected": rejected}
+  archive = [rec(0, "p", 0.5), rec(0, "q", 0.9, task="pool"), rec(1, "r", 0.7), rec(1, "s", 0.95, rejected=True),
+             rec(2, "t", 0.6), rec(2, "u", 0.7)]
+  curve = ab.incumbents(generations, archive, LABEL)
+  assert [p["fingerprint"] for p in curve] == ["p", "r", "r"]  # pool-task and rejected records never; first of ties
+  assert [p["cpu_min"] for p in curve] == [1.0, 1.5, 3.0] and [p["candidates"] for p in curve] == [2, 4, 6]
 
 
-def fake_result(strategy, seed):
-  """A SearchResult shaped like the driver's, with the planted numbers (and decoys that a mix-up would read)."""
-  fit = FITNESS[(strategy, seed)]
-  hall = [{"rank": 1, "stage_fitness": [fit - 0.07, fit], "equation": f"{strategy}-{seed}-best",
-           "surrogate_fitness": 0},
-          {"rank": 2, "stage_fitness": [fit - 0.2, fit - 0.1], "equation": "second", "surrogate_fitness": 0}]
-  # participants in an order the driver does not use, so that an index instead of a name lookup reads a decoy
-  participants = [{"name": n} for n in ("found #2", "sgd", "found #1", "adam")]
-  tasks = {}
-  for task in (HELD, SEARCH):  # held-out task listed first: the bookkeeping must not rely on the order
-    found = TEST[(strategy, seed, task)]
-    d = DIFF[(strategy, seed, task)]
-    tasks[task] = {
-        "held_out": task == HELD,
-        "test": [[0.1] * 5, [0.2] * 5, found, [0.3] * 5],
-        "learning_rate": [1.0, 0.1, 0.01 if strategy == "ga" else 0.001, 1e-4],
-        "comparisons": [{"found": "found #2", "baseline": "adam", "difference": _diff(-0.5), "verdict": "loses"},
-                        {"found": "found #1", "baseline": "sgd", "difference": _diff(0.4), "verdict": "beats"},
-                        {"found": "found #1", "baseline": "adam", "difference": _diff(d),
-                         "verdict": "beats" if d > 0.01 else "ties"}],
-    }
-  gens = [{"best": POOL[seed], "median": 0.3},
-          {"best": POOL[seed] + 0.1 + (0.05 if strategy == "ga" else 0), "median": 0.35},
-          {"best": POOL[seed] + 0.05, "median": 0.33}]  # the best generation is not the last
-  timing = {"wall_s": 100.0 + seed, "compile_and_trace_s": 30.0, "compilations": 12, "cache_hits": 3}
-  return SearchResult(hall, gens, {"estimate": 0.6 if strategy == "ga" else 0.4}, {"participants": participants,
-                                                                                   "tasks": tasks}, timing, None)
+def test_on_grid_reads_the_step_function():
+  curve = [{"cpu_min": 1.0, "held_out": 0.2}, {"cpu_min": 2.0, "held_out": 0.5}, {"cpu_min": 4.0, "held_out": 0.4}]
+  got = ab.on_grid(curve, [0.5, 1.0, 1.9, 2.0, 3.9, 5.0])
+  np.testing.assert_array_equal(got, [np.nan, 0.2, 0.2, 0.5, 0.5, 0.4])
 
 
-def records(order=None):
-  keys = order or [(s, seed) for s in ("ga", "random") for seed in SEEDS]
-  return [ab.run_record(fake_result(s, seed), strategy=s, seed=seed) for s, seed in keys]
+def _record(arm, seed, values, cpu):
+  strategy = arm.replace("+warm", "")
+  return {"arm": arm, "strategy": strategy, "warm": "+warm" in arm, "seed": seed, "equation": "u = g",
+          "pool": [f"pool{seed}-{i}" for i in range(3)], "warm_start": ["adam"] if "+warm" in arm else [],
+          "curve": [{"generation": g, "cpu_min": c, "candidates": 4 * (g + 1), "fingerprint": f"{arm}{seed}{g}",
+                     "search_fitness": v + 0.1, "held_out": v} for g, (v, c) in enumerate(zip(values, cpu))]}
 
 
-def t_interval(x):
-  x = np.asarray(x, float)
-  half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-  return x.mean(), x.mean() - half, x.mean() + half
+SEED_EFFECT = {0: 0.0, 1: 0.3, 2: -0.2}
 
 
-def test_run_record_reads_found_1_against_the_baseline_per_task():
-  r = ab.run_record(fake_result("random", 1), strategy="random", seed=1)
-  assert (r["strategy"], r["seed"]) == ("random", 1)
-  assert r["best_final_fitness"] == FITNESS[("random", 1)]  # the last stage's fitness of hall-of-fame #1
-  assert r["equation"] == "random-1-best"
-  for task in (SEARCH, HELD):
-    t = r["tasks"][task]
-    assert t["held_out"] == (task == HELD)
-    np.testing.assert_allclose(t["found_test"], np.mean(np.nan_to_num(TEST[("random", 1, task)], nan=0.0)))
-    assert t["baseline_test"] == pytest.approx(0.3)
-    assert t["difference"] == pytest.approx(DIFF[("random", 1, task)])
-    assert t["found_lr"] == 0.001 and t["baseline_lr"] == 1e-4
-  assert r["tasks"][HELD]["found_test"] < np.nanmean(TEST[("random", 1, HELD)])  # the NaN seed counted as 0
-  assert (r["wall_s"], r["compile_s"], r["compilations"], r["cache_hits"]) == (101.0, 30.0, 12, 3)
-  assert r["best_surrogate"] == pytest.approx(POOL[1] + 0.1)
-  with pytest.raises(ValueError, match="no participant 'lion'"):
-    ab.run_record(fake_result("ga", 0), strategy="ga", seed=0, baseline="lion")
+def _records():
+  out = []
+  for seed, e in SEED_EFFECT.items():
+    out.append(_record("random", seed, [0.5 + e, 0.5 + e, 0.52 + e], [1.0, 2.0, 3.0]))
+    out.append(_record("ga", seed, [0.5 + e, 0.55 + e, 0.56 + e + 0.001 * seed], [1.0, 2.1, 3.2]))
+    out.append(_record("regularized", seed, [0.5 + e, 0.6 + e, 0.7 + e + 0.002 * seed], [1.1, 2.0, 2.9]))
+    out.append(_record("regularized+warm", seed, [0.6 + e, 0.62 + e, 0.72 + e + 0.004 * seed], [1.0, 2.0, 3.0]))
+  return out
 
 
-def _expected_rows():
-  """label prefix → (GA values, random values) by seed, computed from the planted truth."""
-  def per(fn):
-    return ([fn("ga", s) for s in SEEDS], [fn("random", s) for s in SEEDS])
-  found = lambda task: per(lambda st, s: np.mean(np.nan_to_num(TEST[(st, s, task)], nan=0.0)))  # noqa: E731
-  return {"best final fitness": per(lambda st, s: FITNESS[(st, s)]),
-          f"`{HELD}` (held out): found #1 test": found(HELD),
-          f"`{HELD}` (held out): found #1 − adam": per(lambda st, s: DIFF[(st, s, HELD)]),
-          f"`{SEARCH}` (search task): found #1 test": found(SEARCH),
-          f"`{SEARCH}` (search task): found #1 − adam": per(lambda st, s: DIFF[(st, s, SEARCH)])}
+def test_differences_are_first_minus_second_and_paired_by_seed():
+  records = _records()
+  rows = {r.label: r for r in ab.comparisons(records, "regularized+warm")}
+  row = rows["held-out fitness after the whole budget: regularized − random"]
+  d = np.array([0.7 + 0.002 * s - 0.52 for s in SEED_EFFECT])
+  assert row.difference.estimate == pytest.approx(d.mean())
+  half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+  assert row.difference.low == pytest.approx(d.mean() - half)  # paired: the ±0.3 seed effect cancels
+  assert row.verdict == "beats" and row.seeds == (0, 1, 2)
+  # unpaired, the seed effect would swamp the 0.18 difference: the arms' own intervals overlap
+  assert row.a_value.low < row.b_value.high
+  warm = rows["held-out fitness: regularized+warm − regularized"]
+  assert warm.difference.estimate == pytest.approx(np.mean([0.02 + 0.002 * s for s in SEED_EFFECT]))
+  # at equal CPU time: the grid ends at the shortest run (2.9 min), where ga is still at 0.55 + e and random at 0.5 + e
+  at = rows[[k for k in rows if k.startswith("held-out fitness at") and k.endswith("ga − random")][0]]
+  assert "2.9 CPU-min" in at.label and at.difference.estimate == pytest.approx(0.05)
 
 
-# Records in a shuffled order: a mix-up of strategies or seeds changes the numbers.
-SHUFFLED = [("random", 2), ("ga", 1), ("random", 0), ("ga", 2), ("random", 1), ("ga", 0)]
+def test_a_duplicate_record_is_refused_and_a_broken_pairing_reported():
+  records = _records()
+  with pytest.raises(ValueError, match="Two records"):
+    ab.by_arm(records + [records[0]])
+  assert ab.pairing_mismatches(records) == []
+  records[1] = {**records[1], "pool": ["other"]}
+  assert ab.pairing_mismatches(records) == ["seed 0"]
 
 
-def test_table_rows_pair_strategies_by_seed_with_t_intervals():
-  rows = ab.table_rows(records(SHUFFLED))
-  expected = _expected_rows()
-  assert [r.label for r in rows[:5]] == [next(r.label for r in rows if r.label.startswith(k)) for k in expected]
-  for prefix, (ga_values, random_values) in expected.items():
-    row = next(r for r in rows if r.label.startswith(prefix))
-    assert row.seeds == SEEDS
-    np.testing.assert_allclose(tuple(row.ga)[:3], t_interval(ga_values), err_msg=prefix)
-    np.testing.assert_allclose(tuple(row.random)[:3], t_interval(random_values), err_msg=prefix)
-    d = t_interval(np.subtract(ga_values, random_values))
-    np.testing.assert_allclose(tuple(row.difference)[:3], d, err_msg=prefix)
-    assert row.verdict == ("beats" if d[1] > 0 else "loses" if d[2] < 0 else "ties"), prefix
-  # the planted data make the verdicts differ, so a verdict read from the wrong row fails too
-  by = {p: next(r for r in rows if r.label.startswith(p)).verdict for p in expected}
-  assert by["best final fitness"] == "ties" and by[f"`{SEARCH}` (search task): found #1 test"] == "beats"
+def test_curve_shape_tells_rising_from_flat():
+  records = _records()
+  flat = [_record("random", s, [0.5 + e] * 3, [1.0, 2.0, 3.0]) for s, e in SEED_EFFECT.items()]
+  rising = [_record("ga", s, [0.3 + e, 0.5 + e, 0.8 + e], [1.0, 2.0, 3.0]) for s, e in SEED_EFFECT.items()]
+  assert ab.curve_shape(flat + rising, "random") == "flat"
+  assert ab.curve_shape(flat + rising, "ga") == "rising"
+  assert ab.curve_shape(records, "regularized") in ("rising", "flat")
 
 
-def test_markdown_table_holds_the_rows_and_every_run():
-  recs = records(SHUFFLED)
-  md = ab.markdown(recs, command="python benchmarks/search_ablation.py --seeds 0 1 2")
-  assert "python benchmarks/search_ablation.py --seeds 0 1 2" in md
-  for prefix, (ga_values, random_values) in _expected_rows().items():
-    line = next(l for l in md.splitlines() if l.startswith(f"| {prefix}"))
-    cells = [c.strip() for c in line.split("|")[1:-1]]
-    m, lo, hi = t_interval(ga_values)
-    assert cells[1] == f"{m:.4f} [{lo:.4f}, {hi:.4f}]", (prefix, cells)
-    m, lo, hi = t_interval(random_values)
-    assert cells[2] == f"{m:.4f} [{lo:.4f}, {hi:.4f}]", (prefix, cells)
-    m, lo, hi = t_interval(np.subtract(ga_values, random_values))
-    assert cells[3] == f"{m:+.4f} [{lo:+.4f}, {hi:+.4f}]", (prefix, cells)
-  # the per-run table: one line per run, in seed order, with that run's own numbers
-  runs = [l for l in md.splitlines() if l.startswith("| ga |") or l.startswith("| random |")]
-  assert [tuple(c.strip() for c in l.split("|")[1:3]) for l in runs] == [(s, str(seed)) for seed in SEEDS
-                                                                         for s in ("ga", "random")]
-  line = runs[3]  # random, seed 1
-  assert f"| {FITNESS[('random', 1)]:.4f} |" in line and "| 101 | 30 (12 / 3) |" in line
-  search_cell = f"{np.mean(TEST[('random', 1, SEARCH)]):.4f} (0.001)"
-  held_cell = f"{np.mean(np.nan_to_num(TEST[('random', 1, HELD)], nan=0.0)):.4f} (0.001)"
-  assert line.index(search_cell) < line.index(held_cell)  # search task column first
-  assert "random, seed 1:\n\n```\nrandom-1-best\n```" in md
-  assert "- generation-0 pool (best surrogate fitness): yes." in md
-
-
-def test_unpaired_duplicate_or_incomparable_records_are_refused():
-  recs = records()
-  with pytest.raises(ValueError, match="no run for random seed 2"):
-    ab.table_rows([r for r in recs if (r["strategy"], r["seed"]) != ("random", 2)])
-  with pytest.raises(ValueError, match="Two records for strategy 'ga' and seed 1"):
-    ab.table_rows(recs + [recs[1]])
-  other = dict(recs[0], tasks={SEARCH: recs[0]["tasks"][SEARCH]})
-  with pytest.raises(ValueError, match="not comparable"):
-    ab.table_rows([other] + recs[1:])
-
-
-def test_a_pairing_that_does_not_hold_is_reported():
-  recs = records()
-  assert all(not bad for bad in ab.pairing_mismatches(recs).values())
-  recs[4]["generations"][0]["best"] += 0.01  # random, seed 1: another pool
-  recs[2]["tasks"][HELD]["baseline_test"] += 0.01  # ga, seed 2: other adam runs on the held-out task
-  assert ab.pairing_mismatches(recs) == {"generation-0 pool (best surrogate fitness)": [1],
-                                         f"adam on `{SEARCH}` (test accuracy)": [],
-                                         f"adam on `{HELD}` (test accuracy)": [2]}
-  md = ab.markdown(recs, command="x")
-  assert "- generation-0 pool (best surrogate fitness): **no**, for seeds [1]" in md
-  assert f"- adam on `{SEARCH}` (test accuracy): yes." in md
-  assert f"- adam on `{HELD}` (test accuracy): **no**, for seeds [2]" in md
-
-
-def test_from_json_writes_the_table_and_plot(tmp_path):
-  path = tmp_path / "in.json"
-  path.write_text(json.dumps({"format": ab.FORMAT, "command": "nice -n 10 python benchmarks/search_ablation.py",
-                              "settings": {"particles": 6, "strategy": "ga"}, "records": records()}))
-  assert ab.main(["--from-json", str(path), "--out", str(tmp_path / "out")]) == 0
-  md = (tmp_path / "out" / "search_ablation.md").read_text()
-  assert "nice -n 10 python benchmarks/search_ablation.py" in md and "particles = 6" in md
-  assert "strategy = " not in md
-  assert (tmp_path / "out" / "search_ablation.png").read_bytes()[:4] == b"\x89PNG"
+def test_report_and_plot(tmp_path):
+  data = {"format": ab.FORMAT, "command": "python benchmarks/search_ablation.py --preset cpu", "warm_arm":
+          "regularized+warm", "held_out_protocol": "200-step run, 2 seeds", "records": _records(),
+          "settings": {"task": "mnist1d_mlp", "family": ["digits_cnn"], "normalise": "adam",
+                       "holdout_tasks": ["wine_dnm"], "particles": 4}}
+  md, png = ab.write(str(tmp_path), data)
+  text = open(md, encoding="utf-8").read()
+  assert "regularized − random" in text and "`wine_dnm`" in text and "Pairing checked" in text
+  assert "seeded with adam" in text and os.path.getsize(png) > 10_000

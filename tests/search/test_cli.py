@@ -49,6 +49,7 @@ def _results(folder):
   hall = json.loads((folder / "hall_of_fame.json").read_text())
   for table in hall["final"]["tasks"].values():
     table.pop("seconds")
+    table.pop("cpu_seconds")
   history = [json.loads(line) for line in (folder / "history.jsonl").open()]
   return hall, history
 

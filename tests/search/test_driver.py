@@ -12,7 +12,7 @@ import pytest
 import optix_evo as ox
 from optix_evo.compilation import CompileLog
 from optix_evo.errors import InputError
-from optix_evo.search import Search, SearchInterrupted, Stage, preset, run, select_survivors
+from optix_evo.search import Search, SearchInterrupted, SearchState, Stage, phases, preset, run, select_survivors
 from optix_evo.search.evaluate import WORST
 
 TINY = preset("quick", task="digits_mlp", space="extended", particles=2, steps=1, mutants=2, pool_factor=2,
@@ -98,7 +98,8 @@ def test_resume_after_each_step_ends_with_the_same_results(full, tmp_path):
     first.generation()  # as if killed after generation 0's checkpoint
   result = Search(TINY, out, resume=True).run()
   assert result.hall_of_fame == full["result"].hall_of_fame
-  untimed = lambda final: {**final, "tasks": {t: {k: v for k, v in table.items() if k != "seconds"}  # noqa: E731
+  timed = ("seconds", "cpu_seconds")
+  untimed = lambda final: {**final, "tasks": {t: {k: v for k, v in table.items() if k not in timed}  # noqa: E731
                                               for t, table in final["tasks"].items()}}
   assert untimed(result.final) == untimed(json.loads(json.dumps(full["result"].final)))
   assert result.timing["sessions"] == 1 and result.timing["wall_s"] > 0
@@ -114,7 +115,7 @@ def test_ctrl_c_stops_at_the_next_safe_point_with_a_checkpoint(tmp_path):
   with pytest.raises(SearchInterrupted, match="continue it with --resume"):
     search.run()
   resumed = Search(TINY, out, resume=True)
-  assert resumed.state["phase"] == "search" and len(resumed.state["generations"]) == 1
+  assert resumed.state.phase == "search" and len(resumed.state.generations) == 1
 
 
 def test_resume_refuses_a_missing_checkpoint_and_other_settings(full, tmp_path):
@@ -150,9 +151,27 @@ def test_select_survivors_keeps_the_best_and_never_a_rejected_one():
 
 
 def test_elimination_candidates_are_the_best_distinct_unrejected_archive_members():
-  search = Search.__new__(Search)  # only the archive matters here
-  search.config = dataclasses.replace(TINY, elimination_candidates=3)
+  config = dataclasses.replace(TINY, elimination_candidates=3)
   rec = lambda fp, fitness, rejected=False: {"fingerprint": fp, "fitness": fitness, "rejected": rejected}  # noqa: E731
-  search.state = {"archive": [rec("a", 0.5), rec("b", 0.9), rec("b", 0.95), rec("c", 0.97, rejected=True),
-                              rec("d", 0.8), rec("e", WORST), rec("f", 0.6)]}
-  assert search.elimination_candidates() == [2, 4, 6]  # b's better copy, d, f; c rejected, a beaten
+  state = SearchState.fresh({}, {}, ())
+  state = dataclasses.replace(state, archive=(rec("a", 0.5), rec("b", 0.9), rec("b", 0.95),
+                                              rec("c", 0.97, rejected=True), rec("d", 0.8), rec("e", WORST),
+                                              rec("f", 0.6)))
+  assert phases.elimination_candidates(state, config) == [2, 4, 6]  # b's better copy, d, f; c rejected, a beaten
+
+
+def test_search_result_and_worst_live_in_a_leaf_module_without_a_driver_results_cycle():
+  import ast  # pylint: disable=import-outside-toplevel
+  import pathlib  # pylint: disable=import-outside-toplevel
+
+  root = pathlib.Path(ox.__file__).parent / "search"
+
+  def imports(name):
+    tree = ast.parse((root / name).read_text())
+    return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+
+  assert not {m for m in imports("results_types.py") if m.startswith("optix_evo")}  # a leaf
+  assert "optix_evo.search.driver" not in imports("results.py")
+  assert ox.search.SearchResult is ox.search.results_types.SearchResult and ox.search.WORST == -1.0
+  assert ox.search.evaluate.WORST is ox.search.results_types.WORST

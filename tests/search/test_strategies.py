@@ -1,0 +1,94 @@
+"""Regularized evolution (tournament selection with aging), the Strategy protocol and warm starts, on the toy genome
+space of test_ga (no training, no graph), with planted fitness."""
+
+import jax
+import numpy as np
+
+from optix_evo.search import ga
+from optix_evo.search.strategies import STRATEGIES, RegularizedEvolution, Strategy, tournament
+
+from tests.search.test_ga import OPS, _fitness
+
+PARAMS = ga.GAParams(particles=2, steps=3, mutants=2, pool_factor=3, max_tries=200, tournament=3)
+KEY = jax.random.PRNGKey(0)
+
+
+def test_every_strategy_implements_the_protocol_and_asks_the_same_budget():
+  sizes = {}
+  for name, cls in STRATEGIES.items():
+    strategy = cls(OPS)
+    assert isinstance(strategy, Strategy)
+    state, asked = strategy.init(KEY, PARAMS), []
+    while not strategy.done(state, PARAMS):
+      pop, state = strategy.ask(KEY, state, PARAMS)
+      asked.append(pop["x"].shape[0])
+      state, _ = strategy.tell(KEY, pop, _fitness(pop), state, PARAMS)
+    sizes[name] = asked
+  assert sizes["ga"] == sizes["regularized"] == sizes["random"] == [6, 4, 4, 4]
+
+
+def test_tournament_picks_the_best_of_its_sample():
+  fitness = np.array([0.3, 0.9, 0.1, 0.5, 0.7, 0.2, 0.8, 0.4])
+  assert (tournament(KEY, fitness, size=8, count=5) == 1).all()  # S = P: always the best
+  winners = tournament(KEY, fitness, size=3, count=400)
+  for i, w in enumerate(winners[:50]):  # each winner is the best of its own sample of 3
+    sample = np.asarray(jax.random.choice(jax.random.fold_in(KEY, i), 8, (3,), replace=False))
+    assert w == sample[np.argmax(fitness[sample])]
+  # selection pressure: P(winner = rank r from the top) for S=3 of P=8 is C(8-r, 2) / C(8, 3): 21/56 for the best, 0
+  # for the two worst
+  counts = np.bincount(np.argsort(np.argsort(-fitness))[winners], minlength=8) / 400
+  assert abs(counts[0] - 21 / 56) < 0.08 and counts[6] == counts[7] == 0
+  assert (np.bincount(tournament(KEY, fitness, size=1, count=400), minlength=8) > 0).all()  # S = 1: uniform
+
+
+def test_aging_removes_the_oldest_not_the_worst():
+  strategy = RegularizedEvolution(OPS)
+  state = strategy.init(KEY, PARAMS)
+  pool, state = strategy.ask(KEY, state, PARAMS)
+  planted = np.array([9.0, 1.0, 2.0, 3.0, 4.0, 5.0])  # the oldest member is by far the best
+  state, _ = strategy.tell(KEY, pool, planted, state, PARAMS)
+  np.testing.assert_array_equal(state.fitness, planted)  # generation 0: the pool is the population, oldest first
+  kids, state = strategy.ask(KEY, state, PARAMS)
+  # every parent is a tournament winner of the population
+  key = ga._key(KEY, 1, 1 << 21)  # pylint: disable=protected-access  # the tournament's key of generation 1
+  assert all(planted[p] == max(planted[np.asarray(jax.random.choice(jax.random.fold_in(key, i), 6, (3,),
+                                                                      replace=False))])
+             for i, p in enumerate(strategy.parents(state, PARAMS)))
+  for j, p in enumerate(strategy.parents(state, PARAMS)):  # one mutation away from its parent
+    assert (kids["x"][j] != pool["x"][p]).sum() == 1
+  child_fitness = np.array([0.5, 0.6, 0.7, 0.8])
+  state, _ = strategy.tell(KEY, kids, child_fitness, state, PARAMS)
+  # the 4 oldest (9, 1, 2, 3) die although 9 is the best; the children join at the young end
+  np.testing.assert_array_equal(state.fitness, [4.0, 5.0, 0.5, 0.6, 0.7, 0.8])
+  np.testing.assert_array_equal(state.particles["x"][2:], kids["x"])
+  np.testing.assert_array_equal(state.particles["x"][:2], pool["x"][4:])
+
+
+def test_regularized_evolution_climbs_a_planted_fitness():
+  def best_after(cls, seed):
+    strategy, key = cls(OPS), jax.random.PRNGKey(seed)
+    params = ga.GAParams(particles=2, steps=8, mutants=2, pool_factor=2, tournament=2)
+    state, best = strategy.init(key, params), -np.inf
+    while not strategy.done(state, params):
+      pop, state = strategy.ask(key, state, params)
+      state, metrics = strategy.tell(key, pop, _fitness(pop), state, params)
+      best = max(best, metrics["best"])
+    return best
+  evolved = np.mean([best_after(RegularizedEvolution, s) for s in range(6)])
+  assert evolved >= 15.0  # the optimum is 18 (x = 3, 3, 3)
+
+
+def test_warm_start_seeds_the_first_slots_of_generation_zero():
+  warm = ({"x": np.array([3, 3, 3], np.int32)}, {"x": np.array([0, 0, 0], np.int32)},  # the second fails the check
+          {"x": np.array([1, 2, 3], np.int32)})
+  for name, cls in STRATEGIES.items():
+    cold_pop, _ = cls(OPS).ask(KEY, cls(OPS).init(KEY, PARAMS), PARAMS)
+    strategy = cls(OPS, warm)
+    pop, state = strategy.ask(KEY, strategy.init(KEY, PARAMS), PARAMS)
+    assert pop["x"][0].tolist() == [3, 3, 3] and pop["x"][2].tolist() == [1, 2, 3], name
+    assert pop["x"][1].sum() > 0, name  # the degenerate one was replaced by a random genome
+    np.testing.assert_array_equal(pop["x"][3:], cold_pop["x"][3:])  # the rest: the same random pool as cold
+    state, _ = strategy.tell(KEY, pop, _fitness(pop), state, PARAMS)
+    if not strategy.done(state, PARAMS):
+      kids, _ = strategy.ask(KEY, state, PARAMS)  # later generations are not seeded
+      assert kids["x"].shape[0] == PARAMS.generation_size(1)
