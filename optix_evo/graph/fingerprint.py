@@ -71,7 +71,7 @@ def behaviour_fingerprints(genomes: Sequence[Genome], spec: GenomeSpec = DEFAULT
     part = [x[start:start + _CHUNK] for x in pop]
     pad = _CHUNK - part[0].shape[0]
     chunk = Genome(*(jnp.asarray(np.concatenate([x, np.repeat(x[:1], pad, 0)])) for x in part))
-    _, biggest, change, losses = (np.asarray(x)[:_CHUNK - pad] for x in numeric(chunk, key))
+    _, biggest, change, losses, _ = (np.asarray(x)[:_CHUNK - pad] for x in numeric(chunk, key))
     for i in range(biggest.shape[0]):
       numbers = _round(np.concatenate([[biggest[i], change[i]], np.ravel(losses[i])]), digits)
       out.append(hashlib.sha256(numbers.tobytes()).hexdigest()[:16])

@@ -160,6 +160,19 @@ def test_elimination_candidates_are_the_best_distinct_unrejected_archive_members
   assert phases.elimination_candidates(state, config) == [2, 4, 6]  # b's better copy, d, f; c rejected, a beaten
 
 
+def test_elimination_candidates_drop_a_later_candidate_that_behaves_like_an_earlier_one():
+  # "a" and "b" differ in canonical form but run the same program (adam), "c" is another (sgd): given genome_of, the
+  # worse of the two adams is dropped; without it, both count
+  config = dataclasses.replace(TINY, elimination_candidates=3)
+  programs = {"a": "adam", "b": "adam", "c": "sgd"}
+  rec = lambda fp, fitness: {"fingerprint": fp, "fitness": fitness, "rejected": False}  # noqa: E731
+  state = dataclasses.replace(SearchState.fresh({}, {}, ()), archive=(rec("a", 0.9), rec("b", 0.8), rec("c", 0.7)))
+  space = ox.graph.get_space(config.space)
+  genome_of = lambda record: ox.graph.known(programs[record["fingerprint"]], space)  # noqa: E731
+  assert phases.elimination_candidates(state, config, genome_of) == [0, 2]
+  assert phases.elimination_candidates(state, config) == [0, 1, 2]
+
+
 def test_search_result_and_worst_live_in_a_leaf_module_without_a_driver_results_cycle():
   import ast  # pylint: disable=import-outside-toplevel
   import pathlib  # pylint: disable=import-outside-toplevel
