@@ -215,7 +215,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from optix_evo.search.checkpoint import check_state_arrays, load_checkpoint  # pylint: disable=import-outside-toplevel
 
     path = os.path.join(args.out, CHECKPOINT)
-    check_state_arrays(load_checkpoint(path), space=config.space, population=config.particles, source=path)
+    check_state_arrays(load_checkpoint(path), space=config.space, source=path)
   folder = None
   if main_process:
     folder = open_run_folder(args.out, force=args.force, resume=args.resume, checkpoint_name=CHECKPOINT,

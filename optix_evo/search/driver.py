@@ -36,7 +36,9 @@ from optix_evo import graph
 from optix_evo.compilation import CompileLog
 from optix_evo.errors import InputError
 from optix_evo.search import ga, phases
-from optix_evo.search.checkpoint import broadcast_from_process_zero, load_checkpoint, save_checkpoint
+from optix_evo.search.checkpoint import (
+    broadcast_from_process_zero, check_state_arrays, load_checkpoint, save_checkpoint,
+)
 from optix_evo.search.config import BASELINES, WARM_START, SearchConfig
 from optix_evo.search.config import _task_name as task_name
 from optix_evo.search.evaluate import Evaluator
@@ -165,6 +167,7 @@ class Search:
       raise InputError(f"{path} is not a search state of this version of optix_evo (format "
                        f"{state.get('format') if isinstance(state, dict) else type(state).__name__!r}).")
     stored = SearchConfig.from_dict(state["config"], what=f"the configuration in {path}")
+    check_state_arrays(state, space=stored.space, source=path)  # reshaped or retyped arrays: one line, not a crash
     diff = stored.differences(self.config)
     if diff:
       raise InputError(f"--resume: the checkpoint in {self.out_dir} was written with other settings: "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-STATE_FORMAT = "optix_evo.search_state/1"
+STATE_FORMAT = "optix_evo.search_state/2"  # /2: the SearchState layout, genomes with decay_memory
 PHASES = ("search", "elimination", "final", "done")
 """The phases in order: generations of the strategy, progressive elimination, the tuned final comparison, done."""
 

@@ -188,3 +188,17 @@ def test_search_result_and_worst_live_in_a_leaf_module_without_a_driver_results_
   assert "optix_evo.search.driver" not in imports("results.py")
   assert ox.search.SearchResult is ox.search.results_types.SearchResult and ox.search.WORST == -1.0
   assert ox.search.evaluate.WORST is ox.search.results_types.WORST
+
+
+def test_resume_from_python_refuses_a_reshaped_checkpoint_array(full, tmp_path):
+  # the Python API checks the checkpoint's arrays as the CLI does: a reshaped genome array is one InputError naming
+  # the file, before anything uses it (it used to be an IndexError deep in graph/analysis.py)
+  from optix_evo.search.checkpoint import load_checkpoint, save_checkpoint  # pylint: disable=import-outside-toplevel
+
+  state = load_checkpoint(full["out"] / "checkpoint.npz")
+  particles = state["strategy"]["particles"]
+  particles["kind"] = np.asarray(particles["kind"])[:, :-1]
+  (tmp_path / "bad").mkdir()
+  save_checkpoint(tmp_path / "bad" / "checkpoint.npz", state)
+  with pytest.raises(InputError, match="checkpoint.npz"):
+    Search(TINY, str(tmp_path / "bad"), resume=True)
