@@ -168,16 +168,45 @@ def schedule_tables(genomes: graph.Genome, peak_lr: jax.Array, budget: Budget, *
   return jax.vmap(one)(genomes, peak_lr)
 
 
+def batch_orders(keys: np.ndarray, num_examples: int, batch_size: int, steps: int, max_steps: int) -> np.ndarray:
+  """Per run the order of the training examples in each pass over them: ``int32 [n, passes, num_examples]``, a
+  fresh permutation per pass, drawn on the host (NumPy's PCG64 seeded with the run's key words) for the passes that
+  ``steps`` steps reach (``passes`` covers ``max_steps``; later rows are zero and never read). XLA:CPU sorts slowly:
+  ``jax.random.permutation`` of 3500 examples costs about 25 training steps of the MNIST-1D MLP, NumPy's a few µs.
+
+  Examples:
+    >>> import numpy as np
+    >>> from optix_evo.search.evaluate import batch_orders
+    >>> orders = batch_orders(np.array([[0, 1]], np.uint32), 6, 2, steps=4, max_steps=9)
+    >>> print(orders.shape, sorted(orders[0, 0].tolist()) == sorted(orders[0, 1].tolist()) == list(range(6)))
+    (1, 3, 6) True
+    >>> print(orders[0, 2].tolist())  # a pass that 4 steps do not reach
+    [0, 0, 0, 0, 0, 0]
+  """
+  per_pass = steps_per_epoch(num_examples, batch_size)
+  passes, used = -(-max_steps // per_pass), -(-steps // per_pass)
+  out = np.zeros((len(keys), passes, num_examples), np.int32)
+  base = np.arange(num_examples, dtype=np.int32)
+  for i, key in enumerate(np.asarray(keys, np.uint32)):
+    rng = np.random.default_rng([int(key[0]), int(key[1]), 0xDA7A])
+    out[i, :used] = rng.permuted(np.broadcast_to(base, (used, num_examples)), axis=1)
+  return out
+
+
 def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.Genome, key: jax.Array,
               tables: tuple[jax.Array, jax.Array, jax.Array], budget: Budget,
-              data: dict[str, jax.Array]) -> tuple[jax.Array, ...]:
+              data: dict[str, jax.Array], *, validate: bool | jax.Array = True,
+              order: jax.Array | None = None) -> tuple[jax.Array, ...]:
   """One run (pure; mapped or vmapped over a batch by :class:`Evaluator`): the fields of :class:`Outcome`.
-  ``tables``: the run's rows of :func:`schedule_tables`."""
+  ``tables``: the run's rows of :func:`schedule_tables`. ``validate`` (may be traced): evaluate the validation and
+  test sets at each epoch (``False``, for runs whose caller reads only the training accuracy and the divergence flag:
+  ``best_valid`` stays :data:`WORST` and ``test`` NaN). ``order``: the run's rows of :func:`batch_orders` (``None``:
+  a ``jax.random.permutation`` per pass, drawn in the program)."""
   init_key, data_key, augment_key = jax.random.split(key, 3)
   params = task.init(init_key)
   factors, learning_rate, momentum = tables
   optimizer = graph.interpret(genome, lambda c: learning_rate[c], spec=spec, momentum=lambda c: momentum[c],
-                              step_factors=lambda c: (factors[c], 1.0), strategy=strategy)
+                              step_factors=lambda c: (factors[c], 1.0), strategy=strategy, check_finite=False)
   state = optimizer.init(params)
   n_train, batch = task.train.num_examples, task.batch_size
   per_data_epoch = steps_per_epoch(n_train, batch)
@@ -185,10 +214,13 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
 
   def train_step(t, carry):
     params, state, perm, accuracy, finite = carry
-    perm = jax.lax.cond(t % per_data_epoch == 0,  # a fresh permutation of the training set per pass over it
-                        lambda: jax.random.permutation(jax.random.fold_in(data_key, t // per_data_epoch), n_train),
-                        lambda: perm)
-    idx = jax.lax.dynamic_slice_in_dim(perm, (t % per_data_epoch) * batch, batch)
+    if order is None:
+      perm = jax.lax.cond(t % per_data_epoch == 0,  # a fresh permutation of the training set per pass over it
+                          lambda: jax.random.permutation(jax.random.fold_in(data_key, t // per_data_epoch), n_train),
+                          lambda: perm)
+      idx = jax.lax.dynamic_slice_in_dim(perm, (t % per_data_epoch) * batch, batch)
+    else:
+      idx = jax.lax.dynamic_slice(order, (t // per_data_epoch, (t % per_data_epoch) * batch), (1, batch))[0]
     xb, yb = data["train_x"][idx], data["train_y"][idx]
     if task.augment is not None:
       xb = task.augment(jax.random.fold_in(augment_key, t), xb)
@@ -202,8 +234,10 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
     length = jnp.minimum(budget.epoch, budget.steps - e * budget.epoch)
     params, state, perm, accuracy, finite = jax.lax.fori_loop(
         e * budget.epoch, e * budget.epoch + length, train_step, (params, state, perm, jnp.float32(0), finite))
-    finite = finite & graph.is_finite(state)
-    valid = evaluate(task.loss_fn, params, task_data(data, "valid"), chunk_size=512)["accuracy"]
+    finite = finite & _tree_all_finite(params)  # a non-finite update leaves non-finite parameters for good
+    valid = jax.lax.cond(validate, lambda: evaluate(task.loss_fn, params, task_data(data, "valid"),
+                                                    chunk_size=512)["accuracy"].astype(jnp.float32),
+                         lambda: jnp.float32(jnp.nan))
     improved = finite & jnp.isfinite(valid) & (valid > best)
     best = jnp.where(improved, valid, best).astype(jnp.float32)
     test = jax.lax.cond(improved, lambda: evaluate(task.loss_fn, params, task_data(data, "test"),
@@ -216,7 +250,8 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
     e, *_, finite, stopped = carry
     return (e < n_epochs) & finite & ~stopped
 
-  carry = (jnp.zeros([], jnp.int32), params, state, jnp.arange(n_train), jnp.float32(WORST), jnp.float32(jnp.nan),
+  perm = jnp.arange(n_train) if order is None else jnp.zeros([], jnp.int32)  # (unused with ``order``)
+  carry = (jnp.zeros([], jnp.int32), params, state, perm, jnp.float32(WORST), jnp.float32(jnp.nan),
            jnp.float32(0), jnp.zeros([], jnp.int32), jnp.asarray(True), jnp.asarray(False))
   _, _, _, _, best, test, train_accuracy, steps_run, finite, stopped = jax.lax.while_loop(go_on, epoch, carry)
   return best, test, train_accuracy, steps_run, ~finite, stopped
@@ -283,18 +318,22 @@ class Evaluator:
     self._host_data = {f"{part}_{field}": np.asarray(getattr(getattr(task, part), field))
                        for part in ("train", "valid", "test") for field in ("x", "y")}
     self._data = None
-    run = lambda genome, key, tables, budget, data: train_run(task, spec, strategy, genome, key, tables, budget, data)  # noqa: E731
+    def run(genome, key, tables, order, budget, validate, data):
+      return train_run(task, spec, strategy, genome, key, tables, budget, data, validate=validate, order=order)
+
     skipped = (jnp.float32(WORST), jnp.float32(jnp.nan), jnp.float32(0), jnp.int32(0), jnp.bool_(False), jnp.bool_(False))
 
-    def per_device_fn(genomes, keys, tables, active, budget, data):
+    def per_device_fn(genomes, keys, tables, orders, active, budget, validate, data):
       if self.loop == "map":  # padding runs (active False) cost nothing
-        return jax.lax.map(lambda a: jax.lax.cond(a[3], lambda: run(a[0], a[1], a[2], budget, data), lambda: skipped),
-                           (genomes, keys, tables, active))
-      chunked = jax.tree.map(lambda a: a.reshape((n_chunks, self.chunk, *a.shape[1:])), (genomes, keys, tables))
-      out = jax.lax.map(lambda c: jax.vmap(run, in_axes=(0, 0, 0, None, None))(*c, budget, data), chunked)
+        return jax.lax.map(lambda a: jax.lax.cond(a[4], lambda: run(*a[:4], budget, validate, data), lambda: skipped),
+                           (genomes, keys, tables, orders, active))
+      chunked = jax.tree.map(lambda a: a.reshape((n_chunks, self.chunk, *a.shape[1:])),
+                             (genomes, keys, tables, orders))
+      out = jax.lax.map(lambda c: jax.vmap(run, in_axes=(0, 0, 0, 0, None, None, None))(*c, budget, validate, data),
+                        chunked)
       return jax.tree.map(lambda a: a.reshape((-1, *a.shape[2:])), out)
 
-    sharded = jax.shard_map(per_device_fn, mesh=self.mesh, in_specs=(P("pop"),) * 4 + (P(), P()),
+    sharded = jax.shard_map(per_device_fn, mesh=self.mesh, in_specs=(P("pop"),) * 5 + (P(), P(), P()),
                             out_specs=P("pop"), check_vma=False)
     self._replicated = NamedSharding(self.mesh, P())
     self._sharded = NamedSharding(self.mesh, P("pop"))
@@ -304,14 +343,18 @@ class Evaluator:
     host = np.asarray(host)
     return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
-  def __call__(self, genomes: graph.Genome, keys: np.ndarray, learning_rates: np.ndarray, budget: Budget) -> Outcome:
+  def __call__(self, genomes: graph.Genome, keys: np.ndarray, learning_rates: np.ndarray, budget: Budget, *,
+               validate: bool = True) -> Outcome:
     """Trains run ``i`` = (``genomes[i]``, ``keys[i]``, ``learning_rates[i]``) for every ``i`` under ``budget``.
 
     Args:
       genomes: a batched genome (leading axis ``n``).
-      keys: ``uint32[n, 2]`` PRNG keys.
+      keys: ``uint32[n, 2]`` PRNG keys (network init, batch order: :func:`batch_orders`, augmentation).
       learning_rates: ``[n]`` peak learning rates.
       budget: how long and how (the same for every run of the call).
+      validate: evaluate the validation and test sets (``False`` for calls that read only ``train_accuracy``,
+        ``diverged``, ``stopped`` and ``steps_run``, e.g. learning-rate probes: their ``best_valid`` is
+        :data:`WORST` and ``test`` NaN). Data of the program, like the budget: no new compilation.
 
     Returns:
       An :class:`Outcome` with one entry per run.
@@ -341,9 +384,12 @@ class Evaluator:
       active = np.arange(self.batch) < stop - start
       chunk = jax.tree.map(pad, genomes)
       tables = schedule_tables(chunk, pad(lrs), scalars, length=self.max_steps, spec=self.spec)
+      orders = batch_orders(pad(keys), self.task.train.num_examples, self.task.batch_size, budget.steps,
+                            self.max_steps)
       out = self._fn(jax.tree.map(lambda a: self._put(a, self._sharded), chunk), self._put(pad(keys), self._sharded),
                      jax.tree.map(lambda a: self._put(np.asarray(a), self._sharded), tables),
-                     self._put(active, self._sharded), scalars, self._data)
+                     self._put(orders, self._sharded), self._put(active, self._sharded), scalars,
+                     np.asarray(bool(validate)), self._data)
       outs.append([np.asarray(o)[: stop - start] for o in out])
     return Outcome(*(np.concatenate(parts) for parts in zip(*outs)))
 

@@ -195,7 +195,8 @@ def score(evaluator: Evaluator, genomes, protocol: Protocol, *, seed: int) -> Sc
   rejected = np.zeros(n, bool)
   if protocol.probes:
     probe_keys = np.tile(seed_keys(seed + 7919, 1), (n * len(grid), 1))  # the probes' own seed, the same for all
-    probes = evaluator(_repeat(genomes, len(grid)), probe_keys, np.tile(grid, n), protocol.probe_budget())
+    probes = evaluator(_repeat(genomes, len(grid)), probe_keys, np.tile(grid, n), protocol.probe_budget(),
+                       validate=False)  # a probe's training accuracy and divergence are all that is read
     runs += n * len(grid)
     index, best_probe = probe_choice(probes.train_accuracy.reshape(n, len(grid)), probes.diverged.reshape(n, len(grid)))
     rejected |= ~(best_probe >= protocol.best_probe_min_accuracy) | ~np.isfinite(best_probe)
