@@ -28,7 +28,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -196,17 +197,22 @@ def batch_orders(keys: np.ndarray, num_examples: int, batch_size: int, steps: in
 def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.Genome, key: jax.Array,
               tables: tuple[jax.Array, jax.Array, jax.Array], budget: Budget,
               data: dict[str, jax.Array], *, validate: bool | jax.Array = True,
-              order: jax.Array | None = None) -> tuple[jax.Array, ...]:
+              order: jax.Array | None = None, make_optimizer: Callable | None = None) -> tuple[jax.Array, ...]:
   """One run (pure; mapped or vmapped over a batch by :class:`Evaluator`): the fields of :class:`Outcome`.
   ``tables``: the run's rows of :func:`schedule_tables`. ``validate`` (may be traced): evaluate the validation and
   test sets at each epoch (``False``, for runs whose caller reads only the training accuracy and the divergence flag:
   ``best_valid`` stays :data:`WORST` and ``test`` NaN). ``order``: the run's rows of :func:`batch_orders` (``None``:
-  a ``jax.random.permutation`` per pass, drawn in the program)."""
+  a ``jax.random.permutation`` per pass, drawn in the program). ``make_optimizer(genome, learning_rate, momentum,
+  factors)`` (step → value functions): the run's optimizer instead of the interpreted genome (a reference, e.g.
+  ``optax.adam``, trained in the same program layout)."""
   init_key, data_key, augment_key = jax.random.split(key, 3)
   params = task.init(init_key)
   factors, learning_rate, momentum = tables
-  optimizer = graph.interpret(genome, lambda c: learning_rate[c], spec=spec, momentum=lambda c: momentum[c],
-                              step_factors=lambda c: (factors[c], 1.0), strategy=strategy, check_finite=False)
+  if make_optimizer is None:
+    optimizer = graph.interpret(genome, lambda c: learning_rate[c], spec=spec, momentum=lambda c: momentum[c],
+                                step_factors=lambda c: (factors[c], 1.0), strategy=strategy, check_finite=False)
+  else:
+    optimizer = make_optimizer(genome, lambda c: learning_rate[c], lambda c: momentum[c], lambda c: factors[c])
   state = optimizer.init(params)
   n_train, batch = task.train.num_examples, task.batch_size
   per_data_epoch = steps_per_epoch(n_train, batch)
@@ -275,6 +281,8 @@ class Evaluator:
     mesh: the ``"pop"`` mesh (default :func:`population_mesh`).
     population_loop: ``"auto"`` (``"map"`` on CPU, ``"vmap"`` on GPU/TPU), ``"map"`` or ``"vmap"``.
     compiler_options: XLA options for the program (``jax.jit(..., compiler_options=...)``).
+    make_optimizer: the runs' optimizer instead of the interpreted genome (see :func:`train_run`; benchmarks train
+      a reference such as ``optax.adam`` in the same layout).
 
   Raises:
     InputError: for a task not scored by accuracy, or a non-positive ``batch``, ``max_steps`` or ``chunk_size``.
@@ -297,7 +305,7 @@ class Evaluator:
 
   def __init__(self, task: Task, spec: graph.GenomeSpec = graph.DEFAULT_SPEC, *, max_steps: int, batch: int = 16,
                chunk_size: int | None = None, mesh: Mesh | None = None, population_loop: str = "auto",
-               compiler_options: dict[str, Any] | None = None):
+               compiler_options: dict[str, Any] | None = None, make_optimizer: Callable | None = None):
     if task.metric != "accuracy":
       raise InputError(f"Task {task.name!r} is scored by {task.metric}; the search needs a classification task.")
     if batch <= 0 or max_steps <= 0:
@@ -318,8 +326,10 @@ class Evaluator:
     self._host_data = {f"{part}_{field}": np.asarray(getattr(getattr(task, part), field))
                        for part in ("train", "valid", "test") for field in ("x", "y")}
     self._data = None
+    self._compiling: threading.Thread | None = None
     def run(genome, key, tables, order, budget, validate, data):
-      return train_run(task, spec, strategy, genome, key, tables, budget, data, validate=validate, order=order)
+      return train_run(task, spec, strategy, genome, key, tables, budget, data, validate=validate, order=order,
+                       make_optimizer=make_optimizer)
 
     skipped = (jnp.float32(WORST), jnp.float32(jnp.nan), jnp.float32(0), jnp.int32(0), jnp.bool_(False), jnp.bool_(False))
 
@@ -338,6 +348,22 @@ class Evaluator:
     self._replicated = NamedSharding(self.mesh, P())
     self._sharded = NamedSharding(self.mesh, P("pop"))
     self._fn = jax.jit(sharded, out_shardings=self._replicated, compiler_options=compiler_options)
+
+  def start_compiling(self) -> threading.Thread:
+    """Compiles the program in a background thread (one step of one run), so that the programs of several tasks
+    compile at the same time where cores are free (XLA compiles a program on one thread: two tasks' programs
+    compiled in two threads take about the time of the longer one). A call waits for it.
+
+    Returns:
+      The thread (started).
+    """
+    def warm():
+      self._call(graph.stack([graph.random_genome(0, self.spec)]), np.zeros((1, 2), np.uint32), [1e-3],
+                 Budget(steps=1, horizon=2, warmup=0, epoch=1), validate=False)
+
+    self._compiling = threading.Thread(target=warm, name=f"compile {self.task.name}", daemon=True)
+    self._compiling.start()
+    return self._compiling
 
   def _put(self, host: np.ndarray, sharding: NamedSharding) -> jax.Array:
     host = np.asarray(host)
@@ -362,6 +388,12 @@ class Evaluator:
     Raises:
       InputError: for an invalid budget, a run longer than ``max_steps``, or arguments of different lengths.
     """
+    if self._compiling is not None:
+      self._compiling.join()
+      self._compiling = None
+    return self._call(genomes, keys, learning_rates, budget, validate=validate)
+
+  def _call(self, genomes, keys, learning_rates, budget: Budget, *, validate: bool) -> Outcome:
     budget = budget.validated()
     if budget.steps > self.max_steps:
       raise InputError(f"A run of {budget.steps} steps is longer than this evaluator's max_steps={self.max_steps}.")
