@@ -14,12 +14,15 @@ The program is kept small, because its compilation is what a search waits for:
 
 Two strategies choose inputs and ops:
 
-* ``"switch"`` (default): ``lax.switch`` on each index, operands computed lazily inside the input switch, dead nodes,
+* ``"switch"`` (default; CPU): ``lax.switch`` with one branch per operand and one per op, so only the chosen operand
+  and op are computed (an unselected op costs nothing and produces no denormals), dead nodes,
   unread moment buffers, unused node buffers and an unused momentum buffer skipped with ``lax.cond``: only what the
   genome uses is computed. Under ``jax.vmap`` over genomes the members' update graphs run one after another
   (``custom_vmap``), so each member still computes only its own ops.
 * ``"select"`` (vectorised populations on GPU/TPU): every operand and every op computed, the chosen one selected
-  with ``select_n``: no control flow, the same work for every member.
+  with ``select_n``: no control flow, the same work for every member. On CPU it costs tens of times the genome's own
+  work per step (never use it there); on a GPU the unselected elementwise ops are expected to cost less than the
+  synchronising conditionals they replace.
 
 References:
   Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution

@@ -15,9 +15,20 @@ code https://github.com/OUStudent/NeuralOptimizerSearch).
 
 Layout: the batch is split over all devices along a ``"pop"`` mesh axis with ``shard_map`` (also across processes
 after ``jax.distributed.initialize``); each device loops over its share, ``"map"`` (CPU: ``lax.map``, one run after
-the other, genomes interpreted with ``strategy="switch"`` so each computes only its own ops; padding runs are
-skipped) or ``"vmap"`` (GPU/TPU: vmapped chunks, ``strategy="select"``). Every run trains on its own, so scores do not
-depend on how runs are spread over devices.
+the other, genomes interpreted with ``strategy="switch"`` so each computes only its own operands and ops; padding runs
+are skipped) or ``"vmap"`` (GPU/TPU: vmapped chunks, ``strategy="select"``). Every run trains on its own, so scores do
+not depend on how runs are spread over devices.
+
+Why two layouts: on CPU a vmapped batch is no faster per run than runs one after another (a vmapped optax.adam is
+itself slower per run), and ``select`` computes all ~37 ops of every node (tens of times a genome's own work), so
+``map``/``switch`` wins. On a GPU a single small run leaves the device mostly idle and every ``switch`` is a
+synchronising conditional, so ``vmap``/``select`` (the ``"auto"`` choice there, not measured on a GPU yet:
+``benchmarks/search_speed.py --device gpu``) is expected to win while the extra elementwise work of the unselected ops
+stays below the kernel-launch cost of the model's step, i.e. for the small models of a search.
+
+Around the model the loop does only what is read: learning-rate probes skip the validation and test sets
+(``validate=False``), the batch order is drawn on the host (:func:`batch_orders`: XLA:CPU's sort is slow), and the
+divergence check reads the parameters once per epoch instead of a pass over every update.
 
 :func:`score` and :func:`tune` are the two protocols built on it: learning rate chosen by short probes then one
 full run (the NOS surrogate), or full runs at every learning rate of a grid over several seeds (a tuned comparison).
