@@ -5,6 +5,12 @@ round-robin (side by side, in one process) ``--repeats`` times and the median is
 is a fixed random tree scaled by ``1 + 1e-3·i`` (fused into the update, so every optimizer reads fresh values).
 
     python benchmarks/zoo_step.py                 # prints the table, writes benchmarks/results/zoo_step.md
+    python benchmarks/zoo_step.py --model mlp102k --only swats,adadecay --hlo --append   # a realistic model
+
+``--model mlp102k``: the leaves of the 64-256-320-10 MLP (102,090 parameters) of the search-speed trainer. ``--hlo``
+counts, in each optimized program, the fusions (kernels: passes over the data) and the reductions: on XLA:CPU a
+tree-wide reduction (SWATS' p'p and p'g, AdaDecay's sums) is never fused with the elementwise update that produces
+its input, so each costs its own pass.
 """
 
 from __future__ import annotations
@@ -12,19 +18,25 @@ from __future__ import annotations
 import argparse
 import pathlib
 import platform
+import re
 import statistics
 import sys
 import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import optix_evo as ox  # noqa: E402
 
-SHAPES = {"conv": (3, 3, 64, 128), "dense1": (512, 1024), "dense2": (1024, 384), "bias1": (1024,), "head": (384, 10),
-          "bias2": (10,)}  # 1,003,786 parameters
+MODELS = {
+    "1m": {"conv": (3, 3, 64, 128), "dense1": (512, 1024), "dense2": (1024, 384), "bias1": (1024,), "head": (384, 10),
+           "bias2": (10,)},  # 996,106 parameters
+    "mlp102k": {"w1": (64, 256), "b1": (256,), "w2": (256, 320), "b2": (320,), "w3": (320, 10), "b3": (10,)},
+}
+SHAPES = MODELS["1m"]
 
 # name -> (ours, closest optax optimizer the target refers to, or None for pure re-exports)
 LR = 1e-3
@@ -83,7 +95,17 @@ def make_runner(optimizer: optax.GradientTransformation, steps: int, sgd_phase: 
   if sgd_phase:
     assert bool(ox.swats_in_sgd_phase(run(params, state)[1]))
   jax.block_until_ready(run(params, state))  # compile
-  return lambda: jax.block_until_ready(run(params, state))
+  runner = lambda: jax.block_until_ready(run(params, state))  # noqa: E731
+  runner.hlo = lambda: run.lower(params, state).compile().as_text()
+  return runner
+
+
+def hlo_counts(text: str) -> str:
+  """Fusions by kind and reduce instructions of an optimized HLO module."""
+  kinds = re.findall(r"fusion\(.*kind=(\w+)", text)
+  by_kind = ", ".join(f"{kinds.count(k)} {k}" for k in sorted(set(kinds)))
+  reduces = len(re.findall(r" reduce\(", text))
+  return f"{len(kinds)} fusions ({by_kind}), {reduces} reduce"
 
 
 def main() -> None:
@@ -91,42 +113,61 @@ def main() -> None:
   parser.add_argument("--steps", type=int, default=50)
   parser.add_argument("--repeats", type=int, default=7)
   parser.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "results" / "zoo_step.md"))
+  parser.add_argument("--model", choices=sorted(MODELS), default="1m")
+  parser.add_argument("--only", default=None, help="comma-separated substrings of the optimizers to run")
+  parser.add_argument("--hlo", action="store_true", help="add each program's fusion and reduction counts")
+  parser.add_argument("--append", action="store_true", help="append the table to --out as a section")
   args = parser.parse_args()
+  global SHAPES
+  SHAPES = MODELS[args.model]
 
-  builders = {f"optax.{k}": v for k, v in OPTAX.items()} | {k: v[0] for k, v in CASES.items()}
+  cases = {k: v for k, v in CASES.items() if args.only is None or any(o in k for o in args.only.split(","))}
+  refs = {"adam"} | {closest for _, closest in cases.values()}
+  builders = {f"optax.{k}": v for k, v in OPTAX.items() if k in refs} | {k: v[0] for k, v in cases.items()}
   runners = {name: make_runner(build(), args.steps, sgd_phase="SGD phase" in name) for name, build in builders.items()}
   times = {name: [] for name in runners}
   for _ in range(args.repeats):
     for name, runner in runners.items():
-      start = time.perf_counter()
+      start = time.process_time()  # process CPU time (all threads): less disturbed by other processes than wall time
       runner()
-      times[name].append((time.perf_counter() - start) / args.steps)
+      times[name].append((time.process_time() - start) / args.steps)
   median = {name: statistics.median(t) for name, t in times.items()}
   adam = median["optax.adam"]
 
-  n_params = sum(int(jnp.prod(jnp.array(s))) for s in SHAPES.values())
+  n_params = sum(int(np.prod(s)) for s in SHAPES.values())
   lines = [
       f"Update + apply step on a {n_params:,}-parameter pytree ({len(SHAPES)} leaves), float32, "
-      f"{args.steps} steps per `lax.scan`, median of {args.repeats} round-robin repeats; "
+      f"{args.steps} steps per `lax.scan`, median of {args.repeats} round-robin repeats of process CPU time; "
       f"{jax.devices()[0].platform.upper()} ({platform.processor() or platform.machine()}), jax {jax.__version__}, "
       f"optax {optax.__version__}.",
       "",
-      "| optimizer | µs / step | × optax.adam | closest optax optimizer | × closest | ≤ 1.3× |",
-      "|---|---|---|---|---|---|",
+      "| optimizer | µs / step | × optax.adam | closest optax optimizer | × closest | ≤ 1.3× |"
+      + (" optimized HLO |" if args.hlo else ""),
+      "|---|---|---|---|---|---|" + ("---|" if args.hlo else ""),
   ]
+  hlo = (lambda name: f" {hlo_counts(runners[name].hlo())} |") if args.hlo else (lambda name: "")
   for name in OPTAX:
-    lines.append(f"| optax.{name} | {median[f'optax.{name}'] * 1e6:.0f} | {median[f'optax.{name}'] / adam:.2f} | | | |")
-  for name, (_, closest) in CASES.items():
+    if f"optax.{name}" in median:
+      lines.append(f"| optax.{name} | {median[f'optax.{name}'] * 1e6:.0f} | {median[f'optax.{name}'] / adam:.2f} "
+                   f"| | | |{hlo(f'optax.{name}')}")
+  for name, (_, closest) in cases.items():
     ratio = median[name] / median[f"optax.{closest}"]
     lines.append(
         f"| {name} | {median[name] * 1e6:.0f} | {median[name] / adam:.2f} | optax.{closest} | {ratio:.2f} | "
-        f"{'yes' if ratio <= 1.3 else '**no**'} |"
+        f"{'yes' if ratio <= 1.3 else '**no**'} |{hlo(name)}"
     )
-  lines += ["", f"Command: `python benchmarks/zoo_step.py --steps {args.steps} --repeats {args.repeats}`"]
+  command = f"python benchmarks/zoo_step.py --steps {args.steps} --repeats {args.repeats}" + (
+      f" --model {args.model}" if args.model != "1m" else "") + (f" --only {args.only}" if args.only else "") + (
+      " --hlo" if args.hlo else "") + (" --append" if args.append else "")
+  lines += ["", f"Command: `{command}`"]
   table = "\n".join(lines)
   print(table)
   pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-  pathlib.Path(args.out).write_text("# Zoo update-step cost\n\n" + table + "\n")
+  if args.append:
+    with open(args.out, "a", encoding="utf-8") as f:
+      f.write(f"\n## {args.model}\n\n" + table + "\n")
+  else:
+    pathlib.Path(args.out).write_text("# Zoo update-step cost\n\n" + table + "\n")
 
 
 if __name__ == "__main__":

@@ -14,12 +14,15 @@ The program is kept small, because its compilation is what a search waits for:
 
 Two strategies choose inputs and ops:
 
-* ``"switch"`` (default): ``lax.switch`` on each index, operands computed lazily inside the input switch, dead nodes,
+* ``"switch"`` (default; CPU): ``lax.switch`` with one branch per operand and one per op, so only the chosen operand
+  and op are computed (an unselected op costs nothing and produces no denormals), dead nodes,
   unread moment buffers, unused node buffers and an unused momentum buffer skipped with ``lax.cond``: only what the
   genome uses is computed. Under ``jax.vmap`` over genomes the members' update graphs run one after another
   (``custom_vmap``), so each member still computes only its own ops.
 * ``"select"`` (vectorised populations on GPU/TPU): every operand and every op computed, the chosen one selected
-  with ``select_n``: no control flow, the same work for every member.
+  with ``select_n``: no control flow, the same work for every member. On CPU it costs tens of times the genome's own
+  work per step (never use it there); on a GPU the unselected elementwise ops are expected to cost less than the
+  synchronising conditionals they replace.
 
 References:
   Morgan & Hougen, `Neural Optimizer Equation, Decay Function, and Learning Rate Schedule Joint Evolution
@@ -198,49 +201,8 @@ class _Step(NamedTuple):
   member: jax.Array | None = None
 
 
-_TRANSCENDENTAL = re.compile(r"\b(log|exp|sqrt|rsqrt|erf|erfc|i1e|arcsinh|tanh|arctan|sig|softplus)\b|\*\*\s*[A-Za-z(]")
-
-
 def _reads_weights(expr: str) -> bool:
   return re.search(r"\bw\b", expr) is not None
-
-
-def _op_groups(spec: GenomeSpec) -> list[list[int]]:
-  """The ops (unary table, then binary) in the groups that share one branch of the op switch: every cheap
-  elementwise op together (computing all of them costs about what reading and writing the tensor costs), each
-  transcendental op alone, the random ops together (their draws, equal for equal keys, are made once), the stateful
-  ops together and each per-tensor op alone. Fewer branches make a smaller program, which XLA compiles faster."""
-  entries = list(spec.unary) + list(spec.binary)
-  groups: dict[str, list[int]] = {}
-  for j, op in enumerate(entries):
-    if op.random:
-      key = "random"
-    elif op.state is not None:
-      key = "stateful"
-    elif "tsum" in op.expr or _TRANSCENDENTAL.search(op.expr):
-      key = f"own {j}"
-    else:
-      key = "cheap"
-    groups.setdefault(key, []).append(j)
-  return list(groups.values())
-
-
-def _operand_groups(spec: GenomeSpec) -> list[list[int]]:
-  """The operands in groups that share one branch of an input read: those reading the same moment buffers (and the
-  weights, or not) are computed together and one is selected."""
-  groups: dict[tuple, list[int]] = {}
-  for j, o in enumerate(spec.operands):
-    groups.setdefault((o.buffers, _reads_weights(o.expr)), []).append(j)
-  return list(groups.values())
-
-
-def _position(groups: list[list[int]], size: int) -> tuple[np.ndarray, np.ndarray]:
-  """For every index below ``size``: the group it is in and its rank in that group (int32 tables)."""
-  group_of, rank_of = np.zeros(size, np.int32), np.zeros(size, np.int32)
-  for gi, members in enumerate(groups):
-    for r, j in enumerate(members):
-      group_of[j], rank_of[j] = gi, r
-  return group_of, rank_of
 
 
 @functools.cache
@@ -250,8 +212,9 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Layout) -> Callable:
 
   The nodes run in topological order in a ``fori_loop``; each reads its inputs (an operand, computed on the fly, or
   an earlier node's row of the table), applies its op and writes its row, in place. With ``"switch"`` an input read
-  is a switch over the operand groups (:func:`_operand_groups`) and the op a switch over the op groups
-  (:func:`_op_groups`); with ``"select"`` everything is computed and selected. Random ops draw with
+  is a switch with one branch per operand (and one for the table's rows) and the op a switch with one branch per op:
+  only the chosen operand and op are computed (no work, and no denormals, from values nobody reads); with
+  ``"select"`` everything is computed and selected. Random ops draw with
   ``fold_in(fold_in(PRNGKey(seed), count), node)``, one mask per parameter tensor (as the standalone code does); the
   ``norm`` op's sums run per tensor.
   """
@@ -262,12 +225,6 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Layout) -> Callable:
   binary_fns = [ops.compile_expr(op.expr, "x, y") for op in spec.binary]
   state_fns = [(i, ops.compile_expr(op.state, "out, n, k")) for i, op in enumerate(spec.unary) if op.state is not None]
   stateful_op = np.asarray([op.state is not None for op in spec.unary] + [False] * n_binary)
-  op_groups, operand_groups = _op_groups(spec), _operand_groups(spec)
-  op_group_of, op_rank_of = _position(op_groups, n_ops)
-  # vertex -> read branch: the operand groups, then one branch for every hidden node (a row of the table)
-  operand_group_of, operand_rank_of = _position(operand_groups, n_op)
-  vertex_branch = np.concatenate([operand_group_of, np.full(n_nodes, len(operand_groups), np.int32)])
-  vertex_rank = np.concatenate([operand_rank_of, np.zeros(n_nodes, np.int32)])
 
   def tensor_sum(v):  # per element: the sum over its parameter tensor
     return group.per_tensor(lambda part: jnp.broadcast_to(jnp.sum(part), part.shape), v)
@@ -302,15 +259,11 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Layout) -> Callable:
     value = operand_fns[j](s.g, w, k_of(s), *(take(s, e) for e in s.env))
     return jnp.broadcast_to(value, s.g.shape).astype(group.dtype)
 
-  def choose(values: list[jax.Array], rank) -> jax.Array:
-    return values[0] if len(values) == 1 else jax.lax.select_n(rank, *values)
-
   def read(s: _Step, table, vertex):
-    """The value of ``vertex``: an operand (its group computed, one selected) or a node's row of the table."""
-    rank = jnp.asarray(vertex_rank)[vertex]
-    branches = [lambda members=members: choose([operand(s, j) for j in members], rank) for members in operand_groups]
+    """The value of ``vertex``: an operand (a branch of its own) or a node's row of the table (one branch for all)."""
+    branches = [functools.partial(operand, s, j) for j in range(n_op)]
     branches.append(lambda: row(s, table, vertex - n_op))
-    return jax.lax.switch(jnp.asarray(vertex_branch)[vertex], branches)
+    return jax.lax.switch(jnp.minimum(vertex, n_op), branches)
 
   def op_value(s: _Step, j: int, i, x, y, n):
     if j >= n_unary:
@@ -322,7 +275,10 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Layout) -> Callable:
 
   def node_state(s: _Step, op_index, out, n):  # the buffer of a stateful op after this step (n for any other op)
     which = sum(jnp.where(op_index == i, j + 1, 0) for j, (i, _) in enumerate(state_fns))
-    return jax.lax.select_n(which, n, *[f(out, n, k_of(s)) for _, f in state_fns])
+    if strategy == "select":
+      return jax.lax.select_n(which, n, *[f(out, n, k_of(s)) for _, f in state_fns])
+    return jax.lax.switch(which, [lambda out, n: n] + [lambda out, n, f=f: f(out, n, k_of(s)).astype(n.dtype)
+                                                      for _, f in state_fns], out, n)
 
   def scaled(x, factor):
     return x if factor is None else x * factor.astype(x.dtype)
@@ -340,14 +296,12 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Layout) -> Callable:
       n = None if nodes is None else row(s, nodes, i)
       return jax.lax.select_n(op_index, *[op_value(s, j, i, x, y, n) for j in range(n_ops)])
     x, y = (scaled(read(s, table, vertex[slot]), factor(slot)) for slot in (0, 1))
-    rank = jnp.asarray(op_rank_of)[op_index]
-    branches = []
-    for members in op_groups:
-      def branch(x, y, members=members):
-        n = row(s, nodes, i) if nodes is not None and any(stateful_op[j] for j in members) else None
-        return choose([op_value(s, j, i, x, y, n) for j in members], rank)
-      branches.append(branch)
-    return jax.lax.switch(jnp.asarray(op_group_of)[op_index], branches, x, y)
+
+    def branch(x, y, j):
+      n = row(s, nodes, i) if nodes is not None and stateful_op[j] else None
+      return op_value(s, j, i, x, y, n).astype(group.dtype)
+
+    return jax.lax.switch(op_index, [functools.partial(branch, j=j) for j in range(n_ops)], x, y)
 
   def run(s: _Step):
     genome = s.genome
@@ -417,6 +371,7 @@ def interpret(
     seed: int | jax.Array = 0,
     strategy: str = "switch",
     step_factors: Callable[[jax.Array], tuple[jax.Array, jax.Array]] | None = None,
+    check_finite: bool = True,
 ) -> optax.GradientTransformationExtraArgs:
   """The optimizer encoded by ``genome``: ``w ← w - η_t·u`` (or its momentum / Nesterov form), ``u`` the root.
 
@@ -448,6 +403,10 @@ def interpret(
       them from ``total_steps`` at every step, e.g. read from tables computed once per run with
       :func:`optix_evo.graph.decays.step_factors` (the search does this: the decay maths then stays out of its
       training program, which compiles faster and dispatches fewer kernels per step).
+    check_finite: keep the :func:`is_finite` flag (a pass over the update at every step, ~7 % of a small MLP's
+      training step on CPU). ``False`` leaves the flag ``True``: for a loop that checks its parameters instead (a
+      non-finite update makes them non-finite for good, ``w + nan`` and ``w ± inf`` stay non-finite), as the
+      search's evaluator does once per epoch.
 
   Parameters may mix float dtypes (the work is done in their promotion, each update comes back in its leaf's dtype)
   and may be an empty tree. Integer and complex parameters are refused with an ``InputError``: the NOS operands and
@@ -568,7 +527,7 @@ def interpret(
     parts = [part.astype(leaf_dtype) for part, leaf_dtype in zip(layout.split(update), layout.dtypes)]
     new_state = GenomeState(
         count=optax.safe_increment(count), grad=g, table=table, buffers=new, nodes=nodes, momentum=mom,
-        finite=state.finite & jnp.all(jnp.isfinite(update)))
+        finite=state.finite & jnp.all(jnp.isfinite(update)) if check_finite else state.finite)
     return treedef.unflatten(parts), new_state
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)

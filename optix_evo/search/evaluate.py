@@ -15,9 +15,20 @@ code https://github.com/OUStudent/NeuralOptimizerSearch).
 
 Layout: the batch is split over all devices along a ``"pop"`` mesh axis with ``shard_map`` (also across processes
 after ``jax.distributed.initialize``); each device loops over its share, ``"map"`` (CPU: ``lax.map``, one run after
-the other, genomes interpreted with ``strategy="switch"`` so each computes only its own ops; padding runs are
-skipped) or ``"vmap"`` (GPU/TPU: vmapped chunks, ``strategy="select"``). Every run trains on its own, so scores do not
-depend on how runs are spread over devices.
+the other, genomes interpreted with ``strategy="switch"`` so each computes only its own operands and ops; padding runs
+are skipped) or ``"vmap"`` (GPU/TPU: vmapped chunks, ``strategy="select"``). Every run trains on its own, so scores do
+not depend on how runs are spread over devices.
+
+Why two layouts: on CPU a vmapped batch is no faster per run than runs one after another (a vmapped optax.adam is
+itself slower per run), and ``select`` computes all ~37 ops of every node (tens of times a genome's own work), so
+``map``/``switch`` wins. On a GPU a single small run leaves the device mostly idle and every ``switch`` is a
+synchronising conditional, so ``vmap``/``select`` (the ``"auto"`` choice there, not measured on a GPU yet:
+``benchmarks/search_speed.py --device gpu``) is expected to win while the extra elementwise work of the unselected ops
+stays below the kernel-launch cost of the model's step, i.e. for the small models of a search.
+
+Around the model the loop does only what is read: learning-rate probes skip the validation and test sets
+(``validate=False``), the batch order is drawn on the host (:func:`batch_orders`: XLA:CPU's sort is slow), and the
+divergence check reads the parameters once per epoch instead of a pass over every update.
 
 :func:`score` and :func:`tune` are the two protocols built on it: learning rate chosen by short probes then one
 full run (the NOS surrogate), or full runs at every learning rate of a grid over several seeds (a tuned comparison).
@@ -28,7 +39,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -169,17 +181,51 @@ def schedule_tables(genomes: graph.Genome, peak_lr: jax.Array, budget: Budget, *
   return jax.vmap(one)(genomes, peak_lr)
 
 
+def batch_orders(keys: np.ndarray, num_examples: int, batch_size: int, steps: int, max_steps: int) -> np.ndarray:
+  """Per run the order of the training examples in each pass over them: ``int32 [n, passes, num_examples]``, a
+  fresh permutation per pass, drawn on the host (NumPy's PCG64 seeded with the run's key words) for the passes that
+  ``steps`` steps reach (``passes`` covers ``max_steps``; later rows are zero and never read). XLA:CPU sorts slowly:
+  ``jax.random.permutation`` of 3500 examples costs about 25 training steps of the MNIST-1D MLP, NumPy's a few µs.
+
+  Examples:
+    >>> import numpy as np
+    >>> from optix_evo.search.evaluate import batch_orders
+    >>> orders = batch_orders(np.array([[0, 1]], np.uint32), 6, 2, steps=4, max_steps=9)
+    >>> print(orders.shape, sorted(orders[0, 0].tolist()) == sorted(orders[0, 1].tolist()) == list(range(6)))
+    (1, 3, 6) True
+    >>> print(orders[0, 2].tolist())  # a pass that 4 steps do not reach
+    [0, 0, 0, 0, 0, 0]
+  """
+  per_pass = steps_per_epoch(num_examples, batch_size)
+  passes, used = -(-max_steps // per_pass), -(-steps // per_pass)
+  out = np.zeros((len(keys), passes, num_examples), np.int32)
+  base = np.arange(num_examples, dtype=np.int32)
+  for i, key in enumerate(np.asarray(keys, np.uint32)):
+    rng = np.random.default_rng([int(key[0]), int(key[1]), 0xDA7A])
+    out[i, :used] = rng.permuted(np.broadcast_to(base, (used, num_examples)), axis=1)
+  return out
+
+
 def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.Genome, key: jax.Array,
               tables: tuple[jax.Array, jax.Array, jax.Array], budget: Budget,
-              data: dict[str, jax.Array]) -> tuple[jax.Array, ...]:
+              data: dict[str, jax.Array], *, validate: bool | jax.Array = True,
+              order: jax.Array | None = None, make_optimizer: Callable | None = None) -> tuple[jax.Array, ...]:
   """One run (pure; mapped or vmapped over a batch by :class:`Evaluator`): the fields of :class:`Outcome`.
-  ``tables``: the run's rows of :func:`schedule_tables`."""
+  ``tables``: the run's rows of :func:`schedule_tables`. ``validate`` (may be traced): evaluate the validation and
+  test sets at each epoch (``False``, for runs whose caller reads only the training accuracy and the divergence flag:
+  ``best_valid`` stays :data:`WORST` and ``test`` NaN). ``order``: the run's rows of :func:`batch_orders` (``None``:
+  a ``jax.random.permutation`` per pass, drawn in the program). ``make_optimizer(genome, learning_rate, momentum,
+  factors)`` (step → value functions): the run's optimizer instead of the interpreted genome (a reference, e.g.
+  ``optax.adam``, trained in the same program layout)."""
   init_key, data_key, augment_key = jax.random.split(key, 3)
   params = task.init(init_key)
   model_state = task.initial_state(init_key)  # BatchNorm running averages (Task.modes); () for most tasks
   factors, learning_rate, momentum = tables
-  optimizer = graph.interpret(genome, lambda c: learning_rate[c], spec=spec, momentum=lambda c: momentum[c],
-                              step_factors=lambda c: (factors[c], 1.0), strategy=strategy)
+  if make_optimizer is None:
+    optimizer = graph.interpret(genome, lambda c: learning_rate[c], spec=spec, momentum=lambda c: momentum[c],
+                                step_factors=lambda c: (factors[c], 1.0), strategy=strategy, check_finite=False)
+  else:
+    optimizer = make_optimizer(genome, lambda c: learning_rate[c], lambda c: momentum[c], lambda c: factors[c])
   state = optimizer.init(params)
   n_train, batch = task.train.num_examples, task.batch_size
   per_data_epoch = steps_per_epoch(n_train, batch)
@@ -187,10 +233,13 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
 
   def train_step(t, carry):
     params, state, model_state, perm, accuracy, finite = carry
-    perm = jax.lax.cond(t % per_data_epoch == 0,  # a fresh permutation of the training set per pass over it
-                        lambda: jax.random.permutation(jax.random.fold_in(data_key, t // per_data_epoch), n_train),
-                        lambda: perm)
-    idx = jax.lax.dynamic_slice_in_dim(perm, (t % per_data_epoch) * batch, batch)
+    if order is None:
+      perm = jax.lax.cond(t % per_data_epoch == 0,  # a fresh permutation of the training set per pass over it
+                          lambda: jax.random.permutation(jax.random.fold_in(data_key, t // per_data_epoch), n_train),
+                          lambda: perm)
+      idx = jax.lax.dynamic_slice_in_dim(perm, (t % per_data_epoch) * batch, batch)
+    else:
+      idx = jax.lax.dynamic_slice(order, (t // per_data_epoch, (t % per_data_epoch) * batch), (1, batch))[0]
     xb, yb = data["train_x"][idx], data["train_y"][idx]
     step_key = jax.random.fold_in(augment_key, t)
     if task.augment is not None:
@@ -207,9 +256,11 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
     params, state, model_state, perm, accuracy, finite = jax.lax.fori_loop(
         e * budget.epoch, e * budget.epoch + length, train_step,
         (params, state, model_state, perm, jnp.float32(0), finite))
-    finite = finite & graph.is_finite(state)
+    finite = finite & _tree_all_finite(params)  # a non-finite update leaves non-finite parameters for good
     eval_loss = task.evaluation_loss(model_state)  # inference mode: no dropout, running averages
-    valid = evaluate(eval_loss, params, task_data(data, "valid"), chunk_size=512)["accuracy"]
+    valid = jax.lax.cond(validate, lambda: evaluate(eval_loss, params, task_data(data, "valid"),
+                                                    chunk_size=512)["accuracy"].astype(jnp.float32),
+                         lambda: jnp.float32(jnp.nan))
     improved = finite & jnp.isfinite(valid) & (valid > best)
     best = jnp.where(improved, valid, best).astype(jnp.float32)
     test = jax.lax.cond(improved, lambda: evaluate(eval_loss, params, task_data(data, "test"),
@@ -224,9 +275,9 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
     e, *_, finite, stopped = carry
     return (e < n_epochs) & finite & ~stopped
 
-  carry = (jnp.zeros([], jnp.int32), params, state, model_state, jnp.arange(n_train), jnp.float32(WORST),
-           jnp.float32(jnp.nan), jnp.float32(0), jnp.float32(0), jnp.zeros([], jnp.int32), jnp.asarray(True),
-           jnp.asarray(False))
+  perm = jnp.arange(n_train) if order is None else jnp.zeros([], jnp.int32)  # (unused with ``order``)
+  carry = (jnp.zeros([], jnp.int32), params, state, model_state, perm, jnp.float32(WORST), jnp.float32(jnp.nan),
+           jnp.float32(0), jnp.float32(0), jnp.zeros([], jnp.int32), jnp.asarray(True), jnp.asarray(False))
   _, _, _, _, _, best, test, train_accuracy, best_train, steps_run, finite, stopped = jax.lax.while_loop(
       go_on, epoch, carry)
   return best, test, train_accuracy, steps_run, ~finite, stopped, best_train
@@ -250,6 +301,8 @@ class Evaluator:
     mesh: the ``"pop"`` mesh (default :func:`population_mesh`).
     population_loop: ``"auto"`` (``"map"`` on CPU, ``"vmap"`` on GPU/TPU), ``"map"`` or ``"vmap"``.
     compiler_options: XLA options for the program (``jax.jit(..., compiler_options=...)``).
+    make_optimizer: the runs' optimizer instead of the interpreted genome (see :func:`train_run`; benchmarks train
+      a reference such as ``optax.adam`` in the same layout).
 
   Raises:
     InputError: for a task not scored by accuracy, or a non-positive ``batch``, ``max_steps`` or ``chunk_size``.
@@ -272,7 +325,7 @@ class Evaluator:
 
   def __init__(self, task: Task, spec: graph.GenomeSpec = graph.DEFAULT_SPEC, *, max_steps: int, batch: int = 16,
                chunk_size: int | None = None, mesh: Mesh | None = None, population_loop: str = "auto",
-               compiler_options: dict[str, Any] | None = None):
+               compiler_options: dict[str, Any] | None = None, make_optimizer: Callable | None = None):
     if task.metric != "accuracy":
       raise InputError(f"Task {task.name!r} is scored by {task.metric}; the search needs a classification task.")
     if batch <= 0 or max_steps <= 0:
@@ -293,36 +346,63 @@ class Evaluator:
     self._host_data = {f"{part}_{field}": np.asarray(getattr(getattr(task, part), field))
                        for part in ("train", "valid", "test") for field in ("x", "y")}
     self._data = None
-    run = lambda genome, key, tables, budget, data: train_run(task, spec, strategy, genome, key, tables, budget, data)  # noqa: E731
+    self._compiling: threading.Thread | None = None
+
+    def run(genome, key, tables, order, budget, validate, data):
+      return train_run(task, spec, strategy, genome, key, tables, budget, data, validate=validate, order=order,
+                       make_optimizer=make_optimizer)
+
     skipped = (jnp.float32(WORST), jnp.float32(jnp.nan), jnp.float32(0), jnp.int32(0), jnp.bool_(False),
                jnp.bool_(False), jnp.float32(0))
 
-    def per_device_fn(genomes, keys, tables, active, budget, data):
+    def per_device_fn(genomes, keys, tables, orders, active, budget, validate, data):
       if self.loop == "map":  # padding runs (active False) cost nothing
-        return jax.lax.map(lambda a: jax.lax.cond(a[3], lambda: run(a[0], a[1], a[2], budget, data), lambda: skipped),
-                           (genomes, keys, tables, active))
-      chunked = jax.tree.map(lambda a: a.reshape((n_chunks, self.chunk, *a.shape[1:])), (genomes, keys, tables))
-      out = jax.lax.map(lambda c: jax.vmap(run, in_axes=(0, 0, 0, None, None))(*c, budget, data), chunked)
+        return jax.lax.map(lambda a: jax.lax.cond(a[4], lambda: run(*a[:4], budget, validate, data), lambda: skipped),
+                           (genomes, keys, tables, orders, active))
+      chunked = jax.tree.map(lambda a: a.reshape((n_chunks, self.chunk, *a.shape[1:])),
+                             (genomes, keys, tables, orders))
+      out = jax.lax.map(lambda c: jax.vmap(run, in_axes=(0, 0, 0, 0, None, None, None))(*c, budget, validate, data),
+                        chunked)
       return jax.tree.map(lambda a: a.reshape((-1, *a.shape[2:])), out)
 
-    sharded = jax.shard_map(per_device_fn, mesh=self.mesh, in_specs=(P("pop"),) * 4 + (P(), P()),
+    sharded = jax.shard_map(per_device_fn, mesh=self.mesh, in_specs=(P("pop"),) * 5 + (P(), P(), P()),
                             out_specs=P("pop"), check_vma=False)
     self._replicated = NamedSharding(self.mesh, P())
     self._sharded = NamedSharding(self.mesh, P("pop"))
     self._fn = jax.jit(sharded, out_shardings=self._replicated, compiler_options=compiler_options)
 
+  def start_compiling(self) -> threading.Thread:
+    """Compiles the program in a background thread (one step of one run), so that the programs of several tasks
+    compile at the same time where cores are free (XLA compiles a program on one thread: two tasks' programs
+    compiled in two threads take about the time of the longer one). A call waits for it.
+
+    Returns:
+      The thread (started).
+    """
+    def warm():
+      self._call(graph.stack([graph.random_genome(0, self.spec)]), np.zeros((1, 2), np.uint32), [1e-3],
+                 Budget(steps=1, horizon=2, warmup=0, epoch=1), validate=False)
+
+    self._compiling = threading.Thread(target=warm, name=f"compile {self.task.name}", daemon=True)
+    self._compiling.start()
+    return self._compiling
+
   def _put(self, host: np.ndarray, sharding: NamedSharding) -> jax.Array:
     host = np.asarray(host)
     return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
-  def __call__(self, genomes: graph.Genome, keys: np.ndarray, learning_rates: np.ndarray, budget: Budget) -> Outcome:
+  def __call__(self, genomes: graph.Genome, keys: np.ndarray, learning_rates: np.ndarray, budget: Budget, *,
+               validate: bool = True) -> Outcome:
     """Trains run ``i`` = (``genomes[i]``, ``keys[i]``, ``learning_rates[i]``) for every ``i`` under ``budget``.
 
     Args:
       genomes: a batched genome (leading axis ``n``).
-      keys: ``uint32[n, 2]`` PRNG keys.
+      keys: ``uint32[n, 2]`` PRNG keys (network init, batch order: :func:`batch_orders`, augmentation).
       learning_rates: ``[n]`` peak learning rates.
       budget: how long and how (the same for every run of the call).
+      validate: evaluate the validation and test sets (``False`` for calls that read only ``train_accuracy``,
+        ``diverged``, ``stopped`` and ``steps_run``, e.g. learning-rate probes: their ``best_valid`` is
+        :data:`WORST` and ``test`` NaN). Data of the program, like the budget: no new compilation.
 
     Returns:
       An :class:`Outcome` with one entry per run.
@@ -330,6 +410,12 @@ class Evaluator:
     Raises:
       InputError: for an invalid budget, a run longer than ``max_steps``, or arguments of different lengths.
     """
+    if self._compiling is not None:
+      self._compiling.join()
+      self._compiling = None
+    return self._call(genomes, keys, learning_rates, budget, validate=validate)
+
+  def _call(self, genomes, keys, learning_rates, budget: Budget, *, validate: bool) -> Outcome:
     budget = budget.validated()
     if budget.steps > self.max_steps:
       raise InputError(f"A run of {budget.steps} steps is longer than this evaluator's max_steps={self.max_steps}.")
@@ -352,9 +438,12 @@ class Evaluator:
       active = np.arange(self.batch) < stop - start
       chunk = jax.tree.map(pad, genomes)
       tables = schedule_tables(chunk, pad(lrs), scalars, length=self.max_steps, spec=self.spec)
+      orders = batch_orders(pad(keys), self.task.train.num_examples, self.task.batch_size, budget.steps,
+                            self.max_steps)
       out = self._fn(jax.tree.map(lambda a: self._put(a, self._sharded), chunk), self._put(pad(keys), self._sharded),
                      jax.tree.map(lambda a: self._put(np.asarray(a), self._sharded), tables),
-                     self._put(active, self._sharded), scalars, self._data)
+                     self._put(orders, self._sharded), self._put(active, self._sharded), scalars,
+                     np.asarray(bool(validate)), self._data)
       outs.append([np.asarray(o)[: stop - start] for o in out])
     return Outcome(*(np.concatenate(parts) for parts in zip(*outs)))
 

@@ -1,5 +1,7 @@
 """The interpreter: one program for any genome, vmap over genomes and seeds, optax.chain, the divergence flag."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -171,3 +173,50 @@ def test_mixed_dtypes_and_empty_trees():
   for empty in ({}, [], ()):
     out, s = opt.update(empty, opt.init(empty), empty)
     assert out == empty and int(s.count) == 1
+
+
+def test_random_genomes_switch_select_and_exported_code_agree_in_float64():
+  """One branch per op and per operand (switch), everything computed and selected (select), and each genome's
+  exported optax code (to_python): the same updates, step by step, in float64, for random genomes (dropout, stateful
+  ops and the per-tensor norm included) with decays and schedules on."""
+  handmade = {"h0": {"op": "drop0.3", "inputs": ["g"]}, "h1": {"op": "ema", "inputs": ["v_hat"]},
+              "h2": {"op": "maxval", "inputs": ["h0"]}, "h3": {"op": "norm", "inputs": ["h1"]},
+              "h4": {"op": "delta", "inputs": ["h3"]}, "root": {"op": "add", "inputs": ["h2", "h4"]}}
+  genomes = [G.random_genome(s) for s in range(300, 308)] + [G.from_json(
+      {"format": "optix_evo.genome/1", "momentum": "nesterov", "flip": False, "schedule": "nos_lr3", "nodes": handmade})]
+  with jax.enable_x64(True):
+    params = {"w": jnp.linspace(-1.0, 1.0, 12).reshape(3, 4), "b": jnp.full((4,), 0.3)}
+    grads = [{"w": jnp.sin(jnp.arange(12.0) + t).reshape(3, 4) * 10.0 ** (t - 2), "b": jnp.cos(jnp.arange(4.0) * t)}
+             for t in range(4)]
+
+    @functools.partial(jax.jit, static_argnames="strategy")
+    def interpreted(genome, strategy):
+      opt = G.interpret(genome, 0.01, total_steps=10, strategy=strategy, seed=3)
+      state, out = opt.init(params), []
+      for g in grads:
+        u, state = opt.update(g, state, params)
+        out.append(u)
+      return out
+
+    for genome in genomes:
+      ns: dict = {}
+      exec(G.to_python(genome, name="found"), ns)  # noqa: S102 - the code under test
+      opt = ns["found"](0.01, total_steps=10, seed=3)
+      state = opt.init(params)
+      switch, select = interpreted(genome, "switch"), interpreted(genome, "select")
+      for t, g in enumerate(grads):
+        want, state = opt.update(g, state, params)
+        for leaf in want:
+          assert want[leaf].dtype == jnp.float64
+          for got in (switch[t][leaf], select[t][leaf]):
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want[leaf]), rtol=1e-12, atol=1e-15,
+                                       err_msg=G.render(genome))
+
+
+def test_check_finite_false_skips_the_flag_only():
+  overflow = G.from_json(_overflow())
+  w = jnp.ones(3)
+  for check, flag in ((True, False), (False, True)):
+    opt = G.interpret(overflow, 1.0, check_finite=check)
+    u, state = opt.update(w, opt.init(w), w)
+    assert not np.isfinite(np.asarray(u)).all() and bool(G.is_finite(state)) is flag

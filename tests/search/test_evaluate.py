@@ -88,3 +88,44 @@ def test_bad_inputs(task, sharded):
     Evaluator(task, max_steps=10, population_loop="gpu")
   with pytest.raises(InputError, match="classification"):
     Evaluator(get_task("adding_lstm"), max_steps=10)
+
+
+def test_unvalidated_runs_train_alike_and_read_no_held_out_set(sharded, ramp):
+  """validate=False (the learning-rate probes): the same training (accuracy, divergence, steps), no validation or
+  test accuracy (nobody reads them), and still the one program."""
+  probe = sharded(_sgd(4), np.tile(seed_keys(0, 1), (4, 1)), LRS, RAMP, validate=False)
+  for field in ("train_accuracy", "steps_run", "diverged", "stopped"):
+    np.testing.assert_array_equal(getattr(probe, field), getattr(ramp, field))
+  assert (probe.best_valid == WORST).all() and np.isnan(probe.test).all()
+  assert sharded.compiled_programs == 1
+
+
+def test_batch_orders_are_fresh_permutations_per_pass_and_per_key():
+  from optix_evo.search.evaluate import batch_orders
+  keys = seed_keys(0, 2)
+  orders = batch_orders(keys, 10, 3, steps=7, max_steps=12)  # 3 steps per pass: 3 passes used of 4
+  assert orders.shape == (2, 4, 10) and orders.dtype == np.int32
+  for run in orders:
+    for p in range(3):
+      assert sorted(run[p].tolist()) == list(range(10))
+    assert not np.array_equal(run[0], run[1]) and not np.array_equal(run[1], run[2])
+    assert not run[3].any()  # a pass that 7 steps do not reach is not drawn
+  assert not np.array_equal(orders[0, 0], orders[1, 0])
+  np.testing.assert_array_equal(orders, batch_orders(keys, 10, 3, steps=7, max_steps=12))  # a function of the key
+
+
+def test_runs_follow_their_batch_order(task):
+  """The program trains on the batches of batch_orders (the key picks the order): reversing every pass of the order
+  changes the run, its own order reproduces it."""
+  from optix_evo.search import evaluate as ev_mod
+  one = Evaluator(task, max_steps=20, batch=1, mesh=population_mesh(jax.devices()[:1]))
+  budget, keys = Budget(steps=20, horizon=20, warmup=2, epoch=20), seed_keys(3, 1)
+  first = one(_sgd(1), keys, [0.1], budget)
+  original = ev_mod.batch_orders
+  try:
+    ev_mod.batch_orders = lambda *a, **k: original(*a, **k)[:, :, ::-1].copy()
+    reversed_ = one(_sgd(1), keys, [0.1], budget)
+  finally:
+    ev_mod.batch_orders = original
+  assert reversed_.train_accuracy[0] != first.train_accuracy[0]
+  np.testing.assert_array_equal(one(_sgd(1), keys, [0.1], budget).train_accuracy, first.train_accuracy)

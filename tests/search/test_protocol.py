@@ -16,9 +16,10 @@ class PlantedEvaluator:
   def __init__(self, table, probe_steps):
     self.table, self.probe_steps, self.calls = table, probe_steps, []
 
-  def __call__(self, genomes, keys, learning_rates, budget):
+  def __call__(self, genomes, keys, learning_rates, budget, *, validate=True):
     self.calls.append((len(keys), budget))
     kind = "probe" if budget.steps == self.probe_steps else "run"
+    assert validate == (kind == "run")  # a probe's held-out accuracies are never read: not evaluated
     rows = []
     for i, lr, key in zip(np.asarray(genomes["id"]).ravel(), learning_rates, keys):
       best, test, train, diverged, stopped = self.table[(int(i), float(np.float32(lr)), kind)]
