@@ -65,8 +65,9 @@ class PlayedEvaluator:
   def __init__(self, plans):
     self.plans, self.calls = plans, []
 
-  def __call__(self, genomes, keys, learning_rates, budget):
+  def __call__(self, genomes, keys, learning_rates, budget, *, validate=True):
     kind = "probe" if budget.steps == PROBE_STEPS else "run"
+    assert validate == (kind == "run"), "probes read no held-out set; full runs do"
     self.calls.append((kind, len(keys)))
     rows = []
     for i, lr in zip(np.asarray(genomes["id"]).ravel(), learning_rates):
