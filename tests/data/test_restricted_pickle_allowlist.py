@@ -118,3 +118,24 @@ def test_an_incomplete_file_is_an_input_error_naming_what_it_is(tmp_path):
   with pytest.raises(InputError) as e:
     load_restricted(path, what="CIFAR batch")
   assert str(e.value).startswith(f"Cannot read {path} as a CIFAR batch: ") and "Is the file complete?" in str(e.value)
+
+
+def test_reconstruct_refuses_an_object_dtype_itself(tmp_path):
+  # _reconstruct(numpy.ndarray, (0,), b'O'): numpy writes b'b' there and the real dtype in __setstate__
+  data = b"cnumpy._core.multiarray\n_reconstruct\n(cnumpy\nndarray\nK\x00\x85C\x01OtR."
+  with pytest.raises(InputError, match=r"an array of dtype object \(Python objects\)"):
+    load_restricted(_write(tmp_path, data))
+
+
+def test_codecs_encode_without_an_encoding_is_utf_8_and_refused(tmp_path):
+  with pytest.raises(InputError, match="asks for _codecs.encode with encoding 'utf-8'"):
+    load_restricted(_write(tmp_path, b"c_codecs\nencode\nX\x01\x00\x00\x00a\x85R."))
+
+
+def test_messages_name_a_data_file_by_default(tmp_path):
+  path = _write(tmp_path, _global("os", "system"))
+  with pytest.raises(InputError, match="which a data file never contains"):
+    load_restricted(path)
+  path.write_bytes(b"\x80\x02")
+  with pytest.raises(InputError, match="as a data file: EOFError"):
+    load_restricted(path)
