@@ -134,9 +134,10 @@ ACC_MEANS = [0.30, 0.40, 0.50, 0.5001, 0.5002, 0.45, 0.55, 0.50, 0.58, 0.52, 0.6
 def planted(with_accuracy=True):
   losses = _epochs(LOSS_MEANS)
   accs = _epochs(ACC_MEANS, jitter=0.0) if with_accuracy else None
-  losses += [0.9, float("nan"), float("nan"), float("nan"), 0.8, 0.8]  # NaN batch; all-NaN epoch; recovery
+  # a NaN batch; an all-NaN epoch; recovery with a NaN accuracy at a finite loss (it adds 0); one more epoch
+  losses += [0.9, float("nan"), float("nan"), float("nan"), 0.8, 0.8, 0.75, 0.75]
   if with_accuracy:
-    accs += [0.7, 0.7, 0.1, float("nan"), 0.71, 0.71]
+    accs += [0.7, 0.7, 0.1, float("nan"), 0.71, float("nan"), 0.72, 0.72]
   return losses, accs
 
 
