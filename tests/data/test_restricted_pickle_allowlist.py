@@ -52,8 +52,9 @@ def test_every_other_name_is_refused_naming_it(tmp_path, module, name):
   path = _write(tmp_path, _global(module, name))
   with pytest.raises(InputError) as e:
     load_restricted(path, what="CIFAR batch")
-  assert str(e.value).startswith(f"Refused to load {path}: the file asks for {module}.{name}, which a CIFAR batch "
-                                 "never contains")
+  assert str(e.value) == (f"Refused to load {path}: the file asks for {module}.{name}, which a CIFAR batch never "
+                          "contains (only dicts, lists, strings, numbers and numpy arrays are allowed); it may be "
+                          "crafted to run code. Use the official files.")
 
 
 def test_a_persistent_id_is_refused(tmp_path):
