@@ -1,6 +1,8 @@
 """The canonical form of genomes with decay graphs: the exact strings, what the hash ignores and what it keeps, and which
 fields ``canonical`` clears (and which it must keep)."""
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -133,3 +135,26 @@ def test_canonical_is_idempotent_and_keeps_the_string_of_random_genomes(seed):
   c = G.canonical(g)
   assert G.canonical_string(c) == G.canonical_string(g)
   assert all(np.array_equal(x, y) for x, y in zip(G.canonical(c), c))
+
+
+@pytest.mark.parametrize("space", [G.DEFAULT_SPEC, G.NOS_SPEC, G.EXTENDED_SPEC])
+def test_the_hash_is_16_hex_digits_of_sha1_of_the_string_in_the_genomes_own_space(space):
+  g = G.random_genome(3, space)
+  assert G.canonical_hash(g, space) == hashlib.sha1(G.canonical_string(g, space).encode()).hexdigest()[:16]
+  others = [s for s in (G.DEFAULT_SPEC, G.NOS_SPEC, G.EXTENDED_SPEC) if s is not space]
+  names_differ = [s for s in others if _string_or_none(g, s) != G.canonical_string(g, space)]
+  assert names_differ and all(_hash_or_none(g, s) != G.canonical_hash(g, space) for s in names_differ)
+
+
+def _string_or_none(g, space):
+  try:
+    return G.canonical_string(g, space)
+  except (IndexError, KeyError):  # an index outside the other space's tables
+    return None
+
+
+def _hash_or_none(g, space):
+  try:
+    return G.canonical_hash(g, space)
+  except (IndexError, KeyError):
+    return None
