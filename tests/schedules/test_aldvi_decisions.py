@@ -5,6 +5,7 @@ The transcription below is plain Python, written from the docstrings; the tests 
 through its ``update`` (a scan over planted batch losses and accuracies) and compare the learning rate of every step.
 """
 
+import functools
 import importlib
 import math
 
@@ -101,17 +102,23 @@ def ref_aldvi(losses, accuracies, *, rule, initial_lr, steps_per_epoch, min_lr, 
 
 
 def run_aldvi(losses, accuracies, **kwargs):
-  """The learning rate of every step of the real scale_by_aldvi (the update of a gradient of ones)."""
-  tx = ox.scale_by_aldvi(**kwargs)
+  """The learning rate of every step of the real scale_by_aldvi (the update of a gradient of ones); one compiled
+  program per configuration, reused by every sequence of the same length."""
+  accs = jnp.zeros(len(losses)) if accuracies is None else jnp.asarray(accuracies, jnp.float32)
+  program = _program(tuple(sorted(kwargs.items())), accuracies is not None)
+  return np.asarray(program(jnp.asarray(losses, jnp.float32), accs))
+
+
+@functools.cache
+def _program(kwargs, with_accuracy):
+  tx = ox.scale_by_aldvi(**dict(kwargs))
 
   def step(state, batch):
     loss, acc = batch
-    updates, state = tx.update(jnp.ones(()), state, value=loss, accuracy=None if accuracies is None else acc)
+    updates, state = tx.update(jnp.ones(()), state, value=loss, accuracy=acc if with_accuracy else None)
     return state, updates
 
-  accs = jnp.zeros(len(losses)) if accuracies is None else jnp.asarray(accuracies, jnp.float32)
-  return np.asarray(jax.jit(lambda l, a: jax.lax.scan(step, tx.init(jnp.zeros(())), (l, a))[1])(
-      jnp.asarray(losses, jnp.float32), accs))
+  return jax.jit(lambda l, a: jax.lax.scan(step, tx.init(jnp.zeros(())), (l, a))[1])
 
 
 # ----------------------------------------------------------------------------------------------------------------
