@@ -158,3 +158,17 @@ def _hash_or_none(g, space):
     return G.canonical_hash(g, space)
   except (IndexError, KeyError):
     return None
+
+
+@pytest.mark.parametrize("space", [G.NOS_SPEC, G.EXTENDED_SPEC])
+def test_canonical_reads_liveness_in_the_genomes_own_space(space):
+  """Dead nodes are found with the space's own operand count: live nodes are kept whole, dead ones cleared."""
+  for seed in range(20):
+    g = G.mutate(seed, G.random_genome(seed, space), space)
+    c, live = G.canonical(g, space), G.active_nodes(g, space)
+    assert G.canonical_string(c, space) == G.canonical_string(g, space)
+    for i in range(space.num_nodes):
+      if live[i]:
+        assert c.kind[i] == g.kind[i] and (c.inputs[i, 0] == g.inputs[i, 0]), (seed, i)
+      else:
+        assert c.kind[i] == 0 and not c.inputs[i].any() and not c.decay_on[i].any(), (seed, i)
