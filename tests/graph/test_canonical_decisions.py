@@ -1,6 +1,7 @@
 """The canonical form of genomes with decay graphs: the exact strings, what the hash ignores and what it keeps, and which
 fields ``canonical`` clears (and which it must keep)."""
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -172,3 +173,11 @@ def test_canonical_reads_liveness_in_the_genomes_own_space(space):
         assert c.kind[i] == g.kind[i] and (c.inputs[i, 0] == g.inputs[i, 0]), (seed, i)
       else:
         assert c.kind[i] == 0 and not c.inputs[i].any() and not c.decay_on[i].any(), (seed, i)
+
+
+def test_canonical_finds_the_decay_hidden_node_by_the_spaces_own_decay_operand_count():
+  spec = dataclasses.replace(SPEC, decay_operands=SPEC.decay_operands[:10])  # a custom space: hidden node is 10
+  g = _decay(_base(), 0, 1, (G.BINARY, DB["mul"], (10, 4)), (G.UNARY, DU["erf"], (3, 0)))
+  c = G.canonical(g, spec)
+  assert G.canonical_string(c, spec) == G.canonical_string(g, spec) == "none|constant|sub(g,[mul(a5,erf(a4))]v_hat)"
+  assert c.decay_kind[0, 1, 0] == G.UNARY and c.decay_unary[0, 1, 0] == DU["erf"]
