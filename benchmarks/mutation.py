@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _scoped_pyproject(text: str, module: str, tests: list[str]) -> str:
-  start = text.index("[tool.mutmut]")
+  start = text.index("\n[tool.mutmut]\n") + 1
   end = text.find("\n[", start + 1)
   section = text[start:end if end >= 0 else len(text)]
   scoped = re.sub(r"only_mutate = \[.*?\]\n", f"only_mutate = {json.dumps([module])}\n", section, flags=re.S)
