@@ -32,3 +32,14 @@ def one_error_line(capsys):
     return err
 
   return check
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+  """Every test file is one xdist group (``--dist loadgroup``), so it runs on one worker and its compiled programs are
+  reused, as with ``--dist loadfile``; a file whose tests name their own groups is shared between the workers (the
+  optax battery: its optimizers in two halves)."""
+  del config
+  for item in items:
+    if item.get_closest_marker("xdist_group") is None:
+      item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

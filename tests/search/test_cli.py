@@ -166,6 +166,7 @@ def _free_port():
     return s.getsockname()[1]
 
 
+@pytest.mark.slow  # the default suite keeps one kill -9 and one Ctrl-C end-to-end run (above)
 @pytest.mark.multiprocess
 def test_two_processes_write_once_and_match_one_process(uninterrupted, tmp_path):
   port, procs = _free_port(), []

@@ -1,0 +1,244 @@
+"""ALDVI's decisions against a transcription of its rules (Bhandari & Hirawat, sections II.B, IV.B, IV.D, as the
+docstrings state them), on losses and accuracies that keep η inside ``[min_lr, max_lr]``.
+
+The transcription below is plain Python, written from the docstrings; the tests drive the real ``scale_by_aldvi``
+through its ``update`` (a scan over planted batch losses and accuracies) and compare the learning rate of every step.
+"""
+
+import functools
+import importlib
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import optix_evo as ox
+
+aldvi_module = importlib.import_module("optix_evo.schedules.aldvi")  # the package exports the function aldvi
+
+# ----------------------------------------------------------------------------------------------------------------
+# The transcription
+
+
+def _rel(new, old):
+  return (new - old) / max(abs(old), 1e-12)
+
+
+def ref_paper(lr, loss, acc, valid, epoch, *, alpha=1.0):
+  """IV.B: η (1 + α |A_t − A_{t−1}|), or the relative loss change without accuracy; nothing before two epochs."""
+  del epoch
+  change = abs(_rel(loss[-1], loss[-2])) if acc is None else abs(acc[-1] - acc[-2])
+  return lr * (1 + alpha * (change if valid[-2] else 0.0)), "paper"
+
+
+def ref_trend(lr, loss, acc, valid, epoch, *, alpha=0.1, decay=0.99, cut=0.5, tol=1e-3, rise=0.1, accuracy_tol=1e-3,
+              window=4):
+  """II.B as the trend rule's docstring orders it: divergence, oscillation or stagnation, progress, else keep."""
+  del epoch
+  if not (valid[-1] and valid[-2]):
+    return lr, "first"
+  r = _rel(loss[-1], loss[-2])
+  d_acc = 0.0 if acc is None else acc[-1] - acc[-2]
+  pairs = list(range(1, len(loss)))[-window:]
+  moved = [valid[i] and valid[i - 1] and abs(_rel(loss[i], loss[i - 1])) > tol for i in pairs]
+  signs = [_rel(loss[i], loss[i - 1]) for i in pairs]
+  oscillating = len(pairs) >= window and all(
+      moved[j] and moved[j + 1] and signs[j] * signs[j + 1] < 0 for j in range(len(pairs) - 1))
+  stagnating = abs(r) <= tol and abs(d_acc) <= accuracy_tol
+  if r > rise:
+    return lr * cut, "divergence"
+  if oscillating or stagnating:
+    return lr * (1 + alpha), "oscillation" if oscillating else "stagnation"
+  if r < -tol or d_acc > accuracy_tol:
+    return lr * decay, "progress"
+  return lr, "keep"
+
+
+def ref_phased(lr, loss, acc, valid, epoch, *, total_epochs, boundaries=(0.3, 0.7), gains=(2.0, 1.0, 0.5),
+               fine_tune_drop=0.1, **inner):
+  """IV.D: the trend rule's factor raised to the phase's gain; × fine_tune_drop on entering the last phase."""
+  proposal, case = ref_trend(lr, loss, acc, valid, epoch, **inner)
+  first_end, last_start = round(boundaries[0] * total_epochs), round(boundaries[1] * total_epochs)
+  gain = gains[0] if epoch < first_end else gains[1] if epoch < last_start else gains[2]
+  drop = fine_tune_drop if epoch == last_start else 1.0
+  return lr * (max(proposal, 1e-12) / lr) ** gain * drop, f"{case}/phase{gains.index(gain)}" + ("/drop" * (drop != 1))
+
+
+def ref_aldvi(losses, accuracies, *, rule, initial_lr, steps_per_epoch, min_lr, max_lr, divergence_cut=0.5,
+              history_size=8):
+  """scale_by_aldvi's loop: the learning rate of every step, and the rule's case at every epoch boundary."""
+  h = history_size
+  lr = min(max(initial_lr, min_lr), max_lr)
+  loss_h, acc_h, valid = [0.0] * h, [0.0] * h, [False] * h
+  loss_sum = acc_sum = 0.0
+  finite_n = nonfinite_n = epoch = 0
+  used, cases = [], []
+  for step, loss in enumerate(losses, 1):
+    used.append(lr)
+    acc = 0.0 if accuracies is None else accuracies[step - 1]
+    if math.isfinite(loss):
+      loss_sum += loss
+      finite_n += 1
+      acc_sum += acc if math.isfinite(acc) else 0.0
+    else:
+      nonfinite_n += 1
+    if step % steps_per_epoch:
+      continue
+    epoch += 1
+    any_finite = finite_n > 0
+    loss_h = loss_h[1:] + [loss_sum / finite_n if any_finite else loss_h[-1]]
+    acc_h = acc_h[1:] + [acc_sum / finite_n if any_finite else acc_h[-1]]
+    valid = valid[1:] + [any_finite or valid[-1]]
+    proposal, case = rule(lr, loss_h, None if accuracies is None else acc_h, valid, epoch)
+    if nonfinite_n or not math.isfinite(proposal):
+      proposal, case = lr * divergence_cut, "non-finite"
+    lr = min(max(proposal, min_lr), max_lr)
+    cases.append(case)
+    loss_sum = acc_sum = 0.0
+    finite_n = nonfinite_n = 0
+  return np.array(used), cases
+
+
+def run_aldvi(losses, accuracies, **kwargs):
+  """The learning rate of every step of the real scale_by_aldvi (the update of a gradient of ones); one compiled
+  program per configuration, reused by every sequence of the same length."""
+  accs = jnp.zeros(len(losses)) if accuracies is None else jnp.asarray(accuracies, jnp.float32)
+  program = _program(tuple(sorted(kwargs.items())), accuracies is not None)
+  return np.asarray(program(jnp.asarray(losses, jnp.float32), accs))
+
+
+@functools.cache
+def _program(kwargs, with_accuracy):
+  tx = ox.scale_by_aldvi(**dict(kwargs))
+
+  def step(state, batch):
+    loss, acc = batch
+    updates, state = tx.update(jnp.ones(()), state, value=loss, accuracy=acc if with_accuracy else None)
+    return state, updates
+
+  return jax.jit(lambda l, a: jax.lax.scan(step, tx.init(jnp.zeros(())), (l, a))[1])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Planted sequences that visit every case of every rule (2 steps per epoch; values far from the thresholds)
+
+SPE = 2
+
+
+def _epochs(means, jitter=0.01):
+  """Two batches per epoch whose mean is ``means[e]``."""
+  return [x for m in means for x in (m * (1 + jitter), m * (1 - jitter))]
+
+
+#: loss means per epoch: progress, progress, stagnation, small rise (keep), divergence, oscillation (4 alternating
+#: moves), progress, a NaN batch (divergence cut), an all-NaN epoch, recovery
+LOSS_MEANS = [2.0, 1.6, 1.3, 1.3, 1.302, 1.9, 1.5, 1.8, 1.4, 1.7, 1.2, 1.0]
+ACC_MEANS = [0.30, 0.40, 0.50, 0.5001, 0.5002, 0.45, 0.55, 0.50, 0.58, 0.52, 0.62, 0.66]
+
+
+def planted(with_accuracy=True):
+  losses = _epochs(LOSS_MEANS)
+  accs = _epochs(ACC_MEANS, jitter=0.0) if with_accuracy else None
+  # a NaN batch; an all-NaN epoch; recovery with a NaN accuracy at a finite loss (it adds 0); one more epoch
+  losses += [0.9, float("nan"), float("nan"), float("nan"), 0.8, 0.8, 0.75, 0.75]
+  if with_accuracy:
+    accs += [0.7, 0.7, 0.1, float("nan"), 0.71, float("nan"), 0.72, 0.72]
+  return losses, accs
+
+
+BOUNDS = {"min_lr": 1e-6, "max_lr": 1e3}  # far from every η below: no rule is saturated
+
+
+@pytest.mark.parametrize("with_accuracy", [True, False])
+@pytest.mark.parametrize("rule, kwargs, reference", [
+    ("paper", {"alpha": 2.0}, lambda *a: ref_paper(*a, alpha=2.0)),
+    ("paper", {"alpha": 0.5}, lambda *a: ref_paper(*a, alpha=0.5)),
+    ("trend", {}, ref_trend),
+    ("trend", {"alpha": 0.3, "decay": 0.9, "cut": 0.25, "tol": 2e-3, "rise": 0.15, "accuracy_tol": 2e-3, "window": 3},
+     lambda *a: ref_trend(*a, alpha=0.3, decay=0.9, cut=0.25, tol=2e-3, rise=0.15, accuracy_tol=2e-3, window=3)),
+    ("phased", {"total_epochs": 15}, lambda *a: ref_phased(*a, total_epochs=15)),
+    ("phased", {"total_epochs": 12, "boundaries": (0.25, 0.5), "gains": (3.0, 1.5, 0.25), "fine_tune_drop": 0.2,
+                "alpha": 0.2},
+     lambda *a: ref_phased(*a, total_epochs=12, boundaries=(0.25, 0.5), gains=(3.0, 1.5, 0.25), fine_tune_drop=0.2,
+                           alpha=0.2)),
+])
+def test_every_step_uses_the_transcribed_learning_rate(rule, kwargs, reference, with_accuracy):
+  losses, accs = planted(with_accuracy)
+  expected, cases = ref_aldvi(losses, accs, rule=reference, initial_lr=0.01, steps_per_epoch=SPE, divergence_cut=0.3,
+                              **BOUNDS)
+  got = run_aldvi(losses, accs, initial_lr=0.01, steps_per_epoch=SPE, rule=rule, divergence_cut=0.3, **BOUNDS,
+                  **kwargs)
+  np.testing.assert_allclose(got, expected, rtol=2e-5)
+  assert expected.min() > 10 * BOUNDS["min_lr"] and expected.max() < BOUNDS["max_lr"] / 10  # not saturated
+  assert len(set(np.round(expected, 9))) >= 4, expected  # η moves: the sequence tells the rules apart
+  if rule == "trend" and not kwargs:  # the planted sequence visits every case of the rule
+    assert {"first", "progress", "stagnation", "keep", "divergence", "oscillation", "non-finite"} <= set(cases), cases
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("with_accuracy", [True, False])
+def test_random_trends_follow_the_transcription(seed, with_accuracy):
+  """Random walks of the loss (some epochs flat, some jumping) through trend and phased rules, no NaN."""
+  rng = np.random.default_rng(seed)
+  steps = rng.choice([-0.3, -0.05, -0.0005, 0.0, 0.0005, 0.05, 0.3], size=20)
+  means = 1.0 * np.cumprod(1 + steps)
+  losses = _epochs(means.tolist())
+  accs = _epochs(np.clip(0.5 + np.cumsum(rng.choice([-0.05, 0.0, 0.0002, 0.05], size=20)), 0, 1).tolist(), 0.0)
+  accs = accs if with_accuracy else None
+  for rule, kwargs, reference in [("trend", {"window": 2}, lambda *a: ref_trend(*a, window=2)),
+                                  ("phased", {"total_epochs": 20}, lambda *a: ref_phased(*a, total_epochs=20))]:
+    expected, _ = ref_aldvi(losses, accs, rule=reference, initial_lr=0.01, steps_per_epoch=SPE, **BOUNDS)
+    got = run_aldvi(losses, accs, initial_lr=0.01, steps_per_epoch=SPE, rule=rule, **BOUNDS, **kwargs)
+    np.testing.assert_allclose(got, expected, rtol=2e-5, err_msg=rule)
+
+
+def test_default_bounds_are_a_thousandth_and_ten_times_the_initial_rate():
+  up = run_aldvi(_epochs([1.0] * 12), _epochs(np.linspace(0.1, 0.9, 12).tolist(), 0.0), initial_lr=0.01,
+                 steps_per_epoch=SPE, rule="paper", alpha=50.0)
+  assert up.max() == pytest.approx(0.1, rel=1e-6) and np.sum(np.isclose(up, 0.1, rtol=1e-6)) > 2  # 10 × initial_lr
+  down = run_aldvi(_epochs(np.geomspace(1.0, 1e9, 16).tolist()), None, initial_lr=0.01, steps_per_epoch=SPE)
+  assert down.min() == pytest.approx(1e-5, rel=1e-6) and np.sum(np.isclose(down, 1e-5, rtol=1e-6)) > 2  # / 1000
+
+
+def test_the_initial_rate_is_clipped_to_the_bounds():
+  assert float(ox.scale_by_aldvi(5.0, 2, min_lr=0.1, max_lr=1.0).init(jnp.zeros(1)).lr) == 1.0
+  assert float(ox.scale_by_aldvi(0.01, 2, min_lr=0.1, max_lr=1.0).init(jnp.zeros(1)).lr) == pytest.approx(0.1)
+
+
+def test_paper_noise_is_additive_standard_normal_times_sigma():
+  """ε ~ N(0, σ²) in learning-rate units: over 4,000 keys, (η' − η(1 + α|ΔA|)) / σ has mean 0 and variance 1
+  (z-test and χ² bounds at about 5 standard errors)."""
+  rule = ox.schedules.paper_rule(alpha=2.0, sigma=0.01)
+  history = ox.AldviHistory(loss=jnp.array([1.0, 0.8]), accuracy=jnp.array([0.5, 0.6]), lr=jnp.array([0.1, 0.1]),
+                            valid=jnp.array([True, True]), epoch=jnp.array(2))
+  keys = jax.random.split(jax.random.PRNGKey(0), 4000)
+  z = (np.asarray(jax.vmap(lambda k: rule(jnp.array(0.1), history, k))(keys), np.float64) - 0.12) / 0.01
+  assert abs(z.mean()) < 5 / math.sqrt(len(z))
+  assert abs(z.var() - 1) < 5 * math.sqrt(2 / len(z))
+
+
+def test_the_rule_gets_a_fresh_key_every_epoch_and_the_state_keeps_the_split():
+  seen = []
+
+  def rule(lr, history, key):
+    seen.append(key)
+    return lr
+
+  tx = ox.scale_by_aldvi(0.1, steps_per_epoch=1, rule=rule, seed=7)
+  state = tx.init(jnp.zeros(1))
+  keys = []
+  for _ in range(3):
+    _, state = tx.update(jnp.ones(1), state, value=jnp.array(1.0))
+    keys.append(np.asarray(jax.random.key_data(state.key) if jnp.issubdtype(state.key.dtype, jax.dtypes.prng_key)
+                           else state.key))
+  expected = jax.random.PRNGKey(7)
+  for key in keys:
+    expected, _ = jax.random.split(expected)
+    np.testing.assert_array_equal(key, np.asarray(expected))
+  assert len({tuple(np.asarray(k).ravel().tolist()) for k in seen[-3:]}) == 3
+
+
+def test_history_pushes_the_newest_epoch_last():
+  np.testing.assert_array_equal(aldvi_module._push(jnp.array([1.0, 2.0, 3.0]), 4.0), [2.0, 3.0, 4.0])

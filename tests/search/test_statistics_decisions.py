@@ -1,0 +1,90 @@
+"""The statistics' decisions, each against a transcription of its formula: average ranks, the percentile bootstrap
+of Spearman's rho (pairs resampled with replacement, constant resamples left out), the Student-t interval at any
+level, and the verdict's strict inequalities."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from optix_evo.search.statistics import (Interval, _ranks, mean_interval, paired_difference, spearman,
+                                         spearman_interval, verdict)
+
+
+def _bootstrap(a, b, level, resamples, seed):
+  """Efron's percentile interval, transcribed: the same generator, one ``integers(0, n, n)`` draw per resample."""
+  a, b = np.asarray(a, float), np.asarray(b, float)
+  rng = np.random.default_rng(seed)
+  draws = []
+  for _ in range(resamples):
+    idx = rng.integers(0, a.size, a.size)
+    ra, rb = stats.rankdata(a[idx]), stats.rankdata(b[idx])
+    if ra.std() > 0 and rb.std() > 0:
+      draws.append(np.corrcoef(ra, rb)[0, 1])
+  tail = (1 - level) / 2
+  return np.quantile(draws, tail), np.quantile(draws, 1 - tail), len(draws)
+
+
+def test_ranks_start_at_zero_and_ties_share_their_average_rank():
+  np.testing.assert_array_equal(_ranks(np.array([3.0, 1.0, 2.0, 1.0, 5.0, 3.0, 3.0])),
+                                [4.0, 0.5, 2.0, 0.5, 6.0, 4.0, 4.0])
+  x = np.random.default_rng(0).integers(0, 4, 50).astype(float)
+  np.testing.assert_allclose(_ranks(x), stats.rankdata(x) - 1)
+
+
+@pytest.mark.parametrize("level", [0.95, 0.8])
+def test_spearman_interval_is_the_percentile_bootstrap(level):
+  rng = np.random.default_rng(3)
+  a = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 3.0, 0.0])  # tied: some resamples are constant and left out
+  b = a + rng.normal(0, 1, 9)
+  low, high, kept = _bootstrap(a, b, level, 300, seed=5)
+  assert kept < 300  # the transcription did leave constant resamples out
+  ci = spearman_interval(a, b, level=level, resamples=300, seed=5)
+  assert ci == Interval(pytest.approx(stats.spearmanr(a, b).statistic), pytest.approx(low), pytest.approx(high), 9)
+  assert spearman_interval(a, b, level=level, resamples=300, seed=6) != ci  # the seed is used
+
+
+def test_spearman_interval_is_nan_without_a_defined_rho():
+  ci = spearman_interval([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])
+  assert math.isnan(ci.estimate) and math.isnan(ci.low) and math.isnan(ci.high) and ci.n == 3
+  ci = spearman_interval([1.0, 2.0], [2.0, 1.0], resamples=50)  # rho = -1, and resamples of 2 pairs often constant
+  assert ci.estimate == pytest.approx(-1) and ci.n == 2 and ci.low == ci.high == pytest.approx(-1)
+
+
+def test_spearman_is_pearson_on_ranks_in_the_pairs_order():
+  a, b = [0.1, 0.5, 0.3, 0.9, 0.7], [1.0, 3.0, 2.0, 4.0, 0.0]
+  assert spearman(a, b) == pytest.approx(np.corrcoef(stats.rankdata(a), stats.rankdata(b))[0, 1])
+  assert spearman(a, b) == pytest.approx(0.4)
+  assert spearman(a, b[::-1]) != pytest.approx(spearman(a, b))  # the pairing is what is measured
+
+
+@pytest.mark.parametrize("level", [0.9, 0.99])
+def test_mean_interval_uses_the_level(level):
+  values = [0.61, 0.64, 0.62, 0.66, 0.63, 0.60]
+  half = stats.t.ppf(0.5 + level / 2, 5) * np.std(values, ddof=1) / math.sqrt(6)
+  ci = mean_interval(values, level=level)
+  assert (ci.low, ci.high, ci.n) == (pytest.approx(np.mean(values) - half), pytest.approx(np.mean(values) + half), 6)
+  assert math.isnan(mean_interval([]).estimate) and mean_interval([]).n == 0
+
+
+def test_paired_difference_is_found_minus_baseline_with_the_level():
+  found, base = [0.9, 0.8, 0.85], [0.7, 0.75, 0.6]
+  diff = paired_difference(found, base, level=0.8)
+  assert diff == mean_interval(np.subtract(found, base), level=0.8)
+  assert diff.estimate > 0
+  assert paired_difference([0.7, np.inf], [0.8, 0.8]).estimate == pytest.approx((-0.1 - 0.8) / 2)  # inf: worst
+  for worst in (np.nan, -np.inf):  # on both sides
+    assert paired_difference([0.7, 0.7], [0.8, worst]).estimate == pytest.approx((-0.1 + 0.7) / 2)
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (0.0, 0.1, "ties"), (1e-9, 0.1, "beats"), (-0.1, 0.0, "ties"), (-0.1, -1e-9, "loses"), (-0.1, 0.1, "ties"),
+    (0.01, float("nan"), "beats"), (float("nan"), -0.01, "loses"),
+])
+def test_verdict_needs_the_whole_interval_strictly_on_one_side(low, high, expected):
+  assert verdict(Interval(0.0, low, high, 5)) == expected
+
+
+def test_interval_prints_signed_with_four_decimals():
+  assert str(Interval(0.0123, -0.004, 0.0286, 5)) == "+0.0123 [-0.0040, +0.0286]"
