@@ -88,3 +88,12 @@ def test_verdict_needs_the_whole_interval_strictly_on_one_side(low, high, expect
 
 def test_interval_prints_signed_with_four_decimals():
   assert str(Interval(0.0123, -0.004, 0.0286, 5)) == "+0.0123 [-0.0040, +0.0286]"
+
+
+def test_the_defaults_are_a_95_percent_level_2000_resamples_and_seed_0():
+  rng = np.random.default_rng(8)
+  a, b = rng.normal(size=12), rng.normal(size=12)
+  assert spearman_interval(a, b) == spearman_interval(a, b, level=0.95, resamples=2000, seed=0)
+  assert spearman_interval(a, b) != spearman_interval(a, b, resamples=1999)
+  assert mean_interval(a) == mean_interval(a, level=0.95) != mean_interval(a, level=0.9)
+  assert paired_difference(a, b) == paired_difference(a, b, level=0.95) != paired_difference(a, b, level=0.9)
