@@ -285,7 +285,7 @@ def plot(data: dict[str, Any], path: str) -> str:
 
 def write(out_dir: str, data: dict[str, Any]) -> list[str]:
   """Writes ``search_ablation.md`` and ``.png`` into ``out_dir``; returns their paths."""
-  from optix_evo.run_folder import atomic_write_text  # pylint: disable=import-outside-toplevel
+  from optix_evo.runs.folder import atomic_write_text  # pylint: disable=import-outside-toplevel
 
   os.makedirs(out_dir, exist_ok=True)
   md = os.path.join(out_dir, "search_ablation.md")
@@ -404,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   import jax  # pylint: disable=import-outside-toplevel
 
   from optix_evo.compilation import enable_persistent_cache  # pylint: disable=import-outside-toplevel
-  from optix_evo.run_folder import atomic_write_json  # pylint: disable=import-outside-toplevel
+  from optix_evo.runs.folder import atomic_write_json  # pylint: disable=import-outside-toplevel
   from optix_evo.search import preset  # pylint: disable=import-outside-toplevel
   from optix_evo.search.cli import parse_overrides  # pylint: disable=import-outside-toplevel
 

@@ -41,7 +41,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optix_evo.errors import InputError
 from optix_evo.optimizers._validation import with_extra_args_support
 
 METRICS = ("grad_norm", "update_norm", "param_norm", "update_ratio", "cosine", "grad_nonfinite", "update_nonfinite")
@@ -157,7 +156,7 @@ def monitor(inner: optax.GradientTransformation | None = None, *, history: int =
     An :class:`optax.GradientTransformationExtraArgs` whose state is a :class:`MonitorState`.
 
   Raises:
-    InputError: if ``history < 1``.
+    ValueError: if ``history < 1``.
 
   Examples:
     >>> import jax
@@ -178,7 +177,7 @@ def monitor(inner: optax.GradientTransformation | None = None, *, history: int =
     `Large Batch Training of Convolutional Networks <https://arxiv.org/abs/1708.03888>`_, 2017).
   """
   if history < 1:
-    raise InputError(f"history must be a positive number of steps, got {history}.")
+    raise ValueError(f"history must be a positive number of steps, got {history}.")
   inner = with_extra_args_support(inner if inner is not None else optax.identity())
 
   def init_fn(params):
@@ -212,7 +211,7 @@ def _path_name(path: tuple) -> str:
 def _find_monitors(opt_state: optax.OptState) -> list[tuple[str, MonitorState]]:
   found = [(_path_name(path), state) for path, state in optax.tree.get_all_with_path(opt_state, "MonitorState")]
   if not found:
-    raise InputError("No ox.monitor state found in this optimizer state; wrap the optimizer with ox.monitor(...).")
+    raise ValueError("No ox.monitor state found in this optimizer state; wrap the optimizer with ox.monitor(...).")
   return found
 
 
@@ -232,7 +231,7 @@ def monitor_history(opt_state: optax.OptState) -> dict[str, jax.Array]:
     ``history`` values, oldest first.
 
   Raises:
-    InputError: if ``opt_state`` holds no monitor.
+    ValueError: if ``opt_state`` holds no monitor.
 
   Examples:
     >>> import jax
@@ -272,7 +271,7 @@ def monitor_metrics(opt_state: optax.OptState) -> dict[str, jax.Array]:
     A dict from ``"<group>/<metric>"`` to the latest value.
 
   Raises:
-    InputError: if ``opt_state`` holds no monitor.
+    ValueError: if ``opt_state`` holds no monitor.
 
   Examples:
     >>> import jax.numpy as jnp

@@ -136,7 +136,7 @@ def paper_rule(alpha: float | jax.Array = 1.0, *, sigma: float | jax.Array = 0.0
     An :data:`AldviRule`.
 
   Raises:
-    InputError: for a negative ``alpha`` or ``sigma``.
+    ValueError: for a negative ``alpha`` or ``sigma``.
 
   Examples:
     >>> import jax
@@ -153,9 +153,9 @@ def paper_rule(alpha: float | jax.Array = 1.0, *, sigma: float | jax.Array = 0.0
     Integration, ALDVI), section IV.B.
   """
   if _is_static_number(alpha) and alpha < 0:
-    raise InputError(f"paper rule: alpha must be >= 0, got {alpha}.")
+    raise ValueError(f"paper rule: alpha must be >= 0, got {alpha}.")
   if _is_static_number(sigma) and sigma < 0:
-    raise InputError(f"paper rule: sigma must be >= 0, got {sigma}.")
+    raise ValueError(f"paper rule: sigma must be >= 0, got {sigma}.")
 
   def rule(lr, history, key):
     if history.accuracy is None:
@@ -205,7 +205,7 @@ def trend_rule(
     An :data:`AldviRule`.
 
   Raises:
-    InputError: for hyperparameters outside the ranges above.
+    ValueError: for hyperparameters outside the ranges above.
 
   Examples:
     >>> import jax
@@ -222,16 +222,16 @@ def trend_rule(
     Integration, ALDVI), section II.B.
   """
   if _is_static_number(alpha) and alpha < 0:
-    raise InputError(f"trend rule: alpha must be >= 0, got {alpha}.")
+    raise ValueError(f"trend rule: alpha must be >= 0, got {alpha}.")
   if not 0 < cut < 1:
-    raise InputError(f"trend rule: cut must be in (0, 1) (it multiplies η on divergence), got {cut}.")
+    raise ValueError(f"trend rule: cut must be in (0, 1) (it multiplies η on divergence), got {cut}.")
   if not 0 < decay <= 1:
-    raise InputError(f"trend rule: decay must be in (0, 1] (it multiplies η on steady progress), got {decay}.")
+    raise ValueError(f"trend rule: decay must be in (0, 1] (it multiplies η on steady progress), got {decay}.")
   if tol < 0 or rise <= tol or accuracy_tol < 0:
-    raise InputError(f"trend rule: need 0 <= tol < rise and accuracy_tol >= 0; got tol={tol}, rise={rise}, "
+    raise ValueError(f"trend rule: need 0 <= tol < rise and accuracy_tol >= 0; got tol={tol}, rise={rise}, "
                      f"accuracy_tol={accuracy_tol}.")
   if window < 2:
-    raise InputError(f"trend rule: window must be >= 2 loss differences, got {window}.")
+    raise ValueError(f"trend rule: window must be >= 2 loss differences, got {window}.")
 
   def rule(lr, history, key):
     del key
@@ -287,7 +287,7 @@ def phased_rule(
     An :data:`AldviRule`.
 
   Raises:
-    InputError: for bad boundaries, gains, ``fine_tune_drop`` or ``total_epochs``, or keyword arguments given with
+    ValueError: for bad boundaries, gains, ``fine_tune_drop`` or ``total_epochs``, or keyword arguments given with
       an inner rule that is a function.
 
   Examples:
@@ -305,17 +305,17 @@ def phased_rule(
     Integration, ALDVI), section IV.D.
   """
   if len(boundaries) != 2 or not 0 < boundaries[0] <= boundaries[1] <= 1:
-    raise InputError(f"phased rule: boundaries must be two increasing fractions in (0, 1], got {tuple(boundaries)}.")
+    raise ValueError(f"phased rule: boundaries must be two increasing fractions in (0, 1], got {tuple(boundaries)}.")
   if len(gains) != 3 or min(gains) <= 0:
-    raise InputError(f"phased rule: gains must be three positive exponents (early, middle, late), got {tuple(gains)}.")
+    raise ValueError(f"phased rule: gains must be three positive exponents (early, middle, late), got {tuple(gains)}.")
   if not 0 < fine_tune_drop <= 1:
-    raise InputError(f"phased rule: fine_tune_drop must be in (0, 1], got {fine_tune_drop}.")
+    raise ValueError(f"phased rule: fine_tune_drop must be in (0, 1], got {fine_tune_drop}.")
   if _is_static_number(total_epochs) and total_epochs < 1:
-    raise InputError(f"phased rule: total_epochs must be >= 1, got {total_epochs}.")
+    raise ValueError(f"phased rule: total_epochs must be >= 1, got {total_epochs}.")
   if isinstance(inner, str):
     inner = make_aldvi_rule(inner, **inner_kwargs)
   elif inner_kwargs:
-    raise InputError(
+    raise ValueError(
         f"phased rule: keyword arguments {sorted(inner_kwargs)} only apply to an inner rule given by name.")
   first_end = jnp.round(boundaries[0] * total_epochs).astype(jnp.int32)
   last_start = jnp.round(boundaries[1] * total_epochs).astype(jnp.int32)
@@ -363,8 +363,10 @@ def make_aldvi_rule(name: str, **kwargs: Any) -> AldviRule:
                      "(or pass a function rule(lr, history, key) -> next_lr).") from None
   try:
     return factory(**kwargs)
-  except TypeError as e:
-    raise InputError(f"Bad hyperparameters for ALDVI rule {name!r}: {e}.") from e
+  except InputError:  # an unknown inner rule's name, already explained
+    raise
+  except (TypeError, ValueError) as e:  # a name the rule does not take, or a value it refuses
+    raise InputError(f"Bad hyperparameters for ALDVI rule {name!r}: {str(e).rstrip('.')}.") from e
 
 
 def scale_by_aldvi(
@@ -405,9 +407,11 @@ def scale_by_aldvi(
     An :class:`optax.GradientTransformationExtraArgs` whose state is a :class:`ScaleByAldviState`.
 
   Raises:
-    InputError: for ``steps_per_epoch < 1``, ``history_size < 2``, ``divergence_cut`` outside (0, 1), a
-      non-positive ``initial_lr``, bounds that are not ``0 < min_lr <= max_lr``, a bad rule, or (from ``update``) no
-      batch loss.
+    ValueError: for ``steps_per_epoch < 1``, ``history_size < 2``, ``divergence_cut`` outside (0, 1), a
+      non-positive ``initial_lr``, bounds that are not ``0 < min_lr <= max_lr``, ``rule_kwargs`` with a rule
+      function, or (from ``update``) no batch loss.
+    InputError: for a rule given by a name that is unknown, or with hyperparameters it refuses
+      (:func:`make_aldvi_rule`).
 
   Examples:
     >>> import jax.numpy as jnp
@@ -429,21 +433,21 @@ def scale_by_aldvi(
     Integration, ALDVI), sections II and IV.
   """
   if steps_per_epoch < 1:
-    raise InputError(f"steps_per_epoch must be a positive number of updates, got {steps_per_epoch}.")
+    raise ValueError(f"steps_per_epoch must be a positive number of updates, got {steps_per_epoch}.")
   if history_size < 2:
-    raise InputError(f"history_size must be >= 2 epochs (rules compare consecutive epochs), got {history_size}.")
+    raise ValueError(f"history_size must be >= 2 epochs (rules compare consecutive epochs), got {history_size}.")
   if not 0 < divergence_cut < 1:
-    raise InputError(f"divergence_cut must be in (0, 1), got {divergence_cut}.")
+    raise ValueError(f"divergence_cut must be in (0, 1), got {divergence_cut}.")
   if _is_static_number(initial_lr) and initial_lr <= 0:
-    raise InputError(f"initial_lr must be positive, got {initial_lr}.")
+    raise ValueError(f"initial_lr must be positive, got {initial_lr}.")
   min_lr = initial_lr * 1e-3 if min_lr is None else min_lr
   max_lr = initial_lr * 10.0 if max_lr is None else max_lr
   if _is_static_number(min_lr) and _is_static_number(max_lr) and not 0 < min_lr <= max_lr:
-    raise InputError(f"need 0 < min_lr <= max_lr, got min_lr={min_lr}, max_lr={max_lr}.")
+    raise ValueError(f"need 0 < min_lr <= max_lr, got min_lr={min_lr}, max_lr={max_lr}.")
   if isinstance(rule, str):
     rule = make_aldvi_rule(rule, **rule_kwargs)
   elif rule_kwargs:
-    raise InputError(f"keyword arguments {sorted(rule_kwargs)} only apply to a rule given by name; "
+    raise ValueError(f"keyword arguments {sorted(rule_kwargs)} only apply to a rule given by name; "
                      "bind them in your rule function instead.")
 
   def init_fn(params):
@@ -501,7 +505,7 @@ def scale_by_aldvi(
     del params, extra_args
     loss = value if value is not None else loss
     if loss is None:
-      raise InputError("scale_by_aldvi got no batch loss: call update(..., value=loss[, accuracy=accuracy]) "
+      raise ValueError("scale_by_aldvi got no batch loss: call update(..., value=loss[, accuracy=accuracy]) "
                        "(optix_evo.training.fit passes both; a wrapper that is a plain optax.GradientTransformation, "
                        "such as optax.MultiSteps(...).gradient_transformation() inside optax.chain, drops them).")
     updates = jax.tree.map(lambda u: (state.lr * u).astype(u.dtype), updates)
@@ -546,7 +550,7 @@ def aldvi(
     takes ``value=`` (the batch loss) and optionally ``accuracy=``.
 
   Raises:
-    InputError: if ``base`` is an already built transformation, or not callable.
+    ValueError: if ``base`` is an already built transformation, or not callable.
 
   Examples:
     >>> import jax
@@ -569,13 +573,13 @@ def aldvi(
     Integration, ALDVI).
   """
   if isinstance(base, optax.GradientTransformation) or (hasattr(base, "update") and not isinstance(base, type)):
-    raise InputError(
+    raise ValueError(
         "aldvi needs the optimizer's constructor, not a built optimizer: pass e.g. optax.adam (or "
         "lambda lr: optax.sgd(lr, momentum=0.9)); aldvi builds it with learning rate 1 and sets the rate itself "
         "(a built optimizer's own learning rate would multiply it)."
     )
   if not callable(base):
-    raise InputError(f"base must be an optimizer constructor taking the learning rate (e.g. optax.adam), got {base!r}.")
+    raise ValueError(f"base must be an optimizer constructor taking the learning rate (e.g. optax.adam), got {base!r}.")
   return optax.chain(base(1.0), scale_by_aldvi(initial_lr, steps_per_epoch, rule, **kwargs))
 
 
@@ -589,7 +593,7 @@ def aldvi_state(opt_state: optax.OptState) -> ScaleByAldviState:
     The :class:`ScaleByAldviState`.
 
   Raises:
-    InputError: if there is no ALDVI state, or more than one.
+    ValueError: if there is no ALDVI state, or more than one.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -601,7 +605,7 @@ def aldvi_state(opt_state: optax.OptState) -> ScaleByAldviState:
   """
   found = optax.tree.get_all_with_path(opt_state, "ScaleByAldviState")
   if len(found) != 1:
-    raise InputError(f"Expected exactly one ALDVI state inside the optimizer state, found {len(found)}.")
+    raise ValueError(f"Expected exactly one ALDVI state inside the optimizer state, found {len(found)}.")
   return found[0][1]
 
 
@@ -615,7 +619,7 @@ def current_lr(opt_state: optax.OptState) -> jax.Array:
     η of the current epoch.
 
   Raises:
-    InputError: if there is no ALDVI state, or more than one.
+    ValueError: if there is no ALDVI state, or more than one.
 
   Examples:
     >>> import jax
@@ -640,7 +644,7 @@ def aldvi_history(opt_state: optax.OptState) -> dict[str, chex.Array]:
     loss), each an array of ``history_size`` entries.
 
   Raises:
-    InputError: if there is no ALDVI state, or more than one.
+    ValueError: if there is no ALDVI state, or more than one.
 
   Examples:
     >>> import jax.numpy as jnp

@@ -78,6 +78,11 @@ def _cmd_aldvi(args: argparse.Namespace) -> int:
     if args.dropna or args.column is not None:
       raise InputError("--column and --dropna apply to --csv files only.")
     series, name = synthetic_series(args.series, args.length), args.series
+  needed = args.lags + args.train_size + args.test_size
+  if len(series) < needed:  # the evaluator refuses it too, but only after the results folder is opened
+    raise InputError(f"a series of {len(series)} points is too short for lags={args.lags} + train_size="
+                     f"{args.train_size} + test_size={args.test_size} = {needed} points; use a longer series or "
+                     "smaller --lags, --train-size, --test-size.")
   folder = open_run_folder(args.out, force=args.force, command="optix-evo aldvi") if args.out else None
   lines = [f"{name}: {len(series)} points, {args.model}, Adam lr={args.lr}, {args.seeds} seeds", "",
            "| strategy | mode | MSE ÷ persistence MSE | MSE |", "|---|---|---|---|"]

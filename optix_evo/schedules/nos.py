@@ -29,7 +29,7 @@ NOS_SCHEDULES = tuple(s.name for s in EXTENDED_SPEC.schedules if s.name.startswi
 
 def _phases(total_steps: int, warmup_steps: int | None, hold_steps: int | None) -> tuple[int, int]:
   if not isinstance(total_steps, int) or isinstance(total_steps, bool) or total_steps < 1:
-    raise InputError(f"total_steps must be an int >= 1, got {total_steps!r}.")
+    raise ValueError(f"total_steps must be an int >= 1, got {total_steps!r}.")
   warmup = total_steps // 15 if warmup_steps is None else warmup_steps
   hold = 2 * total_steps // 15 if hold_steps is None else hold_steps
   return warmup, hold
@@ -53,7 +53,7 @@ def warmup_hold_cosine_schedule(peak_value: float | jax.Array, total_steps: int,
     An optax schedule (computed in the default float dtype: float64 when x64 is on).
 
   Raises:
-    InputError: if ``total_steps`` is not an int >= 1.
+    ValueError: if ``total_steps`` is not an int >= 1.
 
   Examples:
     >>> import optax
@@ -94,7 +94,8 @@ def nos_schedule(k: int | str, peak_value: float | jax.Array, total_steps: int, 
     An optax schedule; steps past ``T`` keep the multiplier of step ``T - 1`` (the base is 0 there).
 
   Raises:
-    InputError: for an unknown schedule or a ``total_steps`` that is not an int >= 1.
+    InputError: for an unknown schedule (a name lookup; the message lists the known ones).
+    ValueError: if ``total_steps`` is not an int >= 1.
 
   Examples:
     >>> import optax

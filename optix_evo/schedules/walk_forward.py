@@ -189,10 +189,10 @@ def make_walk_forward(
 
   Returns:
     ``evaluate(series, seeds) -> WalkForwardResult``: one compiled program for all windows, epochs and seeds
-    (``evaluate`` raises :class:`~optix_evo.errors.InputError` for a series of another length or with NaN/inf values).
+    (``evaluate`` raises ``ValueError`` for a series of another length or with NaN/inf values).
 
   Raises:
-    InputError: for an unknown ``mode``, sizes below 1, or a series too short for one window.
+    ValueError: for an unknown ``mode``, sizes below 1, or a series too short for one window.
 
   Examples:
     >>> import optix_evo as ox
@@ -205,14 +205,14 @@ def make_walk_forward(
     (1, 5) (1, 5, 1) (5,)
   """
   if mode not in MODES:
-    raise InputError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
+    raise ValueError(f"Unknown mode {mode!r}. Known modes: {', '.join(MODES)}.")
   if min(lags, train_size, test_size, epochs, batch_size) < 1:
-    raise InputError(f"lags, train_size, test_size, epochs and batch_size must be >= 1, got {lags}, {train_size}, "
+    raise ValueError(f"lags, train_size, test_size, epochs and batch_size must be >= 1, got {lags}, {train_size}, "
                      f"{test_size}, {epochs}, {batch_size}.")
   if length < lags + train_size + test_size:
-    raise InputError(f"a series of {length} points is too short for lags={lags} + train_size={train_size} + "
+    raise ValueError(f"a series of {length} points is too short for lags={lags} + train_size={train_size} + "
                      f"test_size={test_size} = {lags + train_size + test_size} points; use a longer series or smaller "
-                     "sizes (--lags, --train-size, --test-size).")
+                     "sizes.")
   num_examples = length - lags
   splits = walk_forward_splits(num_examples, train_size=train_size, test_size=test_size, step=step)
   spe = training.steps_per_epoch(train_size, batch_size)
@@ -261,10 +261,10 @@ def make_walk_forward(
 
   def evaluate(series: np.ndarray, seeds: Sequence[int]) -> WalkForwardResult:
     if len(series) != length:
-      raise InputError(f"this evaluator was built for series of {length} points, got {len(series)}.")
+      raise ValueError(f"this evaluator was built for series of {length} points, got {len(series)}.")
     bad = np.flatnonzero(~np.isfinite(np.asarray(series, np.float32)))
     if bad.size:
-      raise InputError(f"the series has {bad.size} NaN or infinite value(s) (at positions {bad[:10].tolist()}); drop "
+      raise ValueError(f"the series has {bad.size} NaN or infinite value(s) (at positions {bad[:10].tolist()}); drop "
                        "or fill them first (read_csv_series(..., dropna=True) drops them).")
     data = lagged_windows(series, lags)
     mse, lrs, losses, naive = jax.device_get(compiled(data.x, data.y, jnp.asarray(seeds, jnp.int32)))

@@ -372,7 +372,7 @@ class Search:
 
   def data_fingerprint(self) -> str:
     """SHA-256 of the data of every task the search trains on (search, pool and held-out tasks, by name)."""
-    from optix_evo.diagnostics.manifest import fingerprint_arrays  # pylint: disable=import-outside-toplevel
+    from optix_evo.runs.manifest import fingerprint_arrays  # pylint: disable=import-outside-toplevel
     config = self.config
     references = [*config.search_tasks, *([config.pool_task] if config.pool_task is not None else []),
                   *config.holdout_tasks]

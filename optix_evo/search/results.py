@@ -9,7 +9,7 @@ candidate and stage); :func:`write_results` adds
 * ``hall_of_fame.json``: the last stage's ranking, genomes by op names;
 * ``optimizers/rank_<k>.py`` (``k`` from 1): each hall-of-fame optimizer as standalone optax code;
 * ``fitness.png`` (surrogate fitness per generation) and ``final.png`` (test accuracy of every participant);
-* ``run.json``: the manifest ``optix-evo reproduce`` re-runs (:mod:`optix_evo.diagnostics.manifest`).
+* ``run.json``: the manifest ``optix-evo reproduce`` re-runs (:mod:`optix_evo.runs.manifest`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from optix_evo import graph
-from optix_evo.run_folder import atomic_write_figure, atomic_write_json, atomic_write_text
+from optix_evo.runs.folder import atomic_write_figure, atomic_write_json, atomic_write_text
 from optix_evo.search.config import PRESETS, SearchConfig
 from optix_evo.search.results_types import SearchResult
 from optix_evo.search.statistics import Interval, mean_interval
@@ -285,7 +285,7 @@ def write_results(out_dir: str, result: SearchResult, config: SearchConfig, *, a
     >>> ox.search.write_results("runs/quick", result, ox.search.preset("quick"))  # doctest: +SKIP
     'runs/quick/report.md'
   """
-  from optix_evo.diagnostics import manifest  # pylint: disable=import-outside-toplevel
+  from optix_evo.runs import manifest  # pylint: disable=import-outside-toplevel
 
   space = graph.get_space(config.space)
   os.makedirs(os.path.join(out_dir, "optimizers"), exist_ok=True)

@@ -20,7 +20,7 @@ import numpy as np
 
 from optix_evo import graph
 from optix_evo.errors import InputError
-from optix_evo.run_folder import atomic_write_json, atomic_write_text
+from optix_evo.runs.folder import atomic_write_json, atomic_write_text
 from optix_evo.search import ga
 from optix_evo.search.config import BASELINES
 from optix_evo.search.evaluate import Evaluator

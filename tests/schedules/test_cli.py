@@ -43,7 +43,9 @@ def test_aldvi_command_rejects_bad_input_with_one_line(tmp_path, capsys, one_err
   assert cli.main(["aldvi", "--csv", str(tmp_path), "--column", "close"]) == 2  # a folder
   one_error_line("aldvi", "cannot read the CSV file")
   assert cli.main(["aldvi", "--length", "20", "--lags", "16", *SMALL[:4]]) == 2  # the "-6 examples" case
-  one_error_line("aldvi", "a series of 20 points is too short for lags=16 + train_size=256 + test_size=64")
+  err = one_error_line("aldvi", "a series of 20 points is too short for lags=16 + train_size=256 + test_size=64",
+                       "smaller --lags, --train-size")
+  assert "--debug" not in err  # refused as input at the front door, not a ValueError from the evaluator
   assert cli.main(["aldvi", "--dropna"]) == 2
   one_error_line("aldvi", "apply to --csv files only")
   for bad in (["--seeds", "0"], ["--epochs", "-1"], ["--lr", "nan"], ["--strategies", "adam"], ["--lags", "x"]):

@@ -74,7 +74,7 @@ def test_schedule_names_and_errors():
     ox.warmup_hold_cosine_schedule(1.0, 10, 8, 3)
   all_warmup = ox.warmup_hold_cosine_schedule(1.0, 10, 10, 0)
   np.testing.assert_allclose(_values(all_warmup, 10), np.arange(10) / 10)
-  with pytest.raises(InputError, match="total_steps"):
+  with pytest.raises(ValueError, match="total_steps"):
     ox.nos_schedule(0, 1.0, 0)
 
 

@@ -212,7 +212,7 @@ def test_a_failed_write_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
 _WRITER = """
 import sys
 import numpy as np
-from optix_evo.run_folder import atomic_write_bytes
+from optix_evo.runs.folder import atomic_write_bytes
 from optix_evo.search.checkpoint import encode_checkpoint
 path = sys.argv[1]
 for generation in range(10**9):
