@@ -250,6 +250,27 @@ class Search:
                                               population_loop=self.config.population_loop)
     return self._evaluators[task.name]
 
+  def pending_tasks(self) -> list[str]:
+    """The tasks the steps not done yet train on, in order of first use: the pool task (before the random pool),
+    the search tasks, then the held-out ones (in the final comparison, the tasks not compared yet)."""
+    config, state = self.config, self.state
+    if state.phase == "done":
+      return []
+    if state.phase == "final":
+      done = (state.final or {}).get("tasks", {})
+      return [t for t, _ in phases.final_tasks(config) if t not in done]
+    first = phases.generation_tasks(config, 0) if state.phase == "search" and not state.generations else ()
+    return list(dict.fromkeys([*first, *(t for t, _ in phases.final_tasks(config))]))
+
+  def start_compiling(self) -> list[str]:
+    """Starts compiling the programs of :meth:`pending_tasks` at once, each in a background thread
+    (:meth:`~optix_evo.search.Evaluator.start_compiling`), when there are several: their compilations overlap where
+    cores are free. Returns the tasks started."""
+    tasks = self.pending_tasks()
+    if len(tasks) < 2:
+      return []
+    return [t for t in tasks if self.evaluator(t).start_compiling() is not None]
+
   def to_eval_space(self, genomes) -> graph.Genome:
     """Genomes of the search space as genomes of the evaluation space."""
     if self.space == self.eval_spec:
@@ -388,6 +409,7 @@ class Search:
     with self._running():
       self.state = dataclasses.replace(self.state, timing={**self.state.timing,
                                                            "sessions": self.state.timing["sessions"] + 1})
+      self.start_compiling()
       while self.state.phase == "search":
         self.generation()
       if self.state.phase == "elimination":

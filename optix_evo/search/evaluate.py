@@ -347,6 +347,8 @@ class Evaluator:
                        for part in ("train", "valid", "test") for field in ("x", "y")}
     self._data = None
     self._compiling: threading.Thread | None = None
+    self._compile_error: BaseException | None = None
+    self._lock = threading.Lock()
 
     def run(genome, key, tables, order, budget, validate, data):
       return train_run(task, spec, strategy, genome, key, tables, budget, data, validate=validate, order=order,
@@ -371,21 +373,29 @@ class Evaluator:
     self._sharded = NamedSharding(self.mesh, P("pop"))
     self._fn = jax.jit(sharded, out_shardings=self._replicated, compiler_options=compiler_options)
 
-  def start_compiling(self) -> threading.Thread:
+  def start_compiling(self) -> threading.Thread | None:
     """Compiles the program in a background thread (one step of one run), so that the programs of several tasks
     compile at the same time where cores are free (XLA compiles a program on one thread: two tasks' programs
-    compiled in two threads take about the time of the longer one). A call waits for it.
+    compiled in two threads take about the time of the longer one). The next call waits for it and raises the
+    error the compilation raised, if any. A second call starts nothing.
 
     Returns:
-      The thread (started).
+      The thread (started), or ``None`` when the program was compiled or is compiling already.
     """
-    def warm():
-      self._call(graph.stack([graph.random_genome(0, self.spec)]), np.zeros((1, 2), np.uint32), [1e-3],
-                 Budget(steps=1, horizon=2, warmup=0, epoch=1), validate=False)
+    with self._lock:
+      if self._compiling is not None or self.compiled_programs:
+        return None
 
-    self._compiling = threading.Thread(target=warm, name=f"compile {self.task.name}", daemon=True)
-    self._compiling.start()
-    return self._compiling
+      def warm():
+        try:
+          self._call(graph.stack([graph.random_genome(0, self.spec)]), np.zeros((1, 2), np.uint32), [1e-3],
+                     Budget(steps=1, horizon=2, warmup=0, epoch=1), validate=False)
+        except BaseException as e:  # pylint: disable=broad-exception-caught
+          self._compile_error = e  # raised by the next call, in the caller's thread
+
+      self._compiling = threading.Thread(target=warm, name=f"compile {self.task.name}", daemon=True)
+      self._compiling.start()
+      return self._compiling
 
   def _put(self, host: np.ndarray, sharding: NamedSharding) -> jax.Array:
     host = np.asarray(host)
@@ -412,7 +422,9 @@ class Evaluator:
     """
     if self._compiling is not None:
       self._compiling.join()
-      self._compiling = None
+      error, self._compile_error = self._compile_error, None
+      if error is not None:
+        raise error
     return self._call(genomes, keys, learning_rates, budget, validate=validate)
 
   def _call(self, genomes, keys, learning_rates, budget: Budget, *, validate: bool) -> Outcome:

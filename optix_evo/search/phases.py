@@ -174,6 +174,10 @@ def generation_step(state: SearchState, config: SearchConfig, strategy: Strategy
                     describe: Describe) -> tuple[SearchState, list[dict[str, Any]]]:
   """One generation: (before the first mutation, re-scoring the particles on the evolution surrogate when the pool
   used another task), ask, score (replacing members the protocol rejected up to ``mutant_tries`` times), tell.
+  Under the ``"nos"`` rules a member of the random pool the protocol rejected ranks with fitness 0, not
+  :data:`~optix_evo.search.results_types.WORST` (NOS ``NeuralOptimizerSearch.py`` L1504–1509: a failed pool member
+  scores 0 and is not retried), so it can still become a particle when fewer than ``particles`` succeed; its record
+  says ``rejected``.
 
   Args:
     state: the search state (phase ``"search"``).
@@ -231,6 +235,9 @@ def generation_step(state: SearchState, config: SearchConfig, strategy: Strategy
       for t in per_task:
         per_task[t][i] = again.per_task[t]["normalised"][j]
   population = ga.stack(members)
+  zero_rejected = pool and protocol.rules == "nos"
+  if zero_rejected:  # NOS L1504–1509: a pool member the probes rejected ranks at 0 (and is not retried)
+    fitness = np.where(rejected, 0.0, fitness)
   for i, member in enumerate(members):
     records.append(describe(member, stage="surrogate", generation=gen, task=label,
                             particle=int(parents[i]), role="candidate", fitness=float(fitness[i]),
@@ -240,6 +247,8 @@ def generation_step(state: SearchState, config: SearchConfig, strategy: Strategy
   summary = {"generation": gen, "candidates": len(members), "runs": runs, **metrics,
              "references": {t: v["reference"] for t, v in scores.per_task.items()},
              "seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}
+  if zero_rejected:
+    summary["rejected"] = int(rejected.sum())  # the strategy's count reads fitness <= WORST
   phase = "elimination" if strategy.done(gs, params) else "search"
   warm = state.warm_start
   if pool and warm:  # the known optimizers that entered the pool (one failing the integrity check was replaced)

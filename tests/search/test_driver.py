@@ -6,6 +6,7 @@ import importlib.util
 import json
 
 import flax.linen as nn
+import jax
 import numpy as np
 import pytest
 
@@ -26,6 +27,7 @@ TINY = preset("quick", task="digits_mlp", space="extended", particles=2, steps=1
 def full(tmp_path_factory):
   """The tiny search run to the end in its results folder, step by step, with its compilations counted."""
   out = tmp_path_factory.mktemp("full") / "run"
+  jax.clear_caches()  # count every program the search builds, whatever other tests of the process compiled before
   with CompileLog() as log:
     search = Search(TINY, str(out))
     with search._running():  # pylint: disable=protected-access
@@ -202,3 +204,34 @@ def test_resume_from_python_refuses_a_reshaped_checkpoint_array(full, tmp_path):
   save_checkpoint(tmp_path / "bad" / "checkpoint.npz", state)
   with pytest.raises(InputError, match="checkpoint.npz"):
     Search(TINY, str(tmp_path / "bad"), resume=True)
+
+
+class _Stopped(Exception):
+  pass
+
+
+def test_run_starts_compiling_every_program_it_will_need_at_once(monkeypatch):
+  started = []
+  monkeypatch.setattr(ox.search.Evaluator, "start_compiling", lambda self: started.append(self.task.name) or self)
+
+  def first_generation(self):
+    raise _Stopped  # the compilations started before the first generation trained anything
+
+  monkeypatch.setattr(Search, "generation", first_generation)
+  config = dataclasses.replace(TINY, pool_task="sbm_gcn", family=("wine_dnm",), holdout_tasks=("iris_mlp",))
+  search = Search(config)
+  with pytest.raises(_Stopped):
+    search.run()
+  assert started == ["sbm_gcn", "digits_mlp", "wine_dnm", "iris_mlp"]  # pool, search tasks, held-out: each once
+  # after the pool: no pool task; in the final comparison: the tasks not compared yet
+  search.state = dataclasses.replace(search.state, generations=({"generation": 0},))
+  assert search.pending_tasks() == ["digits_mlp", "wine_dnm", "iris_mlp"]
+  search.state = dataclasses.replace(search.state, phase="final", final={"tasks": {"digits_mlp": {}}})
+  assert search.pending_tasks() == ["wine_dnm", "iris_mlp"]
+  search.state = dataclasses.replace(search.state, final={"tasks": {"digits_mlp": {}, "wine_dnm": {}}})
+  started.clear()
+  assert search.start_compiling() == [] and started == []  # one program left: compiled by its first call
+  started.clear()
+  with pytest.raises(_Stopped):
+    Search(dataclasses.replace(TINY, holdout_tasks=())).run()  # one program in all: nothing in the background
+  assert started == []

@@ -129,3 +129,35 @@ def test_runs_follow_their_batch_order(task):
     ev_mod.batch_orders = original
   assert reversed_.train_accuracy[0] != first.train_accuracy[0]
   np.testing.assert_array_equal(one(_sgd(1), keys, [0.1], budget).train_accuracy, first.train_accuracy)
+
+
+def test_start_compiling_builds_the_one_program_in_the_background(task, ramp):
+  """The program compiled in a background thread is the one the calls use: the same scores as the foreground
+  program, compiled once (a second start_compiling and the first call compile nothing more)."""
+  from optix_evo.compilation import CompileLog  # pylint: disable=import-outside-toplevel
+  ev = Evaluator(task, max_steps=60, batch=8)  # as the `sharded` fixture that scored `ramp` in the foreground
+  with CompileLog() as log:
+    thread = ev.start_compiling()
+    assert thread is not None and thread.daemon and ev.start_compiling() is None  # a second call starts nothing
+    thread.join()
+    assert ev.compiled_programs == 1
+    out = ev(_sgd(4), np.tile(seed_keys(0, 1), (4, 1)), LRS, RAMP)
+  assert log.names["jit(per_device_fn)"] == 1 and ev.compiled_programs == 1 and ev.start_compiling() is None
+  for field in ("best_valid", "test", "steps_run", "diverged", "train_accuracy"):
+    np.testing.assert_array_equal(getattr(out, field), getattr(ramp, field))
+
+
+def test_a_background_compile_error_surfaces_at_the_first_call(task):
+  raised = []
+
+  def broken(*args):
+    raised.append(ValueError("planted tracing error"))
+    raise raised[-1]
+
+  ev = Evaluator(task, max_steps=5, batch=8, make_optimizer=broken)
+  thread = ev.start_compiling()
+  thread.join(timeout=120)
+  assert not thread.is_alive() and len(raised) == 1  # the thread ended (no hang) on the error
+  with pytest.raises(ValueError, match="planted tracing error") as error:
+    ev(_sgd(1), seed_keys(0, 1), [0.1], Budget(steps=5, horizon=5, warmup=0, epoch=5))
+  assert error.value is raised[0]  # the background thread's own error, not a new one from a foreground compile

@@ -6,7 +6,8 @@ authors' code), each against a small NumPy transcription of ``NeuralOptimizerSea
 * a mutant is retried only when the fitness function returns ``None`` (``REDO``, L1693–1708); a full run stopped by
   the accuracy callback keeps its best validation accuracy (L1570–1575) and is not retried;
 * each particle is re-scored on the evolution surrogate before it is first mutated (L1668–1683), and the archive the
-  finalists come from holds evolution-task fitness only.
+  finalists come from holds evolution-task fitness only;
+* a member of the random pool the probes rejected ranks with fitness 0, without retry (L1504–1509).
 """
 
 import dataclasses
@@ -58,6 +59,8 @@ class FakeSearch(Search):
           fitness[i], rejected[i] = WORST, True
         elif what == "stopped":
           fitness[i] = 0.3  # the protocol reports the best validation accuracy of the stopped run
+        elif isinstance(what, float):
+          fitness[i] = what  # a planted accuracy
     self.calls.append({"task": task, "fingerprints": [graph.canonical_hash(g, self.space) for g in members],
                        "fitness": fitness, "extra": extra})
     n, seeds = fitness.size, protocol.seeds
@@ -264,3 +267,41 @@ def test_a_pool_scored_at_another_budget_is_rescored_and_kept_out_of_elimination
   assert {r["task"] for r in archive if r["generation"] == 0} == {"digits_mlp (pool surrogate)"}
   assert len([r for r in archive if r.get("role") == "particle"]) == config.particles
   assert all(archive[i]["generation"] == 1 for i in search.elimination_candidates())
+
+
+def _authors_pool(outcomes, n, failed):
+  """NeuralOptimizerSearch.py L1504–1509 and the particles drawn from the pool: a pool member whose fitness function
+  returned ``None`` scores ``failed`` (the authors: 0), not retried; the ``n`` best become the particles. Returns the
+  pool's fitness and the particles' fitness, best first."""
+  fit = np.array([failed if f is None else f for f in outcomes])
+  return fit, np.sort(fit)[::-1][:n]
+
+
+@pytest.mark.parametrize("space", ["nos", "extended"])
+def test_a_pool_member_the_probes_rejected_ranks_at_zero_under_the_nos_rules_only(space):
+  config = dataclasses.replace(BASE, space=space, normalise="adam", mutant_tries=4)
+  nos = config.surrogate(pool=True).rules == "nos"
+  assert nos == (space == "nos")
+  succeeded = []
+
+  def outcome(genome, space):  # the pool's first two members succeed below chance (normalised < 0), the rest fail
+    fp = graph.canonical_hash(genome, space)
+    if fp not in succeeded and len(succeeded) < 2:
+      succeeded.append(fp)
+    return 0.05 if fp in succeeded else None
+
+  search = FakeSearch(config, outcome=outcome)
+  summary = search.generation()
+  pool = search.state.archive
+  assert len(search.calls) == 1 and all(r["attempts"] == 1 for r in pool)  # scored once, nothing retried
+  assert [r["rejected"] for r in pool] == [False, False] + [True] * (len(pool) - 2)  # fewer than n succeed
+  below = (0.05 - 0.1) / (0.5 - 0.1)  # the planted accuracy normalised against the planted Adam
+  fit, particles = _authors_pool([below, below] + [None] * (len(pool) - 2), config.particles, 0.0 if nos else WORST)
+  np.testing.assert_allclose([r["fitness"] for r in pool], fit)
+  np.testing.assert_allclose(search.ga_state.fitness, particles)
+  chosen = {graph.canonical_hash(g, search.space) for g in graph.unstack(search.ga_state.particles)}
+  if nos:  # the failed members (0) rank above the successes below chance
+    assert not chosen & set(succeeded)
+  else:
+    assert set(succeeded) < chosen
+  assert summary["rejected"] == len(pool) - 2
