@@ -107,7 +107,7 @@ def test_a_checkpoint_with_a_reshaped_array_is_one_line(uninterrupted, tmp_path,
     copy = tmp_path / name
     shutil.copytree(uninterrupted, copy)
     state = load_checkpoint(copy / "checkpoint.npz")
-    state["ga"]["particles"][name] = change(state["ga"]["particles"][name])
+    state["strategy"]["particles"][name] = change(state["strategy"]["particles"][name])
     save_checkpoint(copy / "checkpoint.npz", state)
     assert main(["search", "--quiet", "--resume", "--out", str(copy)]) == 2
     one_error_line("search", "checkpoint.npz: ga/particles", "Resume from an intact copy" if name != "unary" else
