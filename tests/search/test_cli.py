@@ -110,7 +110,7 @@ def test_a_checkpoint_with_a_reshaped_array_is_one_line(uninterrupted, tmp_path,
     state["strategy"]["particles"][name] = change(state["strategy"]["particles"][name])
     save_checkpoint(copy / "checkpoint.npz", state)
     assert main(["search", "--quiet", "--resume", "--out", str(copy)]) == 2
-    one_error_line("search", "checkpoint.npz: ga/particles", "Resume from an intact copy" if name != "unary" else
+    one_error_line("search", "checkpoint.npz: strategy/particles", "Resume from an intact copy" if name != "unary" else
                    "unary op index")
 
 
