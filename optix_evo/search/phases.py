@@ -275,26 +275,22 @@ def elimination_candidates(state: SearchState, config: SearchConfig,
   ``genome_of`` (record -> genome), another behaviour (:func:`optix_evo.graph.fingerprint.behaviour_fingerprints`:
   two programs that update alike on the fixed probes count once)."""
   from optix_evo import graph  # pylint: disable=import-outside-toplevel
-  from optix_evo.graph.fingerprint import behaviour_fingerprints  # pylint: disable=import-outside-toplevel
+  from optix_evo.graph.fingerprint import distinct_behaviour  # pylint: disable=import-outside-toplevel
 
   label = _tasks_label(evolution_tasks(config))
   archive = state.archive
   order = sorted(range(len(archive)), key=lambda i: -archive[i]["fitness"])
-  chosen, seen, behaviours = [], set(), set()
+  chosen, seen = [], set()
   for i in order:
     rec = archive[i]
     if rec.get("task", label) != label or rec["rejected"] or rec["fitness"] <= WORST or rec["fingerprint"] in seen:
       continue
     seen.add(rec["fingerprint"])
-    if genome_of is not None:
-      behaviour = behaviour_fingerprints([genome_of(rec)], graph.get_space(config.space))[0]
-      if behaviour in behaviours:
-        continue
-      behaviours.add(behaviour)
     chosen.append(i)
-    if len(chosen) == config.elimination_candidates:
-      break
-  return chosen
+  if genome_of is not None:  # one batched pass over the probes for all of them
+    keep = distinct_behaviour([genome_of(archive[i]) for i in chosen], graph.get_space(config.space))
+    chosen = [chosen[j] for j in keep]
+  return chosen[:config.elimination_candidates]
 
 
 def select_survivors(candidates: list[int], fitness: np.ndarray, keep: int) -> list[int]:
