@@ -125,11 +125,13 @@ def _malformed(g: Genome, spec: GenomeSpec) -> np.ndarray:
 
 @functools.cache
 def _numeric_fn(spec: GenomeSpec, steps: int, warmup: int):
-  """Jitted ``(population, key) -> (finite, max|u|, max|u1-u2|, quadratic losses after the last update
-  [P, flip, lr], quadratic losses before the last update [P, flip, lr])``.
+  """Jitted ``(population, count, key) -> (finite, max|u|, max|u1-u2|, quadratic losses after the last update
+  [P, flip, lr], quadratic losses before the last update [P, flip, lr])`` for the first ``count`` genomes of the
+  (padded) population; the entries after them are zeros.
 
   Every run (two random-gradient probes at learning rate 1, and the descent test for each flip and learning rate)
-  is the same 5-d program, mapped over runs and genomes, so the interpreter is compiled once.
+  is the same 5-d program, mapped over runs, in a loop over the first ``count`` genomes (a traced bound: one
+  compilation for every count, and padding costs nothing), so the interpreter is compiled once.
   """
   x0, b = jnp.asarray(QUADRATIC_X0), jnp.asarray(QUADRATIC_B)
   lrs = jnp.asarray(DESCENT_LRS)
@@ -150,7 +152,7 @@ def _numeric_fn(spec: GenomeSpec, steps: int, warmup: int):
     finite = lambda v: jnp.where(jnp.isfinite(v), v, jnp.inf)  # noqa: E731
     return finite(jnp.sum((x - b) ** 2)), finite(before[-1]), us, state.finite
 
-  def numeric(pop, key):
+  def numeric(pop, count, key):
     probes = jax.random.normal(key, (2, steps, 5))
     flips = jnp.concatenate([jnp.zeros(n_lr + 2, jnp.int32), jnp.ones(n_lr, jnp.int32)])
     peaks = jnp.concatenate([lrs, jnp.ones(2), lrs])
@@ -165,9 +167,34 @@ def _numeric_fn(spec: GenomeSpec, steps: int, warmup: int):
       losses_before = jnp.stack([before[:n_lr], before[n_lr + 2:]])
       return ok, jnp.max(jnp.abs(probe_us)), jnp.max(jnp.abs(probe_us[0] - probe_us[1])), losses, losses_before
 
-    return jax.lax.map(per_genome, pop)
+    size = pop.kind.shape[0]
+    out = jax.eval_shape(per_genome, jax.tree.map(lambda x: x[0], pop))
+    out = jax.tree.map(lambda s: jnp.zeros((size,) + s.shape, s.dtype), out)
+
+    def body(i, out):
+      values = per_genome(jax.tree.map(lambda x: x[i], pop))
+      return jax.tree.map(lambda o, v: o.at[i].set(v), out, values)
+
+    return jax.lax.fori_loop(0, count, body, out)
 
   return jax.jit(numeric)
+
+
+def _numeric_checks(genomes: Genome, todo: np.ndarray, spec: GenomeSpec, key: jax.Array, steps: int, warmup: int,
+                    chunk_size: int) -> tuple[np.ndarray, ...]:
+  """The numeric checks of the genomes ``todo`` (indices into ``genomes``), in chunks of ``chunk_size`` padded to
+  one shape; the others (already rejected on the host) get values that fail no check."""
+  size, n_lr = genomes.kind.shape[0], len(DESCENT_LRS)
+  finite, biggest, change = np.ones(size, bool), np.ones(size, np.float32), np.ones(size, np.float32)
+  losses, losses_before = np.zeros((size, 2, n_lr), np.float32), np.zeros((size, 2, n_lr), np.float32)
+  numeric = _numeric_fn(spec, steps, warmup)
+  for start in range(0, len(todo), chunk_size):
+    rows = todo[start:start + chunk_size]
+    padded = np.concatenate([rows, np.repeat(rows[:1], chunk_size - len(rows))])
+    out = numeric(Genome(*(jnp.asarray(np.asarray(x)[padded]) for x in genomes)), len(rows), key)
+    for full, part in zip((finite, biggest, change, losses, losses_before), out):
+      full[rows] = np.asarray(part)[:len(rows)]
+  return finite, biggest, change, losses, losses_before
 
 
 def check_integrity(
@@ -198,7 +225,7 @@ def check_integrity(
     steps: the length of every probe / descent run (NOS: 35, warmup-cosine schedule).
     warmup: the warmup steps of those runs (NOS: 6).
     descent_loss: the loss the quadratic must fall below (about half of its initial 7.15).
-    chunk_size: genomes per call (the population is padded to a multiple: one compilation for all sizes).
+    chunk_size: genomes per call (padded to this size: one compilation for all sizes; the padding does not run).
 
   Returns:
     :class:`IntegrityResult`; arrays have one entry per genome (shape ``[]`` for a single genome).
@@ -234,14 +261,8 @@ def check_integrity(
     known.add(h)
 
   key = jax.random.PRNGKey(key) if isinstance(key, int) else key
-  numeric = _numeric_fn(spec, steps, warmup)
-  chunks = []
-  for start in range(0, size, chunk_size):  # fixed-size chunks (padded): one compilation for any population size
-    part = [np.asarray(x)[start:start + chunk_size] for x in safe]
-    pad = chunk_size - part[0].shape[0]
-    part = Genome(*(jnp.asarray(np.concatenate([x, np.repeat(x[:1], pad, 0)])) for x in part))
-    chunks.append([np.asarray(x)[: chunk_size - pad] for x in numeric(part, key)])
-  finite, biggest, change, losses, losses_before = (np.concatenate(xs) for xs in zip(*chunks))
+  finite, biggest, change, losses, losses_before = _numeric_checks(safe, np.flatnonzero(reason == 0), spec, key,
+                                                                   steps, warmup, chunk_size)
   flip = np.asarray(safe.flip).copy()
   if spec.rules == "nos":
     # The authors' degenerate_opt_detection: the descent test alone (a non-finite loss fails it), the loss read when

@@ -60,6 +60,29 @@ def test_single_genome_and_seen_hashes():
   assert G.REASONS[int(again.reason)] == "duplicate"
 
 
+def test_each_genome_is_judged_as_if_checked_alone(result):
+  """Only the genomes not already rejected on the host run the numeric checks, compacted into chunks: every one
+  gets its own results back (reason and flip as when it is checked alone), across the rejected ones between them."""
+  flipped = _g({"h0": {"op": "neg", "inputs": ["g"]}, "root": {"op": "id", "inputs": ["h0"]}})
+  pop = [*CASES.values(), flipped, G.known("adam"), None] + [G.known(n) for n in G.KNOWN]
+  for i in [*range(len(CASES) + 1), len(CASES) + 3, len(CASES) + 4, len(pop) - 1]:
+    alone = G.check_integrity(pop[i])
+    assert (int(alone.reason), int(alone.genomes.flip)) == (result.reason[i], result.genomes.flip[i]), i
+
+
+def test_the_numeric_program_runs_only_the_first_count_genomes():
+  from optix_evo.graph.integrity import _numeric_fn  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+
+  pop = G.stack(([G.known("adam"), G.known("sgd"), G.known("rmsprop")] * 22)[:64])  # the default chunk: compiled once
+  numeric = _numeric_fn(G.DEFAULT_SPEC, 35, 6)
+  full, two = (numeric(pop, n, jax.random.PRNGKey(0)) for n in (64, 2))
+  for a, b in zip(full, two):
+    np.testing.assert_array_equal(np.asarray(b)[:2], np.asarray(a)[:2])
+    assert not np.asarray(b)[2:].any() and np.asarray(a)[2:].any()
+
+
 def _fuzz(n, seed):
   genomes = []
   for i in range(n):
