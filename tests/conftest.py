@@ -11,6 +11,8 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "optix_evo_test_xla_cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# Generated data sets (MNIST-1D) are cached beside it, not in the user's home folder.
+os.environ.setdefault("OPTIX_EVO_DATA_CACHE", os.path.join(tempfile.gettempdir(), "optix_evo_test_data_cache"))
 
 
 import pytest  # noqa: E402

@@ -41,6 +41,43 @@ def test_splits_are_deterministic_and_disjoint(name):
   assert a.train.num_examples > a.valid.num_examples > 0 and a.test.num_examples > 0
 
 
+def test_mnist1d_cache_holds_the_generated_arrays_and_a_bad_file_is_generated_again(tmp_path, monkeypatch):
+  from optix_evo.data import mnist1d  # pylint: disable=import-outside-toplevel
+
+  monkeypatch.setenv("OPTIX_EVO_DATA_CACHE", str(tmp_path))
+  x, y = mnist1d._make(300, 7)  # pylint: disable=protected-access
+  mnist1d._generate.cache_clear()  # pylint: disable=protected-access
+  first = mnist1d._generate(300, 7)  # pylint: disable=protected-access
+  (path,) = tmp_path.glob("mnist1d-*-300-7.npz")
+  mnist1d._generate.cache_clear()  # pylint: disable=protected-access
+  cached = mnist1d._generate(300, 7)  # pylint: disable=protected-access
+  for got in (first, cached):
+    np.testing.assert_array_equal(got[0], x)
+    np.testing.assert_array_equal(got[1], y)
+  np.savez(path, x=x + 1, y=y)  # a valid file is read, not generated again
+  mnist1d._generate.cache_clear()  # pylint: disable=protected-access
+  np.testing.assert_array_equal(mnist1d._generate(300, 7)[0], x + 1)  # pylint: disable=protected-access
+  bad = {"garbage": lambda: path.write_bytes(b"not an npz"),
+         "shape": lambda: np.savez(path, x=x[:10], y=y[:10]),
+         "dtype": lambda: np.savez(path, x=x.astype(np.float64), y=y),
+         "pickled": lambda: np.savez(path, x=np.array([object()] * 300, object), y=y)}
+  for name, write in bad.items():
+    write()
+    mnist1d._generate.cache_clear()  # pylint: disable=protected-access
+    got = mnist1d._generate(300, 7)  # pylint: disable=protected-access
+    np.testing.assert_array_equal(got[0], x, err_msg=name)
+    np.testing.assert_array_equal(got[1], y, err_msg=name)
+    assert (got[0].dtype, got[1].dtype) == (np.float32, np.int32), name
+    assert mnist1d._read_cached(str(path), 300) is not None, name  # pylint: disable=protected-access
+  monkeypatch.setenv("OPTIX_EVO_DATA_CACHE", "off")
+  assert mnist1d.data_cache_dir() is None
+  mnist1d._generate.cache_clear()  # pylint: disable=protected-access
+  path.unlink()
+  mnist1d._generate(300, 7)  # pylint: disable=protected-access
+  assert not list(tmp_path.iterdir())
+  mnist1d._generate.cache_clear()  # pylint: disable=protected-access
+
+
 def test_mnist1d_generated_locally():
   split = data.load_mnist1d(seed=0, num_samples=500)
   assert split.train.x.shape[1:] == (40,) and split.num_classes == 10
