@@ -18,18 +18,16 @@ import hashlib
 from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from optix_evo.graph.genome import Genome
-from optix_evo.graph.integrity import _numeric_fn  # pylint: disable=protected-access
+from optix_evo.graph.integrity import numeric_checks
 from optix_evo.graph.spec import DEFAULT_SPEC, GenomeSpec
 
 __all__ = ["PROBE_KEY", "behaviour_fingerprints", "distinct_behaviour"]
 
 PROBE_KEY = 0
 """Seed of the fixed probe gradient sequences."""
-_CHUNK, _STEPS, _WARMUP = 64, 35, 6  # the integrity check's defaults: the same compiled program
 
 
 def _round(values: np.ndarray, digits: int) -> np.ndarray:
@@ -63,18 +61,12 @@ def behaviour_fingerprints(genomes: Sequence[Genome], spec: GenomeSpec = DEFAULT
   """
   if not genomes:
     return []
-  numeric = _numeric_fn(spec, _STEPS, _WARMUP)
-  key = jax.random.PRNGKey(PROBE_KEY)
-  pop = [np.stack([np.asarray(getattr(g, f), np.int32) for g in genomes]) for f in Genome._fields]
+  pop = Genome(*(np.stack([np.asarray(getattr(g, f), np.int32) for g in genomes]) for f in Genome._fields))
+  _, biggest, change, losses, _ = numeric_checks(pop, np.arange(len(genomes)), spec, jax.random.PRNGKey(PROBE_KEY))
   out = []
-  for start in range(0, len(genomes), _CHUNK):
-    part = [x[start:start + _CHUNK] for x in pop]
-    pad = _CHUNK - part[0].shape[0]
-    chunk = Genome(*(jnp.asarray(np.concatenate([x, np.repeat(x[:1], pad, 0)])) for x in part))
-    _, biggest, change, losses, _ = (np.asarray(x)[:_CHUNK - pad] for x in numeric(chunk, key))
-    for i in range(biggest.shape[0]):
-      numbers = _round(np.concatenate([[biggest[i], change[i]], np.ravel(losses[i])]), digits)
-      out.append(hashlib.sha256(numbers.tobytes()).hexdigest()[:16])
+  for i in range(len(genomes)):
+    numbers = _round(np.concatenate([[biggest[i], change[i]], np.ravel(losses[i])]), digits)
+    out.append(hashlib.sha256(numbers.tobytes()).hexdigest()[:16])
   return out
 
 

@@ -168,8 +168,7 @@ def _numeric_fn(spec: GenomeSpec, steps: int, warmup: int):
       return ok, jnp.max(jnp.abs(probe_us)), jnp.max(jnp.abs(probe_us[0] - probe_us[1])), losses, losses_before
 
     size = pop.kind.shape[0]
-    out = jax.eval_shape(per_genome, jax.tree.map(lambda x: x[0], pop))
-    out = jax.tree.map(lambda s: jnp.zeros((size,) + s.shape, s.dtype), out)
+    out = (jnp.zeros(size, bool), jnp.zeros(size), jnp.zeros(size), jnp.zeros((size, 2, n_lr)), jnp.zeros((size, 2, n_lr)))
 
     def body(i, out):
       values = per_genome(jax.tree.map(lambda x: x[i], pop))
@@ -180,10 +179,12 @@ def _numeric_fn(spec: GenomeSpec, steps: int, warmup: int):
   return jax.jit(numeric)
 
 
-def _numeric_checks(genomes: Genome, todo: np.ndarray, spec: GenomeSpec, key: jax.Array, steps: int, warmup: int,
-                    chunk_size: int) -> tuple[np.ndarray, ...]:
-  """The numeric checks of the genomes ``todo`` (indices into ``genomes``), in chunks of ``chunk_size`` padded to
-  one shape; the others (already rejected on the host) get values that fail no check."""
+def numeric_checks(genomes: Genome, todo: np.ndarray, spec: GenomeSpec, key: jax.Array, steps: int = 35,
+                   warmup: int = 6, chunk_size: int = 64) -> tuple[np.ndarray, ...]:
+  """``(finite, max|u|, max|u1-u2|, losses [P, flip, lr], losses before the last update [P, flip, lr])``: the
+  numeric checks of the genomes ``todo`` (indices into the population ``genomes``), in chunks of ``chunk_size``
+  padded to one shape (one compiled program per space, ``steps`` and ``warmup``, shared with
+  :func:`~optix_evo.graph.fingerprint.behaviour_fingerprints`); the others get values that fail no check."""
   size, n_lr = genomes.kind.shape[0], len(DESCENT_LRS)
   finite, biggest, change = np.ones(size, bool), np.ones(size, np.float32), np.ones(size, np.float32)
   losses, losses_before = np.zeros((size, 2, n_lr), np.float32), np.zeros((size, 2, n_lr), np.float32)
@@ -261,8 +262,8 @@ def check_integrity(
     known.add(h)
 
   key = jax.random.PRNGKey(key) if isinstance(key, int) else key
-  finite, biggest, change, losses, losses_before = _numeric_checks(safe, np.flatnonzero(reason == 0), spec, key,
-                                                                   steps, warmup, chunk_size)
+  finite, biggest, change, losses, losses_before = numeric_checks(safe, np.flatnonzero(reason == 0), spec, key,
+                                                                  steps, warmup, chunk_size)
   flip = np.asarray(safe.flip).copy()
   if spec.rules == "nos":
     # The authors' degenerate_opt_detection: the descent test alone (a non-finite loss fails it), the loss read when

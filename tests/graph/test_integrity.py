@@ -71,7 +71,7 @@ def test_each_genome_is_judged_as_if_checked_alone(result):
 
 
 def test_the_numeric_program_runs_only_the_first_count_genomes():
-  from optix_evo.graph.integrity import _numeric_fn  # pylint: disable=import-outside-toplevel
+  from optix_evo.graph.integrity import _numeric_fn  # pylint: disable=import-outside-toplevel,protected-access
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
 
