@@ -32,9 +32,9 @@ ZOO_PREFIX = "zoo:"
 def baseline_optimizer(name: str) -> str | None:
   """The zoo optimizer (a name of :data:`optix_evo.OPTIMIZERS`) that the baseline ``name`` trains, or ``None`` for a
   genome baseline of :data:`BASELINES` (interpreted, as the found optimizers are). A zoo baseline trains with its
-  registered defaults and the run's learning-rate schedule as its ``learning_rate`` (for learning-rate-free methods
-  such as Prodigy, a multiplier of their own estimate), tuned on the same grid with the same seeds
-  (:func:`optix_evo.search.zoo_optimizer`).
+  registered defaults at each peak learning rate of the grid (for learning-rate-free methods such as Prodigy, a
+  multiplier of their own estimate: put 1.0 in the grid), its update scaled by the same schedule, with the same
+  seeds and data orders as the found optimizers (:func:`optix_evo.search.zoo_optimizer`).
 
   Raises:
     InputError: for a name that is neither, in one line listing the valid names.

@@ -4,7 +4,8 @@ The program (:class:`Evaluator`) trains a batch of runs; each run is a genome, a
 order, augmentation) and a peak learning rate. How long and how is *data* (:class:`Budget`: steps, schedule horizon
 and warmup, validation period, early-stop rule), so the search's surrogate, its learning-rate probes, every
 elimination stage and the final comparison reuse the same compiled program (baselines too: Adam, AdamW and SGD are
-genomes of the same space, :func:`optix_evo.graph.known`).
+genomes of the same space, :func:`optix_evo.graph.known`; a baseline from the zoo, e.g. Prodigy, trains in a program
+of its own with the same layout, :func:`zoo_optimizer`).
 
 A run trains with the NOS base schedule (linear warmup to the peak learning rate, an optional hold, cosine decay to 0
 at the horizon; momentum 0.95 → 0.85 → 0.95), validates every ``epoch`` steps and keeps the best validation accuracy
