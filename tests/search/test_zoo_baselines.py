@@ -4,6 +4,8 @@ those of training it directly with those seeds), and its comparison row is found
 
 import dataclasses
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -12,8 +14,8 @@ import optix_evo as ox
 from optix_evo import graph
 from optix_evo.cli import main
 from optix_evo.errors import InputError
-from optix_evo.search import Budget, Evaluator, Search, Stage, baseline_optimizer, preset, seed_keys
-from optix_evo.search.evaluate import plain_genome
+from optix_evo.search import Budget, Evaluator, Search, Stage, baseline_optimizer, preset, seed_keys, zoo_optimizer
+from optix_evo.search.evaluate import plain_genome, schedule_tables, train_run
 
 CONFIG = preset("quick", task="iris_mlp", surrogate_steps=12, probe_steps=4, stages=(Stage(12, seeds=1, keep=1),),
                 finalists=1, final_steps=12, final_seeds=2, final_lr_grid=(0.02,), holdout_tasks=(),
@@ -104,3 +106,18 @@ def test_the_zoo_baseline_scores_are_those_of_training_it_directly_with_the_same
   # the genome rows are unchanged by the zoo row beside them: Adam's genome trained alone with the same seeds
   alone = search.evaluator("iris_mlp")(graph.stack([graph.known("adam")] * seeds), keys, lrs, budget)
   np.testing.assert_array_equal(np.asarray(table["test"][1], np.float32), alone.test)
+
+
+@pytest.mark.parametrize("name", ["polyak_sgd", "momo"])
+def test_the_search_step_hands_a_zoo_baseline_the_batch_loss(name):
+  """Polyak-type steps read ``value=`` (the batch loss): the search's training step passes it, as ``fit`` does."""
+  task = ox.tasks.get_task("iris_mlp")
+  budget = Budget(*(np.asarray(v, np.int32) for v in (4, 4, 1, 2)))
+  tables = schedule_tables(graph.stack([plain_genome()]), np.asarray([0.1], np.float32), budget, length=4,
+                           spec=graph.DEFAULT_SPEC)
+  data = {f"{part}_{field}": jnp.asarray(getattr(getattr(task, part), field)) for part in ("train", "valid", "test")
+          for field in ("x", "y")}
+  run = lambda: train_run(task, graph.DEFAULT_SPEC, "switch", plain_genome(), jax.random.PRNGKey(0),  # noqa: E731
+                          jax.tree.map(lambda a: a[0], tables), budget, data, make_optimizer=zoo_optimizer(name))
+  best, *_ = jax.eval_shape(run)
+  assert best.shape == ()
