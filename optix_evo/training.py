@@ -169,6 +169,25 @@ def batch_indices(key: jax.Array, step: jax.Array, num_examples: int, batch_size
   return _batch_of(_epoch_permutation(key, step // per_epoch, num_examples), step, per_epoch, batch_size)
 
 
+def step_extra_args(batch_loss: Callable[[chex.ArrayTree], jax.Array], loss: jax.Array,
+                    metrics: dict[str, jax.Array]) -> dict[str, Any]:
+  """The extra keyword arguments a training step hands its optimizer (see the module docstring): ``grad_fn`` (the
+  gradient of ``batch_loss``, the loss on the step's batch), ``value`` and ``loss`` (the batch's loss) and, when
+  ``metrics`` has it, ``accuracy``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from optix_evo import training
+    >>> extra = training.step_extra_args(lambda p: jnp.sum(p ** 2), jnp.float32(2.0), {"accuracy": 0.5})
+    >>> print(sorted(extra), extra["grad_fn"](jnp.ones(2)))
+    ['accuracy', 'grad_fn', 'loss', 'value'] [2. 2.]
+  """
+  extra: dict[str, Any] = {"grad_fn": jax.grad(batch_loss), "value": loss, "loss": loss}
+  if "accuracy" in metrics:
+    extra["accuracy"] = metrics["accuracy"]
+  return extra
+
+
 def fit(
     loss_fn: LossFn,
     params: chex.ArrayTree,
@@ -241,12 +260,7 @@ def fit(
     xb, yb = x[idx], y[idx]
     (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, xb, yb)
 
-    def grad_fn(p):
-      return jax.grad(lambda q: loss_fn(q, xb, yb)[0])(p)
-
-    extra: dict[str, Any] = {"grad_fn": grad_fn, "value": loss, "loss": loss}
-    if "accuracy" in metrics:
-      extra["accuracy"] = metrics["accuracy"]
+    extra = step_extra_args(lambda q: loss_fn(q, xb, yb)[0], loss, metrics)
     updates, opt_state = optimizer.update(grads, opt_state, params, **extra)
     params = optax.apply_updates(params, updates)
     return (params, opt_state), (loss, metrics)

@@ -10,9 +10,9 @@ References:
 """
 
 from optix_evo.search import ga
-from optix_evo.search.config import BASELINES, PRESETS, WARM_START, SearchConfig, Stage, preset
+from optix_evo.search.config import BASELINES, PRESETS, WARM_START, SearchConfig, Stage, baseline_optimizer, preset
 from optix_evo.search.driver import Search, SearchInterrupted, run
-from optix_evo.search.evaluate import Budget, Evaluator, Outcome, population_mesh
+from optix_evo.search.evaluate import Budget, Evaluator, Outcome, population_mesh, zoo_optimizer
 from optix_evo.search.phases import normalised_score, select_survivors
 from optix_evo.search.protocol import Protocol, Scores, score, seed_keys, tune
 from optix_evo.search.results import verdict_sentences, write_results
@@ -26,8 +26,8 @@ from optix_evo.search.strategies import STRATEGIES, RegularizedEvolution, Strate
 __all__ = [
     "BASELINES", "Budget", "Evaluator", "Interval", "Outcome", "PRESETS", "Protocol", "RegularizedEvolution",
     "STRATEGIES", "Scores", "Search", "SearchConfig", "SearchInterrupted", "SearchResult", "SearchState", "Stage",
-    "Strategy", "WARM_START", "WORST", "ga", "holm_bonferroni", "mean_interval", "normalised_score",
+    "Strategy", "WARM_START", "WORST", "baseline_optimizer", "ga", "holm_bonferroni", "mean_interval", "normalised_score",
     "paired_difference", "paired_p_value", "population_mesh", "preset", "run", "score", "seed_keys",
     "select_survivors", "spearman", "spearman_interval", "tournament", "tune", "verdict", "verdict_sentences",
-    "write_results",
+    "write_results", "zoo_optimizer",
 ]

@@ -26,7 +26,7 @@ from optix_evo.cli import apply_set, nonnegative_int, parse_set, positive_float,
 from optix_evo.errors import InputError
 from optix_evo.runs.folder import add_out_argument, check_out_dir, open_run_folder
 from optix_evo.runs.limits import MAX_STEPS, check_steps
-from optix_evo.search.config import PRESETS, SearchConfig, Stage, preset
+from optix_evo.search.config import PRESETS, SearchConfig, Stage, baseline_optimizer, preset
 from optix_evo.tasks import TASKS
 
 MAX_GENERATIONS = 100_000
@@ -276,6 +276,8 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
   if not names(args.tasks):
     raise InputError("Give at least one task (--tasks).")
   check_tasks(names(args.tasks), seed=args.seed, data_dir=args.data_dir, what="--tasks")
+  for name in names(args.baselines):
+    baseline_optimizer(name)
   with (open_run_folder(args.out, force=args.force, command="optix-evo transfer") if jax.process_index() == 0
         else contextlib.nullcontext()):
     start = time.perf_counter()
@@ -359,7 +361,8 @@ def register(subparsers) -> None:
                  help="comma-separated classification tasks: built-in names or MODULE:FUNCTION")
   t.add_argument("--top", type=positive_int, default=3, help="hall-of-fame members to evaluate")
   t.add_argument("--references", default="", help="known optimizers to include, e.g. nos_opt1,nos_opt9")
-  t.add_argument("--baselines", default="adam,adamw,sgd", help="tuned baselines (adam, adamw, sgd)")
+  t.add_argument("--baselines", default="adam,adamw,sgd",
+                 help="tuned baselines: adam, adamw, sgd (genomes) or zoo optimizers (prodigy, muon, zoo:adam, ...)")
   t.add_argument("--seeds", type=positive_int, default=5)
   t.add_argument("--steps", type=positive_int, default=300)
   t.add_argument("--lr-grid", default="0.1,0.01,0.001", help="peak learning rates every optimizer is tuned on")

@@ -21,9 +21,39 @@ from optix_evo.tasks import TASKS, Task
 
 PAPER_LR_GRID = (10.0, 1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
 BASELINES = {"adam": "adam", "adamw": "adamw", "sgd": "momentum"}
-"""Baselines of the final comparison → the known genome that is that optimizer (``optix_evo.graph.known``):
+"""Genome baselines of the final comparison → the known genome that is that optimizer (``optix_evo.graph.known``):
 Adam, AdamW (weight decay 1e-4) and SGD with momentum, trained with the same schedules and tuning as the found
-optimizers."""
+optimizers. Every other optimizer of the zoo can be a baseline too (:func:`baseline_optimizer`)."""
+ZOO_PREFIX = "zoo:"
+"""``zoo:NAME`` names the zoo's optimizer ``NAME`` as a baseline where a genome baseline has the same name
+(``zoo:adam``: the zoo's Adam, trained as optax's code, not as a genome)."""
+
+
+def baseline_optimizer(name: str) -> str | None:
+  """The zoo optimizer (a name of :data:`optix_evo.OPTIMIZERS`) that the baseline ``name`` trains, or ``None`` for a
+  genome baseline of :data:`BASELINES` (interpreted, as the found optimizers are). A zoo baseline trains with its
+  registered defaults at each peak learning rate of the grid (for learning-rate-free methods such as Prodigy, a
+  multiplier of their own estimate: put 1.0 in the grid), its update scaled by the same schedule, with the same
+  seeds and data orders as the found optimizers (:func:`optix_evo.search.zoo_optimizer`).
+
+  Raises:
+    InputError: for a name that is neither, in one line listing the valid names.
+
+  Examples:
+    >>> import optix_evo as ox
+    >>> print(ox.search.baseline_optimizer("adam"), ox.search.baseline_optimizer("zoo:adam"),
+    ...       ox.search.baseline_optimizer("prodigy"))
+    None adam prodigy
+  """
+  from optix_evo.optimizers import OPTIMIZERS  # pylint: disable=import-outside-toplevel
+  if isinstance(name, str) and name in BASELINES:
+    return None
+  zoo = name[len(ZOO_PREFIX):] if isinstance(name, str) and name.startswith(ZOO_PREFIX) else name
+  if isinstance(zoo, str) and zoo in OPTIMIZERS:
+    return zoo
+  raise InputError(f"Unknown baseline {name!r}. Baselines: the genomes {', '.join(BASELINES)}, or an optimizer of "
+                   f"the zoo ({ZOO_PREFIX}NAME for the zoo's own {', '.join(n for n in BASELINES if n in OPTIMIZERS)}"
+                   f"): {', '.join(sorted(OPTIMIZERS))}.")
 NOS_OPTIMIZERS = tuple(f"nos_opt{i}" for i in range(1, 11))
 """The authors' final optimizers ``nos_opt1`` .. ``nos_opt10`` (:func:`optix_evo.graph.known`)."""
 WARM_START = ("adam", "rmsprop", "lion", *NOS_OPTIMIZERS)
@@ -112,7 +142,9 @@ class SearchConfig:
     final_steps, final_seeds, final_lr_grid: the final comparison, a tuned one (:func:`optix_evo.search.protocol.tune`):
       every finalist, baseline and reference trained at every learning rate of the grid with every seed.
     holdout_tasks: tasks the search never saw, added to the final comparison (the search task is always in it).
-    baselines: baseline optimizers of the final comparison (keys of :data:`BASELINES`).
+    baselines: baseline optimizers of the final comparison: genomes (keys of :data:`BASELINES`) or optimizers of
+      the zoo (:data:`optix_evo.OPTIMIZERS`, ``zoo:NAME`` for the zoo's own ``adam``, ``adamw``, ``sgd``), see
+      :func:`baseline_optimizer`.
     references: known optimizers placed in the final comparison (``optix_evo.graph.KNOWN`` names).
     population_loop, chunk_size: how each device loops over its runs (see :class:`~optix_evo.search.evaluate.Evaluator`).
     data_dir: folder with local data files (CIFAR-10).
@@ -187,9 +219,12 @@ class SearchConfig:
       raise InputError(f"Unknown normalise {self.normalise!r}. Known: {', '.join(NORMALISATIONS)}.")
     if not isinstance(self.warm_start, bool):
       raise InputError(f"warm_start must be true or false, got {self.warm_start!r}.")
-    unknown = [b for b in self.baselines if b not in BASELINES]
-    if unknown or not self.baselines:
-      raise InputError(f"baselines must name at least one of {', '.join(BASELINES)}, got {list(self.baselines)}.")
+    if not self.baselines:
+      raise InputError(f"baselines must name at least one optimizer (e.g. {', '.join(BASELINES)}), got none.")
+    for name in self.baselines:
+      baseline_optimizer(name)
+    if len(set(self.baselines)) != len(self.baselines):
+      raise InputError(f"baselines name an optimizer twice: {list(self.baselines)}.")
     if not self.stages:
       raise InputError("stages must hold at least one elimination stage.")
     for name in ("elimination_candidates", "finalists", "final_steps", "final_seeds", "mutant_tries", "epochs",

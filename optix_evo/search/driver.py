@@ -26,7 +26,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jax
@@ -39,9 +39,9 @@ from optix_evo.search import ga, phases
 from optix_evo.search.checkpoint import (
     broadcast_from_process_zero, check_state_arrays, load_checkpoint, save_checkpoint,
 )
-from optix_evo.search.config import BASELINES, WARM_START, SearchConfig
+from optix_evo.search.config import BASELINES, WARM_START, SearchConfig, baseline_optimizer
 from optix_evo.search.config import _task_name as task_name
-from optix_evo.search.evaluate import Evaluator
+from optix_evo.search.evaluate import Evaluator, plain_genome, zoo_optimizer
 from optix_evo.search.phases import select_survivors
 from optix_evo.search.protocol import Protocol, Scores, score, tune
 from optix_evo.search.results_types import WORST, SearchResult
@@ -135,6 +135,7 @@ class Search:
     self.log = CompileLog()
     self._session_start, self._session_cpu = time.perf_counter(), time.process_time()
     self._evaluators: dict[str, Evaluator] = {}
+    self._zoo_evaluators: dict[tuple[str, str], Evaluator] = {}
     self._tasks: dict[str, Task] = {}
     self.state: SearchState = SearchState.from_dict(broadcast_from_process_zero(lambda: self._open(resume)))
 
@@ -240,15 +241,17 @@ class Search:
                                        data_dir=self.config.data_dir)
     return self._tasks[name]
 
-  def evaluator(self, reference: str | Task) -> Evaluator:
-    """The one compiled program of a task (created on first use, reused by every protocol)."""
+  def evaluator(self, reference: str | Task, optimizer: str | None = None) -> Evaluator:
+    """The one compiled program of a task (created on first use, reused by every protocol); with ``optimizer`` (a
+    zoo baseline), the task's program that trains that zoo optimizer (:func:`~optix_evo.search.zoo_optimizer`)."""
     task = self.task(reference)
-    if task.name not in self._evaluators:
-      self._evaluators[task.name] = Evaluator(task, self.eval_spec, max_steps=self.config.max_steps,
-                                              batch=max(jax.device_count() * 8, 16),
-                                              chunk_size=self.config.chunk_size,
-                                              population_loop=self.config.population_loop)
-    return self._evaluators[task.name]
+    cache, key = (self._evaluators, task.name) if optimizer is None else (self._zoo_evaluators, (task.name, optimizer))
+    if key not in cache:
+      cache[key] = Evaluator(task, self.eval_spec, max_steps=self.config.max_steps,
+                             batch=max(jax.device_count() * 8, 16), chunk_size=self.config.chunk_size,
+                             population_loop=self.config.population_loop,
+                             make_optimizer=None if optimizer is None else zoo_optimizer(optimizer))
+    return cache[key]
 
   def pending_tasks(self) -> list[str]:
     """The tasks the steps not done yet train on, in order of first use: the pool task (before the random pool),
@@ -284,9 +287,11 @@ class Search:
       population = ga.stack(ga.unstack(population) + [graph.known(name, self.eval_spec) for name in extra])
     return score(self.evaluator(task), population, protocol, seed=seed)
 
-  def tune(self, task: str, genomes, *, seed: int, **kwargs) -> Scores:
-    """:func:`~optix_evo.search.tune` of evaluation-space ``genomes``."""
-    return tune(self.evaluator(task), genomes, seed=seed, **kwargs)
+  def tune(self, task: str, genomes, *, seed: int, zoo: Mapping[int, str] | None = None, **kwargs) -> Scores:
+    """:func:`~optix_evo.search.tune` of evaluation-space ``genomes``; the rows of ``zoo`` (row → zoo optimizer)
+    train that optimizer instead, paired with the others."""
+    return tune(self.evaluator(task), genomes, seed=seed, **kwargs,
+                zoo={i: self.evaluator(task, name) for i, name in (zoo or {}).items()})
 
   def chance(self, task: str) -> float:
     return float(self.task(task).chance)
@@ -346,15 +351,20 @@ class Search:
     archive = self.state.archive
     out = [{"name": f"found #{rank}", "kind": "found", "archive": i, "equation": archive[i]["equation"]}
            for rank, i in enumerate(self.state.stages[-1]["survivors"][: self.config.finalists], start=1)]
-    out += [{"name": name, "kind": "baseline", "known": BASELINES[name]} for name in self.config.baselines]
+    for name in self.config.baselines:
+      zoo = baseline_optimizer(name)
+      out.append({"name": name, "kind": "baseline", **({"known": BASELINES[name]} if zoo is None else {"zoo": zoo})})
     out += [{"name": name, "kind": "reference", "known": name} for name in self.config.references]
     return out
 
   def _participant_genomes(self, participants: list[dict[str, Any]]) -> graph.Genome:
+    """The participants' genomes in the evaluation space (a zoo baseline's row: :func:`plain_genome`)."""
     genomes = []
     for p in participants:
       if p["kind"] == "found":
         genomes.append(graph.convert(self.genome(self.state.archive[p["archive"]]), self.space, self.eval_spec))
+      elif "zoo" in p:
+        genomes.append(plain_genome(self.eval_spec))
       else:
         genomes.append(graph.known(p["known"], self.eval_spec))
     return ga.stack(genomes)

@@ -4,7 +4,8 @@ The program (:class:`Evaluator`) trains a batch of runs; each run is a genome, a
 order, augmentation) and a peak learning rate. How long and how is *data* (:class:`Budget`: steps, schedule horizon
 and warmup, validation period, early-stop rule), so the search's surrogate, its learning-rate probes, every
 elimination stage and the final comparison reuse the same compiled program (baselines too: Adam, AdamW and SGD are
-genomes of the same space, :func:`optix_evo.graph.known`).
+genomes of the same space, :func:`optix_evo.graph.known`; a baseline from the zoo, e.g. Prodigy, trains in a program
+of its own with the same layout, :func:`zoo_optimizer`).
 
 A run trains with the NOS base schedule (linear warmup to the peak learning rate, an optional hold, cosine decay to 0
 at the horizon; momentum 0.95 → 0.85 → 0.95), validates every ``epoch`` steps and keeps the best validation accuracy
@@ -55,7 +56,8 @@ from optix_evo.data import Dataset
 from optix_evo.errors import InputError
 from optix_evo.search.results_types import WORST  # noqa: F401  (re-exported: the evaluator's worst score)
 from optix_evo.tasks import Task
-from optix_evo.training import evaluate, steps_per_epoch
+from optix_evo.optimizers._validation import with_extra_args_support
+from optix_evo.training import evaluate, step_extra_args, steps_per_epoch
 
 POPULATION_LOOPS = ("auto", "map", "vmap")
 """How each device loops over its runs (see the module docstring); ``"auto"``: ``map`` on CPU, else ``vmap``."""
@@ -206,6 +208,74 @@ def batch_orders(keys: np.ndarray, num_examples: int, batch_size: int, steps: in
   return out
 
 
+class LearningRate(NamedTuple):
+  """The learning rate a ``make_optimizer`` receives (see :func:`train_run`): ``learning_rate(t)`` is step ``t``'s
+  rate, read from the run's row of :func:`schedule_tables`; :attr:`peak` is the largest (the run's peak rate).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from optix_evo.search.evaluate import LearningRate
+    >>> lr = LearningRate(jnp.array([0.0, 0.05, 0.1, 0.02]))
+    >>> print(lr(1), lr.peak)
+    0.05 0.1
+  """
+
+  table: jax.Array
+
+  def __call__(self, t):
+    return self.table[t]
+
+  @property
+  def peak(self) -> jax.Array:
+    return jnp.max(self.table)
+
+
+def zoo_optimizer(name: str) -> Callable[..., optax.GradientTransformationExtraArgs]:
+  """``make_optimizer`` of :class:`Evaluator` (see :func:`train_run`) for the zoo optimizer ``name``: built by
+  :func:`optix_evo.get_optimizer` as ``optix-evo zoo`` and ``bench`` rows build it (its registered defaults) at the
+  run's peak learning rate, its update scaled by the run's schedule over that peak (warmup, hold, cosine decay), as a
+  genome's update is. For an optimizer whose step is linear in its learning rate this is the same as passing the
+  schedule as its ``learning_rate``; it also serves those that take a float only (``rprop``, ``sm3``), set bounds
+  against it (``adabound``), or divide by the warmup's first rate of 0 (``prodigy``, ``dadapt_adamw``: their
+  step-size estimates run at the peak rate). Its own momentum; the genome's decays are unused.
+
+  Args:
+    name: a name of :data:`optix_evo.OPTIMIZERS`.
+
+  Returns:
+    ``make_optimizer(genome, learning_rate, momentum, factors)`` (``learning_rate``: a :class:`LearningRate`); the
+    runs carry :func:`plain_genome`, whose learning rate is the base schedule.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optix_evo as ox
+    >>> from optix_evo.search.evaluate import LearningRate
+    >>> opt = ox.search.zoo_optimizer("sgd")(None, LearningRate(jnp.array([0.0, 0.2, 0.1])), None, None)
+    >>> params, state = {"w": jnp.ones(2)}, opt.init({"w": jnp.ones(2)})
+    >>> for t in range(3):
+    ...   updates, state = opt.update({"w": jnp.ones(2)}, state, params)
+    ...   print(float(updates["w"][0]))  # SGD at the peak rate 0.2, scaled by 0, 1, 0.5
+    -0.0
+    -0.2
+    -0.1
+  """
+  from optix_evo.optimizers import get_optimizer  # pylint: disable=import-outside-toplevel
+
+  def make(genome, learning_rate: LearningRate, momentum, factors):
+    del genome, momentum, factors
+    peak = learning_rate.peak
+    return optax.chain(get_optimizer(name, learning_rate=peak),
+                       optax.scale_by_schedule(lambda t: learning_rate(t) / peak))
+
+  return make
+
+
+def plain_genome(spec: graph.GenomeSpec = graph.DEFAULT_SPEC) -> graph.Genome:
+  """The genome that runs trained by a ``make_optimizer`` carry (:func:`zoo_optimizer`): Adam's, whose schedule
+  multiplier is 1, so that the learning rate a run hands its optimizer is the base schedule."""
+  return graph.known("adam", spec)
+
+
 def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.Genome, key: jax.Array,
               tables: tuple[jax.Array, jax.Array, jax.Array], budget: Budget,
               data: dict[str, jax.Array], *, validate: bool | jax.Array = True,
@@ -215,8 +285,10 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
   test sets at each epoch (``False``, for runs whose caller reads only the training accuracy and the divergence flag:
   ``best_valid`` stays :data:`WORST` and ``test`` NaN). ``order``: the run's rows of :func:`batch_orders` (``None``:
   a ``jax.random.permutation`` per pass, drawn in the program). ``make_optimizer(genome, learning_rate, momentum,
-  factors)`` (step → value functions): the run's optimizer instead of the interpreted genome (a reference, e.g.
-  ``optax.adam``, trained in the same program layout)."""
+  factors)`` (step → value functions; ``learning_rate`` a :class:`LearningRate`, which also knows its peak): the
+  run's optimizer instead of the interpreted genome (a reference, e.g. ``optax.adam`` or :func:`zoo_optimizer`,
+  trained in the same program layout). Every optimizer's ``update`` receives the extra arguments of
+  :func:`optix_evo.training.step_extra_args` (``value=`` for Polyak steps, ``grad_fn`` for Sophia, ...)."""
   init_key, data_key, augment_key = jax.random.split(key, 3)
   params = task.init(init_key)
   model_state = task.initial_state(init_key)  # BatchNorm running averages (Task.modes); () for most tasks
@@ -225,7 +297,8 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
     optimizer = graph.interpret(genome, lambda c: learning_rate[c], spec=spec, momentum=lambda c: momentum[c],
                                 step_factors=lambda c: (factors[c], 1.0), strategy=strategy, check_finite=False)
   else:
-    optimizer = make_optimizer(genome, lambda c: learning_rate[c], lambda c: momentum[c], lambda c: factors[c])
+    optimizer = make_optimizer(genome, LearningRate(learning_rate), lambda c: momentum[c], lambda c: factors[c])
+  optimizer = with_extra_args_support(optimizer)
   state = optimizer.init(params)
   n_train, batch = task.train.num_examples, task.batch_size
   per_data_epoch = steps_per_epoch(n_train, batch)
@@ -244,9 +317,12 @@ def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.G
     step_key = jax.random.fold_in(augment_key, t)
     if task.augment is not None:
       xb = task.augment(step_key, xb)
-    (loss, (metrics, model_state)), grads = jax.value_and_grad(task.training_loss, has_aux=True)(
-        params, model_state, xb, yb, jax.random.fold_in(step_key, 1))
-    updates, state = optimizer.update(grads, state, params)
+    loss_key = jax.random.fold_in(step_key, 1)
+    (loss, (metrics, new_model_state)), grads = jax.value_and_grad(task.training_loss, has_aux=True)(
+        params, model_state, xb, yb, loss_key)
+    extra = step_extra_args(lambda p: task.training_loss(p, model_state, xb, yb, loss_key)[0], loss, metrics)
+    model_state = new_model_state
+    updates, state = optimizer.update(grads, state, params, **extra)
     params = optax.apply_updates(params, updates)
     return params, state, model_state, perm, accuracy + metrics["accuracy"], finite & jnp.isfinite(loss)
 

@@ -49,14 +49,17 @@ class Scorer(Protocol):
 
   * ``score(task, genomes, protocol, *, seed, extra=()) -> Scores``: :func:`~optix_evo.search.score` of the
     search-space ``genomes`` followed by the known optimizers named in ``extra`` (rows ``n ..``);
-  * ``tune(task, genomes, *, seed, **kwargs) -> Scores``: :func:`~optix_evo.search.tune` of evaluation-space genomes;
+  * ``tune(task, genomes, *, seed, zoo=None, **kwargs) -> Scores``: :func:`~optix_evo.search.tune` of
+    evaluation-space genomes, the rows of ``zoo`` (row → zoo optimizer name: a zoo baseline) training that optimizer
+    with the same seeds and learning rates instead;
   * ``chance(task) -> float``: the accuracy of a trivial predictor.
   """
 
   def score(self, task: str, genomes: Any, protocol: TrainingProtocol, *, seed: int,
             extra: tuple[str, ...] = ()) -> Scores: ...
 
-  def tune(self, task: str, genomes: Any, *, seed: int, **kwargs: Any) -> Scores: ...
+  def tune(self, task: str, genomes: Any, *, seed: int, zoo: dict[int, str] | None = None,
+           **kwargs: Any) -> Scores: ...
 
   def chance(self, task: str) -> float: ...
 
@@ -360,8 +363,9 @@ def final_tasks(config: SearchConfig) -> list[tuple[str, bool]]:
 def comparison_step(state: SearchState, config: SearchConfig, scorer: Scorer, participants: list[dict[str, Any]],
                     genomes: Any) -> SearchState:
   """The tuned comparison on the next task not compared yet (every participant tuned on ``final_lr_grid`` with
-  ``final_seeds`` seeds, the paper's final-run schedule); after the last task the Holm–Bonferroni line over the
-  held-out tasks, and the phase ``"done"``."""
+  ``final_seeds`` seeds, the paper's final-run schedule; a participant with a ``"zoo"`` entry, a zoo baseline, trains
+  that zoo optimizer on the same seeds); after the last task the Holm–Bonferroni line over the held-out tasks, and
+  the phase ``"done"``."""
   final = dict(state.final or {"participants": participants, "tasks": {}})
   final["tasks"] = dict(final["tasks"])
   todo = [(i, t, held) for i, (t, held) in enumerate(final_tasks(config)) if t not in final["tasks"]]
@@ -371,7 +375,8 @@ def comparison_step(state: SearchState, config: SearchConfig, scorer: Scorer, pa
     scores = scorer.tune(task, genomes, steps=config.final_steps, lr_grid=tuple(config.final_lr_grid),
                          seeds=config.final_seeds, seed=config.seed * 1000 + 500 + t_idx,
                          epoch=max(config.final_steps // config.epochs, 1), warmup_steps=config.final_steps // 15,
-                         hold_steps=2 * config.final_steps // 15)
+                         hold_steps=2 * config.final_steps // 15,
+                         zoo={i: p["zoo"] for i, p in enumerate(participants) if "zoo" in p})
     final["tasks"][task] = {"held_out": held, **tuned_table(scores), "comparisons": comparisons(participants, scores),
                             "runs": scores.runs, "seconds": time.perf_counter() - start,
                             "cpu_seconds": time.process_time() - cpu}

@@ -23,13 +23,14 @@ same seeds, so scores are paired across candidates.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import jax
 import numpy as np
 
 from optix_evo.errors import InputError
-from optix_evo.search.evaluate import WORST, Budget, Evaluator, Outcome
+from optix_evo.search.evaluate import WORST, Budget, Evaluator, Outcome, plain_genome
 
 
 RULES: tuple[str, ...] = ("library", "nos")
@@ -317,7 +318,8 @@ def score(evaluator: Evaluator, genomes, protocol: Protocol, *, seed: int) -> Sc
 
 
 def tune(evaluator: Evaluator, genomes, *, steps: int, lr_grid: tuple[float, ...], seeds: int, seed: int,
-         epoch: int | None = None, warmup_steps: int | None = None, hold_steps: int = 0) -> Scores:
+         epoch: int | None = None, warmup_steps: int | None = None, hold_steps: int = 0,
+         zoo: Mapping[int, Evaluator] | None = None) -> Scores:
   """Full runs of every candidate at every rate of ``lr_grid`` and every seed; per candidate the rate with the best
   mean validation accuracy (the first of equal ones), and the per-seed validation and test accuracy at that rate.
   ``warmup_steps`` / ``hold_steps``: the schedule's warmup and hold (the paper's final runs: ``T/15``, ``2T/15``).
@@ -325,6 +327,10 @@ def tune(evaluator: Evaluator, genomes, *, steps: int, lr_grid: tuple[float, ...
   Args:
     evaluator: the compiled trainer of the task.
     genomes: a population (leading axis ``n``) of ``evaluator.spec``.
+    zoo: row index → the evaluator that trains that row instead (one with a ``make_optimizer``, e.g.
+      :func:`~optix_evo.search.zoo_optimizer`: a zoo baseline), with the same keys, rates and budget as every other
+      row, so its scores stay paired with theirs; the row's genome is replaced by
+      :func:`~optix_evo.search.evaluate.plain_genome` (the learning rate it receives is the base schedule).
     steps: training steps of every run (also the schedule's horizon).
     lr_grid: the peak learning rates tried.
     seeds: runs per rate (the same seeds for every candidate).
@@ -345,16 +351,29 @@ def tune(evaluator: Evaluator, genomes, *, steps: int, lr_grid: tuple[float, ...
   protocol = Protocol(steps, tuple(lr_grid), epoch=epoch, warmup_steps=warmup_steps, seeds=seeds,
                       hold_steps=hold_steps)
   n, g = jax.tree.leaves(genomes)[0].shape[0], len(lr_grid)
+  zoo = dict(zoo or {})
+  if any(not 0 <= i < n for i in zoo):
+    raise InputError(f"zoo rows {sorted(zoo)} must index the {n} candidates.")
   grid = np.asarray(lr_grid, np.float64)
   keys = seed_keys(seed, seeds)
-  out = evaluator(_repeat(genomes, g * seeds), np.tile(keys, (n * g, 1)), np.tile(np.repeat(grid, seeds), n),
-                  protocol.run_budget())
-  valid = out.best_valid.reshape(n, g, seeds)
-  test = out.test.reshape(n, g, seeds)
+  groups: dict[int, tuple[Evaluator, list[int]]] = {}  # evaluator id → (evaluator, its rows), genome rows first
+  for i in range(n):
+    ev = zoo.get(i, evaluator)
+    groups.setdefault(id(ev), (ev, []))[1].append(i)
+  valid = np.empty((n, g, seeds), np.float32)
+  test, diverged = np.empty_like(valid), np.empty((n, g, seeds), bool)
+  for ev, rows in groups.values():
+    chosen = jax.tree.map(lambda a: np.asarray(a)[rows], genomes)
+    if ev is not evaluator:
+      chosen = jax.tree.map(lambda a: np.repeat(np.asarray(a)[None], len(rows), 0), plain_genome(ev.spec))
+    out = ev(_repeat(chosen, g * seeds), np.tile(keys, (len(rows) * g, 1)),
+             np.tile(np.repeat(grid, seeds), len(rows)), protocol.run_budget())
+    for target, field in ((valid, "best_valid"), (test, "test"), (diverged, "diverged")):
+      target[rows] = np.asarray(getattr(out, field)).reshape(len(rows), g, seeds)
   grid_valid = valid.mean(axis=2)
   index = np.argmax(grid_valid, axis=1)
   pick = lambda a: a[np.arange(n), index]  # noqa: E731
   chosen_valid = pick(valid)
   rejected = (chosen_valid <= WORST).all(1)
-  return Scores(np.where(rejected, WORST, chosen_valid.mean(1)), grid[index], rejected,
-                pick(out.diverged.reshape(n, g, seeds)).any(1), chosen_valid, pick(test), grid_valid, n * g * seeds)
+  return Scores(np.where(rejected, WORST, chosen_valid.mean(1)), grid[index], rejected, pick(diverged).any(1),
+                chosen_valid, pick(test), grid_valid, n * g * seeds)

@@ -22,8 +22,8 @@ from optix_evo import graph
 from optix_evo.errors import InputError
 from optix_evo.runs.folder import atomic_write_json, atomic_write_text
 from optix_evo.search import ga
-from optix_evo.search.config import BASELINES
-from optix_evo.search.evaluate import Evaluator
+from optix_evo.search.config import BASELINES, baseline_optimizer
+from optix_evo.search.evaluate import Evaluator, plain_genome, zoo_optimizer
 from optix_evo.search.protocol import tune
 from optix_evo.search.statistics import mean_interval, paired_difference, verdict
 from optix_evo.tasks import resolve_task
@@ -49,7 +49,8 @@ def transfer(tasks: Sequence[str], *, run_dir: str | None = None, top: int = 3, 
              lr_grid: Sequence[float] = (1e-1, 1e-2, 1e-3), data_dir: str | None = None, seed: int = 0,
              population_loop: str = "auto", chunk_size: int | None = None) -> dict[str, Any]:
   """Tunes the ``top`` hall-of-fame optimizers of ``run_dir`` (if given), the ``references`` (known genomes) and
-  the ``baselines`` on every task with the paper's final-run protocol. ``chunk_size``: runs trained at once per
+  the ``baselines`` (genomes or zoo optimizers, :func:`~optix_evo.search.baseline_optimizer`) on every task with the
+  paper's final-run protocol. ``chunk_size``: runs trained at once per
   device with the ``"vmap"`` loop (1 for networks whose activations fill a device, e.g. EfficientNetV2-S).
 
   Returns:
@@ -61,9 +62,9 @@ def transfer(tasks: Sequence[str], *, run_dir: str | None = None, top: int = 3, 
     raise InputError(f"--chunk-size must be positive, got {chunk_size}.")
   if seeds < 2:
     raise InputError(f"--seeds must be at least 2 for intervals over seeds (5 or more recommended), got {seeds}.")
-  unknown = [b for b in baselines if b not in BASELINES]
-  if unknown or not baselines:
-    raise InputError(f"baselines must name some of {', '.join(BASELINES)}, got {list(baselines)}.")
+  if not baselines:
+    raise InputError(f"baselines must name at least one optimizer (e.g. {', '.join(BASELINES)}), got none.")
+  zoo_names = {name: baseline_optimizer(name) for name in baselines}
   for name in references:
     if name not in graph.KNOWN:
       raise InputError(f"Unknown reference optimizer {name!r}. Known genomes: {', '.join(graph.KNOWN)}.")
@@ -77,8 +78,11 @@ def transfer(tasks: Sequence[str], *, run_dir: str | None = None, top: int = 3, 
   for name in references:
     genomes.append(graph.known(name))
     participants.append({"name": name, "kind": "reference"})
+  zoo_rows = {}
   for name in baselines:
-    genomes.append(graph.known(BASELINES[name]))
+    if zoo_names[name] is not None:
+      zoo_rows[len(genomes)] = zoo_names[name]
+    genomes.append(graph.known(BASELINES[name]) if zoo_names[name] is None else plain_genome())
     participants.append({"name": name, "kind": "baseline"})
   batch = ga.stack(genomes)
   out = {"participants": participants, "tasks": {},
@@ -86,10 +90,13 @@ def transfer(tasks: Sequence[str], *, run_dir: str | None = None, top: int = 3, 
                       "hold": 2 * steps // 15, "seed": seed}}
   for t_idx, name in enumerate(tasks):
     task = resolve_task(name, seed=seed, data_dir=data_dir)
-    evaluator = Evaluator(task, graph.DEFAULT_SPEC, max_steps=steps, batch=max(jax.device_count() * 8, 16),
-                          population_loop=population_loop, chunk_size=chunk_size)
-    scores = tune(evaluator, batch, steps=steps, lr_grid=tuple(lr_grid), seeds=seeds, seed=seed * 1000 + t_idx,
-                  epoch=max(steps // 10, 1), warmup_steps=steps // 15, hold_steps=2 * steps // 15)
+    evaluator = lambda optimizer=None: Evaluator(  # noqa: E731
+        task, graph.DEFAULT_SPEC, max_steps=steps, batch=max(jax.device_count() * 8, 16),
+        population_loop=population_loop, chunk_size=chunk_size,
+        make_optimizer=None if optimizer is None else zoo_optimizer(optimizer))
+    scores = tune(evaluator(), batch, steps=steps, lr_grid=tuple(lr_grid), seeds=seeds, seed=seed * 1000 + t_idx,
+                  epoch=max(steps // 10, 1), warmup_steps=steps // 15, hold_steps=2 * steps // 15,
+                  zoo={i: evaluator(name) for i, name in zoo_rows.items()})
     comparisons = []
     for i, p in enumerate(participants):
       for j, b in enumerate(participants):

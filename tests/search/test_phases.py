@@ -156,6 +156,33 @@ def test_reported_differences_are_found_minus_baseline_and_paired(fake_run):
   assert "Holm–Bonferroni corrected" in report and "no warm start" in report
 
 
+def test_a_zoo_baseline_is_tuned_as_its_zoo_row_and_gets_comparisons_and_a_holm_line(tmp_path):
+  config = dataclasses.replace(BASE, baselines=("adam", "prodigy"), finalists=1)
+  zoo_rows = []
+
+  class Recording(FakeSearch):
+    def tune(self, task, genomes, *, zoo=None, **kwargs):
+      zoo_rows.append(zoo)
+      return super().tune(task, genomes, **kwargs)
+
+  search = Recording(config)  # straight to the final comparison, with one planted finalist
+  record = search.describe(graph.known("sgd", search.space), fitness=0.5, generation=0)
+  stage = {"stage": 1, "candidates": [0], "fitness": [0.5], "learning_rate": [0.01], "survivors": [0]}
+  search.state = dataclasses.replace(search.state, archive=(record,), stages=(stage,), phase="final")
+  search.compare()
+  result = search.result()
+  assert [p["name"] for p in result.final["participants"]] == ["found #1", "adam", "prodigy", "nos_opt9"]
+  assert zoo_rows == [{2: "prodigy"}] * 3  # one tune per task; the row of prodigy trains the zoo's optimizer
+  for task, table in result.final["tasks"].items():
+    (c,) = [c for c in table["comparisons"] if (c["found"], c["baseline"]) == ("found #1", "prodigy")]
+    assert c["difference"]["estimate"] == pytest.approx(FakeSearch.EDGE[task], abs=0.002)  # found − baseline
+  holm = {h["baseline"]: h for h in result.final["holm"]}
+  assert sorted(holm) == ["adam", "prodigy"]
+  assert [(t["task"], t["verdict"]) for t in holm["prodigy"]["tasks"]] == [("iris_mlp", "beats"), ("wine_dnm", "loses")]
+  write_results(str(tmp_path), result, config)
+  assert "| prodigy | baseline |" in (tmp_path / "report.md").read_text()
+
+
 def test_found_programs_are_simplified_in_the_archive(fake_run):
   search, _, _ = fake_run
   for rec in search.state.archive[:10]:
