@@ -149,6 +149,7 @@ def set_items(draw):
 def _expected(config, item):
   """The value ``--set item`` must have put in ``config`` (no silent default), when it can be stated simply."""
   key, _, text = item.partition("=")
+  key, text = key.strip(), text.strip()  # `--set " particles = 1"` is particles=1, as parse_set reads it
   if key in ("task", "space", "strategy", "population_loop", "normalise"):
     return getattr(config, key) == text
   if key in ("pool_task", "data_dir"):
@@ -177,7 +178,7 @@ def _check_set(items):
     outcome, detail = _run_cli(argv, search_driver, "Search")
   if outcome == "worked":
     config = detail[0][0]
-    assert len({item.partition("=")[0] for item in items}) == len(items)  # a repeated setting is refused
+    assert len({item.partition("=")[0].strip() for item in items}) == len(items)  # a repeated setting is refused
     for item in items:
       assert _expected(config, item), (item, config)
 

@@ -229,7 +229,11 @@ class Search:
   @contextlib.contextmanager
   def _running(self) -> Iterator[None]:
     with self.interrupts.active(), self.log:
-      yield
+      try:
+        yield
+      finally:  # stopped, failed or done: no background compilation outlives the run
+        for evaluator in self._evaluators.values():
+          evaluator.wait_compiling()
 
   # -- evaluation: the Scorer of the phases -------------------------------------------------------------------------
 

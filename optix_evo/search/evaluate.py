@@ -473,6 +473,13 @@ class Evaluator:
       self._compiling.start()
       return self._compiling
 
+  def wait_compiling(self) -> None:
+    """Waits for the compilation :meth:`start_compiling` started, if any (its error is kept for the next call). A
+    search calls it before it returns or stops, so that no compiling thread outlives it: XLA aborts a process that
+    exits while one of its threads compiles."""
+    if self._compiling is not None:
+      self._compiling.join()
+
   def _put(self, host: np.ndarray, sharding: NamedSharding) -> jax.Array:
     host = np.asarray(host)
     return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
@@ -497,7 +504,7 @@ class Evaluator:
       InputError: for an invalid budget, a run longer than ``max_steps``, or arguments of different lengths.
     """
     if self._compiling is not None:
-      self._compiling.join()
+      self.wait_compiling()
       error, self._compile_error = self._compile_error, None
       if error is not None:
         raise error

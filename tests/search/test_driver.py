@@ -235,3 +235,18 @@ def test_run_starts_compiling_every_program_it_will_need_at_once(monkeypatch):
   with pytest.raises(_Stopped):
     Search(dataclasses.replace(TINY, holdout_tasks=())).run()  # one program in all: nothing in the background
   assert started == []
+
+
+def test_a_stopped_run_returns_after_its_background_compilations(monkeypatch):
+  # XLA aborts a process that exits while one of its threads compiles (a Ctrl-C'd CLI run exited -6 instead of 130)
+  import threading  # pylint: disable=import-outside-toplevel
+
+  def first_generation(self):
+    raise _Stopped
+
+  monkeypatch.setattr(Search, "generation", first_generation)
+  search = Search(dataclasses.replace(TINY, holdout_tasks=("iris_mlp",)))
+  with pytest.raises(_Stopped):
+    search.run()
+  assert [t.name for t in threading.enumerate() if t.name.startswith("compile ")] == []
+  assert sorted(search._evaluators) == ["digits_mlp", "iris_mlp"]  # pylint: disable=protected-access
