@@ -47,7 +47,12 @@ def _frombuffer(buffer, dtype, shape, order):
 
 def _scalar(dtype, data=None):
   dtype = _dtype(dtype)
-  return np.frombuffer(data, dtype=dtype, count=1)[0] if data is not None else dtype.type()
+  if data is None:
+    return dtype.type()
+  if not isinstance(data, bytes) or len(data) != dtype.itemsize:  # numpy writes exactly one item's bytes
+    raise _Refused(f"a {dtype} scalar from {len(data) if isinstance(data, bytes) else type(data).__name__} "
+                   f"{'bytes' if isinstance(data, bytes) else 'data'} (it holds {dtype.itemsize})")
+  return np.frombuffer(data, dtype=dtype)[0]
 
 
 def _latin1(text, encoding="utf-8"):

@@ -86,6 +86,17 @@ def test_a_scalar_without_data_is_the_dtypes_zero(tmp_path):
   assert type(out) is np.float32 and out == 0
 
 
+@pytest.mark.parametrize("size", [3, 8])
+def test_a_scalar_whose_data_is_not_one_item_is_refused(tmp_path, size):
+  # scalar(dtype('<f4'), <size bytes>): numpy writes exactly 4
+  data = (b"cnumpy._core.multiarray\nscalar\ncnumpy\ndtype\nX\x02\x00\x00\x00f4\x89\x88\x87R"
+          + b"C" + bytes([size]) + bytes(size) + b"\x86R.")
+  with pytest.raises(InputError, match=f"asks for a float32 scalar from {size} bytes \\(it holds 4\\)"):
+    load_restricted(_write(tmp_path, data))
+  ok = data.replace(b"C" + bytes([size]) + bytes(size), b"C\x04\x00\x00\xc0\x3f")
+  assert load_restricted(_write(tmp_path, ok)) == np.float32(1.5)
+
+
 @pytest.mark.parametrize("encoding", ["latin1", "latin-1", "iso-8859-1", "L1"])
 def test_codecs_encode_is_allowed_for_latin_1_only(tmp_path, encoding):
   data = b"c_codecs\nencode\nX\x02\x00\x00\x00\xc3\xa9X" + bytes([len(encoding)]) + b"\x00\x00\x00" + encoding.encode()
