@@ -150,3 +150,12 @@ def test_holm_adjusts_by_hand_and_rejects_what_the_step_down_rejects():
   # but the step-down stopped at 0.03·2 = 0.06 (carried), so it rejects one.
   assert list(holm_bonferroni([0.01, 0.02, 0.06]) < 0.05) == [True, True, False]
   assert list(holm_bonferroni([0.01, 0.03, 0.04]) < 0.05) == [True, False, False]
+
+
+def test_the_statistics_run_in_float64_on_the_protocols_float32_scores():
+  # the protocol's per-seed test accuracies are float32 (protocol.score); a float32 mean or difference would round
+  rng = np.random.default_rng(2)
+  found, base = rng.uniform(0.9, 0.91, 7).astype(np.float32), rng.uniform(0.9, 0.91, 7).astype(np.float32)
+  f64, b64 = found.astype(np.float64), base.astype(np.float64)
+  assert mean_interval(found) == mean_interval(f64)
+  assert paired_difference(found, base) == paired_difference(f64, b64) == mean_interval(f64 - b64)
