@@ -159,3 +159,5 @@ def test_the_statistics_run_in_float64_on_the_protocols_float32_scores():
   f64, b64 = found.astype(np.float64), base.astype(np.float64)
   assert mean_interval(found) == mean_interval(f64)
   assert paired_difference(found, base) == paired_difference(f64, b64) == mean_interval(f64 - b64)
+  p = rng.uniform(0.001, 0.05, 5).astype(np.float32)  # and Holm's products m · p, on float32 p-values
+  np.testing.assert_array_equal(holm_bonferroni(p), _holm_by_hand(p.astype(np.float64)))
