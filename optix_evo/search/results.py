@@ -148,7 +148,9 @@ def _plots(out_dir: str, result: SearchResult, config: SearchConfig) -> list[str
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     ax.plot(gens, [g["best"] for g in result.generations], "o-", label="best")
     ax.plot(gens, [g["median"] for g in result.generations], "s--", label="median (not rejected)")
-    ax.set(xlabel="generation (0 = random pool)", ylabel="validation accuracy",
+    ylabel = ("fitness (validation accuracy normalised: 1 = Adam, 0 = chance)" if config.normalise == "adam"
+              else "fitness (validation accuracy)")
+    ax.set(xlabel="generation (0 = random pool)", ylabel=ylabel,
            title=f"Surrogate fitness on {config.task_name} ({config.strategy})")
     ax.legend(fontsize=8)
     fig.tight_layout()

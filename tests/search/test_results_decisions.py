@@ -6,6 +6,7 @@ and the command line that re-runs the search."""
 import json
 import math
 
+import matplotlib.colors
 import numpy as np
 import pytest
 
@@ -147,14 +148,33 @@ def test_the_report_and_run_json_of_a_planted_result(tmp_path, monkeypatch):
   best, median = ax.lines
   assert best.get_label() == "best" and list(best.get_xdata()) == [0, 1] and list(best.get_ydata()) == [0.5, 0.55]
   assert median.get_label() == "median (not rejected)" and list(median.get_ydata())[0] == 0.3
+  assert ax.get_xlabel() == "generation (0 = random pool)" and ax.get_ylabel() == "fitness (validation accuracy)"
+  assert ax.get_title() == "Surrogate fitness on mnist1d_mlp (ga)"
   # final.png: per task, every participant's mean test accuracy (NaN seeds as 0), found ones in red
   axes = figures["final.png"].axes
   assert [a.get_title() for a in axes] == ["mnist1d_mlp", "digits_mlp (held out)"]
   points = axes[0].collections[-1]
   means = [mean_interval(np.nan_to_num(t, nan=0.0)).estimate for t in TEST["mnist1d_mlp"]]
   np.testing.assert_allclose(points.get_offsets()[:, 0], means)
-  colors = [tuple(c) for c in points.get_facecolors()]
-  assert colors[0] == colors[1] != colors[2] != colors[3] and colors[0][0] > 0.7 > colors[0][2]  # red for found
+  colors = [matplotlib.colors.to_hex(c) for c in points.get_facecolors()]  # found red, baselines blue, others grey
+  assert colors == [matplotlib.colors.to_hex(c) for c in ("tab:red", "tab:red", "tab:blue", "tab:gray")]
+  (bars,) = axes[0].containers[0].lines[2]  # the error bars span each mean's 95% interval
+  intervals = [mean_interval(np.nan_to_num(t, nan=0.0)) for t in TEST["mnist1d_mlp"]]
+  np.testing.assert_allclose([(s[0][0], s[1][0]) for s in bars.get_segments()], [(i.low, i.high) for i in intervals])
+  assert [t.get_text() for t in axes[0].get_yticklabels()] == [p["name"] for p in PARTICIPANTS]
+  assert axes[0].get_xlabel() == "test accuracy (mean, 95% interval)"
+  assert axes[0].yaxis_inverted()  # the first participant on top
+
+
+def test_the_fitness_figure_says_when_fitness_is_normalised(tmp_path, monkeypatch):
+  figures = {}
+  monkeypatch.setattr(results, "atomic_write_figure", lambda fig, path, **kw: figures.setdefault(
+      path.rsplit("/", 1)[-1], fig))
+  config = ox.search.preset("quick", family=("iris_mlp",), normalise="adam", strategy="regularized")
+  results.write_report(str(tmp_path), _result(), config)
+  (ax,) = figures["fitness.png"].axes
+  assert ax.get_ylabel() == "fitness (validation accuracy normalised: 1 = Adam, 0 = chance)"
+  assert ax.get_title() == "Surrogate fitness on mnist1d_mlp (regularized)"
 
 
 def test_a_nan_rank_correlation_leaves_nan_in_the_headline(tmp_path):
