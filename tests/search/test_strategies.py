@@ -139,3 +139,15 @@ def test_regularized_parents_are_none_in_the_pool_and_metrics_describe_the_told_
   state, metrics = strategy.tell(KEY, kids, np.array([0.5, ga.WORST, 0.7, 0.8]), state, PARAMS)
   # the children's own best, median and rejections, although the population still holds 4 and 5
   assert metrics == {"best": 0.8, "median": 0.7, "rejected": 1}
+
+
+def test_every_strategy_reads_float32_fitness_in_float64():
+  # fitness from a JAX evaluator is float32; the generation's median is taken in float64, as for float64 fitness
+  f32 = np.array([0.1, 0.2, 0.3, 0.7, 0.4, 0.9], np.float32)
+  for name, cls in STRATEGIES.items():
+    got = []
+    for fitness in (f32, f32.astype(np.float64)):
+      strategy = cls(OPS)
+      pool, state = strategy.ask(KEY, strategy.init(KEY, PARAMS), PARAMS)
+      got.append(strategy.tell(KEY, pool, fitness, state, PARAMS)[1])
+    assert got[0] == got[1] and got[0]["median"] == np.median(f32.astype(np.float64)), name
