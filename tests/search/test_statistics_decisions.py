@@ -161,3 +161,10 @@ def test_the_statistics_run_in_float64_on_the_protocols_float32_scores():
   assert paired_difference(found, base) == paired_difference(f64, b64) == mean_interval(f64 - b64)
   p = rng.uniform(0.001, 0.05, 5).astype(np.float32)  # and Holm's products m · p, on float32 p-values
   np.testing.assert_array_equal(holm_bonferroni(p), _holm_by_hand(p.astype(np.float64)))
+
+
+def test_two_seeds_give_a_student_t_interval_with_one_degree_of_freedom():
+  ci = mean_interval([0.2, 0.19])
+  half = stats.t.ppf(0.975, 1) * np.std([0.2, 0.19], ddof=1) / math.sqrt(2)  # t = 12.71: wide, but an interval
+  assert (ci.low, ci.high, ci.n) == (pytest.approx(0.195 - half), pytest.approx(0.195 + half), 2)
+  assert verdict(paired_difference([0.9, 0.8], [0.7, 0.61])) == "beats"  # consistent over two seeds: a claim
