@@ -168,3 +168,12 @@ def test_two_seeds_give_a_student_t_interval_with_one_degree_of_freedom():
   half = stats.t.ppf(0.975, 1) * np.std([0.2, 0.19], ddof=1) / math.sqrt(2)  # t = 12.71: wide, but an interval
   assert (ci.low, ci.high, ci.n) == (pytest.approx(0.195 - half), pytest.approx(0.195 + half), 2)
   assert verdict(paired_difference([0.9, 0.8], [0.7, 0.61])) == "beats"  # consistent over two seeds: a claim
+
+
+def test_a_defined_rho_without_a_usable_resample_has_no_interval():
+  # seed 4 draws the pair indices (2, 2, 2): the only resample is constant, so no bootstrap draw exists; rho itself is
+  # defined and reported, the bounds are NaN (the report says "its interval is not computable")
+  ci = spearman_interval([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], resamples=1, seed=4)
+  assert ci.estimate == pytest.approx(0.5) and math.isnan(ci.low) and math.isnan(ci.high) and ci.n == 3
+  ci = spearman_interval([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], resamples=1, seed=0)  # indices (2, 1, 1): one draw, -1
+  assert (ci.estimate, ci.low, ci.high) == (pytest.approx(0.5), pytest.approx(-1.0), pytest.approx(-1.0))
