@@ -177,3 +177,9 @@ def test_a_defined_rho_without_a_usable_resample_has_no_interval():
   assert ci.estimate == pytest.approx(0.5) and math.isnan(ci.low) and math.isnan(ci.high) and ci.n == 3
   ci = spearman_interval([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], resamples=1, seed=0)  # indices (2, 1, 1): one draw, -1
   assert (ci.estimate, ci.low, ci.high) == (pytest.approx(0.5), pytest.approx(-1.0), pytest.approx(-1.0))
+
+
+def test_spearman_is_defined_for_two_tied_pairs():
+  # the ranks of (0, 0, 1, 1) are (0.5, 0.5, 2.5, 2.5), with a standard deviation of exactly 1: not constant
+  for a, b in (([0, 0, 1, 1], [1, 2, 3, 4]), ([1, 2, 3, 4], [0, 0, 1, 1])):
+    assert spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic) == pytest.approx(0.8944, abs=1e-4)
