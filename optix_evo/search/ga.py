@@ -282,6 +282,8 @@ class RandomSearch(ParticleGA):
 
 
 def _metrics(fitness: np.ndarray) -> dict[str, float]:
+  """Best, median of the members above :data:`WORST`, and the count at or below it: exact for raw accuracies; the
+  search's generation summary recounts from the protocol's flags, since a normalised fitness can fall below WORST."""
   ok = fitness[fitness > WORST]
   return {"best": float(fitness.max()), "median": float(np.median(ok)) if ok.size else WORST,
           "rejected": int(np.sum(fitness <= WORST))}

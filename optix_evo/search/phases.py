@@ -250,8 +250,12 @@ def generation_step(state: SearchState, config: SearchConfig, strategy: Strategy
   summary = {"generation": gen, "candidates": len(members), "runs": runs, **metrics,
              "references": {t: v["reference"] for t, v in scores.per_task.items()},
              "seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}
-  if zero_rejected:
-    summary["rejected"] = int(rejected.sum())  # the strategy's count reads fitness <= WORST
+  # The strategy's metrics read rejection from fitness <= WORST, but a normalised fitness of a trained candidate can
+  # fall below WORST (a task with chance above MIN_GAIN / (1 + MIN_GAIN), trained below chance), and the NOS pool
+  # rules score a rejected member 0: the protocol's flags say which were rejected.
+  trained = fitness[~rejected]
+  summary["rejected"] = int(rejected.sum())
+  summary["median"] = float(np.median(trained)) if trained.size else WORST
   phase = "elimination" if strategy.done(gs, params) else "search"
   warm = state.warm_start
   if pool and warm:  # the known optimizers that entered the pool (one failing the integrity check was replaced)

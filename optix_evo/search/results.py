@@ -119,16 +119,16 @@ def _fmt(x: float) -> str:
 
 
 def final_table(result: SearchResult, task: str, lr_grid: tuple[float, ...]) -> list[str]:
-  """Markdown rows: every participant's chosen learning rate (``†`` at an edge of ``lr_grid``), validation and test
-  accuracy (mean, 95% interval)."""
+  """Markdown rows, best mean test accuracy first: every participant's chosen learning rate (``†`` at an edge of
+  ``lr_grid``), validation and test accuracy (mean, 95% interval; a seed without a finite score counts as 0)."""
   table = result.final["tasks"][task]
   edges = (min(lr_grid), max(lr_grid)) if len(lr_grid) > 1 else ()
   lines = ["| optimizer | kind | tuned lr | validation | test accuracy (95% interval) | divergent seeds |",
            "|---|---|---|---|---|---|"]
-  order = np.argsort([-np.nanmean(np.asarray(t, float)) for t in table["test"]], kind="stable")
-  for i in order:
-    p = result.final["participants"][i]
-    test = mean_interval(np.nan_to_num(np.asarray(table["test"][i], float), nan=0.0))
+  # a seed without a finite score counts as 0, as in the paired differences; sorted by the mean shown
+  tests = [mean_interval(np.nan_to_num(np.asarray(t, float), nan=0.0)) for t in table["test"]]
+  for i in np.argsort([-t.estimate for t in tests], kind="stable"):
+    p, test = result.final["participants"][i], tests[i]
     valid = float(np.mean(table["valid"][i]))
     name = f"**{p['name']}**" if p["kind"] == "found" else p["name"]
     lr = table["learning_rate"][i]
@@ -148,7 +148,9 @@ def _plots(out_dir: str, result: SearchResult, config: SearchConfig) -> list[str
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     ax.plot(gens, [g["best"] for g in result.generations], "o-", label="best")
     ax.plot(gens, [g["median"] for g in result.generations], "s--", label="median (not rejected)")
-    ax.set(xlabel="generation (0 = random pool)", ylabel="validation accuracy",
+    ylabel = ("fitness (validation accuracy normalised: 1 = Adam, 0 = chance)" if config.normalise == "adam"
+              else "fitness (validation accuracy)")
+    ax.set(xlabel="generation (0 = random pool)", ylabel=ylabel,
            title=f"Surrogate fitness on {config.task_name} ({config.strategy})")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -332,3 +332,24 @@ def test_a_pool_member_the_probes_rejected_ranks_at_zero_under_the_nos_rules_onl
   else:
     assert set(succeeded) < chosen
   assert summary["rejected"] == len(pool) - 2
+
+
+def test_a_trained_candidate_normalised_below_worst_is_not_counted_as_rejected():
+  # iris (chance 1/3, planted Adam 0.25, so the floor 0.25 · 2/3 divides): a trained candidate at accuracy 0.05
+  # normalises to (0.05 - 1/3) / (1/6) = -1.7, below WORST; it trained, so it is no rejection, and it is in the median
+  config = dataclasses.replace(BASE, task="iris_mlp", holdout_tasks=("digits_mlp",), normalise="adam")
+  planted = {}
+
+  def outcome(genome, space):
+    fp = graph.canonical_hash(genome, space)
+    planted.setdefault(fp, [0.05, None, 0.6][len(planted) % 3])  # below chance, rejected, fine
+    return planted[fp]
+
+  search = FakeSearch(config, outcome=outcome)
+  summary = search.generation()
+  pool = search.state.archive
+  below = [r for r in pool if not r["rejected"] and r["fitness"] < WORST]
+  assert below and below[0]["fitness"] == pytest.approx((0.05 - 1 / 3) / (phases.MIN_GAIN * 2 / 3))
+  assert summary["rejected"] == sum(r["rejected"] for r in pool) < sum(r["fitness"] <= WORST for r in pool)
+  assert summary["median"] == pytest.approx(np.median([r["fitness"] for r in pool if not r["rejected"]]))
+  assert summary["best"] == pytest.approx(max(r["fitness"] for r in pool))

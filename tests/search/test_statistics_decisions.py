@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from optix_evo.search.statistics import (Interval, _ranks, mean_interval, paired_difference, spearman,
-                                         spearman_interval, verdict)
+from optix_evo.search.statistics import (Interval, _ranks, holm_bonferroni, mean_interval, paired_difference,
+                                         paired_p_value, spearman, spearman_interval, verdict)
 
 
 def _bootstrap(a, b, level, resamples, seed):
@@ -97,3 +97,89 @@ def test_the_defaults_are_a_95_percent_level_2000_resamples_and_seed_0():
   assert spearman_interval(a, b) != spearman_interval(a, b, resamples=1999)
   assert mean_interval(a) == mean_interval(a, level=0.95) != mean_interval(a, level=0.9)
   assert paired_difference(a, b) == paired_difference(a, b, level=0.95) != paired_difference(a, b, level=0.9)
+
+
+def test_paired_p_value_is_the_two_sided_paired_t_test():
+  found, base = [0.91, 0.95, 0.92, 0.97, 0.90], [0.90, 0.90, 0.91, 0.93, 0.92]
+  d = np.subtract(found, base)
+  t = d.mean() / (d.std(ddof=1) / math.sqrt(d.size))  # transcribed: t with n - 1 degrees of freedom, both tails
+  assert paired_p_value(found, base) == pytest.approx(2 * stats.t.sf(abs(t), d.size - 1))
+  assert paired_p_value(found, base) == pytest.approx(stats.ttest_rel(found, base).pvalue)
+  assert paired_p_value(base, found) == pytest.approx(paired_p_value(found, base))  # two-sided: no direction
+  assert paired_p_value(found, base[::-1]) != pytest.approx(paired_p_value(found, base))  # pairs in seed order
+
+
+def test_paired_p_value_counts_a_failed_run_as_zero_and_is_nan_or_exact_at_the_edges():
+  for worst in (np.nan, np.inf, -np.inf):  # on either side, a failed run scores 0 as in paired_difference
+    assert paired_p_value([0.8, worst, 0.7], [0.6, 0.7, 0.65]) == pytest.approx(
+        stats.ttest_1samp([0.2, -0.7, 0.05], 0.0).pvalue)
+    assert paired_p_value([0.6, 0.7, 0.65], [0.8, worst, 0.7]) == pytest.approx(
+        stats.ttest_1samp([-0.2, 0.7, -0.05], 0.0).pvalue)
+  assert math.isnan(paired_p_value([0.9], [0.8])) and math.isnan(paired_p_value([], []))
+  assert paired_p_value([0.9, 0.8], [0.9, 0.8]) == 1.0  # every difference 0: no evidence at all
+  assert paired_p_value([0.75, 0.5], [0.5, 0.25]) == 0.0  # the same nonzero difference on every seed: certain
+  assert paired_p_value([0.9, 0.8], [0.7, 0.7]) > 0.05  # two differences that disagree in size: a real t-test
+
+
+def _holm_by_hand(p):
+  """Holm (1979) step-down, transcribed: sort the finite p ascending, multiply the j-th (from 1) by m - j + 1, cap at
+  1, carry the running maximum, put back in the input order."""
+  finite = [i for i in range(len(p)) if np.isfinite(p[i])]
+  m, out, running = len(finite), [float("nan")] * len(p), 0.0
+  for j, i in enumerate(sorted(finite, key=lambda i: p[i]), start=1):
+    running = max(running, min(1.0, (m - j + 1) * p[i]))
+    out[i] = running
+  return out
+
+
+def test_holm_adjusts_by_hand_and_rejects_what_the_step_down_rejects():
+  # sorted 0.005, 0.01, 0.03, 0.04 → 4·0.005 = 0.02, 3·0.01 = 0.03, 2·0.03 = 0.06, 1·0.04 = 0.04 → carried 0.06
+  np.testing.assert_allclose(holm_bonferroni([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+  np.testing.assert_allclose(holm_bonferroni([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+  # NaN is not a test: m = 2, and it stays NaN (never rejected)
+  np.testing.assert_allclose(holm_bonferroni([0.5, np.nan, 0.01]), [0.5, np.nan, 0.02])
+  np.testing.assert_allclose(holm_bonferroni([0.6, 0.7]), [1.0, 1.0])  # 2·0.6 capped at 1, carried to 0.7
+  np.testing.assert_allclose(holm_bonferroni([0.02, 0.02, 0.3]), [0.06, 0.06, 0.3])  # ties: the same adjusted value
+  assert holm_bonferroni([]).shape == (0,) and np.isnan(holm_bonferroni([np.nan])).all()
+  rng = np.random.default_rng(4)
+  for _ in range(20):
+    p = rng.uniform(0, 0.2, rng.integers(1, 8))
+    p[rng.uniform(size=p.size) < 0.2] = np.nan
+    np.testing.assert_allclose(holm_bonferroni(p), _holm_by_hand(p))
+  # At α = 0.05: [0.01, 0.02, 0.06] → 0.03, 0.04, 0.06 rejects two; in [0.01, 0.03, 0.04] the 0.04 alone would pass,
+  # but the step-down stopped at 0.03·2 = 0.06 (carried), so it rejects one.
+  assert list(holm_bonferroni([0.01, 0.02, 0.06]) < 0.05) == [True, True, False]
+  assert list(holm_bonferroni([0.01, 0.03, 0.04]) < 0.05) == [True, False, False]
+
+
+def test_the_statistics_run_in_float64_on_the_protocols_float32_scores():
+  # the protocol's per-seed test accuracies are float32 (protocol.score); a float32 mean or difference would round
+  rng = np.random.default_rng(2)
+  found, base = rng.uniform(0.9, 0.91, 7).astype(np.float32), rng.uniform(0.9, 0.91, 7).astype(np.float32)
+  f64, b64 = found.astype(np.float64), base.astype(np.float64)
+  assert mean_interval(found) == mean_interval(f64)
+  assert paired_difference(found, base) == paired_difference(f64, b64) == mean_interval(f64 - b64)
+  p = rng.uniform(0.001, 0.05, 5).astype(np.float32)  # and Holm's products m · p, on float32 p-values
+  np.testing.assert_array_equal(holm_bonferroni(p), _holm_by_hand(p.astype(np.float64)))
+
+
+def test_two_seeds_give_a_student_t_interval_with_one_degree_of_freedom():
+  ci = mean_interval([0.2, 0.19])
+  half = stats.t.ppf(0.975, 1) * np.std([0.2, 0.19], ddof=1) / math.sqrt(2)  # t = 12.71: wide, but an interval
+  assert (ci.low, ci.high, ci.n) == (pytest.approx(0.195 - half), pytest.approx(0.195 + half), 2)
+  assert verdict(paired_difference([0.9, 0.8], [0.7, 0.61])) == "beats"  # consistent over two seeds: a claim
+
+
+def test_a_defined_rho_without_a_usable_resample_has_no_interval():
+  # seed 4 draws the pair indices (2, 2, 2): the only resample is constant, so no bootstrap draw exists; rho itself is
+  # defined and reported, the bounds are NaN (the report says "its interval is not computable")
+  ci = spearman_interval([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], resamples=1, seed=4)
+  assert ci.estimate == pytest.approx(0.5) and math.isnan(ci.low) and math.isnan(ci.high) and ci.n == 3
+  ci = spearman_interval([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], resamples=1, seed=0)  # indices (2, 1, 1): one draw, -1
+  assert (ci.estimate, ci.low, ci.high) == (pytest.approx(0.5), pytest.approx(-1.0), pytest.approx(-1.0))
+
+
+def test_spearman_is_defined_for_two_tied_pairs():
+  # the ranks of (0, 0, 1, 1) are (0.5, 0.5, 2.5, 2.5), with a standard deviation of exactly 1: not constant
+  for a, b in (([0, 0, 1, 1], [1, 2, 3, 4]), ([1, 2, 3, 4], [0, 0, 1, 1])):
+    assert spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic) == pytest.approx(0.8944, abs=1e-4)

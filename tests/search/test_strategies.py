@@ -5,7 +5,7 @@ import jax
 import numpy as np
 
 from optix_evo.search import ga
-from optix_evo.search.strategies import STRATEGIES, RegularizedEvolution, Strategy, tournament
+from optix_evo.search.strategies import STRATEGIES, RegularizedEvolution, Strategy, make_strategy, tournament
 
 from tests.search.test_ga import OPS, _fitness
 
@@ -20,7 +20,12 @@ def test_every_strategy_implements_the_protocol_and_asks_the_same_budget():
     assert isinstance(strategy, Strategy)
     state, asked = strategy.init(KEY, PARAMS), []
     while not strategy.done(state, PARAMS):
-      pop, state = strategy.ask(KEY, state, PARAMS)
+      for when in ("before ask", "after ask"):  # the protocol: one int per slot of the current generation, always
+        parents = strategy.parents(state, PARAMS)
+        assert parents.shape == (PARAMS.generation_size(state.generation),), (name, when)
+        assert parents.dtype.kind == "i" and (parents >= -1).all(), (name, when)
+        if when == "before ask":
+          pop, state = strategy.ask(KEY, state, PARAMS)
       asked.append(pop["x"].shape[0])
       state, _ = strategy.tell(KEY, pop, _fitness(pop), state, PARAMS)
     sizes[name] = asked
@@ -92,3 +97,57 @@ def test_warm_start_seeds_the_first_slots_of_generation_zero():
     if not strategy.done(state, PARAMS):
       kids, _ = strategy.ask(KEY, state, PARAMS)  # later generations are not seeded
       assert kids["x"].shape[0] == PARAMS.generation_size(1)
+
+
+def test_make_strategy_builds_the_named_strategy_with_its_warm_start():
+  warm = ({"x": np.array([3, 3, 3], np.int32)},)
+  for name, cls in (("ga", ga.ParticleGA), ("regularized", RegularizedEvolution), ("random", ga.RandomSearch)):
+    strategy = make_strategy(name, OPS, warm)
+    assert type(strategy) is cls and strategy.name == name and strategy.ops is OPS
+    pop, _ = strategy.ask(KEY, strategy.init(KEY, PARAMS), PARAMS)
+    assert pop["x"][0].tolist() == [3, 3, 3]
+  assert set(STRATEGIES) == {"ga", "regularized", "random"}
+
+
+def test_tournament_size_is_capped_at_the_population():
+  fitness = np.array([0.3, 0.9, 0.1])
+  assert tournament(KEY, fitness, size=50, count=20).tolist() == [1] * 20  # S > P: the whole population, the best
+
+
+def test_regularized_evolution_never_asks_for_a_genome_drawn_before():
+  strategy = RegularizedEvolution(OPS)
+  params = ga.GAParams(particles=2, steps=4, mutants=2, pool_factor=3, tournament=2)
+  state, drawn = strategy.init(KEY, params), []
+  while not strategy.done(state, params):
+    pop, state = strategy.ask(KEY, state, params)
+    again, state = strategy.retry(KEY, state, params, [0, 1])  # a retry is new to everything too
+    drawn += [OPS.fingerprint(g) for g in ga.unstack(pop)] + [OPS.fingerprint(g) for g in ga.unstack(again)]
+    state, _ = strategy.tell(KEY, pop, _fitness(pop), state, params)
+  assert len(drawn) == len(set(drawn)) == 6 + 2 + 4 * (4 + 2)
+
+
+def test_regularized_parents_are_none_in_the_pool_and_metrics_describe_the_told_generation():
+  strategy = RegularizedEvolution(OPS)
+  state = strategy.init(KEY, PARAMS)
+  assert strategy.parents(state, PARAMS).tolist() == [-1] * 6  # generation 0: the random pool, no parents
+  pool, state = strategy.ask(KEY, state, PARAMS)
+  assert strategy.parents(state, PARAMS).tolist() == [-1] * 6
+  planted = np.array([9.0, ga.WORST, 2.0, 3.0, 4.0, 5.0])
+  state, metrics = strategy.tell(KEY, pool, planted, state, PARAMS)
+  assert metrics == {"best": 9.0, "median": 4.0, "rejected": 1}
+  kids, state = strategy.ask(KEY, state, PARAMS)
+  state, metrics = strategy.tell(KEY, kids, np.array([0.5, ga.WORST, 0.7, 0.8]), state, PARAMS)
+  # the children's own best, median and rejections, although the population still holds 4 and 5
+  assert metrics == {"best": 0.8, "median": 0.7, "rejected": 1}
+
+
+def test_every_strategy_reads_float32_fitness_in_float64():
+  # fitness from a JAX evaluator is float32; the generation's median is taken in float64, as for float64 fitness
+  f32 = np.array([0.1, 0.2, 0.3, 0.7, 0.4, 0.9], np.float32)
+  for name, cls in STRATEGIES.items():
+    got = []
+    for fitness in (f32, f32.astype(np.float64)):
+      strategy = cls(OPS)
+      pool, state = strategy.ask(KEY, strategy.init(KEY, PARAMS), PARAMS)
+      got.append(strategy.tell(KEY, pool, fitness, state, PARAMS)[1])
+    assert got[0] == got[1] and got[0]["median"] == np.median(f32.astype(np.float64)), name

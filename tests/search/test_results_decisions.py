@@ -1,0 +1,196 @@
+"""The results folder's decisions on a planted result (no search, no training): which comparison the verdict is
+about and its direction, the Holm line's counts, the final table's order, learning-rate edges and NaN seeds, the
+rank correlation against its target, the figures' data, the hall of fame and generation tables, run.json's headline
+and the command line that re-runs the search."""
+
+import json
+import math
+
+import matplotlib.colors
+import numpy as np
+import pytest
+
+import optix_evo as ox
+from optix_evo import graph
+from optix_evo.search import results
+from optix_evo.search.statistics import mean_interval, paired_difference, verdict
+
+CONFIG = ox.search.preset("quick")
+SPACE = graph.get_space(CONFIG.space)
+PARTICIPANTS = [{"name": "found #1", "kind": "found", "equation": "u = sign(m)\nw ← w - η_t·u"},
+                {"name": "found #2", "kind": "found", "equation": "u = g\nw ← w - η_t·u"},
+                {"name": "adam", "kind": "baseline"}, {"name": "nos_opt9", "kind": "reference"}]
+NAN = float("nan")
+# per participant and seed, test accuracy; found #2 has a divergent seed (NaN): its mean counts it as 0
+TEST = {"mnist1d_mlp": [[0.62, 0.64, 0.66], [0.70, NAN, 0.72], [0.60, 0.61, 0.62], [0.50, 0.52, 0.51]],
+        "digits_mlp": [[0.80, 0.90, 0.85], [0.86, 0.87, 0.85], [0.88, 0.91, 0.90], [0.40, 0.41, 0.42]]}
+
+
+def _comparisons(test):
+  out = []
+  for i, p in enumerate(PARTICIPANTS[:2]):
+    d = paired_difference(test[i], test[2])
+    out.append({"found": p["name"], "baseline": "adam", "difference": d._asdict(), "verdict": verdict(d),
+                "p_value": ox.search.paired_p_value(test[i], test[2])})
+  return out
+
+
+def _result(rank_correlation=None, holm=()):
+  tasks = {}
+  for task, held in (("mnist1d_mlp", False), ("digits_mlp", True)):
+    tasks[task] = {"held_out": held, "test": TEST[task], "valid": [[0.7, 0.8, 0.9]] * 4,
+                   "learning_rate": [1.0, 0.1, 1e-3, 0.01], "diverged": [0, 1, 0, 2],
+                   "comparisons": _comparisons(TEST[task])}
+  genome = graph.to_json(graph.known("adam", SPACE), SPACE)
+  hall = [{"rank": 1, "surrogate_fitness": 0.61, "stage_fitness": [0.62, 0.63], "learning_rate": 0.01,
+           "equation": "u = sign(m)\nw ← w - η_t·u", "genome": genome},
+          {"rank": 2, "surrogate_fitness": 0.6, "stage_fitness": [0.55], "learning_rate": 0.1, "equation": "u = g",
+           "genome": genome}]
+  generations = [{"generation": 0, "candidates": 24, "runs": 72, "best": 0.5, "median": 0.3, "rejected": 2,
+                  "seconds": 3.25},
+                 {"generation": 1, "candidates": 24, "runs": 80, "best": 0.55, "median": NAN, "rejected": 24,
+                  "seconds": 4.0}]
+  timing = {"wall_s": 200.0, "compile_and_trace_s": 50.0, "sessions": 2, "compiled": 7, "cache_hits": 3}
+  final = {"participants": PARTICIPANTS, "tasks": tasks, "holm": list(holm)}
+  return ox.search.SearchResult(hall, generations, rank_correlation, final, timing, None, "abc", ("adam",))
+
+
+def test_the_verdict_is_about_found_1_against_each_baseline_with_found_minus_baseline():
+  result = _result()
+  rows = results.best_found_comparisons(result)
+  assert [(r["task"], r["held_out"], r["found"], r["baseline"]) for r in rows] == [
+      ("mnist1d_mlp", False, "found #1", "adam"), ("digits_mlp", True, "found #1", "adam")]
+  sentences = results.verdict_sentences(result)
+  # mnist1d: found #1 is 0.02, 0.03, 0.04 above adam on the three seeds: it beats adam by +0.03
+  d = paired_difference(TEST["mnist1d_mlp"][0], TEST["mnist1d_mlp"][2])
+  assert d.estimate == pytest.approx(0.03) and verdict(d) == "beats"
+  assert sentences[0] == (
+      "On `mnist1d_mlp` (search task) the best found optimizer (found #1, `u = sign(m)`) **beats** adam (both tuned "
+      f"on the same grid): test accuracy difference +0.0300, 95% interval [{d.low:+.4f}, {d.high:+.4f}] over 3 paired "
+      "seeds.")
+  d = paired_difference(TEST["digits_mlp"][0], TEST["digits_mlp"][2])  # digits: below adam on every seed
+  assert d.estimate == pytest.approx(-0.14 / 3) and f"{d.estimate:+.4f}" in sentences[1]
+  assert "(held-out task, never seen by the search)" in sentences[1] and f"**{verdict(d)}** adam" in sentences[1]
+  no_equation = _result()
+  no_equation.final["participants"] = [{"name": "found #1", "kind": "found"}]
+  assert "the best found optimizer **beats** adam" in results.verdict_sentences(no_equation)[0]
+
+
+def test_the_holm_line_counts_each_verdict_and_names_its_tasks():
+  holm = [{"found": "found #1", "baseline": "adam", "alpha": 0.01, "tasks": [
+      {"task": "a", "verdict": "loses"}, {"task": "b", "verdict": "beats"}, {"task": "c", "verdict": "loses"},
+      {"task": "d", "verdict": "ties"}]}, {"found": "found #1", "baseline": "sgd", "alpha": 0.05, "tasks": []}]
+  assert results.holm_sentences(_result(holm=holm)) == [
+      "Over the 4 held-out tasks, Holm–Bonferroni corrected (α = 0.01): the best found optimizer beats adam on 1 (b), "
+      "loses on 2 (a, c), ties on 1 (d)."]  # a baseline without held-out tasks gets no line
+
+
+def test_the_final_table_is_sorted_by_the_mean_it_shows_and_marks_grid_edges():
+  result = _result()
+  lines = results.final_table(result, "mnist1d_mlp", (1.0, 0.1, 0.01, 1e-3))
+  rows = [line.split(" | ") for line in lines[2:]]
+  # found #2 scored 0.70 and 0.72 but diverged on a seed: its mean counts that seed as 0 (0.4733), below found #1's
+  assert [r[0].strip("| ") for r in rows] == ["**found #1**", "adam", "nos_opt9", "**found #2**"]
+  shown = {r[0].strip("| *"): r for r in rows}
+  two = mean_interval([0.70, 0.0, 0.72])
+  assert shown["found #2"][4] == f"{two.estimate:.4f} [{two.low:.4f}, {two.high:.4f}]"
+  assert [shown[n][1] for n in ("found #1", "adam", "nos_opt9")] == ["found", "baseline", "reference"]
+  assert shown["found #1"][2] == "1†" and shown["adam"][2] == "0.001†"  # both ends of the grid
+  assert shown["found #2"][2] == "0.1" and shown["nos_opt9"][2] == "0.01"  # inside it
+  assert shown["found #2"][5] == "1 |" and shown["nos_opt9"][5] == "2 |" and shown["found #1"][3] == "0.8000"
+  single = results.final_table(result, "mnist1d_mlp", (0.1,))  # one rate: no edge to mark
+  assert not any("†" in line for line in single[2:])
+
+
+@pytest.mark.parametrize("estimate, says", [(0.5, "meets"), (0.4999, "is below"), (0.9, "meets")])
+def test_the_rank_correlation_meets_its_target_at_0_5(estimate, says):
+  line = results.rank_correlation_lines(_result({"estimate": estimate, "low": 0.1, "high": 0.95, "n": 12}), CONFIG)[0]
+  assert line == (f"Surrogate vs elimination stage 1, Spearman rank correlation over 12 candidates: **{estimate:.3f}** "
+                  f"(bootstrap 95% interval [0.100, 0.950]); it {says} the target of 0.5. Stage 1 trains 400 steps × 2 "
+                  "seeds against the surrogate's 200 × 1.")
+  line = results.rank_correlation_lines(_result({"estimate": estimate, "low": NAN, "high": 0.9, "n": 3}), CONFIG)[0]
+  assert f"**{estimate:.3f}**; it {says} the target of 0.5, but its interval is not computable" in line
+  assert results.rank_correlation_lines(_result(None), CONFIG) == [
+      "Surrogate rank correlation: not measured (no elimination stage ran)."]
+
+
+def test_the_report_and_run_json_of_a_planted_result(tmp_path, monkeypatch):
+  figures = {}
+  monkeypatch.setattr(results, "atomic_write_figure", lambda fig, path, **kw: figures.setdefault(
+      path.rsplit("/", 1)[-1], fig))
+  result = _result({"estimate": 0.7, "low": 0.2, "high": 0.9, "n": 10})
+  path = results.write_results(str(tmp_path), result, CONFIG)
+  assert path == str(tmp_path / "report.md")
+  report = (tmp_path / "report.md").read_text()
+  assert report.startswith("# Neural optimizer search on `mnist1d_mlp` (seed 0, ga)\n\n## Verdict\n\n")
+  assert ("Wall time 200.0 s over 2 session(s): compilation and tracing 50.0 s (25%; 7 programs compiled, 3 loaded "
+          "from the persistent cache), training and the rest 150.0 s.") in report
+  assert "## Final comparison on `mnist1d_mlp` (search task)" in report
+  assert "## Final comparison on `digits_mlp` (held out)" in report
+  assert "| 1 | 0.6100 | 0.6200 | 0.6300 | 0.01 | `u = sign(m)` |" in report
+  assert "| 2 | 0.6000 | 0.5500 | – | 0.1 | `u = g` |" in report  # a stage it did not reach: a dash
+  assert "| 0 | 24 | 72 | 0.5000 | 0.3000 | 2 | 3.2 |" in report and "| 1 | 24 | 80 | 0.5500 | – | 24 | 4.0 |" in report
+  assert "warm start: the first population seeded with adam" in report and "![fitness.png](fitness.png)" in report
+  assert "### #2 (`optimizers/rank_02.py`)\n\n```\nu = g\n```" in report
+  code = (tmp_path / "optimizers" / "rank_01.py").read_text()
+  assert "def rank_01(" in code
+  saved = json.loads((tmp_path / "hall_of_fame.json").read_text())
+  assert saved["hall_of_fame"][1]["rank"] == 2 and saved["config"] == json.loads(json.dumps(CONFIG.to_dict()))
+  run = json.loads((tmp_path / "run.json").read_text())
+  headline = run["headline"]
+  assert (headline["rank_correlation"], headline["rank_correlation_low"], headline["rank_correlation_high"]) == (
+      0.7, 0.2, 0.9)
+  assert headline["mnist1d_mlp_vs_adam_difference"] == pytest.approx(0.03)  # found − baseline
+  assert headline["digits_mlp_vs_adam_difference"] == pytest.approx(-0.14 / 3)
+  assert run["argv"] == ["search", "--preset", "quick", "--out", str(tmp_path)]
+  # fitness.png: best and median per generation
+  (ax,) = figures["fitness.png"].axes
+  best, median = ax.lines
+  assert best.get_label() == "best" and list(best.get_xdata()) == [0, 1] and list(best.get_ydata()) == [0.5, 0.55]
+  assert median.get_label() == "median (not rejected)" and list(median.get_ydata())[0] == 0.3
+  assert ax.get_xlabel() == "generation (0 = random pool)" and ax.get_ylabel() == "fitness (validation accuracy)"
+  assert ax.get_title() == "Surrogate fitness on mnist1d_mlp (ga)"
+  # final.png: per task, every participant's mean test accuracy (NaN seeds as 0), found ones in red
+  axes = figures["final.png"].axes
+  assert [a.get_title() for a in axes] == ["mnist1d_mlp", "digits_mlp (held out)"]
+  points = axes[0].collections[-1]
+  means = [mean_interval(np.nan_to_num(t, nan=0.0)).estimate for t in TEST["mnist1d_mlp"]]
+  np.testing.assert_allclose(points.get_offsets()[:, 0], means)
+  colors = [matplotlib.colors.to_hex(c) for c in points.get_facecolors()]  # found red, baselines blue, others grey
+  assert colors == [matplotlib.colors.to_hex(c) for c in ("tab:red", "tab:red", "tab:blue", "tab:gray")]
+  (bars,) = axes[0].containers[0].lines[2]  # the error bars span each mean's 95% interval
+  intervals = [mean_interval(np.nan_to_num(t, nan=0.0)) for t in TEST["mnist1d_mlp"]]
+  np.testing.assert_allclose([(s[0][0], s[1][0]) for s in bars.get_segments()], [(i.low, i.high) for i in intervals])
+  assert [t.get_text() for t in axes[0].get_yticklabels()] == [p["name"] for p in PARTICIPANTS]
+  assert axes[0].get_xlabel() == "test accuracy (mean, 95% interval)"
+  assert axes[0].yaxis_inverted()  # the first participant on top
+
+
+def test_the_fitness_figure_says_when_fitness_is_normalised(tmp_path, monkeypatch):
+  figures = {}
+  monkeypatch.setattr(results, "atomic_write_figure", lambda fig, path, **kw: figures.setdefault(
+      path.rsplit("/", 1)[-1], fig))
+  config = ox.search.preset("quick", family=("iris_mlp",), normalise="adam", strategy="regularized")
+  results.write_report(str(tmp_path), _result(), config)
+  (ax,) = figures["fitness.png"].axes
+  assert ax.get_ylabel() == "fitness (validation accuracy normalised: 1 = Adam, 0 = chance)"
+  assert ax.get_title() == "Surrogate fitness on mnist1d_mlp (regularized)"
+
+
+def test_a_nan_rank_correlation_leaves_nan_in_the_headline(tmp_path):
+  result = _result(None)
+  argv = ["search", "--preset", "quick", "--out", "elsewhere"]
+  results.write_results(str(tmp_path), result, CONFIG, argv=argv)
+  run = json.loads((tmp_path / "run.json").read_text())
+  assert math.isnan(run["headline"]["rank_correlation"]) and run["argv"] == argv
+
+
+def test_cli_argv_starts_from_the_closest_preset_and_sets_the_rest():
+  config = ox.search.preset("quick", particles=7, strategy="random")
+  argv = results.cli_argv(config, "runs/x")
+  assert argv[:3] == ["search", "--preset", "quick"] and argv[-2:] == ["--out", "runs/x"]
+  assert sorted(argv[3:-2]) == sorted(["--set", "particles=7", "--set", "strategy=random"])
+  config = ox.search.preset("quick", lr_grid=(0.5, 0.05))  # a non-string value: its repr
+  assert "lr_grid=[0.5, 0.05]" in results.cli_argv(config, "o")
+  for name in ox.search.PRESETS:
+    assert results.cli_argv(ox.search.PRESETS[name], "o") == ["search", "--preset", name, "--out", "o"]
