@@ -363,3 +363,30 @@ def test_nos_rules_mutate_the_decay_once_the_library_redraws(monkeypatch, parent
   monkeypatch.setattr(mutation, "mutate_decay_once", lambda *args: calls.append(args))
   mutate_decay(np.random.default_rng(0), to_numpy(parent), ROOT, 1, dataclasses.replace(SPEC, rules="nos"))
   assert len(calls) == 1
+
+
+def test_mutate_redraws_until_the_child_is_acyclic_and_another_optimizer_in_the_parents_own_space(monkeypatch):
+  """Draws closing a cycle (reported, or found by the topological sort) and draws that leave the canonical hash as
+  it was are redrawn from the parent; the child is the parent, canonical in its own space, with the one change."""
+  parent = to_numpy(G.canonical(to_numpy(G.known("nos_opt7", NOS)), NOS))
+  draws = []
+
+  def fake(rng, g, spec, what=None):
+    draws.append(spec)
+    if len(draws) == 1:
+      return None  # the draw closed a cycle
+    if len(draws) == 2:  # h1 and h2 read each other: a cycle only the topological sort sees
+      g.kind[1:3], g.inputs[1, 0], g.inputs[2, 0] = UNARY, NOS.num_operands + 2, NOS.num_operands + 1
+      return 1
+    if len(draws) == 3:
+      return 0  # no change: the same canonical hash
+    g.momentum[()] = 2
+    return 3
+
+  monkeypatch.setattr(mutation, "_mutate_once", fake)
+  child = G.mutate(0, G.known("nos_opt7", NOS), NOS)
+  assert draws == [NOS] * 4
+  assert int(child.momentum) == 2
+  for f in G.Genome._fields:
+    if f != "momentum":
+      assert np.array_equal(getattr(child, f), getattr(parent, f)), f
