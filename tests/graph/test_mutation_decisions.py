@@ -52,9 +52,10 @@ def _runs(parent, what, n, spec=SPEC, seed=0):
   """``n`` children of ``parent``, each one mutation of kind ``what`` (None: drawn), with the kinds returned. The
   parent's live nodes are computed once (each draw starts from a copy of the parent, so they are the same)."""
   rng = np.random.default_rng(seed)
-  live = mutation.active_nodes(parent, spec)
+  real = mutation.active_nodes
+  live = real(parent, spec)
   out = []
-  with mock.patch.object(mutation, "active_nodes", lambda g, s: live):
+  with mock.patch.object(mutation, "active_nodes", lambda g, s=SPEC: live if s is spec else real(g, s)):
     for _ in range(n):
       child = to_numpy(parent)
       out.append((child, _mutate_once(rng, child, spec, what=what)))
