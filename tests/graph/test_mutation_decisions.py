@@ -391,3 +391,24 @@ def test_mutate_redraws_until_the_child_is_acyclic_and_another_optimizer_in_the_
   for f in G.Genome._fields:
     if f != "momentum":
       assert np.array_equal(getattr(child, f), getattr(parent, f)), f
+
+
+def test_library_decay_validity_is_read_on_the_spaces_own_check_points(monkeypatch):
+  """a1 - a2 = 1 - 2t/T lies in [0, 1] at the 2 points t/T = 0, 1/2 of a space with ``decay_check_steps=2``, not at
+  the 100 of the default space: the same variant is kept in the one and redrawn (then the parent kept) in the other."""
+  two = dataclasses.replace(SPEC, decay_check_steps=2)
+  calls = []
+
+  def a1_minus_a2(rng, g, i, s, spec):
+    calls.append(spec)
+    g.decay_kind[i, s, 1], g.decay_binary[i, s, 1] = BINARY, SPEC.index("decay_binary", "sub")
+    g.decay_inputs[i, s, 1] = [0, 1]
+
+  monkeypatch.setattr(mutation, "mutate_decay_once", a1_minus_a2)
+  g = _decay_genome({"op": "tanh", "inputs": ["a2"]}, {"op": "id", "inputs": ["a1"]})
+  kept = to_numpy(g)
+  mutate_decay(np.random.default_rng(0), kept, ROOT, 0, two)
+  assert calls == [two] and kept.decay_kind[ROOT, 0, 1] == BINARY
+  redrawn = to_numpy(g)
+  mutate_decay(np.random.default_rng(0), redrawn, ROOT, 0, SPEC)
+  assert len(calls) == 101 and redrawn.decay_kind[ROOT, 0, 1] == UNARY
