@@ -338,15 +338,16 @@ def test_library_decay_mutation_redraws_until_valid_and_further_than_1e_4_then_k
   calls.clear()
   monkeypatch.setattr(mutation, "decay_in_range", lambda *args: False)
 
-  def vandalise(rng, g, i, s, spec):
-    calls.append(i)
-    g.decay_unary[i, s] += 1
-    g.decay_inputs[i, s] = 7
+  def vandalise(rng, g, i, s, spec):  # every draw starts from the parent's decay
+    calls.append(pack_decay(g, i, s).tolist() == pack_decay(parent, i, s).tolist())
+    g.decay_on[i, s] = 1
+    for f in ("decay_kind", "decay_unary", "decay_binary", "decay_inputs"):
+      getattr(g, f)[i, s] += 1
 
   monkeypatch.setattr(mutation, "mutate_decay_once", vandalise)
   distances = iter([1.0] * 200)
   mutate_decay(np.random.default_rng(0), g, H2, 0, SPEC)
-  assert len(calls) == 100
+  assert calls == [True] * 100
   assert all(np.array_equal(getattr(g, f), getattr(parent, f)) for f in G.genome.DECAY_FIELDS)
 
 
