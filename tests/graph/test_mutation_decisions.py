@@ -221,12 +221,12 @@ def test_a_decay_mutation_picks_a_uniform_slot_adds_a_missing_decay_else_clears_
 
 
 # ---- the decay graph -------------------------------------------------------------------------------------------------
-def _decay_runs(g, i, s, n, seed=0):
+def _decay_runs(g, i, s, n, seed=0, spec=SPEC):
   rng = np.random.default_rng(seed)
   out = []
   for _ in range(n):
     child = to_numpy(g)
-    mutate_decay_once(rng, child, i, s, SPEC)
+    mutate_decay_once(rng, child, i, s, spec)
     out.append(child)
   return out
 
@@ -270,6 +270,17 @@ def _by_kind(g, n, seed=0):
     node, kind = _decay_change(g, c, ROOT, 0)
     out.setdefault((node, kind), []).append(c)
   return out
+
+
+def test_the_decay_hidden_node_is_found_by_the_spaces_own_decay_operand_count():
+  """With 10 decay operands the hidden decay node is vertex 10 (not 14): a root reading it is mutated 50/50 with
+  its hidden node."""
+  ten = dataclasses.replace(SPEC, decay_operands=SPEC.decay_operands[:10])
+  g = to_numpy(G.from_json(_doc({"h0": {"op": "id", "inputs": ["g"]}, "root": {"op": "id", "inputs": ["h0"], "decays": {
+      "0": {"hidden": {"op": "tanh", "inputs": ["a2"]}, "root": {"op": "tanh", "inputs": ["hidden"]}}}}}), ten))
+  assert g.decay_inputs[ROOT, 0, 1, 0] == 10
+  nodes = [_decay_change(g, c, ROOT, 0)[0] for c in _decay_runs(g, ROOT, 0, 300, spec=ten)]
+  _binomial(nodes.count(0), len(nodes), 0.5)
 
 
 def test_a_decay_op_becomes_another_uniform_op():
