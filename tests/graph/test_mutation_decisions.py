@@ -82,27 +82,27 @@ def test_the_kind_is_drawn_with_mutation_probs(parent):
   assert stats.chisquare(counts, 1500 * np.asarray(SPEC.mutation_probs)).pvalue > 1e-4, counts
 
 
-@pytest.fixture(scope="module")
-def op_changes(parent):
-  return [(_changed_node(parent, child), child) for child, _ in _runs(parent, 0, 1600)]
-
-
-def test_the_node_is_uniform_over_the_live_nodes(op_changes):
+# Draws shared by several checks are made inside one test: mutmut credits a test with the functions it calls, and
+# calls made by a shared fixture count for the first test that uses it only.
+def test_an_op_mutation_picks_a_uniform_live_node_and_a_uniform_other_op(parent):
+  op_changes = [(_changed_node(parent, child), child) for child, _ in _runs(parent, 0, 1600)]
   _uniform([i for i, _ in op_changes], [TANH, ID, H2, ROOT])  # never a dead node (h3, h4)
+  _check_a_unary_op_becomes_the_identity_with_identity_prob_else_another_uniform_op(op_changes, parent)
+  _check_the_identity_becomes_a_uniform_other_op(op_changes)
+  _check_a_binary_op_becomes_another_uniform_binary_op(op_changes, parent)
 
 
-# ---- op --------------------------------------------------------------------------------------------------------------
-def test_a_unary_op_becomes_the_identity_with_identity_prob_else_another_uniform_op(op_changes, parent):
+def _check_a_unary_op_becomes_the_identity_with_identity_prob_else_another_uniform_op(op_changes, parent):
   ops = [int(c.unary[TANH]) for i, c in op_changes if i == TANH]
   _binomial(sum(op == 0 for op in ops), len(ops), SPEC.identity_prob)
   _uniform([op for op in ops if op != 0], [k for k in range(1, len(SPEC.unary)) if k != parent.unary[TANH]])
 
 
-def test_the_identity_becomes_a_uniform_other_op(op_changes):
+def _check_the_identity_becomes_a_uniform_other_op(op_changes):
   _uniform([int(c.unary[ID]) for i, c in op_changes if i == ID], range(1, len(SPEC.unary)))
 
 
-def test_a_binary_op_becomes_another_uniform_binary_op(op_changes, parent):
+def _check_a_binary_op_becomes_another_uniform_binary_op(op_changes, parent):
   for node in (H2, ROOT):
     _uniform([int(c.binary[node]) for i, c in op_changes if i == node],
              [k for k in range(len(SPEC.binary)) if k != parent.binary[node]])
@@ -120,19 +120,21 @@ def test_the_nos_op_mutation_never_draws_the_last_unary_op(parent):
 
 
 # ---- connection ------------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def rewired(parent):
-  return [(_changed_node(parent, child), child) for child, _ in _runs(parent, 1, 2000)]
+def test_a_connection_mutation_rewires_a_uniform_slot_to_a_uniform_vertex_and_the_root_keeps_a_hidden_input(parent):
+  rewired = [(_changed_node(parent, child), child) for child, _ in _runs(parent, 1, 2000)]
+  _check_a_unary_input_is_rewired_to_a_uniform_vertex_it_does_not_read(rewired, parent)
+  _check_a_binary_node_swaps_its_inputs_with_their_decays_20_percent_else_rewires_either_slot(rewired, parent)
+  _check_the_root_keeps_a_hidden_input(rewired, parent)
 
 
-def test_a_unary_input_is_rewired_to_a_uniform_vertex_it_does_not_read(rewired, parent):
+def _check_a_unary_input_is_rewired_to_a_uniform_vertex_it_does_not_read(rewired, parent):
   """Any operand or another hidden node, never the node itself or the root (the library's rules)."""
   for node in (TANH, ID):
     _uniform([int(c.inputs[node, 0]) for i, c in rewired if i == node],
              [v for v in range(N_OP + H) if v not in (N_OP + node, parent.inputs[node, 0])])
 
 
-def test_a_binary_node_swaps_its_inputs_with_their_decays_20_percent_else_rewires_either_slot(rewired, parent):
+def _check_a_binary_node_swaps_its_inputs_with_their_decays_20_percent_else_rewires_either_slot(rewired, parent):
   children = [c for i, c in rewired if i == H2]
   swapped = [c for c in children if c.inputs[H2].tolist() == parent.inputs[H2][::-1].tolist()]
   _binomial(len(swapped), len(children), 0.2)
@@ -149,7 +151,7 @@ def test_a_binary_node_swaps_its_inputs_with_their_decays_20_percent_else_rewire
       assert all(pack_decay(c, H2, s).tolist() == pack_decay(parent, H2, s).tolist() for s in (0, 1))
 
 
-def test_the_root_keeps_a_hidden_input(rewired, parent):
+def _check_the_root_keeps_a_hidden_input(rewired, parent):
   """Rewiring the root's hidden input while its other input is an operand draws a hidden node; rewiring the
   operand input may draw any vertex it does not read."""
   children = [c for i, c in rewired if i == ROOT and c.inputs[ROOT, 1] == ONE and c.inputs[ROOT, 0] != N_OP + H2]
@@ -247,7 +249,7 @@ def _decay_change(parent, child, i, s):
 def test_a_decay_mutation_picks_the_hidden_node_50_50_when_the_root_reads_it_and_changes_op_input_arity(parent):
   """Kinds 0.6 / 0.25 / 0.15 (r >= 0.4; 0.15 <= r < 0.4; r < 0.15): the root's decay here reads its hidden node;
   h2's does not, so its root is always the one mutated."""
-  changes = [_decay_change(parent, c, ROOT, 1) for c in _decay_runs(parent, ROOT, 1, 3000)]
+  changes = [_decay_change(parent, c, ROOT, 1) for c in _decay_runs(parent, ROOT, 1, 2000)]
   _binomial(sum(node == 0 for node, _ in changes), len(changes), 0.5)
   kinds = [k for _, k in changes]
   for kind, p in (("op", 0.6), ("input", 0.25), ("arity", 0.15)):
@@ -283,20 +285,23 @@ def test_the_decay_hidden_node_is_found_by_the_spaces_own_decay_operand_count():
   _binomial(nodes.count(0), len(nodes), 0.5)
 
 
-def test_a_decay_op_becomes_another_uniform_op():
-  for g, node, table, field in ((BINARY_ROOT, 1, SPEC.decay_binary, "decay_binary"),
-                                (BINARY_ROOT, 0, SPEC.decay_unary, "decay_unary"),
-                                (UNARY_ROOT, 1, SPEC.decay_unary, "decay_unary"),
-                                (UNARY_ROOT, 0, SPEC.decay_binary, "decay_binary")):
-    ops = [int(getattr(c, field)[ROOT, 0, node]) for c in _by_kind(g, 1500)[(node, "op")]]
+def _check_decay_ops(g, changes):
+  """A decay op becomes another uniform op of its node's table."""
+  for node in (0, 1):
+    field, table = (("decay_unary", SPEC.decay_unary) if g.decay_kind[ROOT, 0, node] == UNARY
+                    else ("decay_binary", SPEC.decay_binary))
+    ops = [int(getattr(c, field)[ROOT, 0, node]) for c in changes[(node, "op")]]
     _uniform(ops, [k for k in range(len(table)) if k != getattr(g, field)[ROOT, 0, node]])
 
 
-def test_a_decay_input_is_rewired_to_a_uniform_vertex_the_node_does_not_read_the_root_may_read_the_hidden_node():
-  rewired = _by_kind(UNARY_ROOT, 2000)
-  root_inputs = [int(c.decay_inputs[ROOT, 0, 1, 0]) for c in rewired[(1, "input")]]
-  _uniform(root_inputs, range(N_D))  # it read the hidden node (N_D): any operand now
-  hidden = [c.decay_inputs[ROOT, 0, 0].tolist() for c in rewired[(0, "input")]]
+def test_a_unary_decay_root_reading_a_binary_hidden_node_changes_op_input_and_arity_as_the_authors():
+  """Root tanh(hidden), hidden add(a4, a5): other ops uniform; the root rewired to any operand (it reads the hidden
+  node); the hidden node swaps its inputs 20 %, else rewires either slot 50/50 to an operand it does not read (never
+  itself); unary -> binary adds the new input left or right 50/50, binary -> unary keeps the first or second."""
+  changes = _by_kind(UNARY_ROOT, 2400)
+  _check_decay_ops(UNARY_ROOT, changes)
+  _uniform([int(c.decay_inputs[ROOT, 0, 1, 0]) for c in changes[(1, "input")]], range(N_D))
+  hidden = [c.decay_inputs[ROOT, 0, 0].tolist() for c in changes[(0, "input")]]
   swapped = [ins for ins in hidden if ins == [4, 3]]  # a5, a4 (0-based 4, 3): the inputs swapped
   _binomial(len(swapped), len(hidden), 0.2)
   first = [ins[0] for ins in hidden if ins[1] == 4 and ins != [4, 3]]
@@ -305,27 +310,27 @@ def test_a_decay_input_is_rewired_to_a_uniform_vertex_the_node_does_not_read_the
   _binomial(len(first), len(first) + len(second), 0.5)
   for values in (first, second):  # never the hidden node itself (N_D), never a vertex it reads
     _uniform(values, [v for v in range(N_D) if v not in (3, 4)])
-  unary_hidden = _by_kind(BINARY_ROOT, 2000)[(0, "input")]
-  _uniform([int(c.decay_inputs[ROOT, 0, 0, 0]) for c in unary_hidden], [v for v in range(N_D) if v != 1])
-
-
-def test_a_decay_root_that_reads_an_operand_may_be_rewired_to_the_hidden_node():
-  g = _decay_genome({"op": "tanh", "inputs": ["a2"]}, {"op": "tanh", "inputs": ["a7"]})  # hidden node unread
-  inputs = [int(c.decay_inputs[ROOT, 0, 1, 0]) for c in _by_kind(g, 2000)[(1, "input")]]
-  _uniform(inputs, [v for v in range(N_D + 1) if v != 6])
-
-
-def test_decay_arity_switches_add_an_input_left_or_right_and_drop_the_first_or_second_50_50():
-  added = _by_kind(UNARY_ROOT, 3000)[(1, "arity")]  # root tanh(hidden) -> binary
+  added = changes[(1, "arity")]  # root tanh(hidden) -> binary
   right = [c.decay_inputs[ROOT, 0, 1].tolist() for c in added if c.decay_inputs[ROOT, 0, 1, 0] == N_D]
   left = [c.decay_inputs[ROOT, 0, 1].tolist() for c in added if c.decay_inputs[ROOT, 0, 1, 1] == N_D]
   assert len(right) + len(left) == len(added)
   _binomial(len(right), len(added), 0.5)
   _uniform([r[1] for r in right] + [lf[0] for lf in left], range(N_D))
-  dropped = _by_kind(UNARY_ROOT, 3000)[(0, "arity")]  # hidden add(a4, a5) -> unary
-  kept = [c.decay_inputs[ROOT, 0, 0].tolist() for c in dropped]
+  kept = [c.decay_inputs[ROOT, 0, 0].tolist() for c in changes[(0, "arity")]]  # hidden add(a4, a5) -> unary
   assert {tuple(k) for k in kept} == {(3, 0), (4, 0)}
   _binomial(sum(k == [3, 0] for k in kept), len(kept), 0.5)
+
+
+def test_a_binary_decay_root_reading_a_unary_hidden_node_changes_its_ops_and_rewires_the_hidden_node():
+  changes = _by_kind(BINARY_ROOT, 1500)
+  _check_decay_ops(BINARY_ROOT, changes)
+  _uniform([int(c.decay_inputs[ROOT, 0, 0, 0]) for c in changes[(0, "input")]], [v for v in range(N_D) if v != 1])
+
+
+def test_a_decay_root_that_reads_an_operand_may_be_rewired_to_the_hidden_node():
+  g = _decay_genome({"op": "tanh", "inputs": ["a2"]}, {"op": "tanh", "inputs": ["a7"]})  # hidden node unread
+  inputs = [int(c.decay_inputs[ROOT, 0, 1, 0]) for c in _by_kind(g, 1200)[(1, "input")]]
+  _uniform(inputs, [v for v in range(N_D + 1) if v != 6])
 
 
 def test_library_decay_mutation_redraws_until_valid_and_further_than_1e_4_then_keeps_the_parent(monkeypatch, parent):
