@@ -429,3 +429,28 @@ def test_library_decay_validity_is_read_on_the_spaces_own_check_points(monkeypat
   redrawn = to_numpy(g)
   mutate_decay(np.random.default_rng(0), redrawn, ROOT, 0, SPEC)
   assert len(calls) == 101 and redrawn.decay_kind[ROOT, 0, 1] == UNARY
+
+
+def test_a_nos_rewiring_or_switch_changes_one_node_and_remembers_the_decay_it_drops():
+  """Under the "nos" rules a decay dropped with its input goes to ``decay_memory[node, source]``; the decays of
+  the other nodes stay as they were (every edge here has one)."""
+  decay = lambda op: {"root": {"op": op, "inputs": ["a1"]}}  # noqa: E731
+  doc = _doc({"h0": {"op": "tanh", "inputs": ["g"], "decays": {"0": decay("id")}},
+              "h1": {"op": "id", "inputs": ["v_hat"], "decays": {"0": decay("tanh")}},
+              "h2": {"op": "add", "inputs": ["h0", "h1"], "decays": {"0": decay("sigmoid"), "1": decay("erf")}},
+              "root": {"op": "mul", "inputs": ["h2", "1"], "decays": {"0": decay("atan"), "1": decay("dsoft")}}},
+             space="nos")
+  parent = to_numpy(G.from_json(doc, NOS))
+  assert parent.decay_on[[0, 1, 2, 2, 5, 5], [0, 0, 0, 1, 0, 1]].all()
+  drops = 0
+  for what in (1, 2):
+    for child, kind in _runs(parent, what, 300, NOS):
+      if kind is None:  # the draw closed a cycle
+        continue
+      i = _changed_node(parent, child)
+      for s in range(2):
+        source = int(parent.inputs[i, s])
+        if parent.decay_on[i, s] and source not in child.inputs[i, :2 if child.kind[i] == BINARY else 1]:
+          drops += 1
+          assert child.decay_memory[i, source].tolist() == pack_decay(parent, i, s).tolist()
+  assert drops > 100
