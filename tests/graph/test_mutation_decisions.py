@@ -454,3 +454,20 @@ def test_a_nos_rewiring_or_switch_changes_one_node_and_remembers_the_decay_it_dr
           drops += 1
           assert child.decay_memory[i, source].tolist() == pack_decay(parent, i, s).tolist()
   assert drops > 100
+
+
+def test_a_new_input_is_drawn_over_every_vertex_the_node_does_not_read_and_under_nos_rules_may_close_a_cycle():
+  """The authors' draw is over every vertex the node does not read: for a hidden node that includes itself and the
+  root, for the root itself (each a cycle, :data:`CYCLE`); ``hidden_only`` (the root keeping a hidden input) draws
+  other hidden nodes only; the library's rules never draw a cycle."""
+  rng = np.random.default_rng(0)
+  n_op, h = NOS.num_operands, NOS.num_hidden
+  for node, exclude, cycles in ((h, {n_op, n_op + 1}, 1), (2, {0}, 2)):
+    draws = [mutation._random_input(rng, NOS, node, exclude, False) for _ in range(3000)]
+    valid = [v for v in range(n_op + h) if v not in exclude and v != n_op + node]
+    _binomial(draws.count(mutation.CYCLE), len(draws), cycles / (len(valid) + cycles))
+    _uniform([d for d in draws if d != mutation.CYCLE], valid)
+    library = [mutation._random_input(rng, SPEC, node, exclude, False) for _ in range(300)]
+    assert set(library) == {v for v in range(N_OP + H) if v not in exclude and v != N_OP + node}
+  assert {mutation._random_input(rng, NOS, h, {n_op}, True) for _ in range(300)} == set(range(n_op + 1, n_op + h))
+  assert mutation._random_input(rng, NOS, h, set(range(n_op, n_op + h)), True) is None  # nothing left to read
