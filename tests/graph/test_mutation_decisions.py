@@ -471,3 +471,45 @@ def test_a_new_input_is_drawn_over_every_vertex_the_node_does_not_read_and_under
     assert set(library) == {v for v in range(N_OP + H) if v not in exclude and v != N_OP + node}
   assert {mutation._random_input(rng, NOS, h, {n_op}, True) for _ in range(300)} == set(range(n_op + 1, n_op + h))
   assert mutation._random_input(rng, NOS, h, set(range(n_op, n_op + h)), True) is None  # nothing left to read
+
+
+def test_a_space_with_one_momentum_type_or_schedule_keeps_it_and_with_two_always_switches(parent):
+  for field, table in (("momentum", "momentum_types"), ("schedule", "schedules")):
+    what = 3 if field == "momentum" else 5
+    entries = getattr(SPEC, table)
+    one, two = (dataclasses.replace(SPEC, **{table: entries[:n]}) for n in (1, 2))
+    assert {int(getattr(c, field)) for c, _ in _runs(parent, what, 20, one)} == {0}
+    assert {int(getattr(c, field)) for c, _ in _runs(parent, what, 20, two)} == {1}
+
+
+def test_the_root_adds_or_rewires_to_any_vertex_while_another_input_is_hidden_and_keeps_a_hidden_input():
+  """A unary root (its input is hidden) turning binary may add any vertex; a binary root reading h0 (vertex
+  ``num_operands``, the first hidden node) and an operand rewires the operand to any vertex, the hidden input to
+  another hidden node, and turning unary keeps h0."""
+  unary = to_numpy(G.from_json(_doc({"h0": {"op": "id", "inputs": ["g"]}, "root": {"op": "tanh", "inputs": ["h0"]}})))
+  added = [int(c.inputs[ROOT, 1 - list(c.inputs[ROOT]).index(N_OP)]) for c, _ in _runs(unary, 2, 1200)
+           if c.kind[ROOT] == BINARY]
+  _uniform(added, [v for v in range(N_OP + H) if v != N_OP])  # anything but h0 itself, operands included
+  binary = to_numpy(G.from_json(_doc({"h0": {"op": "id", "inputs": ["g"]}, "root": {"op": "mul", "inputs": ["h0", "1"]}})))
+  assert binary.inputs[ROOT].tolist() == [N_OP, ONE]
+  rewired = [c.inputs[ROOT].tolist() for c, _ in _runs(binary, 1, 1500) if c.inputs[ROOT].tolist() != [N_OP, ONE]]
+  _uniform([b for a, b in rewired if a == N_OP], [v for v in range(N_OP + H) if v not in (N_OP, ONE)])
+  _uniform([a for a, b in rewired if b == ONE], range(N_OP + 1, N_OP + H))
+  switched = [c.inputs[ROOT].tolist() for c, _ in _runs(binary, 2, 300) if c.kind[ROOT] == UNARY]
+  assert len(switched) > 100 and all(ins == [N_OP, 0] for ins in switched)
+
+
+def test_a_swap_moves_each_decay_with_its_input_and_a_decay_mutation_leaves_the_other_slots_decay():
+  rich = {"hidden": {"op": "tanh", "inputs": ["a5"]}, "root": {"op": "mul", "inputs": ["hidden", "a3"]}}
+  plain = {"root": {"op": "erf", "inputs": ["a2"]}}
+  g = to_numpy(G.from_json(_doc({"h0": {"op": "id", "inputs": ["g"]},
+                                 "root": {"op": "max", "inputs": ["h0", "1"], "decays": {"0": rich, "1": plain}}})))
+  slots = [pack_decay(g, ROOT, s).tolist() for s in (0, 1)]
+  assert all(part.any() for part in np.split(np.asarray(slots[0]), [1, 3, 5, 7]))  # every field non-zero: one
+  # left unswapped would show
+  swapped = [c for c, _ in _runs(g, 1, 600) if c.inputs[ROOT].tolist() == [ONE, N_OP]]
+  assert len(swapped) > 20
+  assert all([pack_decay(c, ROOT, s).tolist() for s in (1, 0)] == slots for c in swapped)
+  for c, _ in _runs(g, 4, 300):  # one slot's decay cleared or mutated, the other's as it was
+    changed = [pack_decay(c, ROOT, s).tolist() != slots[s] for s in (0, 1)]
+    assert sum(changed) <= 1, changed
