@@ -64,6 +64,15 @@ CASES = [
     ({("inputs", (1, 0)): N_OP + 2, ("kind", 3): 5},  # an unordered pair without a cycle: h1 reads h2
      [f"node h1 reads h2, {LATER}", "node h3: kind 5 is neither unary (0) nor binary (1)"]),
     ({("inputs", (1, 0)): N_OP + 2}, [f"node h1 reads h2, {LATER}"]),
+    ({("inputs", (0, 0)): N_OP + 1, ("inputs", (1, 1)): N_OP},  # h1 is unary: its second input is not read
+     [f"node h0 reads h1, {LATER}"]),
+    ({("inputs", (0, 0)): N_OP + 1, ("inputs", (1, 0)): N_OP + 5},  # vertex 29 (past h4) is no node to follow
+     [f"node h0 reads h1, {LATER}", "node h1: input 0 is vertex 29, outside 0..28 (24 operands, then h0..h4)"]),
+    ({("inputs", (0, 0)): N_OP + 1, ("inputs", (1, 0)): N_OP + 2, ("inputs", (2, 0)): N_OP + 1},  # a cycle past h0
+     [f"node h0 reads h1, {LATER}", "nodes h1 → h2 → h1 form a cycle"]),
+    ({("kind", 0): 7, ("inputs", (5, 1)): 29},  # a node with no valid kind does not stop the check of the others
+     ["node h0: kind 7 is neither unary (0) nor binary (1)",
+      "node root: input 1 is vertex 29, outside 0..28 (24 operands, then h0..h4)"]),
     # decays: decay_on is a bit; read only on the inputs a node has
     ({("decay_on", (5, 1)): 3}, ["node root: decay_on[1] is 3, not 0 or 1"]),
     ({("decay_on", (5, 1)): -1}, ["node root: decay_on[1] is -1, not 0 or 1"]),
@@ -145,6 +154,11 @@ def test_field_types_and_shapes():
   assert G.genome_faults(g._replace(kind=np.asarray(g.kind, np.float32))) == [
       "field 'kind' must hold integers, got float32"]
   assert G.genome_faults(g._replace(flip=np.asarray(g.flip, bool), kind=np.asarray(g.kind, np.uint8))) == []
+  assert G.genome_faults(g._replace(kind=np.asarray(g.kind, np.float32), flip=np.asarray(g.flip, float))) == [
+      "field 'kind' must hold integers, got float32", "field 'flip' must hold integers, got float64"]
+  huge = to_numpy(g)._replace(unary=np.asarray(g.unary, np.int64))
+  huge.unary[0] = 2**53 + 1  # named exactly (not rounded through a float)
+  assert G.genome_faults(huge) == ["node h0: unary op index 9007199254740993 is outside 0..26"]
   assert G.genome_faults(g._replace(inputs=np.zeros((6, 3), np.int32))) == [
       "field 'inputs' has shape (6, 3), expected (6, 2) (or a leading population axis) for the 'extended' space "
       "with 5 hidden nodes"]
