@@ -168,7 +168,7 @@ def test_a_unary_root_is_rewired_to_hidden_nodes_only():
 
 # ---- unary <-> binary ------------------------------------------------------------------------------------------------
 def test_unary_to_binary_adds_the_new_input_right_or_left_50_50_and_the_old_input_keeps_its_decay():
-  g = to_numpy(G.from_json(_doc({"h0": {"op": "tanh", "inputs": ["g"], "decays": {"0": {"root": {
+  g = to_numpy(G.from_json(_doc({"h0": {"op": "tanh", "inputs": ["v_hat"], "decays": {"0": {"root": {
       "op": "id", "inputs": ["a1"]}}}}, "root": {"op": "id", "inputs": ["h0"]}})))
   old, decay = int(g.inputs[0, 0]), pack_decay(g, 0, 0).tolist()
   children = [c for c, _ in _runs(g, 2, 1600) if c.kind[0] == BINARY]
@@ -513,3 +513,11 @@ def test_a_swap_moves_each_decay_with_its_input_and_a_decay_mutation_leaves_the_
   for c, _ in _runs(g, 4, 300):  # one slot's decay cleared or mutated, the other's as it was
     changed = [pack_decay(c, ROOT, s).tolist() != slots[s] for s in (0, 1)]
     assert sum(changed) <= 1, changed
+
+
+def test_the_first_unary_op_after_the_identity_also_becomes_the_identity_or_another_op():
+  g = to_numpy(G.from_json(_doc({"h0": {"op": SPEC.unary[1].name, "inputs": ["g"]},
+                                 "root": {"op": "id", "inputs": ["h0"]}})))
+  ops = [int(c.unary[0]) for c, _ in _runs(g, 0, 1000) if c.unary[0] != g.unary[0] or c.unary[ROOT] == 0]
+  _binomial(ops.count(0), len(ops), SPEC.identity_prob)
+  _uniform([op for op in ops if op != 0], range(2, len(SPEC.unary)))
