@@ -393,8 +393,8 @@ def test_mutate_redraws_until_the_child_is_acyclic_and_another_optimizer_in_the_
     draws.append(spec)
     if len(draws) == 1:
       return None  # the draw closed a cycle
-    if len(draws) == 2:  # h1 and h2 read each other: a cycle only the topological sort sees
-      g.kind[1:3], g.inputs[1, 0], g.inputs[2, 0] = UNARY, NOS.num_operands + 2, NOS.num_operands + 1
+    if len(draws) == 2:  # h0 (which the root reads) and h1 read each other: a cycle only the topological sort sees
+      g.kind[1], g.inputs[0, 0], g.inputs[1, 0] = UNARY, NOS.num_operands + 1, NOS.num_operands
       return 1
     if len(draws) == 3:
       return 0  # no change: the same canonical hash
