@@ -61,6 +61,8 @@ CASES = [
      ["nodes h0 → h1 → h0 form a cycle"]),
     ({("inputs", (0, 0)): N_OP + 1, ("kind", 1): 5},
      [f"node h0 reads h1, {LATER}", "node h1: kind 5 is neither unary (0) nor binary (1)"]),
+    ({("inputs", (0, 0)): N_OP + 1, ("kind", 1): 5, ("inputs", (1, 0)): N_OP},  # no cycle search past a bad kind
+     [f"node h0 reads h1, {LATER}", "node h1: kind 5 is neither unary (0) nor binary (1)"]),
     ({("inputs", (1, 0)): N_OP + 2, ("kind", 3): 5},  # an unordered pair without a cycle: h1 reads h2
      [f"node h1 reads h2, {LATER}", "node h3: kind 5 is neither unary (0) nor binary (1)"]),
     ({("inputs", (1, 0)): N_OP + 2}, [f"node h1 reads h2, {LATER}"]),
