@@ -211,7 +211,8 @@ def genome_faults(genome: Genome, spec: GenomeSpec = DEFAULT_SPEC) -> list[str]:
   ok = _quick_ok(flat, spec)
   for m in np.flatnonzero(~ok):
     member = Genome(*(x[m] for x in flat))
-    prefix = f"member {np.unravel_index(m, batch) if len(batch) > 1 else m}: " if batch else ""
+    where = tuple(int(k) for k in np.unravel_index(m, batch)) if len(batch) > 1 else int(m)
+    prefix = f"member {where}: " if batch else ""
     faults += [prefix + f for f in _member_faults(member, spec)]
   return faults
 
