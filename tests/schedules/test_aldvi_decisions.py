@@ -73,7 +73,7 @@ def ref_aldvi(losses, accuracies, *, rule, initial_lr, steps_per_epoch, min_lr, 
   lr = min(max(initial_lr, min_lr), max_lr)
   loss_h, acc_h, valid = [0.0] * h, [0.0] * h, [False] * h
   loss_sum = acc_sum = 0.0
-  finite_n = nonfinite_n = epoch = 0
+  finite_n = acc_n = nonfinite_n = epoch = 0
   used, cases = [], []
   for step, loss in enumerate(losses, 1):
     used.append(lr)
@@ -81,7 +81,9 @@ def ref_aldvi(losses, accuracies, *, rule, initial_lr, steps_per_epoch, min_lr, 
     if math.isfinite(loss):
       loss_sum += loss
       finite_n += 1
-      acc_sum += acc if math.isfinite(acc) else 0.0
+      if math.isfinite(acc):  # a non-finite accuracy is left out of the accuracy mean
+        acc_sum += acc
+        acc_n += 1
     else:
       nonfinite_n += 1
     if step % steps_per_epoch:
@@ -89,7 +91,7 @@ def ref_aldvi(losses, accuracies, *, rule, initial_lr, steps_per_epoch, min_lr, 
     epoch += 1
     any_finite = finite_n > 0
     loss_h = loss_h[1:] + [loss_sum / finite_n if any_finite else loss_h[-1]]
-    acc_h = acc_h[1:] + [acc_sum / finite_n if any_finite else acc_h[-1]]
+    acc_h = acc_h[1:] + [acc_sum / acc_n if acc_n else acc_h[-1]]
     valid = valid[1:] + [any_finite or valid[-1]]
     proposal, case = rule(lr, loss_h, None if accuracies is None else acc_h, valid, epoch)
     if nonfinite_n or not math.isfinite(proposal):
@@ -97,7 +99,7 @@ def ref_aldvi(losses, accuracies, *, rule, initial_lr, steps_per_epoch, min_lr, 
     lr = min(max(proposal, min_lr), max_lr)
     cases.append(case)
     loss_sum = acc_sum = 0.0
-    finite_n = nonfinite_n = 0
+    finite_n = acc_n = nonfinite_n = 0
   return np.array(used), cases
 
 
@@ -141,10 +143,11 @@ ACC_MEANS = [0.30, 0.40, 0.50, 0.5001, 0.5002, 0.45, 0.55, 0.50, 0.58, 0.52, 0.6
 def planted(with_accuracy=True):
   losses = _epochs(LOSS_MEANS)
   accs = _epochs(ACC_MEANS, jitter=0.0) if with_accuracy else None
-  # a NaN batch; an all-NaN epoch; recovery with a NaN accuracy at a finite loss (it adds 0); one more epoch
-  losses += [0.9, float("nan"), float("nan"), float("nan"), 0.8, 0.8, 0.75, 0.75]
+  # a NaN batch; an all-NaN epoch; recovery with a NaN accuracy at a finite loss (left out of the mean); an epoch
+  # whose accuracies are all NaN (it repeats the previous accuracy); one more epoch
+  losses += [0.9, float("nan"), float("nan"), float("nan"), 0.8, 0.8, 0.78, 0.78, 0.75, 0.75]
   if with_accuracy:
-    accs += [0.7, 0.7, 0.1, float("nan"), 0.71, float("nan"), 0.72, 0.72]
+    accs += [0.7, 0.7, 0.1, float("nan"), 0.71, float("nan"), float("nan"), float("inf"), 0.72, 0.72]
   return losses, accs
 
 
@@ -242,3 +245,20 @@ def test_the_rule_gets_a_fresh_key_every_epoch_and_the_state_keeps_the_split():
 
 def test_history_pushes_the_newest_epoch_last():
   np.testing.assert_array_equal(aldvi_module._push(jnp.array([1.0, 2.0, 3.0]), 4.0), [2.0, 3.0, 4.0])
+
+
+def test_a_non_finite_accuracy_is_left_out_of_the_accuracy_mean_not_averaged_in_as_zero():
+  """paper rule, α = 2, one epoch of 2 steps: accuracies [0.5, 0.5], then [0.7, NaN] (mean 0.7, not 0.35), then
+  [inf, NaN] at finite losses (no finite accuracy: it repeats 0.7). No NaN accuracy counts as divergence."""
+  tx = ox.scale_by_aldvi(0.01, steps_per_epoch=2, rule="paper", alpha=2.0, min_lr=1e-6, max_lr=1.0)
+  state = tx.init(jnp.zeros(()))
+  lrs = []
+  for acc in [0.5, 0.5, 0.7, float("nan"), float("inf"), float("nan")]:
+    _, state = tx.update(jnp.ones(()), state, value=jnp.array(1.0), accuracy=jnp.array(acc))
+    lrs.append(float(state.lr))
+  history = ox.aldvi_history(state)
+  np.testing.assert_allclose(history["accuracy"][-3:], [0.5, 0.7, 0.7], rtol=1e-6)
+  assert not history["diverged"].any()
+  np.testing.assert_allclose(lrs[3], 0.01 * (1 + 2.0 * 0.2), rtol=1e-5)  # |0.7 - 0.5|
+  np.testing.assert_allclose(lrs[5], lrs[3], rtol=1e-6)  # |0.7 - 0.7| = 0
+  assert int(state.num_accuracy) == 0 and int(state.num_finite) == 0  # reset at the boundary
