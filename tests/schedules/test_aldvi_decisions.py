@@ -262,3 +262,20 @@ def test_a_non_finite_accuracy_is_left_out_of_the_accuracy_mean_not_averaged_in_
   np.testing.assert_allclose(lrs[3], 0.01 * (1 + 2.0 * 0.2), rtol=1e-5)  # |0.7 - 0.5|
   np.testing.assert_allclose(lrs[5], lrs[3], rtol=1e-6)  # |0.7 - 0.7| = 0
   assert int(state.num_accuracy) == 0 and int(state.num_finite) == 0  # reset at the boundary
+
+
+@pytest.mark.parametrize("rule, kwargs, reference", [
+    ("paper", {}, ref_paper),  # α = 1, σ = 0
+    ("trend", {}, ref_trend),
+    ("phased", {"total_epochs": 15}, lambda *a: ref_phased(*a, total_epochs=15)),
+])
+def test_the_defaults_are_the_signatures(rule, kwargs, reference):
+  """Nothing but the rule (and phased's total_epochs): divergence_cut 0.5, bounds [η₀/1000, 10 η₀], 8 epochs of
+  history, the rule's own defaults; the planted sequence stays inside the default bounds."""
+  losses, accs = planted()
+  expected, _ = ref_aldvi(losses, accs, rule=reference, initial_lr=0.01, steps_per_epoch=SPE, min_lr=1e-5, max_lr=0.1,
+                          divergence_cut=0.5, history_size=8)
+  got = run_aldvi(losses, accs, initial_lr=0.01, steps_per_epoch=SPE, rule=rule, **kwargs)
+  np.testing.assert_allclose(got, expected, rtol=2e-5)
+  assert expected.min() > 2 * 1e-5 and expected.max() < 0.1 / 2  # not saturated
+  assert ox.aldvi_history(ox.scale_by_aldvi(0.01, SPE).init(jnp.zeros(())))["loss"].shape == (8,)

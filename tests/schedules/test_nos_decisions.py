@@ -61,3 +61,15 @@ def test_an_unknown_schedule_is_refused_with_the_known_names(bad):
   known = "nos_lr0, nos_lr1, nos_lr2, nos_lr3, nos_lr4, nos_lr5, nos_lr6, nos_lr7, nos_lr8, nos_lr2_search"
   with pytest.raises(InputError, match=re.escape(f"Unknown evolved schedule {bad!r}: use 0..8 or one of {known}.") + "$"):
     ox.nos_schedule(bad, 1.0, 10)
+
+
+def test_a_float_step_count_gives_the_integer_steps_value_in_the_default_float_dtype():
+  """Under x64 the multiplier is computed in float64 whatever the count's dtype: a float32 count of step t gives the
+  authors' value at t to float64 precision, as an int count does."""
+  total = 90
+  with jax.enable_x64(True):
+    schedule = ox.nos_schedule(3, 0.02, total)
+    as_float = np.asarray(jax.vmap(schedule)(jnp.arange(total, dtype=jnp.float32)))
+    assert as_float.dtype == np.float64
+  ref = nos_final.EvolvedLRSchedules(total, 6, 0.02, 12, type=3)
+  np.testing.assert_allclose(as_float[1:], ref.formula[1:], rtol=1e-12)
