@@ -12,6 +12,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import optix_evo as ox
@@ -279,3 +280,138 @@ def test_the_defaults_are_the_signatures(rule, kwargs, reference):
   np.testing.assert_allclose(got, expected, rtol=2e-5)
   assert expected.min() > 2 * 1e-5 and expected.max() < 0.1 / 2  # not saturated
   assert ox.aldvi_history(ox.scale_by_aldvi(0.01, SPE).init(jnp.zeros(())))["loss"].shape == (8,)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The trend rule's thresholds, each at its boundary (binary fractions, so the relative changes are exact)
+
+
+def _trend_case(losses, accuracies, **kwargs):
+  """The trend rule's factor on one history, and the transcription's case and factor."""
+  n = len(losses)
+  history = ox.AldviHistory(loss=jnp.asarray(losses, jnp.float32),
+                            accuracy=None if accuracies is None else jnp.asarray(accuracies, jnp.float32),
+                            lr=jnp.full(n, 0.1, jnp.float32), valid=jnp.ones(n, bool), epoch=jnp.array(n))
+  got = float(ox.schedules.trend_rule(**kwargs)(jnp.float32(0.1), history, jax.random.PRNGKey(0))) / 0.1
+  expected, case = ref_trend(0.1, list(losses), accuracies, [True] * n, n, **kwargs)
+  return got, expected / 0.1, case
+
+
+@pytest.mark.parametrize("losses, accuracies, kwargs, case, factor", [
+    # divergence is r > rise: r == rise is a small rise (keep)
+    ([1.0, 1.5], None, dict(rise=0.5, tol=0.125), "keep", 1.0),
+    ([1.0, 1.75], None, dict(rise=0.5, tol=0.125), "divergence", 0.5),
+    # stagnation is |r| <= tol and |ΔA| <= accuracy_tol, both ends included
+    ([1.0, 1.125], None, dict(tol=0.125, rise=0.5, alpha=0.25), "stagnation", 1.25),
+    ([1.0, 1.0], [0.5, 0.75], dict(accuracy_tol=0.25, alpha=0.25), "stagnation", 1.25),
+    # progress is r < -tol or ΔA > accuracy_tol, both strict
+    ([1.0, 0.875], [0.5, 0.25], dict(tol=0.125, rise=0.5, accuracy_tol=0.125), "keep", 1.0),
+    ([1.0, 1.25], [0.5, 0.75], dict(tol=0.125, rise=0.5, accuracy_tol=0.25), "keep", 1.0),
+    ([1.0, 1.25], [0.5, 0.875], dict(tol=0.125, rise=0.5, accuracy_tol=0.25, decay=0.75), "progress", 0.75),
+    # oscillation needs moves larger than tol: three moves of exactly ±tol, then a fall, are progress
+    ([1.0, 1.5, 0.75, 1.125, 0.28125], None, dict(tol=0.5, rise=1.0, decay=0.75), "progress", 0.75),
+    ([1.0, 1.5625, 0.75, 1.25, 0.28125], None, dict(tol=0.5, rise=1.0, alpha=0.25), "oscillation", 1.25),
+])
+def test_each_trend_threshold_at_its_boundary(losses, accuracies, kwargs, case, factor):
+  got, expected, ref_case = _trend_case(losses, accuracies, **kwargs)
+  assert ref_case == case and expected == pytest.approx(factor, rel=1e-12)
+  assert got == pytest.approx(factor, rel=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Hyperparameters may be traced; the state's dtypes do not depend on the x64 flag
+
+
+def test_alpha_initial_lr_bounds_and_total_epochs_may_be_traced():
+  """The rules and scale_by_aldvi check only static numbers: traced ones (vmap over α, η₀, T) build and run."""
+  history = ox.AldviHistory(loss=jnp.array([1.0, 0.5]), accuracy=jnp.array([0.5, 0.75]), lr=jnp.array([0.1, 0.1]),
+                            valid=jnp.array([True, True]), epoch=jnp.array(2))
+  key, lr = jax.random.PRNGKey(0), jnp.float32(0.1)
+  alphas = jnp.array([0.5, 2.0])
+  paper = jax.vmap(lambda a: ox.schedules.paper_rule(alpha=a, sigma=a * 0)(lr, history, key))(alphas)
+  np.testing.assert_allclose(paper, 0.1 * (1 + np.array([0.5, 2.0]) * 0.25), rtol=1e-6)
+  trend = jax.vmap(lambda a: ox.schedules.trend_rule(alpha=a)(lr, history, key))(alphas)
+  np.testing.assert_allclose(trend, [0.099, 0.099], rtol=1e-6)  # progress: × decay whatever α
+  phased = jax.jit(lambda t: ox.schedules.phased_rule(t)(lr, history, key))(10)
+  assert float(phased) == pytest.approx(0.1 * 0.99 ** 2, rel=1e-6)  # epoch 2 < round(0.3 × 10): early gain 2
+
+  def first_lrs(initial_lr):
+    tx = ox.scale_by_aldvi(initial_lr, 1, rule="paper", min_lr=1e-6)
+    state = tx.init(jnp.zeros(()))
+    _, state = tx.update(jnp.ones(()), state, value=1.0)
+    return state.lr
+
+  np.testing.assert_allclose(jax.vmap(first_lrs)(jnp.array([0.01, 0.2])), [0.01, 0.2], rtol=1e-6)
+  np.testing.assert_allclose(jax.vmap(lambda m: ox.scale_by_aldvi(0.5, 1, max_lr=m).init(jnp.zeros(())).lr)(
+      jnp.array([0.1, 1.0])), [0.1, 0.5], rtol=1e-6)
+
+
+def test_the_state_keeps_its_dtypes_with_x64_on_and_updates_keep_theirs():
+  """η, sums and histories float32, counters int32, flags bool, whether x64 is on or not, before and after updates
+  fed Python floats (float64 under x64); the scaled update keeps the update's dtype (bfloat16 here)."""
+  expected = dict(count=jnp.int32, lr=jnp.float32, loss_sum=jnp.float32, accuracy_sum=jnp.float32,
+                  num_finite=jnp.int32, num_accuracy=jnp.int32, num_nonfinite=jnp.int32, loss_history=jnp.float32,
+                  accuracy_history=jnp.float32, lr_history=jnp.float32, valid=jnp.bool_, diverged_history=jnp.bool_,
+                  epoch=jnp.int32)
+  with jax.enable_x64(True):
+    for rule, kwargs in [("paper", dict(sigma=0.01)), ("trend", {}), ("phased", dict(total_epochs=4))]:
+      for with_accuracy in (True, False):
+        tx = ox.scale_by_aldvi(0.1, 1, rule=rule, **kwargs)
+        states = [tx.init(jnp.zeros(2, jnp.bfloat16))]
+        for loss in (1.0, 0.5, float("nan")):
+          updates, state = tx.update(jnp.ones(2, jnp.bfloat16), states[-1], value=loss,
+                                     accuracy=0.5 if with_accuracy else None)
+          assert updates.dtype == jnp.bfloat16
+          states.append(state)
+        for state in states:
+          assert {name: getattr(state, name).dtype for name in expected} == expected, (rule, with_accuracy)
+
+
+@pytest.mark.parametrize("rule, kwargs", [("paper", dict(sigma=0.01)), ("trend", {}), ("phased", dict(total_epochs=4)),
+                                          ("phased", dict(total_epochs=4, inner="paper", sigma=0.01))])
+def test_every_rule_proposes_in_the_learning_rates_dtype_with_x64_on(rule, kwargs):
+  with jax.enable_x64(True):
+    history = ox.AldviHistory(loss=jnp.array([1.0, 1.5, 0.5], jnp.float32), accuracy=jnp.array([0.5, 0.25, 0.75],
+                              jnp.float32), lr=jnp.full(3, 0.1, jnp.float32), valid=jnp.ones(3, bool),
+                              epoch=jnp.array(3, jnp.int32))
+    assert ox.make_aldvi_rule(rule, **kwargs)(jnp.float32(0.1), history, jax.random.PRNGKey(0)).dtype == jnp.float32
+
+
+def test_phased_scales_the_inner_rules_stochastic_proposal_with_the_key_it_is_given():
+  """phased(inner=paper with σ): η (f(η)/η)^g, where f sees the same key as phased (so the noise is the seed's)."""
+  history = ox.AldviHistory(loss=jnp.array([1.0, 0.5]), accuracy=jnp.array([0.5, 0.75]), lr=jnp.array([0.1, 0.1]),
+                            valid=jnp.array([True, True]), epoch=jnp.array(1))
+  key = jax.random.PRNGKey(3)
+  inner = float(ox.schedules.paper_rule(alpha=1.0, sigma=0.01)(jnp.float32(0.1), history, key))
+  phased = ox.schedules.phased_rule(10, inner="paper", alpha=1.0, sigma=0.01)
+  assert float(phased(jnp.float32(0.1), history, key)) == pytest.approx(0.1 * (inner / 0.1) ** 2, rel=1e-5)
+  assert inner != pytest.approx(0.1 * 1.25, rel=1e-4)  # the noise moved it
+
+
+def test_the_default_seed_is_0_and_aldvi_defaults_to_the_trend_rule():
+  def lrs(**kwargs):
+    tx = ox.scale_by_aldvi(0.1, 1, rule="paper", sigma=0.01, min_lr=1e-6, **kwargs)
+    state, out = tx.init(jnp.zeros(())), []
+    for loss, acc in [(1.0, 0.5), (0.9, 0.6), (0.8, 0.65)]:
+      _, state = tx.update(jnp.ones(()), state, value=loss, accuracy=acc)
+      out.append(float(state.lr))
+    return out
+
+  assert lrs() == lrs(seed=0) and lrs() != lrs(seed=1)
+  params = jnp.ones(2)
+  by_default, trend = ox.aldvi(optax.sgd, 0.1, 1), ox.aldvi(optax.sgd, 0.1, 1, rule="trend", alpha=0.1)
+  states = [by_default.init(params), trend.init(params)]
+  for loss in (1.0, 1.0, 2.0, 1.9):  # stagnation, then a divergence, then progress
+    states = [tx.update(params, s, params, value=loss)[1] for tx, s in zip((by_default, trend), states)]
+  assert float(ox.current_lr(states[0])) == float(ox.current_lr(states[1])) == pytest.approx(0.1 * 1.1 * 0.5 * 0.99)
+
+
+def test_an_all_nan_epoch_early_in_the_run_keeps_the_history_filled():
+  """All-NaN epochs at epochs 2 and 4 (of 8 slots): they repeat the last metrics and stay valid, so the epochs after
+  them compare with them (not 'first')."""
+  losses = _epochs([2.0, float("nan"), 1.5, float("nan"), 1.0, 1.02, 0.5], jitter=0.0)
+  for rule, reference in [("trend", ref_trend), ("paper", ref_paper)]:
+    expected, cases = ref_aldvi(losses, None, rule=reference, initial_lr=0.01, steps_per_epoch=SPE, **BOUNDS)
+    got = run_aldvi(losses, None, initial_lr=0.01, steps_per_epoch=SPE, rule=rule, **BOUNDS)
+    np.testing.assert_allclose(got, expected, rtol=2e-5, err_msg=rule)
+  assert cases[:1] == ["paper"] and len(set(np.round(expected, 9))) >= 4
