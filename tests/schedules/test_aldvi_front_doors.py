@@ -132,6 +132,9 @@ def test_aldvi_refuses_what_is_not_an_optimizer_constructor():
            "optax.sgd(lr, momentum=0.9)); aldvi builds it with learning rate 1 and sets the rate itself (a built "
            "optimizer's own learning rate would multiply it).")
   _refused(ValueError, built, lambda: ox.aldvi(optax.sgd(0.1), 0.1, steps_per_epoch=2))
+  # a built wrapper that is not a GradientTransformation but has an update method (not a class): the same reason
+  _refused(ValueError, built, lambda: ox.aldvi(optax.MultiSteps(optax.sgd(0.1), 2), 0.1, steps_per_epoch=2))
+  assert ox.aldvi(optax.sgd, 0.1, steps_per_epoch=2).init(jnp.zeros(1)) is not None  # a constructor is fine
 
 
 def test_the_state_lookup_counts_the_aldvi_states():
