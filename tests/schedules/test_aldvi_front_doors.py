@@ -144,3 +144,12 @@ def test_the_state_lookup_counts_the_aldvi_states():
   _refused(ValueError, "Expected exactly one ALDVI state inside the optimizer state, found 2.",
            lambda: ox.aldvi_history((one, one)))
   assert ox.aldvi_state((optax.EmptyState(), one)) is one
+
+
+def test_an_update_without_a_batch_loss_is_refused_with_the_fix():
+  tx = ox.scale_by_aldvi(0.1, 2)
+  message = ("scale_by_aldvi got no batch loss: call update(..., value=loss[, accuracy=accuracy]) "
+             "(optix_evo.training.fit passes both; a wrapper that is a plain optax.GradientTransformation, "
+             "such as optax.MultiSteps(...).gradient_transformation() inside optax.chain, drops them).")
+  _refused(ValueError, message, lambda: tx.update(jnp.ones(1), tx.init(jnp.zeros(1))))
+  _refused(ValueError, message, lambda: tx.update(jnp.ones(1), tx.init(jnp.zeros(1)), accuracy=0.5))
