@@ -415,3 +415,28 @@ def test_an_all_nan_epoch_early_in_the_run_keeps_the_history_filled():
     got = run_aldvi(losses, None, initial_lr=0.01, steps_per_epoch=SPE, rule=rule, **BOUNDS)
     np.testing.assert_allclose(got, expected, rtol=2e-5, err_msg=rule)
   assert cases[:1] == ["paper"] and len(set(np.round(expected, 9))) >= 4
+
+
+def test_aldvi_passes_every_option_to_scale_by_aldvi():
+  """aldvi(base, η₀, spe, rule, **options) is chain(base(1), scale_by_aldvi(η₀, spe, rule, **options)): α = 3 and
+  max_lr = 0.12 both act (0.1 (1 + 3 × 0.1) = 0.13, capped at 0.12; the defaults would give 0.11)."""
+  tx = ox.aldvi(optax.sgd, 0.1, 1, "paper", alpha=3.0, max_lr=0.12)
+  params = jnp.zeros(())
+  state = tx.init(params)
+  for acc in (0.5, 0.6):
+    _, state = tx.update(jnp.ones(()), state, params, value=1.0, accuracy=acc)
+  assert float(ox.current_lr(state)) == pytest.approx(0.12, rel=1e-6)
+
+
+def test_aldvi_history_is_the_state_named_for_logging():
+  """The docstring's example: one epoch per step, 3 slots, losses 2 then NaN (an all-NaN epoch)."""
+  tx = ox.scale_by_aldvi(0.1, steps_per_epoch=1, history_size=3)
+  state = tx.init(jnp.zeros(1))
+  for loss, acc in [(2.0, 0.25), (float("nan"), 0.5)]:
+    _, state = tx.update(jnp.ones(1), state, value=jnp.array(loss), accuracy=acc)
+  history = ox.aldvi_history(state)
+  assert sorted(history) == ["accuracy", "diverged", "loss", "lr", "valid"]
+  expected = dict(loss=[0.0, 2.0, 2.0], accuracy=[0.0, 0.25, 0.25], lr=[0.0, 0.1, 0.1], valid=[False, True, True],
+                  diverged=[False, False, True])
+  for name, values in expected.items():
+    np.testing.assert_allclose(np.asarray(history[name], np.float64), values, rtol=1e-6, err_msg=name)
