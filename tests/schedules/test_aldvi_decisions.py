@@ -440,3 +440,14 @@ def test_aldvi_history_is_the_state_named_for_logging():
                   diverged=[False, False, True])
   for name, values in expected.items():
     np.testing.assert_allclose(np.asarray(history[name], np.float64), values, rtol=1e-6, err_msg=name)
+
+
+def test_the_paper_noise_is_sigma_times_the_standard_normal_drawn_from_the_rules_key():
+  """ε_t = σ · N(0, 1) drawn with the key the rule is given (so a seed fixes the run): added, not subtracted."""
+  rule = ox.schedules.paper_rule(alpha=2.0, sigma=0.01)
+  history = ox.AldviHistory(loss=jnp.array([1.0, 0.8]), accuracy=jnp.array([0.5, 0.6]), lr=jnp.array([0.1, 0.1]),
+                            valid=jnp.array([True, True]), epoch=jnp.array(2))
+  for seed in range(3):
+    key = jax.random.PRNGKey(seed)
+    draw = float(jax.random.normal(key, (), jnp.float32))
+    assert float(rule(jnp.float32(0.1), history, key)) == pytest.approx(0.12 + 0.01 * draw, rel=1e-6)
