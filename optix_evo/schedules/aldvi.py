@@ -35,11 +35,13 @@ _TINY = 1e-12
 class AldviHistory(NamedTuple):
   """What a rule sees at an epoch boundary: the last ``history_size`` epochs, oldest first, most recent last.
 
-  An epoch whose batch losses were all non-finite repeats the previous epoch's metrics (a rule never sees NaN/inf).
+  An epoch whose batch losses were all non-finite repeats the previous epoch's metrics, and one without a finite
+  accuracy at a finite loss repeats the previous accuracy (a rule never sees NaN/inf).
 
   Attributes:
     loss: ``[H]`` epoch-mean training loss (over the finite batch losses).
-    accuracy: ``[H]`` epoch-mean accuracy, or ``None`` when the task has none (regression).
+    accuracy: ``[H]`` epoch-mean accuracy (over the finite accuracies at finite batch losses), or ``None`` when the
+      task has none (regression).
     lr: ``[H]`` the learning rate used during each of those epochs.
     valid: ``[H]`` bool, ``False`` for slots not yet filled.
     epoch: the number of completed epochs (int32; the next η is used for epoch index ``epoch``).
@@ -56,7 +58,7 @@ class AldviHistory(NamedTuple):
   """
 
   loss: jax.Array  # [H] epoch-mean training loss (over the finite batch losses)
-  accuracy: jax.Array | None  # [H] epoch-mean accuracy, or None when the task has none (regression)
+  accuracy: jax.Array | None  # [H] epoch-mean finite accuracy, or None when the task has none (regression)
   lr: jax.Array  # [H] learning rate used during each of those epochs
   valid: jax.Array  # [H] bool, False for slots not yet filled
   epoch: jax.Array  # int32, number of completed epochs (the next η is used for epoch index ``epoch``)
@@ -73,8 +75,9 @@ class ScaleByAldviState(NamedTuple):
     count: the number of steps taken (int32).
     lr: the learning rate of the current epoch.
     loss_sum: the sum of this epoch's finite batch losses.
-    accuracy_sum: the sum of this epoch's accuracies at those steps.
+    accuracy_sum: the sum of this epoch's finite accuracies at those steps.
     num_finite: the number of finite batch losses this epoch (int32).
+    num_accuracy: the number of those steps whose accuracy was finite too (int32): the accuracy mean's count.
     num_nonfinite: the number of non-finite batch losses this epoch (int32).
     loss_history: ``[H]`` as :attr:`AldviHistory.loss`.
     accuracy_history: ``[H]`` as :attr:`AldviHistory.accuracy` (zeros when there is no accuracy).
@@ -95,8 +98,9 @@ class ScaleByAldviState(NamedTuple):
   count: jax.Array  # int32, steps taken
   lr: jax.Array  # learning rate of the current epoch
   loss_sum: jax.Array  # sum of this epoch's finite batch losses
-  accuracy_sum: jax.Array  # sum of this epoch's accuracies at those steps
+  accuracy_sum: jax.Array  # sum of this epoch's finite accuracies at those steps
   num_finite: jax.Array  # int32, finite batch losses this epoch
+  num_accuracy: jax.Array  # int32, those steps whose accuracy was finite too
   num_nonfinite: jax.Array  # int32, non-finite batch losses this epoch
   loss_history: jax.Array  # [H] as AldviHistory.loss
   accuracy_history: jax.Array  # [H] as AldviHistory.accuracy (zeros when there is no accuracy)
@@ -389,6 +393,11 @@ def scale_by_aldvi(
   :math:`\eta \leftarrow \operatorname{clip}(f(\eta, \text{history}, \text{key}), \text{min\_lr},
   \text{max\_lr})`. An epoch with a non-finite batch loss skips ``f`` and sets η ← η · ``divergence_cut``.
 
+  A non-finite loss is left out of the epoch's mean loss (and its step's accuracy out of the mean accuracy). A
+  non-finite ``accuracy`` at a finite loss (e.g. 0/0 on an empty batch) is not divergence: it is left out of the mean
+  accuracy, which averages the finite ones (``state.num_accuracy`` counts them); an epoch without any repeats the
+  previous epoch's accuracy (0 before the first). It is neither averaged in as 0 nor allowed to make η NaN.
+
   η lives in the state: ``initial_lr`` only seeds it at ``init`` (so under ``optax.inject_hyperparams`` a changed
   ``initial_lr`` does not change the step; the rule does).
 
@@ -459,6 +468,7 @@ def scale_by_aldvi(
         loss_sum=jnp.zeros((), jnp.float32),
         accuracy_sum=jnp.zeros((), jnp.float32),
         num_finite=jnp.zeros((), jnp.int32),
+        num_accuracy=jnp.zeros((), jnp.int32),
         num_nonfinite=jnp.zeros((), jnp.int32),
         loss_history=zeros,
         accuracy_history=zeros,
@@ -473,7 +483,9 @@ def scale_by_aldvi(
     any_finite = state.num_finite > 0
     denominator = jnp.maximum(state.num_finite, 1).astype(jnp.float32)
     loss = jnp.where(any_finite, state.loss_sum / denominator, state.loss_history[-1])
-    accuracy = jnp.where(any_finite, state.accuracy_sum / denominator, state.accuracy_history[-1])
+    any_accuracy = state.num_accuracy > 0
+    accuracy = jnp.where(any_accuracy, state.accuracy_sum / jnp.maximum(state.num_accuracy, 1).astype(jnp.float32),
+                         state.accuracy_history[-1])
     diverged = state.num_nonfinite > 0
     epoch = state.epoch + 1
     history = AldviHistory(
@@ -491,6 +503,7 @@ def scale_by_aldvi(
         loss_sum=jnp.zeros_like(state.loss_sum),
         accuracy_sum=jnp.zeros_like(state.accuracy_sum),
         num_finite=jnp.zeros_like(state.num_finite),
+        num_accuracy=jnp.zeros_like(state.num_accuracy),
         num_nonfinite=jnp.zeros_like(state.num_nonfinite),
         loss_history=history.loss,
         accuracy_history=history.accuracy,
@@ -512,11 +525,13 @@ def scale_by_aldvi(
     loss = jnp.asarray(loss, jnp.float32)
     finite = jnp.isfinite(loss)
     step_accuracy = jnp.zeros((), jnp.float32) if accuracy is None else jnp.asarray(accuracy, jnp.float32)
+    counted = finite & jnp.isfinite(step_accuracy)
     state = state._replace(
         count=state.count + 1,
         loss_sum=state.loss_sum + jnp.where(finite, loss, 0.0),
-        accuracy_sum=state.accuracy_sum + jnp.where(finite & jnp.isfinite(step_accuracy), step_accuracy, 0.0),
+        accuracy_sum=state.accuracy_sum + jnp.where(counted, step_accuracy, 0.0),
         num_finite=state.num_finite + finite.astype(jnp.int32),
+        num_accuracy=state.num_accuracy + counted.astype(jnp.int32),
         num_nonfinite=state.num_nonfinite + (~finite).astype(jnp.int32),
     )
     boundary = state.count % steps_per_epoch == 0

@@ -1,0 +1,131 @@
+"""The walk-forward evaluation's strategies and front doors (optix_evo/schedules/walk_forward.py), without compiling a
+walk-forward run: each strategy's learning rate against the formula its docstring states, the optimizer each one
+builds against the same thing built by hand, and the exact refusals."""
+
+import math
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optix_evo as ox
+from optix_evo.models.mlp import MLP
+from optix_evo.schedules.walk_forward import STRATEGIES, make_strategy, make_walk_forward
+
+LR = 0.01
+
+
+def _refused(message, build):
+  with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+    build()
+
+
+def _sgd_steps(tx, losses):
+  """The step sizes an optimizer takes on a gradient of ones (the update's negative), fed ``loss=``."""
+  params = jnp.zeros(())
+  state, steps = tx.init(params), []
+  for loss in losses:
+    updates, state = tx.update(jnp.ones(()), state, params, loss=jnp.float32(loss))
+    steps.append(-float(updates))
+  return np.array(steps), state
+
+
+def test_the_strategy_names():
+  assert STRATEGIES == ("constant", "step", "cosine", "plateau", "aldvi_paper", "aldvi_trend", "aldvi_phased")
+
+
+def test_step_divides_by_ten_after_each_third_of_the_run():
+  step = make_strategy("step", LR)
+  got = [float(step.lr_of(None, s, 90)) for s in (0, 29, 30, 59, 60, 89)]
+  np.testing.assert_allclose(got, [LR, LR, LR / 10, LR / 10, LR / 100, LR / 100], rtol=1e-6)
+  np.testing.assert_allclose([float(step.lr_of(None, s, 2)) for s in (0, 1)], [LR, LR / 10], rtol=1e-6)  # ≥ 1 step
+
+
+def test_cosine_decays_to_one_percent_and_constant_stays():
+  cosine, constant = make_strategy("cosine", LR), make_strategy("constant", LR)
+  for s in (0, 25, 50, 99, 100, 150):
+    expected = LR * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, 100) / 100)))
+    assert float(cosine.lr_of(None, s, 100)) == pytest.approx(expected, rel=1e-5)
+    assert float(constant.lr_of(None, s, 100)) == pytest.approx(LR, rel=1e-7)
+
+
+@pytest.mark.parametrize("name", ["constant", "step", "cosine"])
+def test_a_schedule_strategy_steps_over_steps_per_epoch_times_epochs(name):
+  """make(seed, steps_per_epoch=2, total_epochs=3) is base(schedule over 6 steps): the steps equal lr_of(t, 6)."""
+  strategy = make_strategy(name, LR, base=optax.sgd)
+  steps, _ = _sgd_steps(strategy.make(0, 2, 3), [1.0] * 6)
+  np.testing.assert_allclose(steps, [float(strategy.lr_of(None, t, 6)) for t in range(6)], rtol=1e-6)
+
+
+def test_plateau_halves_after_two_epochs_without_improvement_down_to_one_percent():
+  """reduce_on_plateau on the epoch-mean loss (accumulation over steps_per_epoch): factor 0.5, patience 2, floor
+  1 %; the same as optax's with those settings, and lr_of reads the rate it uses."""
+  strategy = make_strategy("plateau", LR, base=optax.sgd)
+  losses = [1.0, 1.0] + [2.0] * 40  # 21 epochs of 2 steps, none better than the first
+  steps, state = _sgd_steps(strategy.make(0, 2, 21), losses)
+  reference = optax.chain(optax.sgd(LR), optax.contrib.reduce_on_plateau(factor=0.5, patience=2, accumulation_size=2,
+                                                                          min_scale=0.01))
+  params, ref_state, ref_steps = jnp.zeros(()), None, []
+  ref_state = reference.init(params)
+  for loss in losses:
+    updates, ref_state = reference.update(jnp.ones(()), ref_state, params, value=jnp.float32(loss))
+    ref_steps.append(-float(updates))
+  np.testing.assert_allclose(steps, ref_steps, rtol=1e-6)
+  assert steps[0] == pytest.approx(LR) and steps[-1] == pytest.approx(LR * 0.01, rel=1e-5)  # the floor
+  assert sorted(set(np.round(steps / LR, 6)), reverse=True)[:3] == [1.0, 0.5, 0.25]  # halved each time
+  assert float(strategy.lr_of(state, 42, 42)) == pytest.approx(LR * 0.01, rel=1e-5)
+
+
+@pytest.mark.parametrize("name, rule, kwargs", [("aldvi_paper", "paper", dict(sigma=0.001, alpha=2.0)),
+                                                ("aldvi_trend", "trend", {}), ("aldvi_phased", "phased", {})])
+def test_an_aldvi_strategy_is_aldvi_with_that_rule_the_seed_and_the_runs_epochs(name, rule, kwargs):
+  strategy = make_strategy(name, LR, base=optax.sgd, **kwargs)
+  extra = {"total_epochs": 4} if rule == "phased" else {}
+  by_hand = ox.aldvi(optax.sgd, LR, 2, rule, seed=5, **extra, **kwargs)
+  losses = [1.0, 1.0, 0.8, 0.8, 0.9, 0.9, 0.5, 0.5]
+  steps, state = _sgd_steps(strategy.make(5, 2, 4), losses)
+  params, ref_state, ref_steps = jnp.zeros(()), by_hand.init(jnp.zeros(())), []
+  for loss in losses:
+    updates, ref_state = by_hand.update(jnp.ones(()), ref_state, params, value=jnp.float32(loss))
+    ref_steps.append(-float(updates))
+  np.testing.assert_allclose(steps, ref_steps, rtol=1e-6)
+  assert len(set(np.round(steps, 8))) >= 3  # η moved
+  assert float(strategy.lr_of(state, 8, 8)) == float(ox.current_lr(ref_state))
+
+
+def test_unknown_strategies_and_misplaced_options_are_refused_with_the_names():
+  _refused("Unknown strategy 'adam'. Known strategies: constant, step, cosine, plateau, aldvi_paper, aldvi_trend, "
+           "aldvi_phased.", lambda: make_strategy("adam", LR))
+  _refused("Options ['alpha', 'sigma'] only apply to the aldvi_* strategies, not 'plateau'.",
+           lambda: make_strategy("plateau", LR, sigma=0.1, alpha=1.0))
+  make_strategy("aldvi_trend", LR, alpha=0.2)  # the options of an aldvi_* strategy
+
+
+SETUP = dict(length=40, lags=4, train_size=16, test_size=4, epochs=1, batch_size=8)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(mode="random"), "Unknown mode 'random'. Known modes: sequential, refit."),
+    (dict(lags=0), "lags, train_size, test_size, epochs and batch_size must be >= 1, got 0, 16, 4, 1, 8."),
+    (dict(train_size=0), "lags, train_size, test_size, epochs and batch_size must be >= 1, got 4, 0, 4, 1, 8."),
+    (dict(test_size=0), "lags, train_size, test_size, epochs and batch_size must be >= 1, got 4, 16, 0, 1, 8."),
+    (dict(epochs=0), "lags, train_size, test_size, epochs and batch_size must be >= 1, got 4, 16, 4, 0, 8."),
+    (dict(batch_size=0), "lags, train_size, test_size, epochs and batch_size must be >= 1, got 4, 16, 4, 1, 0."),
+    (dict(length=23), "a series of 23 points is too short for lags=4 + train_size=16 + test_size=4 = 24 points; use a "
+                      "longer series or smaller sizes."),
+])
+def test_make_walk_forward_refuses_bad_settings_before_compiling(change, message):
+  _refused(message, lambda: make_walk_forward(MLP(outputs=1), make_strategy("constant", LR), **(SETUP | change)))
+
+
+def test_the_smallest_settings_are_accepted_and_evaluate_checks_the_series_first():
+  make_walk_forward(MLP(outputs=1), make_strategy("constant", LR), length=3, lags=1, train_size=1, test_size=1,
+                    epochs=1, batch_size=1, mode="refit")
+  evaluate = make_walk_forward(MLP(outputs=1), make_strategy("constant", LR), **SETUP)
+  _refused("this evaluator was built for series of 40 points, got 39.", lambda: evaluate(np.ones(39), [0]))
+  series = np.ones(40)
+  series[[3, 17]] = [np.nan, np.inf]
+  _refused("the series has 2 NaN or infinite value(s) (at positions [3, 17]); drop or fill them first "
+           "(read_csv_series(..., dropna=True) drops them).", lambda: evaluate(series, [0]))
