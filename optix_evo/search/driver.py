@@ -272,9 +272,11 @@ class Search:
   def start_compiling(self) -> list[str]:
     """Starts compiling the programs of :meth:`pending_tasks` at once, each in a background thread
     (:meth:`~optix_evo.search.Evaluator.start_compiling`), when there are several: their compilations overlap where
-    cores are free. Returns the tasks started."""
+    cores are free. Returns the tasks started. Not across processes (``jax.distributed``): a program's warm-up run
+    in a background thread would interleave its collectives with the main thread's in a different order on each
+    process."""
     tasks = self.pending_tasks()
-    if len(tasks) < 2:
+    if len(tasks) < 2 or jax.process_count() > 1:
       return []
     return [t for t in tasks if self.evaluator(t).start_compiling() is not None]
 
