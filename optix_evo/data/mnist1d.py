@@ -14,6 +14,7 @@ import tempfile
 
 import numpy as np
 
+from optix_evo.compilation import default_cache_dir
 from optix_evo.data.datasets import Split, split_arrays
 
 LENGTH = 40  # samples per signal
@@ -36,8 +37,7 @@ def data_cache_dir() -> str | None:
     return None
   if folder:
     return os.path.abspath(folder)
-  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-  return os.path.join(base, "optix_evo", "data")
+  return os.path.join(os.path.dirname(default_cache_dir()), "data")  # beside the compilation cache
 
 
 def _read_cached(path: str, num_samples: int) -> tuple[np.ndarray, np.ndarray] | None:

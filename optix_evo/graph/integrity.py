@@ -168,7 +168,8 @@ def _numeric_fn(spec: GenomeSpec, steps: int, warmup: int):
       return ok, jnp.max(jnp.abs(probe_us)), jnp.max(jnp.abs(probe_us[0] - probe_us[1])), losses, losses_before
 
     size = pop.kind.shape[0]
-    out = (jnp.zeros(size, bool), jnp.zeros(size), jnp.zeros(size), jnp.zeros((size, 2, n_lr)), jnp.zeros((size, 2, n_lr)))
+    out = (jnp.zeros(size, bool), jnp.zeros(size), jnp.zeros(size), jnp.zeros((size, 2, n_lr)),
+           jnp.zeros((size, 2, n_lr)))
 
     def body(i, out):
       values = per_genome(jax.tree.map(lambda x: x[i], pop))

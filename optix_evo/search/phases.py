@@ -238,8 +238,7 @@ def generation_step(state: SearchState, config: SearchConfig, strategy: Strategy
       for t in per_task:
         per_task[t][i] = again.per_task[t]["normalised"][j]
   population = ga.stack(members)
-  zero_rejected = pool and protocol.rules == "nos"
-  if zero_rejected:  # NOS L1504–1509: a pool member the probes rejected ranks at 0 (and is not retried)
+  if pool and protocol.rules == "nos":  # NOS L1504–1509: a pool member the probes rejected ranks at 0 (no retry)
     fitness = np.where(rejected, 0.0, fitness)
   for i, member in enumerate(members):
     records.append(describe(member, stage="surrogate", generation=gen, task=label,
