@@ -1,6 +1,7 @@
 """Search speed per CPU-minute: where an interpreted training step's time goes, and the targets side by side.
 
     python benchmarks/search_speed.py [--quick] [--device cpu|gpu] [--repeats 3] [--skip-quick-preset]
+        [--sections targets,decomposition,populations] [--out FILE.md]
 
 Everything is measured in one process, side by side (interleaved repeats, the minimum kept), in process CPU seconds
 (``time.process_time``: all threads, so a 2-device program is charged both cores; the machine is shared) and wall
@@ -18,9 +19,14 @@ the ``"vmap"`` loop with ``strategy="select"``, is the one measured as ``vmap/se
    (e) ``optix-evo search --preset quick`` cold and warm (a fresh process each; skipped with ``--skip-quick-preset``).
 2. **Decomposition** of one step (MNIST-1D MLP, one device, a scanned ``fit``): the interpreter's strategies, node
    count, in-step decay graphs vs precomputed tables, the divergence flag, the schedule tables, the loop around the
-   model (the evaluator's epochs and validation) and the data permutation.
+   model (the evaluator's epochs and validation) and the data permutation; then target (d)'s 102k-parameter MLP: the
+   flat layout's fixed cost (the one-node sgd genome vs optax.sgd) and the cost of each active node at that size.
 3. **Populations** of 1, 8, 24 and 64 random genomes, 1 and 2 devices, ``map/switch`` vs ``vmap/select``, on the
    MNIST-1D MLP, the digits MLP and the NOS ConvNet (``--quick``: the MNIST-1D MLP, sizes 1, 8 and 24, fewer steps).
+   On CPU the ``vmap/select`` layouts run a tenth of the steps (both optimizers alike: the ratio is per step).
+
+``--sections`` runs a subset (a full CPU run takes hours on 2 cores: split it, e.g. ``--sections populations --out
+benchmarks/results/search_speed_populations.md``); each section is written as soon as it is measured.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ if __name__ == "__main__":
   _parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
   _parser.add_argument("--repeats", type=int, default=3)
   _parser.add_argument("--skip-quick-preset", action="store_true", help="leave out 1(e): two quick searches")
+  _parser.add_argument("--sections", default="targets,decomposition,populations",
+                       help="comma-separated subset of targets,decomposition,populations (a long run split in parts)")
   _parser.add_argument("--out", default=None)
   _parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny sizes: does it run at all
   ARGS = _parser.parse_args()
@@ -210,16 +218,22 @@ def target_c(size, repeats):
                 "c_rate_gflop_per_cpu_s": rate / 1e9}
 
 
-def target_d(size, repeats):
+def _mlp_102k(steps: int):
+  """``(train(optimizer, key) -> params, number of parameters)``: the 102k-parameter MLP on the digits, scanned fit."""
   task = get_task("digits_mlp")
   model = models.MLP(hidden=(256, 320), outputs=10)
   params = model.init(jax.random.key(0), task.train.x[:1])
   loss_fn = classification_loss(model.apply)
-  n_params = sum(p.size for p in jax.tree.leaves(params))
-  steps = size["steps"]
 
   def train(opt, key):
     return fit(loss_fn, params, opt, task.train, key, steps=steps, batch_size=64).params
+
+  return train, sum(p.size for p in jax.tree.leaves(params))
+
+
+def target_d(size, repeats):
+  steps = size["steps"]
+  train, n_params = _mlp_102k(steps)
 
   key, genome = jax.random.key(1), graph.known("adam")
   optax_prog = jax.jit(lambda k: train(optax.adam(1e-3), k))
@@ -352,17 +366,53 @@ def decomposition(size, repeats):
   return rows, {"decomposition_us": {k: 1e6 * v[0] / steps for k, v in t.items()}}
 
 
+def decomposition_d(size, repeats):
+  """Target (d)'s 102k-parameter MLP step decomposed: the fixed cost of the flat layout (one node: the sgd genome vs
+  optax.sgd), the cost of each active node, the divergence flag."""
+  steps = size["steps"]
+  train, n_params = _mlp_102k(steps)
+  key = jax.random.key(1)
+  progs = {
+      "optax.adam": (jax.jit(lambda g, k: train(optax.adam(1e-3), k)), graph.known("adam")),
+      "adam genome (as in (d))": (jax.jit(lambda g, k: train(graph.interpret(g, 1e-3), k)), graph.known("adam")),
+      "… without the divergence flag (check_finite=False)": (
+          jax.jit(lambda g, k: train(graph.interpret(g, 1e-3, check_finite=False), k)), graph.known("adam")),
+      "optax.sgd": (jax.jit(lambda g, k: train(optax.sgd(1e-3), k)), graph.known("sgd")),
+      "sgd genome, one node (check_finite=False)": (
+          jax.jit(lambda g, k: train(graph.interpret(g, 1e-3, check_finite=False), k)), graph.known("sgd")),
+  }
+  for k in (1, 6):
+    progs[f"chain of {k} active node(s) (check_finite=False)"] = (
+        jax.jit(lambda g, k: train(graph.interpret(g, 1e-3, check_finite=False), k)), _chain(k))
+  t = _timed({k: (lambda p=p, g=g: p(g, key)) for k, (p, g) in progs.items()}, repeats)
+  base = t["optax.adam"][0]
+  rows = [f"| {k} | {1e6 * v[0] / steps:.0f} | {v[0] / base:.2f}× |" for k, v in t.items()]
+  per_node = (t["chain of 6 active node(s) (check_finite=False)"][0]
+              - t["chain of 1 active node(s) (check_finite=False)"][0]) / 5 / steps
+  layout = (t["sgd genome, one node (check_finite=False)"][0] - t["optax.sgd"][0]) / steps
+  rows += [f"| each active node (chain of 6 − chain of 1, per node) | {1e6 * per_node:.1f} | "
+           f"{per_node / (base / steps):.2f}× |",
+           f"| the flat layout and one node (sgd genome − optax.sgd) | {1e6 * layout:.1f} | "
+           f"{layout / (base / steps):.2f}× |"]
+  return rows, {"decomposition_d_us": {k: 1e6 * v[0] / steps for k, v in t.items()}, "d_params": n_params}
+
+
 # -- 3. populations --------------------------------------------------------------------------------------------------
 
-def populations(size, repeats, loops):
+def populations(size, repeats, progress):
+  """``progress(rows, figures)`` after each task and layout (a long run interrupted keeps what it measured). On CPU
+  the ``vmap/select`` layouts run a tenth of the steps (every op of every node computed: tens of times a genome's
+  work); the ratio is per step, both optimizers running the same steps."""
   rows, figures = [], {}
   for name in size["pop_tasks"]:
     task = get_task(name)
-    steps = size["cnn_steps"] if "cnn" in name else size["steps"]
-    budget = Budget(steps=steps, horizon=steps, warmup=steps // 10, epoch=steps)
     for devices, loop in size["layouts"]:
         if devices > jax.device_count():
           continue
+        steps = size["cnn_pop_steps"] if "cnn" in name else size["steps"]
+        if loop == "vmap" and jax.default_backend() == "cpu":
+          steps = max(steps // 10, 4)
+        budget = Budget(steps=steps, horizon=steps, warmup=steps // 10, epoch=steps)
         batch = max(devices * 8, 16)
         interp = Evaluator(task, max_steps=steps, batch=batch, mesh=_mesh(devices), population_loop=loop)
         adam = Evaluator(task, max_steps=steps, batch=batch, mesh=_mesh(devices), population_loop=loop,
@@ -380,16 +430,17 @@ def populations(size, repeats, loops):
           figures[f"{name}_{devices}dev_{loop}_{n}"] = r
           rows.append(f"| {name} | {n} | {devices} | {loop}/{'switch' if loop == 'map' else 'select'} | "
                       f"{t[f'interp {n}'][0]:.2f} | {t[f'adam {n}'][0]:.2f} | {r:.2f}× | {ran} / {n * steps} |")
+        progress(rows, figures)
   return rows, figures
 
 
 SIZES = {
-    "quick": {"steps": 200, "runs": 8, "cnn_steps": 40, "cnn_runs": 8, "sizes": (1, 8, 24),
+    "quick": {"steps": 200, "runs": 8, "cnn_steps": 40, "cnn_runs": 8, "cnn_pop_steps": 40, "sizes": (1, 8, 24),
               "pop_tasks": ("mnist1d_mlp",), "exported": ("adam", "random 3"),
               "layouts": ((1, "map"), (2, "map"), (2, "vmap"))},
-    "smoke": {"steps": 20, "runs": 2, "cnn_steps": 4, "cnn_runs": 2, "sizes": (1, 3), "pop_tasks": ("digits_mlp",),
+    "smoke": {"steps": 20, "runs": 2, "cnn_steps": 4, "cnn_runs": 2, "cnn_pop_steps": 4, "sizes": (1, 3), "pop_tasks": ("digits_mlp",),
               "exported": ("adam",), "layouts": ((2, "map"),)},
-    "full": {"steps": 400, "runs": 16, "cnn_steps": 200, "cnn_runs": 64, "sizes": (1, 8, 24, 64),
+    "full": {"steps": 400, "runs": 16, "cnn_steps": 200, "cnn_runs": 64, "cnn_pop_steps": 40, "sizes": (1, 8, 24, 64),
              "pop_tasks": ("mnist1d_mlp", "digits_mlp", "digits_cnn"),
              "exported": ("adam", "nos_opt9", "random 3", "random 5"),
              "layouts": ((1, "map"), (1, "vmap"), (2, "map"), (2, "vmap"))},
@@ -400,11 +451,17 @@ def main() -> None:
   args = ARGS
   size_name = "smoke" if args.smoke else "quick" if args.quick else "full"
   size = SIZES[size_name]
-  loops = ("map", "vmap")
   load = os.getloadavg()[0]
+  sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+  unknown = sorted(set(sections) - {"targets", "decomposition", "populations"})
+  if unknown or not sections:
+    print(f"search_speed.py: error: --sections takes targets, decomposition, populations (got {args.sections!r})",
+          file=sys.stderr)
+    sys.exit(2)
   command = "python benchmarks/search_speed.py" + (" --quick" if args.quick else "") + \
       (f" --device {args.device}" if args.device != "cpu" else "") + f" --repeats {args.repeats}" + \
-      (" --skip-quick-preset" if args.skip_quick_preset else "")
+      (" --skip-quick-preset" if args.skip_quick_preset else "") + \
+      (f" --sections {','.join(sections)}" if len(sections) < 3 else "") + (f" --out {args.out}" if args.out else "")
   devices = jax.devices()
   lines = ["# Search speed per CPU-minute", "",
            f"{platform.machine()}, {os.cpu_count()} cores, {len(devices)} {devices[0].platform} device(s), jax "
@@ -424,34 +481,48 @@ def main() -> None:
       json.dump(figures, f, indent=2)
     return text
 
-  lines += ["## 1. Targets, side by side", "", "| figure | CPU s | reference CPU s | ratio | target |",
-            "|---|---|---|---|---|"]
-  for fn in (lambda: targets_a_b(size, args.repeats, "map"), lambda: target_c(size, args.repeats),
-             lambda: target_d(size, args.repeats)):
-    rows, numbers = fn()
+  if "targets" in sections:
+    lines += ["## 1. Targets, side by side", "", "| figure | CPU s | reference CPU s | ratio | target |",
+              "|---|---|---|---|---|"]
+    for fn in (lambda: targets_a_b(size, args.repeats, "map"), lambda: target_c(size, args.repeats),
+               lambda: target_d(size, args.repeats)):
+      rows, numbers = fn()
+      lines += rows
+      figures.update(numbers)
+      write()
+    if not args.skip_quick_preset:
+      rows, numbers = target_e()
+      lines += rows
+      figures.update(numbers)
+    lines += ["", "swats and adadecay vs the closest optax: `benchmarks/results/zoo_step.md`.", ""]
+  if "decomposition" in sections:
+    lines += ["## 2. One step decomposed (MNIST-1D MLP, 1 device, scanned fit)", "",
+              "| what | µs per step | × optax.adam's step |", "|---|---|---|"]
+    rows, numbers = decomposition(size, args.repeats)
     lines += rows
     figures.update(numbers)
     write()
-  if not args.skip_quick_preset:
-    rows, numbers = target_e()
+    lines += ["", "### 2b. Target (d)'s 102k-parameter MLP step decomposed (1 device, scanned fit)", "",
+              "| what | µs per step | × optax.adam's step |", "|---|---|---|"]
+    rows, numbers = decomposition_d(size, args.repeats)
     lines += rows
     figures.update(numbers)
-  lines += ["", "swats and adadecay vs the closest optax: `benchmarks/results/zoo_step.md`.", "",
-            "## 2. One step decomposed (MNIST-1D MLP, 1 device, scanned fit)", "",
-            "| what | µs per step | × optax.adam's step |", "|---|---|---|"]
-  rows, numbers = decomposition(size, args.repeats)
-  lines += rows
-  figures.update(numbers)
-  write()
-  lines += ["", "## 3. Populations of random genomes vs optax.adam in the same layout", "",
-            "Batch of the evaluator: max(8 × devices, 16) runs per call (the search's). `map/switch`: runs one after "
-            "another on each device, one branch per op (the CPU default); `vmap/select`: runs vmapped, every op "
-            "computed and selected (the GPU/TPU default).", "",
-            "| task | runs | devices | loop/strategy | genomes CPU s | optax.adam CPU s | ratio | steps ran |",
-            "|---|---|---|---|---|---|---|---|"]
-  rows, numbers = populations(size, args.repeats, loops)
-  lines += rows
-  figures.update(numbers)
+    write()
+  if "populations" in sections:
+    lines += ["", "## 3. Populations of random genomes vs optax.adam in the same layout", "",
+              "Batch of the evaluator: max(8 × devices, 16) runs per call (the search's). `map/switch`: runs one "
+              "after another on each device, one branch per op (the CPU default); `vmap/select`: runs vmapped, every "
+              "op computed and selected (the GPU/TPU default; on CPU a tenth of the steps).", "",
+              "| task | runs | devices | loop/strategy | genomes CPU s | optax.adam CPU s | ratio | steps ran |",
+              "|---|---|---|---|---|---|---|---|"]
+    header = len(lines)
+
+    def progress(rows, numbers):
+      lines[header:] = rows
+      figures.update(numbers)
+      write()
+
+    populations(size, args.repeats, progress)
   lines += ["", f"Total {time.perf_counter() - start:.0f} s; load average at the end: {os.getloadavg()[0]:.1f}."]
   print(write(final=True))
 
