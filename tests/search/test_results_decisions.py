@@ -194,3 +194,15 @@ def test_cli_argv_starts_from_the_closest_preset_and_sets_the_rest():
   assert "lr_grid=[0.5, 0.05]" in results.cli_argv(config, "o")
   for name in ox.search.PRESETS:
     assert results.cli_argv(ox.search.PRESETS[name], "o") == ["search", "--preset", name, "--out", "o"]
+
+
+def test_the_validation_column_counts_a_seed_without_a_finite_epoch_as_0_not_as_worst():
+  """A seed that diverged before its first validation keeps best_valid = WORST (-1): the column shows an accuracy,
+  so that seed counts as 0 (as the test column counts a NaN seed), never as -1."""
+  result = _result()
+  table = result.final["tasks"]["mnist1d_mlp"]
+  table["valid"] = [[0.9, ox.search.WORST, 0.6], [ox.search.WORST] * 3, [0.7, 0.8, 0.9], [0.5, 0.25, NAN]]
+  rows = {r.split(" | ")[0].strip("| *"): r.split(" | ") for r in results.final_table(result, "mnist1d_mlp", (0.1,))[2:]}
+  assert rows["found #1"][3] == "0.5000"  # (0.9 + 0 + 0.6) / 3, not (0.9 - 1 + 0.6) / 3 = 0.1667
+  assert rows["found #2"][3] == "0.0000"  # every seed diverged at once: 0, not -1
+  assert rows["adam"][3] == "0.8000" and rows["nos_opt9"][3] == "0.2500"  # a NaN seed counts as 0 too
