@@ -1,0 +1,173 @@
+"""The evaluator's decisions on planted runs: which epoch's test accuracy is reported, what ends a run and what it
+counts as (divergent, stopped), the last partial epoch, what a probe (validate=False) reports, and that each run's
+outcome lands in its own row across padding and batches.
+
+A fake task plants every number: its one parameter ``e`` counts the steps (the planted optimizer adds the run's peak
+learning rate each step), and its data are tables indexed by ``e``: the training loss and accuracy of each step, the
+validation and test accuracy of each evaluation, and steps whose gradient is NaN (a non-finite update at a finite
+loss). One small program per table, compiled in about a second."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from optix_evo import graph
+from optix_evo.data import Dataset
+from optix_evo.search.evaluate import WORST, Budget, Evaluator, population_mesh, train_run
+from optix_evo.search.protocol import seed_keys
+from optix_evo.tasks import Task
+
+NAN = float("nan")
+S = 16  # table length: steps done 0 .. 15
+
+
+@jax.custom_jvp
+def _gradient_tag(e, grad):  # value 0, derivative `grad` (NaN planted at a finite loss)
+  del grad
+  return 0.0 * e
+
+
+@_gradient_tag.defjvp
+def _gradient_tag_jvp(primals, tangents):
+  e, grad = primals
+  return 0.0 * e, grad * tangents[0]
+
+
+def _loss_fn(params, x, y):
+  del y
+  e = params["e"]
+  i = jnp.clip(jnp.round(jax.lax.stop_gradient(e)), 0, S - 1).astype(jnp.int32)
+  row = x[0]  # [4, S]: the part's accuracy table, the training loss, the NaN-gradient steps
+  loss = row[1, i] + _gradient_tag(e, row[2, i])
+  return loss, {"accuracy": row[0, i]}
+
+
+def _task(train_accuracy=(0.5,) * S, loss=(1.0,) * S, valid=(0.5,) * S, test=(0.5,) * S, nan_grad=(0.0,) * S):
+  """Tables by the number of steps done: ``train_accuracy``/``loss``/``nan_grad`` of the step taken with ``e`` steps
+  done, ``valid``/``test`` of an evaluation after ``e`` steps."""
+  def part(acc, n, lo=loss, ng=nan_grad):
+    rows = np.stack([np.asarray(acc, np.float32), np.asarray(lo, np.float32), np.asarray(ng, np.float32)])
+    return Dataset(np.broadcast_to(rows, (n, 3, S)).copy(), np.zeros(n, np.int32))
+  return Task("planted", lambda key: {"e": jnp.float32(0)}, _loss_fn, part(train_accuracy, 4), part(valid, 2),
+              part(test, 2), batch_size=2)
+
+
+def _counter(genome, learning_rate, momentum, factors):
+  """Adds the run's peak learning rate to ``e`` each step (plus the planted gradient, 0 or NaN)."""
+  del genome, momentum, factors
+
+  def update(grads, state, params=None):
+    del params
+    return jax.tree.map(lambda g: learning_rate.peak + g, grads), state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def _run(task, budget, *, lr=1.0, validate=True):
+  """train_run of one run, jitted (the fields of Outcome, as Python numbers)."""
+  tables = (jnp.zeros((S, graph.DEFAULT_SPEC.num_nodes, 2)), jnp.full(S, lr, jnp.float32), jnp.zeros(S))
+  data = {f"{p}_{f}": jnp.asarray(getattr(getattr(task, p), f)) for p in ("train", "valid", "test") for f in "xy"}
+  fn = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, "switch", make_optimizer=_counter))
+  out = fn(graph.known("adam"), jax.random.PRNGKey(0), tables, budget, data, validate=validate,
+           order=jnp.zeros((S, 4), jnp.int32))
+  names = ("best_valid", "test", "train_accuracy", "steps_run", "diverged", "stopped", "best_train")
+  return {n: v.item() for n, v in zip(names, out)}
+
+
+def _b(steps, epoch, **kw):
+  return Budget(steps=steps, horizon=S, warmup=0, epoch=epoch, **kw)
+
+
+def test_the_test_accuracy_is_the_one_at_the_first_epoch_with_the_best_validation_accuracy():
+  # evaluations after 2, 4, 6, 8 steps: validation 0.5, 0.8, 0.6, 0.8 (a tie later), test 0.1, 0.2, 0.3, 0.4
+  valid, test = np.zeros(S), np.zeros(S)
+  valid[[2, 4, 6, 8]] = [0.5, 0.8, 0.6, 0.8]
+  test[[2, 4, 6, 8]] = [0.1, 0.2, 0.3, 0.4]
+  out = _run(_task(valid=valid, test=test), _b(8, 2))
+  assert out["best_valid"] == pytest.approx(0.8) and out["test"] == pytest.approx(0.2)  # not the last, not the max
+  assert (out["steps_run"], out["diverged"], out["stopped"]) == (8, False, False)
+
+
+def test_an_accuracy_of_0_is_a_validation_epoch_not_worst():
+  out = _run(_task(valid=np.zeros(S), test=np.full(S, 0.25)), _b(4, 2))
+  assert out["best_valid"] == 0.0 and out["test"] == 0.25  # 0 > WORST: the first epoch counts, its test is read
+
+
+def test_a_non_finite_loss_ends_the_run_as_divergent_and_its_epoch_does_not_count():
+  valid, test, loss = np.full(S, 0.3), np.full(S, 0.1), np.ones(S)
+  valid[4:], test[4:] = 0.9, 0.7  # better from step 4 on, but the loss of the step taken at 5 steps done is NaN
+  loss[5] = NAN
+  out = _run(_task(valid=valid, test=test, loss=loss), _b(12, 2))
+  assert out["diverged"] and not out["stopped"]
+  assert out["steps_run"] == 6  # the epoch of steps 4 and 5 ran to its end, then the run stopped
+  assert out["best_valid"] == pytest.approx(0.9) and out["test"] == pytest.approx(0.7)  # the epoch at 4 steps counts
+  loss[1] = NAN  # in the first epoch: no finite epoch at all
+  out = _run(_task(valid=valid, test=test, loss=loss), _b(12, 2))
+  assert out["diverged"] and out["steps_run"] == 2 and out["best_valid"] == WORST and np.isnan(out["test"])
+
+
+def test_a_non_finite_update_at_a_finite_loss_is_divergence_too():
+  valid = np.full(S, 0.4)
+  valid[6:] = 0.9
+  nan_grad = np.zeros(S)
+  nan_grad[4] = 1.0  # the step at 4 steps done makes e NaN: the parameters are non-finite from then on
+  nan_grad = np.where(nan_grad > 0, NAN, 0.0)
+  out = _run(_task(valid=valid, nan_grad=nan_grad), _b(12, 3))
+  assert out["diverged"] and out["steps_run"] == 6 and out["best_valid"] == pytest.approx(0.4)
+
+
+def test_the_early_stop_rule_reads_each_epochs_mean_training_accuracy_from_check_after_on():
+  acc = np.array([0.1, 0.3, 0.1, 0.3, 0.6, 0.6] + [0.9] * (S - 6))  # epochs of 2 steps: means 0.2, 0.2, 0.6, 0.9...
+  task = _task(train_accuracy=acc)
+  out = _run(task, _b(12, 2, min_accuracy=0.25, check_after=1))  # epoch 0 (0.2) is not checked, epoch 1 (0.2) is
+  assert out["stopped"] and not out["diverged"] and out["steps_run"] == 4
+  assert out["train_accuracy"] == pytest.approx(0.2) and out["best_train"] == pytest.approx(0.2)
+  out = _run(task, _b(12, 2, min_accuracy=0.2, check_after=0))  # 0.2 is not below 0.2
+  assert not out["stopped"] and out["steps_run"] == 12 and out["best_train"] == pytest.approx(0.9)
+  out = _run(task, _b(12, 2, min_accuracy=0.25, check_after=2))  # epoch 2 (0.6) passes: runs to the end
+  assert not out["stopped"] and out["steps_run"] == 12
+  out = _run(task, _b(12, 2, min_accuracy=0.25, check_after=0))  # epoch 0 is checked: stopped after it
+  assert out["stopped"] and out["steps_run"] == 2
+
+
+def test_the_last_partial_epoch_is_trained_validated_and_averaged_over_its_own_steps():
+  acc = np.array([0.2, 0.2, 0.2, 0.4, 0.4, 0.4, 0.9] + [0.0] * (S - 7))
+  valid, test = np.zeros(S), np.zeros(S)
+  valid[[3, 6, 7]] = [0.5, 0.6, 0.8]
+  test[[3, 6, 7]] = [0.1, 0.2, 0.3]
+  out = _run(_task(train_accuracy=acc, valid=valid, test=test), _b(7, 3))  # epochs of 3, 3, 1 steps
+  assert out["steps_run"] == 7 and out["train_accuracy"] == pytest.approx(0.9)  # the 1-step epoch's own mean
+  assert out["best_valid"] == pytest.approx(0.8) and out["test"] == pytest.approx(0.3)  # validated after step 7
+  assert out["best_train"] == pytest.approx(0.9)
+
+
+def test_a_run_without_validation_reports_worst_and_nan_but_trains_alike():
+  acc = np.linspace(0.1, 0.8, S)
+  task = _task(train_accuracy=acc, valid=np.full(S, 0.9), test=np.full(S, 0.9))
+  probe, full = _run(task, _b(8, 4), validate=False), _run(task, _b(8, 4))
+  assert probe["best_valid"] == WORST and np.isnan(probe["test"])
+  assert full["best_valid"] == pytest.approx(0.9) and full["test"] == pytest.approx(0.9)
+  for field in ("train_accuracy", "steps_run", "diverged", "stopped", "best_train"):
+    assert probe[field] == full[field]
+
+
+def test_each_run_gets_its_own_outcome_across_padding_devices_and_batches():
+  """The peak learning rate sets how many table entries a step advances: runs with rates 1, 2, 3 read different
+  planted outcomes. 5 runs in batches of 4 over 2 devices (the second batch padded): every row is its own run's."""
+  valid = np.arange(S, dtype=np.float32) / 100  # validation after e steps done: e / 100
+  test = 1 - valid
+  task = _task(valid=valid, test=test, train_accuracy=valid)
+  ev = Evaluator(task, max_steps=4, batch=4, mesh=population_mesh(jax.devices()[:2]), make_optimizer=_counter)
+  rates = np.array([1.0, 2.0, 3.0, 1.0, 2.0], np.float32)
+  genomes = graph.stack([graph.known("adam")] * 5)
+  out = ev(genomes, seed_keys(0, 5), rates, Budget(steps=4, horizon=5, warmup=0, epoch=2))
+  e = 4 * rates  # steps done at the last evaluation (the best: validation rises with e)
+  np.testing.assert_allclose(out.best_valid, e / 100, atol=1e-6)
+  np.testing.assert_allclose(out.test, 1 - e / 100, atol=1e-6)
+  np.testing.assert_allclose(out.train_accuracy, (4 * rates - rates) / 100 - rates / 200, atol=1e-6)
+  assert out.steps_run.tolist() == [4] * 5 and not out.diverged.any() and not out.stopped.any()
+  assert out.best_train_accuracy is not None and out.best_valid.shape == (5,)
