@@ -206,3 +206,129 @@ def test_the_validation_column_counts_a_seed_without_a_finite_epoch_as_0_not_as_
   assert rows["found #1"][3] == "0.5000"  # (0.9 + 0 + 0.6) / 3, not (0.9 - 1 + 0.6) / 3 = 0.1667
   assert rows["found #2"][3] == "0.0000"  # every seed diverged at once: 0, not -1
   assert rows["adam"][3] == "0.8000" and rows["nos_opt9"][3] == "0.2500"  # a NaN seed counts as 0 too
+
+
+GOLDEN_CONFIG = dict(seed=3, final_steps=300, final_seeds=4, surrogate_steps=150, family=("iris_mlp",),
+                     stages=(ox.search.Stage(120, 2, 4), ox.search.Stage(240, 3, 2)))
+GOLDEN = """# Neural optimizer search on `mnist1d_mlp` (seed 3, ga)
+
+## Verdict
+
+The verdict is about **found #1**, the first of the hall of fame: the candidate with the best mean validation fitness \
+in the last elimination stage (240 steps × 3 seeds), chosen before the final comparison so that the test set does not \
+pick it. The final tables below are sorted by test accuracy, where another finalist can come first.
+
+On `mnist1d_mlp` (search task) the best found optimizer (found #1, `u = sign(m)`) **beats** adam (both tuned on the \
+same grid): test accuracy difference +0.0300, 95% interval [+0.0052, +0.0548] over 3 paired seeds.
+On `digits_mlp` (held-out task, never seen by the search) the best found optimizer (found #1, `u = sign(m)`) **ties** \
+adam (both tuned on the same grid): test accuracy difference -0.0467, 95% interval [-0.1339, +0.0406] over 3 paired \
+seeds.
+
+Over the 1 held-out tasks, Holm–Bonferroni corrected (α = 0.05): the best found optimizer beats adam on 0, loses on 1 \
+(digits_mlp), ties on 0.
+
+Surrogate vs elimination stage 1, Spearman rank correlation over 10 candidates: **0.700** (bootstrap 95% interval \
+[0.200, 0.900]); it meets the target of 0.5. Stage 1 trains 120 steps × 2 seeds against the surrogate's 150 × 1.
+
+Strategy `ga`; fitness on `mnist1d_mlp`, `iris_mlp`; warm start: the first population seeded with adam. Found \
+programs are simplified (dead and redundant nodes removed) before they are compared; the equations are the programs \
+that ran.
+
+Wall time 200.0 s over 2 session(s): compilation and tracing 50.0 s (25%; 7 programs compiled, 3 loaded from the \
+persistent cache), training and the rest 150.0 s.
+
+## Final comparison on `mnist1d_mlp` (search task)
+
+Every optimizer trained 300 steps at each peak learning rate of [1.0, 0.1, 0.01, 0.001] with 4 seeds (the same seeds \
+for all); the rate with the best mean validation accuracy is kept, and the test accuracy at each run's best validation \
+epoch is reported. † The chosen rate is at an edge of the grid: a wider grid might raise that optimizer's score.
+
+| optimizer | kind | tuned lr | validation | test accuracy (95% interval) | divergent seeds |
+|---|---|---|---|---|---|
+| **found #1** | found | 1† | 0.8000 | 0.6400 [0.5903, 0.6897] | 0 |
+| adam | baseline | 0.001† | 0.8000 | 0.6100 [0.5852, 0.6348] | 0 |
+| nos_opt9 | reference | 0.01 | 0.8000 | 0.5100 [0.4852, 0.5348] | 2 |
+| **found #2** | found | 0.1 | 0.8000 | 0.4733 [-0.5453, 1.4919] | 1 |
+
+## Final comparison on `digits_mlp` (held out)
+
+Every optimizer trained 300 steps at each peak learning rate of [1.0, 0.1, 0.01, 0.001] with 4 seeds (the same seeds \
+for all); the rate with the best mean validation accuracy is kept, and the test accuracy at each run's best validation \
+epoch is reported. † The chosen rate is at an edge of the grid: a wider grid might raise that optimizer's score.
+
+| optimizer | kind | tuned lr | validation | test accuracy (95% interval) | divergent seeds |
+|---|---|---|---|---|---|
+| adam | baseline | 0.001† | 0.8000 | 0.8967 [0.8587, 0.9346] | 0 |
+| **found #2** | found | 0.1 | 0.8000 | 0.8600 [0.8352, 0.8848] | 1 |
+| **found #1** | found | 1† | 0.8000 | 0.8500 [0.7258, 0.9742] | 0 |
+| nos_opt9 | reference | 0.01 | 0.8000 | 0.4100 [0.3852, 0.4348] | 2 |
+
+## Hall of fame
+
+| rank | surrogate | stage 1 | stage 2 | lr | equation |
+|---|---|---|---|---|---|
+| 1 | 0.6100 | 0.6200 | 0.6300 | 0.01 | `u = sign(m)` |
+| 2 | 0.6000 | 0.5500 | – | 0.1 | `u = g` |
+
+### #1 (`optimizers/rank_01.py`)
+
+```
+u = sign(m)
+w ← w - η_t·u
+```
+
+### #2 (`optimizers/rank_02.py`)
+
+```
+u = g
+```
+
+## Generations
+
+| generation | candidates | training runs | best | median | rejected | seconds |
+|---|---|---|---|---|---|---|
+| 0 | 24 | 72 | 0.5000 | 0.3000 | 2 | 3.2 |
+| 1 | 24 | 80 | 0.5500 | – | 24 | 4.0 |
+
+## Settings
+
+```
+"""
+GOLDEN_END = """```
+
+Every evaluated candidate: `history.jsonl`. Standalone optax code: `optimizers/rank_<k>.py`.
+
+## Figures
+
+![fitness.png](fitness.png)
+![final.png](final.png)
+"""
+
+
+def test_the_whole_report_of_a_planted_result_word_for_word(tmp_path, monkeypatch):
+  """The report of a planted result, every line: headings, verdict and subject, Holm line, rank correlation, search
+  and timing lines, both final tables, hall of fame with its stage columns, generations, settings and figures; and
+  each figure written into the results folder at 120 dpi."""
+  written = []
+  monkeypatch.setattr(results, "atomic_write_figure", lambda fig, path, **kw: written.append((path, kw)))
+  config = ox.search.preset("quick", **GOLDEN_CONFIG)
+  holm = [{"found": "found #1", "baseline": "adam", "alpha": 0.05, "tasks": [{"task": "digits_mlp", "verdict": "loses"}]}]
+  path = results.write_report(str(tmp_path), _result({"estimate": 0.7, "low": 0.2, "high": 0.9, "n": 10}, holm), config)
+  assert path == str(tmp_path / "report.md")
+  report = (tmp_path / "report.md").read_text()
+  settings = "".join(f"{k} = {v!r}\n" for k, v in config.to_dict().items())
+  assert "seed = 3\n" in settings and "final_seeds = 4\n" in settings
+  assert report.split("\n") == (GOLDEN + settings + GOLDEN_END).split("\n")
+  assert written == [(str(tmp_path / "fitness.png"), {"dpi": 120}), (str(tmp_path / "final.png"), {"dpi": 120})]
+
+
+def test_the_verdict_needs_no_participant_list_and_names_no_equation_without_one():
+  result = _result()
+  del result.final["participants"]
+  sentences = results.verdict_sentences(result)
+  assert len(sentences) == 2 and sentences[0].startswith(
+      "On `mnist1d_mlp` (search task) the best found optimizer **beats** adam (both tuned on the same grid)")
+  result.final["participants"] = [{"name": "found #2", "kind": "found", "equation": "u = g"}]  # not found #1's
+  assert "the best found optimizer **beats** adam" in results.verdict_sentences(result)[0]
+  assert results.verdict_sentences(ox.search.SearchResult([], [], None, {}, {}, None)) == []
+  assert results.verdict_subject_lines(ox.search.SearchResult([], [], None, {}, {}, None), CONFIG) == []
