@@ -240,3 +240,13 @@ def test_reason_names_and_the_gradient_operands():
   assert sum(integrity.gradient_operands(NOS)) == 16 and "g" in {n for n, m in zip(nos_names,
                                                                                    integrity.gradient_operands(NOS)) if m}
   assert integrity._names("a + b_prev * sqrt(g)") == {"a", "b_prev", "sqrt", "g"}  # pylint: disable=protected-access
+
+
+def test_the_fingerprints_numeric_checks_share_the_integrity_checks_program():
+  """behaviour_fingerprints calls numeric_checks with its defaults: they are check_integrity's (35 steps, warmup 6,
+  chunks of 64), so both use one compiled program."""
+  import inspect  # pylint: disable=import-outside-toplevel
+  numeric = inspect.signature(integrity.numeric_checks).parameters
+  check = inspect.signature(G.check_integrity).parameters
+  for name, value in (("steps", 35), ("warmup", 6), ("chunk_size", 64)):
+    assert numeric[name].default == check[name].default == value, name
