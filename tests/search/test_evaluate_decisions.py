@@ -157,11 +157,18 @@ def test_a_run_without_validation_reports_worst_and_nan_but_trains_alike():
 
 def test_each_run_gets_its_own_outcome_across_padding_devices_and_batches():
   """The peak learning rate sets how many table entries a step advances: runs with rates 1, 2, 3 read different
-  planted outcomes. 5 runs in batches of 4 over 2 devices (the second batch padded): every row is its own run's."""
+  planted outcomes. 5 runs in batches of 4 over 2 devices (the second batch padded): every row is its own run's,
+  from the one program, compiled in the background by start_compiling."""
   valid = np.arange(S, dtype=np.float32) / 100  # validation after e steps done: e / 100
   test = 1 - valid
   task = _task(valid=valid, test=test, train_accuracy=valid)
   ev = Evaluator(task, max_steps=4, batch=4, mesh=population_mesh(jax.devices()[:2]), make_optimizer=_counter)
+  assert ev.compiled_programs == 0
+  thread = ev.start_compiling()  # the program compiled in the background is the one the calls use
+  assert thread is not None and thread.daemon and thread.name == "compile planted"
+  assert ev.start_compiling() is None  # compiling already
+  ev.wait_compiling()
+  assert not thread.is_alive() and ev.compiled_programs == 1 and ev.start_compiling() is None  # compiled already
   rates = np.array([1.0, 2.0, 3.0, 1.0, 2.0], np.float32)
   genomes = graph.stack([graph.known("adam")] * 5)
   out = ev(genomes, seed_keys(0, 5), rates, Budget(steps=4, horizon=5, warmup=0, epoch=2))
@@ -171,3 +178,21 @@ def test_each_run_gets_its_own_outcome_across_padding_devices_and_batches():
   np.testing.assert_allclose(out.train_accuracy, (4 * rates - rates) / 100 - rates / 200, atol=1e-6)
   assert out.steps_run.tolist() == [4] * 5 and not out.diverged.any() and not out.stopped.any()
   assert out.best_train_accuracy is not None and out.best_valid.shape == (5,)
+  assert ev.compiled_programs == 1
+
+
+def test_a_zoo_optimizer_runs_at_the_peak_rate_scaled_by_the_schedule_and_plain_genome_is_adams():
+  from optix_evo.search.evaluate import LearningRate, plain_genome, zoo_optimizer  # pylint: disable=import-outside-toplevel
+  table = jnp.array([0.0, 0.2, 0.1, 0.05])
+  opt = zoo_optimizer("sgd")(None, LearningRate(table), None, None)
+  params = {"w": jnp.ones(2)}
+  state = opt.init(params)
+  steps = []
+  for _ in range(4):
+    updates, state = opt.update({"w": jnp.full(2, 2.0)}, state, params)
+    steps.append(float(updates["w"][0]))
+  np.testing.assert_allclose(steps, [-0.0, -0.4, -0.2, -0.1], rtol=1e-6)  # -lr(t) · g: the peak 0.2 times lr(t)/0.2
+  assert LearningRate(table)(2) == pytest.approx(0.1) and LearningRate(table).peak == pytest.approx(0.2)
+  assert graph.canonical_hash(plain_genome(), graph.DEFAULT_SPEC) == graph.canonical_hash(graph.known("adam"),
+                                                                                          graph.DEFAULT_SPEC)
+
