@@ -175,6 +175,20 @@ def test_the_fitness_figure_says_when_fitness_is_normalised(tmp_path, monkeypatc
   (ax,) = figures["fitness.png"].axes
   assert ax.get_ylabel() == "fitness (validation accuracy normalised: 1 = Adam, 0 = chance)"
   assert ax.get_title() == "Surrogate fitness on mnist1d_mlp (regularized)"
+  report = (tmp_path / "report.md").read_text()
+  assert ("Strategy `regularized`; fitness on `mnist1d_mlp`, `iris_mlp` (each normalised against Adam trained in the "
+          "same call: 1 = Adam, 0 = chance; fitness = their mean); warm start: the first population seeded with adam.") \
+      in report
+
+
+def test_a_result_without_a_final_comparison_still_gets_its_report(tmp_path, monkeypatch):
+  """A search stopped before its final phase: no final tables, no verdict, no final figure; the rest is there."""
+  monkeypatch.setattr(results, "atomic_write_figure", lambda fig, path, **kw: None)
+  result = _result()._replace(final={})
+  results.write_report(str(tmp_path), result, CONFIG)
+  report = (tmp_path / "report.md").read_text()
+  assert "## Final comparison" not in report and "**beats**" not in report and "## Hall of fame" in report
+  assert "![final.png]" not in report and "![fitness.png](fitness.png)" in report
 
 
 def test_a_nan_rank_correlation_leaves_nan_in_the_headline(tmp_path):
