@@ -210,3 +210,11 @@ def test_every_pass_over_the_training_set_sees_each_example_once_in_a_fresh_orde
     assert out["train_accuracy"] == pytest.approx(0.375) and out["best_train"] == pytest.approx(0.375)
   out = _run(task, _b(1, 1), order=np.array([[3, 2, 1, 0]] * S, np.int32))  # the first batch of the given order
   assert out["train_accuracy"] == pytest.approx(0.6)
+
+
+def test_the_batch_orders_of_a_key_are_fixed_across_versions():
+  """A recorded run re-runs with the same batches (``optix-evo reproduce``): these orders are NumPy's PCG64 seeded
+  with the key's words and 0xDA7A, as drawn when this test was written."""
+  from optix_evo.search.evaluate import batch_orders  # pylint: disable=import-outside-toplevel
+  orders = batch_orders(np.array([[0, 7], [1, 2]], np.uint32), 6, 2, steps=5, max_steps=6)
+  assert orders.tolist() == [[[1, 4, 2, 3, 5, 0], [3, 5, 1, 4, 2, 0]], [[0, 3, 4, 5, 2, 1], [2, 0, 1, 5, 3, 4]]]
