@@ -346,3 +346,38 @@ def test_the_verdict_needs_no_participant_list_and_names_no_equation_without_one
   assert "the best found optimizer **beats** adam" in results.verdict_sentences(result)[0]
   assert results.verdict_sentences(ox.search.SearchResult([], [], None, {}, {}, None)) == []
   assert results.verdict_subject_lines(ox.search.SearchResult([], [], None, {}, {}, None), CONFIG) == []
+
+
+def test_the_figures_look_as_drawn(tmp_path, monkeypatch):
+  """fitness.png: 5.5 × 3.5 in, best as circles and a line, median as squares and dashes, a small legend;
+  final.png: 4.5 in per task wide, 0.3 in per participant + 1.5 tall, error bars without markers in each
+  participant's colour under the points, names at 7 pt; one task still gets its figure."""
+  figures = {}
+  monkeypatch.setattr(results, "atomic_write_figure", lambda fig, path, **kw: figures.setdefault(
+      path.rsplit("/", 1)[-1], fig))
+  result = _result()
+  results.write_report(str(tmp_path), result, CONFIG)
+  fitness, final = figures["fitness.png"], figures["final.png"]
+  assert tuple(fitness.get_size_inches()) == (5.5, 3.5)
+  best, median = fitness.axes[0].lines
+  assert (best.get_marker(), best.get_linestyle()) == ("o", "-") and (median.get_marker(), median.get_linestyle()) == (
+      "s", "--")
+  legend = fitness.axes[0].get_legend()
+  assert [t.get_text() for t in legend.get_texts()] == ["best", "median (not rejected)"]
+  assert legend.get_texts()[0].get_fontsize() == 8
+  np.testing.assert_allclose(final.get_size_inches(), (9.0, 0.3 * 4 + 1.5))
+  ax = final.axes[0]
+  assert all(t.get_fontsize() == 7 for t in ax.get_yticklabels())
+  container = ax.containers[0]
+  assert container.lines[0] is None  # fmt="none": no line or markers through the means
+  (bars,) = container.lines[2]
+  expected = [matplotlib.colors.to_rgba(c) for c in ("tab:red", "tab:red", "tab:blue", "tab:gray")]
+  np.testing.assert_allclose(bars.get_colors(), expected)
+  points = ax.collections[-1]
+  assert points.get_zorder() == 3 and bars.get_zorder() < 3
+  np.testing.assert_allclose(points.get_offsets()[:, 1], [0, 1, 2, 3])
+  one = _result()._replace(final={**result.final, "tasks": {"digits_mlp": result.final["tasks"]["digits_mlp"]}})
+  figures.clear()
+  results.write_report(str(tmp_path), one, CONFIG)
+  assert [a.get_title() for a in figures["final.png"].axes] == ["digits_mlp (held out)"]
+  np.testing.assert_allclose(figures["final.png"].get_size_inches(), (4.5, 2.7))
