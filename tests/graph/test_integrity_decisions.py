@@ -218,6 +218,9 @@ def test_a_single_genome_gives_scalars_and_the_options_reach_the_numeric_checks(
   assert (call["steps"], call["warmup"], call["chunk_size"]) == (35, 6, 64)
   np.testing.assert_array_equal(call["key"], jax.random.PRNGKey(0))
   assert result.genomes.flip.dtype == np.int32
+  result, _ = _check(monkeypatch, _distinct(2))
+  assert result.reason.dtype == np.int32 and result.passed.dtype == bool  # indices into REASONS, as documented
+  assert G.REASONS[result.reason[0]] == "ok"
 
 
 def test_numeric_checks_give_the_rows_not_checked_values_that_fail_nothing():
