@@ -229,6 +229,20 @@ def test_numeric_checks_give_the_rows_not_checked_values_that_fail_nothing():
                                                                        jax.random.PRNGKey(0))
   assert finite.tolist() == [True] * 3 and biggest.tolist() == [1.0] * 3 and change.tolist() == [1.0] * 3
   assert losses.shape == before.shape == (3, 2, N_LR) and not losses.any() and not before.any()
+  # float32 like the program's: the fingerprints hash these numbers' bytes
+  assert finite.dtype == bool and {a.dtype for a in (biggest, change, losses, before)} == {np.dtype(np.float32)}
+
+
+def test_the_returned_population_is_int32_and_malformed_members_are_neutralised_before_the_host_checks(monkeypatch):
+  pop = G.stack(_distinct(2))
+  wide = G.Genome(*(np.asarray(x, np.int64) for x in pop))
+  result, _ = _check(monkeypatch, wide)
+  assert all(np.asarray(x).dtype == np.int32 for x in result.genomes) and result.reason_names() == ["ok", "ok"]
+  far = to_numpy(G.known("adamw"))
+  far.inputs[5, 1] = 10**6  # read by the binary root, far outside every table: no host check may index with it
+  far.kind[0] = 5
+  result, _ = _check(monkeypatch, [far, *_distinct(1)])
+  assert result.reason_names() == ["malformed", "ok"]
 
 
 def test_reason_names_and_the_gradient_operands():
