@@ -153,6 +153,11 @@ def test_a_run_without_validation_reports_worst_and_nan_but_trains_alike():
   assert full["best_valid"] == pytest.approx(0.9) and full["test"] == pytest.approx(0.9)
   for field in ("train_accuracy", "steps_run", "diverged", "stopped", "best_train"):
     assert probe[field] == full[field]
+  data = {f"{p}_{f}": jnp.asarray(getattr(getattr(task, p), f)) for p in ("train", "valid", "test") for f in "xy"}
+  tables = (jnp.zeros((S, graph.DEFAULT_SPEC.num_nodes, 2)), jnp.ones(S), jnp.zeros(S))
+  default = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, "switch", make_optimizer=_counter))(
+      graph.known("adam"), jax.random.PRNGKey(0), tables, _b(8, 4), data, order=jnp.zeros((S, 4), jnp.int32))
+  assert default[0].item() == pytest.approx(0.9)  # validate defaults to True
 
 
 def test_each_run_gets_its_own_outcome_across_padding_devices_and_batches():
@@ -163,7 +168,7 @@ def test_each_run_gets_its_own_outcome_across_padding_devices_and_batches():
   test = 1 - valid
   task = _task(valid=valid, test=test, train_accuracy=valid)
   ev = Evaluator(task, max_steps=4, batch=4, mesh=population_mesh(jax.devices()[:2]), make_optimizer=_counter)
-  assert ev.compiled_programs == 0
+  assert ev.compiled_programs == 0 and ev.loop == "map" and ev.batch == 4  # "auto" is map on a CPU
   thread = ev.start_compiling()  # the program compiled in the background is the one the calls use
   assert thread is not None and thread.daemon and thread.name == "compile planted"
   assert ev.start_compiling() is None  # compiling already
@@ -218,3 +223,16 @@ def test_the_batch_orders_of_a_key_are_fixed_across_versions():
   from optix_evo.search.evaluate import batch_orders  # pylint: disable=import-outside-toplevel
   orders = batch_orders(np.array([[0, 7], [1, 2]], np.uint32), 6, 2, steps=5, max_steps=6)
   assert orders.tolist() == [[[1, 4, 2, 3, 5, 0], [3, 5, 1, 4, 2, 0]], [[0, 3, 4, 5, 2, 1], [2, 0, 1, 5, 3, 4]]]
+
+
+def test_the_vmap_layout_gives_each_run_its_own_outcome_too():
+  """The GPU layout (vmapped chunks of 2 runs, the batch rounded up to whole chunks) on the planted task."""
+  valid = np.arange(S, dtype=np.float32) / 100
+  ev = Evaluator(_task(valid=valid, test=1 - valid), max_steps=4, batch=3, chunk_size=2,
+                 mesh=population_mesh(jax.devices()[:1]), population_loop="vmap", make_optimizer=_counter)
+  assert (ev.loop, ev.chunk, ev.batch) == ("vmap", 2, 4)
+  rates = np.array([1.0, 2.0, 3.0], np.float32)
+  out = ev(graph.stack([graph.known("adam")] * 3), seed_keys(0, 3), rates, Budget(steps=4, horizon=5, warmup=0,
+                                                                                   epoch=2))
+  np.testing.assert_allclose(out.best_valid, 4 * rates / 100, atol=1e-6)
+  np.testing.assert_allclose(out.test, 1 - 4 * rates / 100, atol=1e-6)
