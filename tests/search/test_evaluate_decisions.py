@@ -236,3 +236,18 @@ def test_the_vmap_layout_gives_each_run_its_own_outcome_too():
                                                                                    epoch=2))
   np.testing.assert_allclose(out.best_valid, 4 * rates / 100, atol=1e-6)
   np.testing.assert_allclose(out.test, 1 - 4 * rates / 100, atol=1e-6)
+
+
+@pytest.mark.parametrize("strategy", ["switch", "select"])
+def test_an_interpreted_genome_trains_through_the_same_decisions(strategy):
+  """Without make_optimizer the run interprets its genome: SGD (u = g, w <- w - lr·u) at a learning rate of 1 on a
+  planted gradient of -1 counts the steps as the planted optimizer does, so the same epoch's test accuracy is read."""
+  valid, test = np.zeros(S), np.zeros(S)
+  valid[[2, 4, 6, 8]] = [0.5, 0.8, 0.6, 0.8]
+  test[[2, 4, 6, 8]] = [0.1, 0.2, 0.3, 0.4]
+  task = _task(valid=valid, test=test, nan_grad=np.full(S, -1.0))
+  data = {f"{p}_{f}": jnp.asarray(getattr(getattr(task, p), f)) for p in ("train", "valid", "test") for f in "xy"}
+  tables = (jnp.ones((S, graph.DEFAULT_SPEC.num_nodes, 2)), jnp.ones(S), jnp.zeros(S))  # no decay: factors 1
+  out = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, strategy))(
+      graph.known("sgd"), jax.random.PRNGKey(0), tables, _b(8, 2), data, order=jnp.zeros((S, 4), jnp.int32))
+  assert out[0].item() == pytest.approx(0.8) and out[1].item() == pytest.approx(0.2) and out[3].item() == 8
