@@ -143,6 +143,8 @@ def test_the_report_and_run_json_of_a_planted_result(tmp_path, monkeypatch):
   assert headline["mnist1d_mlp_vs_adam_difference"] == pytest.approx(0.03)  # found − baseline
   assert headline["digits_mlp_vs_adam_difference"] == pytest.approx(-0.14 / 3)
   assert run["argv"] == ["search", "--preset", "quick", "--out", str(tmp_path)]
+  assert run["seeds"] == 0 and run["data_fingerprint"] == "abc" and run["timing"] == result.timing
+  assert run["config"] == json.loads(json.dumps(CONFIG.to_dict()))
   # fitness.png: best and median per generation
   (ax,) = figures["fitness.png"].axes
   best, median = ax.lines
@@ -189,6 +191,21 @@ def test_a_result_without_a_final_comparison_still_gets_its_report(tmp_path, mon
   report = (tmp_path / "report.md").read_text()
   assert "## Final comparison" not in report and "**beats**" not in report and "## Hall of fame" in report
   assert "![final.png]" not in report and "![fitness.png](fitness.png)" in report
+  results.write_report(str(tmp_path), result._replace(warm_start=()), CONFIG)
+  report = (tmp_path / "report.md").read_text()
+  assert "; no warm start (the first population is random). Found programs" in report and "seeded with" not in report
+
+
+def test_the_optimizers_are_written_as_code_in_the_searchs_own_space(tmp_path, monkeypatch):
+  monkeypatch.setattr(results, "atomic_write_figure", lambda fig, path, **kw: None)
+  nos = graph.get_space("nos")
+  config = ox.search.preset("quick", space="nos")
+  genome = graph.to_json(graph.known("nos_opt1", nos), nos)
+  result = _result()._replace(hall_of_fame=[{"rank": 1, "surrogate_fitness": 0.6, "stage_fitness": [0.6],
+                                             "learning_rate": 0.1, "equation": "u", "genome": genome}])
+  results.write_results(str(tmp_path), result, config)
+  code = (tmp_path / "optimizers" / "rank_01.py").read_text()
+  assert code == graph.to_python(graph.known("nos_opt1", nos), nos, name="rank_01")
 
 
 def test_a_nan_rank_correlation_leaves_nan_in_the_headline(tmp_path):
