@@ -17,6 +17,7 @@ import pytest
 
 from optix_evo import graph
 from optix_evo.data import Dataset
+from optix_evo.errors import InputError
 from optix_evo.search.evaluate import WORST, Budget, Evaluator, population_mesh, train_run
 from optix_evo.search.protocol import seed_keys
 from optix_evo.tasks import Task
@@ -215,6 +216,19 @@ def test_every_pass_over_the_training_set_sees_each_example_once_in_a_fresh_orde
     assert out["train_accuracy"] == pytest.approx(0.375) and out["best_train"] == pytest.approx(0.375)
   out = _run(task, _b(1, 1), order=np.array([[3, 2, 1, 0]] * S, np.int32))  # the first batch of the given order
   assert out["train_accuracy"] == pytest.approx(0.6)
+  # the last pass of an order that has just the passes the run reaches: its own row, not the one before it
+  out = _run(task, _b(3, 3), order=np.array([[0, 1, 2, 3], [3, 2, 1, 0]], np.int32))
+  assert out["train_accuracy"] == pytest.approx((0.15 + 0.6 + 0.6) / 3)
+
+
+def test_the_evaluators_front_door_says_what_is_wrong():
+  task = _task()
+  for kw, message in (({"max_steps": 4, "chunk_size": 0}, "chunk_size must be positive or None, got 0."),
+                      ({"max_steps": 4, "batch": 0}, "batch and max_steps must be positive, got 0 and 4."),
+                      ({"max_steps": 0}, "batch and max_steps must be positive, got 16 and 0.")):
+    with pytest.raises(InputError) as error:
+      Evaluator(task, **kw)
+    assert str(error.value) == message
 
 
 def test_the_batch_orders_of_a_key_are_fixed_across_versions():
