@@ -23,7 +23,7 @@ import numpy as np
 from optix_evo import graph
 from optix_evo.runs.folder import atomic_write_figure, atomic_write_json, atomic_write_text
 from optix_evo.search.config import PRESETS, SearchConfig
-from optix_evo.search.results_types import SearchResult
+from optix_evo.search.results_types import WORST, SearchResult
 from optix_evo.search.statistics import Interval, mean_interval
 
 VERDICT_TARGET_RHO = 0.5
@@ -129,7 +129,8 @@ def final_table(result: SearchResult, task: str, lr_grid: tuple[float, ...]) -> 
   tests = [mean_interval(np.nan_to_num(np.asarray(t, float), nan=0.0)) for t in table["test"]]
   for i in np.argsort([-t.estimate for t in tests], kind="stable"):
     p, test = result.final["participants"][i], tests[i]
-    valid = float(np.mean(table["valid"][i]))
+    seeds_valid = np.asarray(table["valid"][i], float)  # WORST: a seed with no finite validation epoch
+    valid = float(np.mean(np.where(seeds_valid > WORST, seeds_valid, 0.0)))
     name = f"**{p['name']}**" if p["kind"] == "found" else p["name"]
     lr = table["learning_rate"][i]
     lines.append(f"| {name} | {p['kind']} | {lr:g}{'†' if lr in edges else ''} | {_fmt(valid)} | {_fmt(test.estimate)} "

@@ -143,6 +143,8 @@ def test_the_report_and_run_json_of_a_planted_result(tmp_path, monkeypatch):
   assert headline["mnist1d_mlp_vs_adam_difference"] == pytest.approx(0.03)  # found − baseline
   assert headline["digits_mlp_vs_adam_difference"] == pytest.approx(-0.14 / 3)
   assert run["argv"] == ["search", "--preset", "quick", "--out", str(tmp_path)]
+  assert run["seeds"] == 0 and run["data_fingerprint"] == "abc" and run["timing"] == result.timing
+  assert run["config"] == json.loads(json.dumps(CONFIG.to_dict()))
   # fitness.png: best and median per generation
   (ax,) = figures["fitness.png"].axes
   best, median = ax.lines
@@ -175,6 +177,35 @@ def test_the_fitness_figure_says_when_fitness_is_normalised(tmp_path, monkeypatc
   (ax,) = figures["fitness.png"].axes
   assert ax.get_ylabel() == "fitness (validation accuracy normalised: 1 = Adam, 0 = chance)"
   assert ax.get_title() == "Surrogate fitness on mnist1d_mlp (regularized)"
+  report = (tmp_path / "report.md").read_text()
+  assert ("Strategy `regularized`; fitness on `mnist1d_mlp`, `iris_mlp` (each normalised against Adam trained in the "
+          "same call: 1 = Adam, 0 = chance; fitness = their mean); warm start: the first population seeded with adam.") \
+      in report
+
+
+def test_a_result_without_a_final_comparison_still_gets_its_report(tmp_path, monkeypatch):
+  """A search stopped before its final phase: no final tables, no verdict, no final figure; the rest is there."""
+  monkeypatch.setattr(results, "atomic_write_figure", lambda fig, path, **kw: None)
+  result = _result()._replace(final={})
+  results.write_report(str(tmp_path), result, CONFIG)
+  report = (tmp_path / "report.md").read_text()
+  assert "## Final comparison" not in report and "**beats**" not in report and "## Hall of fame" in report
+  assert "![final.png]" not in report and "![fitness.png](fitness.png)" in report
+  results.write_report(str(tmp_path), result._replace(warm_start=()), CONFIG)
+  report = (tmp_path / "report.md").read_text()
+  assert "; no warm start (the first population is random). Found programs" in report and "seeded with" not in report
+
+
+def test_the_optimizers_are_written_as_code_in_the_searchs_own_space(tmp_path, monkeypatch):
+  monkeypatch.setattr(results, "atomic_write_figure", lambda fig, path, **kw: None)
+  nos = graph.get_space("nos")
+  config = ox.search.preset("quick", space="nos")
+  genome = graph.to_json(graph.known("nos_opt1", nos), nos)
+  result = _result()._replace(hall_of_fame=[{"rank": 1, "surrogate_fitness": 0.6, "stage_fitness": [0.6],
+                                             "learning_rate": 0.1, "equation": "u", "genome": genome}])
+  results.write_results(str(tmp_path), result, config)
+  code = (tmp_path / "optimizers" / "rank_01.py").read_text()
+  assert code == graph.to_python(graph.known("nos_opt1", nos), nos, name="rank_01")
 
 
 def test_a_nan_rank_correlation_leaves_nan_in_the_headline(tmp_path):
@@ -194,3 +225,176 @@ def test_cli_argv_starts_from_the_closest_preset_and_sets_the_rest():
   assert "lr_grid=[0.5, 0.05]" in results.cli_argv(config, "o")
   for name in ox.search.PRESETS:
     assert results.cli_argv(ox.search.PRESETS[name], "o") == ["search", "--preset", name, "--out", "o"]
+
+
+def test_the_validation_column_counts_a_seed_without_a_finite_epoch_as_0_not_as_worst():
+  """A seed that diverged before its first validation keeps best_valid = WORST (-1): the column shows an accuracy,
+  so that seed counts as 0 (as the test column counts a NaN seed), never as -1."""
+  result = _result()
+  table = result.final["tasks"]["mnist1d_mlp"]
+  table["valid"] = [[0.9, ox.search.WORST, 0.6], [ox.search.WORST] * 3, [0.7, 0.8, 0.9], [0.5, 0.25, NAN]]
+  rows = {r.split(" | ")[0].strip("| *"): r.split(" | ") for r in results.final_table(result, "mnist1d_mlp", (0.1,))[2:]}
+  assert rows["found #1"][3] == "0.5000"  # (0.9 + 0 + 0.6) / 3, not (0.9 - 1 + 0.6) / 3 = 0.1667
+  assert rows["found #2"][3] == "0.0000"  # every seed diverged at once: 0, not -1
+  assert rows["adam"][3] == "0.8000" and rows["nos_opt9"][3] == "0.2500"  # a NaN seed counts as 0 too
+
+
+GOLDEN_CONFIG = dict(seed=3, final_steps=300, final_seeds=4, surrogate_steps=150, family=("iris_mlp",),
+                     stages=(ox.search.Stage(120, 2, 4), ox.search.Stage(240, 3, 2)))
+GOLDEN = """# Neural optimizer search on `mnist1d_mlp` (seed 3, ga)
+
+## Verdict
+
+The verdict is about **found #1**, the first of the hall of fame: the candidate with the best mean validation fitness \
+in the last elimination stage (240 steps × 3 seeds), chosen before the final comparison so that the test set does not \
+pick it. The final tables below are sorted by test accuracy, where another finalist can come first.
+
+On `mnist1d_mlp` (search task) the best found optimizer (found #1, `u = sign(m)`) **beats** adam (both tuned on the \
+same grid): test accuracy difference +0.0300, 95% interval [+0.0052, +0.0548] over 3 paired seeds.
+On `digits_mlp` (held-out task, never seen by the search) the best found optimizer (found #1, `u = sign(m)`) **ties** \
+adam (both tuned on the same grid): test accuracy difference -0.0467, 95% interval [-0.1339, +0.0406] over 3 paired \
+seeds.
+
+Over the 1 held-out tasks, Holm–Bonferroni corrected (α = 0.05): the best found optimizer beats adam on 0, loses on 1 \
+(digits_mlp), ties on 0.
+
+Surrogate vs elimination stage 1, Spearman rank correlation over 10 candidates: **0.700** (bootstrap 95% interval \
+[0.200, 0.900]); it meets the target of 0.5. Stage 1 trains 120 steps × 2 seeds against the surrogate's 150 × 1.
+
+Strategy `ga`; fitness on `mnist1d_mlp`, `iris_mlp`; warm start: the first population seeded with adam. Found \
+programs are simplified (dead and redundant nodes removed) before they are compared; the equations are the programs \
+that ran.
+
+Wall time 200.0 s over 2 session(s): compilation and tracing 50.0 s (25%; 7 programs compiled, 3 loaded from the \
+persistent cache), training and the rest 150.0 s.
+
+## Final comparison on `mnist1d_mlp` (search task)
+
+Every optimizer trained 300 steps at each peak learning rate of [1.0, 0.1, 0.01, 0.001] with 4 seeds (the same seeds \
+for all); the rate with the best mean validation accuracy is kept, and the test accuracy at each run's best validation \
+epoch is reported. † The chosen rate is at an edge of the grid: a wider grid might raise that optimizer's score.
+
+| optimizer | kind | tuned lr | validation | test accuracy (95% interval) | divergent seeds |
+|---|---|---|---|---|---|
+| **found #1** | found | 1† | 0.8000 | 0.6400 [0.5903, 0.6897] | 0 |
+| adam | baseline | 0.001† | 0.8000 | 0.6100 [0.5852, 0.6348] | 0 |
+| nos_opt9 | reference | 0.01 | 0.8000 | 0.5100 [0.4852, 0.5348] | 2 |
+| **found #2** | found | 0.1 | 0.8000 | 0.4733 [-0.5453, 1.4919] | 1 |
+
+## Final comparison on `digits_mlp` (held out)
+
+Every optimizer trained 300 steps at each peak learning rate of [1.0, 0.1, 0.01, 0.001] with 4 seeds (the same seeds \
+for all); the rate with the best mean validation accuracy is kept, and the test accuracy at each run's best validation \
+epoch is reported. † The chosen rate is at an edge of the grid: a wider grid might raise that optimizer's score.
+
+| optimizer | kind | tuned lr | validation | test accuracy (95% interval) | divergent seeds |
+|---|---|---|---|---|---|
+| adam | baseline | 0.001† | 0.8000 | 0.8967 [0.8587, 0.9346] | 0 |
+| **found #2** | found | 0.1 | 0.8000 | 0.8600 [0.8352, 0.8848] | 1 |
+| **found #1** | found | 1† | 0.8000 | 0.8500 [0.7258, 0.9742] | 0 |
+| nos_opt9 | reference | 0.01 | 0.8000 | 0.4100 [0.3852, 0.4348] | 2 |
+
+## Hall of fame
+
+| rank | surrogate | stage 1 | stage 2 | lr | equation |
+|---|---|---|---|---|---|
+| 1 | 0.6100 | 0.6200 | 0.6300 | 0.01 | `u = sign(m)` |
+| 2 | 0.6000 | 0.5500 | – | 0.1 | `u = g` |
+
+### #1 (`optimizers/rank_01.py`)
+
+```
+u = sign(m)
+w ← w - η_t·u
+```
+
+### #2 (`optimizers/rank_02.py`)
+
+```
+u = g
+```
+
+## Generations
+
+| generation | candidates | training runs | best | median | rejected | seconds |
+|---|---|---|---|---|---|---|
+| 0 | 24 | 72 | 0.5000 | 0.3000 | 2 | 3.2 |
+| 1 | 24 | 80 | 0.5500 | – | 24 | 4.0 |
+
+## Settings
+
+```
+"""
+GOLDEN_END = """```
+
+Every evaluated candidate: `history.jsonl`. Standalone optax code: `optimizers/rank_<k>.py`.
+
+## Figures
+
+![fitness.png](fitness.png)
+![final.png](final.png)
+"""
+
+
+def test_the_whole_report_of_a_planted_result_word_for_word(tmp_path, monkeypatch):
+  """The report of a planted result, every line: headings, verdict and subject, Holm line, rank correlation, search
+  and timing lines, both final tables, hall of fame with its stage columns, generations, settings and figures; and
+  each figure written into the results folder at 120 dpi."""
+  written = []
+  monkeypatch.setattr(results, "atomic_write_figure", lambda fig, path, **kw: written.append((path, kw)))
+  config = ox.search.preset("quick", **GOLDEN_CONFIG)
+  holm = [{"found": "found #1", "baseline": "adam", "alpha": 0.05, "tasks": [{"task": "digits_mlp", "verdict": "loses"}]}]
+  path = results.write_report(str(tmp_path), _result({"estimate": 0.7, "low": 0.2, "high": 0.9, "n": 10}, holm), config)
+  assert path == str(tmp_path / "report.md")
+  report = (tmp_path / "report.md").read_text()
+  settings = "".join(f"{k} = {v!r}\n" for k, v in config.to_dict().items())
+  assert "seed = 3\n" in settings and "final_seeds = 4\n" in settings
+  assert report.split("\n") == (GOLDEN + settings + GOLDEN_END).split("\n")
+  assert written == [(str(tmp_path / "fitness.png"), {"dpi": 120}), (str(tmp_path / "final.png"), {"dpi": 120})]
+
+
+def test_the_verdict_needs_no_participant_list_and_names_no_equation_without_one():
+  result = _result()
+  del result.final["participants"]
+  sentences = results.verdict_sentences(result)
+  assert len(sentences) == 2 and sentences[0].startswith(
+      "On `mnist1d_mlp` (search task) the best found optimizer **beats** adam (both tuned on the same grid)")
+  result.final["participants"] = [{"name": "found #2", "kind": "found", "equation": "u = g"}]  # not found #1's
+  assert "the best found optimizer **beats** adam" in results.verdict_sentences(result)[0]
+  assert results.verdict_sentences(ox.search.SearchResult([], [], None, {}, {}, None)) == []
+  assert results.verdict_subject_lines(ox.search.SearchResult([], [], None, {}, {}, None), CONFIG) == []
+
+
+def test_the_figures_look_as_drawn(tmp_path, monkeypatch):
+  """fitness.png: 5.5 × 3.5 in, best as circles and a line, median as squares and dashes, a small legend;
+  final.png: 4.5 in per task wide, 0.3 in per participant + 1.5 tall, error bars without markers in each
+  participant's colour under the points, names at 7 pt; one task still gets its figure."""
+  figures = {}
+  monkeypatch.setattr(results, "atomic_write_figure", lambda fig, path, **kw: figures.setdefault(
+      path.rsplit("/", 1)[-1], fig))
+  result = _result()
+  results.write_report(str(tmp_path), result, CONFIG)
+  fitness, final = figures["fitness.png"], figures["final.png"]
+  assert tuple(fitness.get_size_inches()) == (5.5, 3.5)
+  best, median = fitness.axes[0].lines
+  assert (best.get_marker(), best.get_linestyle()) == ("o", "-") and (median.get_marker(), median.get_linestyle()) == (
+      "s", "--")
+  legend = fitness.axes[0].get_legend()
+  assert [t.get_text() for t in legend.get_texts()] == ["best", "median (not rejected)"]
+  assert legend.get_texts()[0].get_fontsize() == 8
+  np.testing.assert_allclose(final.get_size_inches(), (9.0, 0.3 * 4 + 1.5))
+  ax = final.axes[0]
+  assert all(t.get_fontsize() == 7 for t in ax.get_yticklabels())
+  container = ax.containers[0]
+  assert container.lines[0] is None  # fmt="none": no line or markers through the means
+  (bars,) = container.lines[2]
+  expected = [matplotlib.colors.to_rgba(c) for c in ("tab:red", "tab:red", "tab:blue", "tab:gray")]
+  np.testing.assert_allclose(bars.get_colors(), expected)
+  points = ax.collections[-1]
+  assert points.get_zorder() == 3 and bars.get_zorder() < 3
+  np.testing.assert_allclose(points.get_offsets()[:, 1], [0, 1, 2, 3])
+  one = _result()._replace(final={**result.final, "tasks": {"digits_mlp": result.final["tasks"]["digits_mlp"]}})
+  figures.clear()
+  results.write_report(str(tmp_path), one, CONFIG)
+  assert [a.get_title() for a in figures["final.png"].axes] == ["digits_mlp (held out)"]
+  np.testing.assert_allclose(figures["final.png"].get_size_inches(), (4.5, 2.7))

@@ -1,0 +1,267 @@
+"""The evaluator's decisions on planted runs: which epoch's test accuracy is reported, what ends a run and what it
+counts as (divergent, stopped), the last partial epoch, what a probe (validate=False) reports, and that each run's
+outcome lands in its own row across padding and batches.
+
+A fake task plants every number: its one parameter ``e`` counts the steps (the planted optimizer adds the run's peak
+learning rate each step), and its data are tables indexed by ``e``: the training loss and accuracy of each step, the
+validation and test accuracy of each evaluation, and steps whose gradient is NaN (a non-finite update at a finite
+loss). One small program per table, compiled in about a second."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from optix_evo import graph
+from optix_evo.data import Dataset
+from optix_evo.errors import InputError
+from optix_evo.search.evaluate import WORST, Budget, Evaluator, population_mesh, train_run
+from optix_evo.search.protocol import seed_keys
+from optix_evo.tasks import Task
+
+NAN = float("nan")
+S = 16  # table length: steps done 0 .. 15
+
+
+@jax.custom_jvp
+def _gradient_tag(e, grad):  # value 0, derivative `grad` (NaN planted at a finite loss)
+  del grad
+  return 0.0 * e
+
+
+@_gradient_tag.defjvp
+def _gradient_tag_jvp(primals, tangents):
+  e, grad = primals
+  return 0.0 * e, grad * tangents[0]
+
+
+def _loss_fn(params, x, y):
+  del y
+  e = params["e"]
+  i = jnp.clip(jnp.round(jax.lax.stop_gradient(e)), 0, S - 1).astype(jnp.int32)
+  row = x[0]  # [4, S]: the part's accuracy table, the training loss, the NaN-gradient steps
+  loss = row[1, i] + _gradient_tag(e, row[2, i])
+  return loss, {"accuracy": jnp.mean(x[:, 0, i])}  # the batch's mean (the rows differ only in one test)
+
+
+def _task(train_accuracy=(0.5,) * S, loss=(1.0,) * S, valid=(0.5,) * S, test=(0.5,) * S, nan_grad=(0.0,) * S):
+  """Tables by the number of steps done: ``train_accuracy``/``loss``/``nan_grad`` of the step taken with ``e`` steps
+  done, ``valid``/``test`` of an evaluation after ``e`` steps."""
+  def part(acc, n, lo=loss, ng=nan_grad):
+    rows = np.stack([np.asarray(acc, np.float32), np.asarray(lo, np.float32), np.asarray(ng, np.float32)])
+    return Dataset(np.broadcast_to(rows, (n, 3, S)).copy(), np.zeros(n, np.int32))
+  return Task("planted", lambda key: {"e": jnp.float32(0)}, _loss_fn, part(train_accuracy, 4), part(valid, 2),
+              part(test, 2), batch_size=2)
+
+
+def _counter(genome, learning_rate, momentum, factors):
+  """Adds the run's peak learning rate to ``e`` each step (plus the planted gradient, 0 or NaN)."""
+  del genome, momentum, factors
+
+  def update(grads, state, params=None):
+    del params
+    return jax.tree.map(lambda g: learning_rate.peak + g, grads), state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def _run(task, budget, *, lr=1.0, validate=True, order=np.zeros((S, 4), np.int32)):
+  """train_run of one run, jitted (the fields of Outcome, as Python numbers)."""
+  tables = (jnp.zeros((S, graph.DEFAULT_SPEC.num_nodes, 2)), jnp.full(S, lr, jnp.float32), jnp.zeros(S))
+  data = {f"{p}_{f}": jnp.asarray(getattr(getattr(task, p), f)) for p in ("train", "valid", "test") for f in "xy"}
+  fn = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, "switch", make_optimizer=_counter))
+  out = fn(graph.known("adam"), jax.random.PRNGKey(0), tables, budget, data, validate=validate,
+           order=None if order is None else jnp.asarray(order))
+  names = ("best_valid", "test", "train_accuracy", "steps_run", "diverged", "stopped", "best_train")
+  return {n: v.item() for n, v in zip(names, out)}
+
+
+def _b(steps, epoch, **kw):
+  return Budget(steps=steps, horizon=S, warmup=0, epoch=epoch, **kw)
+
+
+def test_the_test_accuracy_is_the_one_at_the_first_epoch_with_the_best_validation_accuracy():
+  # evaluations after 2, 4, 6, 8 steps: validation 0.5, 0.8, 0.6, 0.8 (a tie later), test 0.1, 0.2, 0.3, 0.4
+  valid, test = np.zeros(S), np.zeros(S)
+  valid[[2, 4, 6, 8]] = [0.5, 0.8, 0.6, 0.8]
+  test[[2, 4, 6, 8]] = [0.1, 0.2, 0.3, 0.4]
+  out = _run(_task(valid=valid, test=test), _b(8, 2))
+  assert out["best_valid"] == pytest.approx(0.8) and out["test"] == pytest.approx(0.2)  # not the last, not the max
+  assert (out["steps_run"], out["diverged"], out["stopped"]) == (8, False, False)
+
+
+def test_an_accuracy_of_0_is_a_validation_epoch_not_worst():
+  out = _run(_task(valid=np.zeros(S), test=np.full(S, 0.25)), _b(4, 2))
+  assert out["best_valid"] == 0.0 and out["test"] == 0.25  # 0 > WORST: the first epoch counts, its test is read
+
+
+def test_a_non_finite_loss_ends_the_run_as_divergent_and_its_epoch_does_not_count():
+  valid, test, loss = np.full(S, 0.3), np.full(S, 0.1), np.ones(S)
+  valid[4:], test[4:] = 0.9, 0.7  # better from step 4 on, but the loss of the step taken at 5 steps done is NaN
+  loss[5] = NAN
+  out = _run(_task(valid=valid, test=test, loss=loss), _b(12, 2))
+  assert out["diverged"] and not out["stopped"]
+  assert out["steps_run"] == 6  # the epoch of steps 4 and 5 ran to its end, then the run stopped
+  assert out["best_valid"] == pytest.approx(0.9) and out["test"] == pytest.approx(0.7)  # the epoch at 4 steps counts
+  loss[1] = NAN  # in the first epoch: no finite epoch at all
+  out = _run(_task(valid=valid, test=test, loss=loss), _b(12, 2))
+  assert out["diverged"] and out["steps_run"] == 2 and out["best_valid"] == WORST and np.isnan(out["test"])
+
+
+def test_a_non_finite_update_at_a_finite_loss_is_divergence_too():
+  valid = np.full(S, 0.4)
+  valid[6:] = 0.9
+  nan_grad = np.zeros(S)
+  nan_grad[4] = 1.0  # the step at 4 steps done makes e NaN: the parameters are non-finite from then on
+  nan_grad = np.where(nan_grad > 0, NAN, 0.0)
+  out = _run(_task(valid=valid, nan_grad=nan_grad), _b(12, 3))
+  assert out["diverged"] and out["steps_run"] == 6 and out["best_valid"] == pytest.approx(0.4)
+
+
+def test_the_early_stop_rule_reads_each_epochs_mean_training_accuracy_from_check_after_on():
+  acc = np.array([0.1, 0.3, 0.1, 0.3, 0.6, 0.6] + [0.9] * (S - 6))  # epochs of 2 steps: means 0.2, 0.2, 0.6, 0.9...
+  task = _task(train_accuracy=acc)
+  out = _run(task, _b(12, 2, min_accuracy=0.25, check_after=1))  # epoch 0 (0.2) is not checked, epoch 1 (0.2) is
+  assert out["stopped"] and not out["diverged"] and out["steps_run"] == 4
+  assert out["train_accuracy"] == pytest.approx(0.2) and out["best_train"] == pytest.approx(0.2)
+  out = _run(task, _b(12, 2, min_accuracy=0.2, check_after=0))  # 0.2 is not below 0.2
+  assert not out["stopped"] and out["steps_run"] == 12 and out["best_train"] == pytest.approx(0.9)
+  out = _run(task, _b(12, 2, min_accuracy=0.25, check_after=2))  # epoch 2 (0.6) passes: runs to the end
+  assert not out["stopped"] and out["steps_run"] == 12
+  out = _run(task, _b(12, 2, min_accuracy=0.25, check_after=0))  # epoch 0 is checked: stopped after it
+  assert out["stopped"] and out["steps_run"] == 2
+
+
+def test_the_last_partial_epoch_is_trained_validated_and_averaged_over_its_own_steps():
+  acc = np.array([0.2, 0.2, 0.2, 0.4, 0.4, 0.4, 0.9] + [0.0] * (S - 7))
+  valid, test = np.zeros(S), np.zeros(S)
+  valid[[3, 6, 7]] = [0.5, 0.6, 0.8]
+  test[[3, 6, 7]] = [0.1, 0.2, 0.3]
+  out = _run(_task(train_accuracy=acc, valid=valid, test=test), _b(7, 3))  # epochs of 3, 3, 1 steps
+  assert out["steps_run"] == 7 and out["train_accuracy"] == pytest.approx(0.9)  # the 1-step epoch's own mean
+  assert out["best_valid"] == pytest.approx(0.8) and out["test"] == pytest.approx(0.3)  # validated after step 7
+  assert out["best_train"] == pytest.approx(0.9)
+
+
+def test_a_run_without_validation_reports_worst_and_nan_but_trains_alike():
+  acc = np.linspace(0.1, 0.8, S)
+  task = _task(train_accuracy=acc, valid=np.full(S, 0.9), test=np.full(S, 0.9))
+  probe, full = _run(task, _b(8, 4), validate=False), _run(task, _b(8, 4))
+  assert probe["best_valid"] == WORST and np.isnan(probe["test"])
+  assert full["best_valid"] == pytest.approx(0.9) and full["test"] == pytest.approx(0.9)
+  for field in ("train_accuracy", "steps_run", "diverged", "stopped", "best_train"):
+    assert probe[field] == full[field]
+  data = {f"{p}_{f}": jnp.asarray(getattr(getattr(task, p), f)) for p in ("train", "valid", "test") for f in "xy"}
+  tables = (jnp.zeros((S, graph.DEFAULT_SPEC.num_nodes, 2)), jnp.ones(S), jnp.zeros(S))
+  default = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, "switch", make_optimizer=_counter))(
+      graph.known("adam"), jax.random.PRNGKey(0), tables, _b(8, 4), data, order=jnp.zeros((S, 4), jnp.int32))
+  assert default[0].item() == pytest.approx(0.9)  # validate defaults to True
+
+
+def test_each_run_gets_its_own_outcome_across_padding_devices_and_batches():
+  """The peak learning rate sets how many table entries a step advances: runs with rates 1, 2, 3 read different
+  planted outcomes. 5 runs in batches of 4 over 2 devices (the second batch padded): every row is its own run's,
+  from the one program, compiled in the background by start_compiling."""
+  valid = np.arange(S, dtype=np.float32) / 100  # validation after e steps done: e / 100
+  test = 1 - valid
+  task = _task(valid=valid, test=test, train_accuracy=valid)
+  ev = Evaluator(task, max_steps=4, batch=4, mesh=population_mesh(jax.devices()[:2]), make_optimizer=_counter)
+  assert ev.compiled_programs == 0 and ev.loop == "map" and ev.batch == 4  # "auto" is map on a CPU
+  thread = ev.start_compiling()  # the program compiled in the background is the one the calls use
+  assert thread is not None and thread.daemon and thread.name == "compile planted"
+  assert ev.start_compiling() is None  # compiling already
+  ev.wait_compiling()
+  assert not thread.is_alive() and ev.compiled_programs == 1 and ev.start_compiling() is None  # compiled already
+  rates = np.array([1.0, 2.0, 3.0, 1.0, 2.0], np.float32)
+  genomes = graph.stack([graph.known("adam")] * 5)
+  out = ev(genomes, seed_keys(0, 5), rates, Budget(steps=4, horizon=5, warmup=0, epoch=2))
+  e = 4 * rates  # steps done at the last evaluation (the best: validation rises with e)
+  np.testing.assert_allclose(out.best_valid, e / 100, atol=1e-6)
+  np.testing.assert_allclose(out.test, 1 - e / 100, atol=1e-6)
+  np.testing.assert_allclose(out.train_accuracy, (4 * rates - rates) / 100 - rates / 200, atol=1e-6)
+  assert out.steps_run.tolist() == [4] * 5 and not out.diverged.any() and not out.stopped.any()
+  assert out.best_train_accuracy is not None and out.best_valid.shape == (5,)
+  assert ev.compiled_programs == 1
+
+
+def test_a_zoo_optimizer_runs_at_the_peak_rate_scaled_by_the_schedule_and_plain_genome_is_adams():
+  from optix_evo.search.evaluate import LearningRate, plain_genome, zoo_optimizer  # pylint: disable=import-outside-toplevel
+  table = jnp.array([0.0, 0.2, 0.1, 0.05])
+  opt = zoo_optimizer("sgd")(None, LearningRate(table), None, None)
+  params = {"w": jnp.ones(2)}
+  state = opt.init(params)
+  steps = []
+  for _ in range(4):
+    updates, state = opt.update({"w": jnp.full(2, 2.0)}, state, params)
+    steps.append(float(updates["w"][0]))
+  np.testing.assert_allclose(steps, [-0.0, -0.4, -0.2, -0.1], rtol=1e-6)  # -lr(t) · g: the peak 0.2 times lr(t)/0.2
+  assert LearningRate(table)(2) == pytest.approx(0.1) and LearningRate(table).peak == pytest.approx(0.2)
+  assert graph.canonical_hash(plain_genome(), graph.DEFAULT_SPEC) == graph.canonical_hash(graph.known("adam"),
+                                                                                          graph.DEFAULT_SPEC)
+
+
+
+def test_every_pass_over_the_training_set_sees_each_example_once_in_a_fresh_order():
+  """Examples with their own training accuracy (0.1, 0.2, 0.4, 0.8; batches of 2): an epoch of one pass averages
+  to 0.375 exactly when the pass is a permutation, drawn in the program (order None) or read from the given order."""
+  task = _task()
+  x = np.array(task.train.x)
+  x[:, 0, :] = np.array([0.1, 0.2, 0.4, 0.8])[:, None]
+  task = Task("planted", task.init, task.loss_fn, Dataset(x, task.train.y), task.valid, task.test, batch_size=2)
+  for order in (None, np.array([[3, 1, 0, 2], [2, 0, 3, 1]] * (S // 2), np.int32)):
+    out = _run(task, _b(4, 2), order=order)  # two passes, one per epoch
+    assert out["train_accuracy"] == pytest.approx(0.375) and out["best_train"] == pytest.approx(0.375)
+  out = _run(task, _b(1, 1), order=np.array([[3, 2, 1, 0]] * S, np.int32))  # the first batch of the given order
+  assert out["train_accuracy"] == pytest.approx(0.6)
+  # the last pass of an order that has just the passes the run reaches: its own row, not the one before it
+  out = _run(task, _b(3, 3), order=np.array([[0, 1, 2, 3], [3, 2, 1, 0]], np.int32))
+  assert out["train_accuracy"] == pytest.approx((0.15 + 0.6 + 0.6) / 3)
+
+
+def test_the_evaluators_front_door_says_what_is_wrong():
+  task = _task()
+  for kw, message in (({"max_steps": 4, "chunk_size": 0}, "chunk_size must be positive or None, got 0."),
+                      ({"max_steps": 4, "batch": 0}, "batch and max_steps must be positive, got 0 and 4."),
+                      ({"max_steps": 0}, "batch and max_steps must be positive, got 16 and 0.")):
+    with pytest.raises(InputError) as error:
+      Evaluator(task, **kw)
+    assert str(error.value) == message
+
+
+def test_the_batch_orders_of_a_key_are_fixed_across_versions():
+  """A recorded run re-runs with the same batches (``optix-evo reproduce``): these orders are NumPy's PCG64 seeded
+  with the key's words and 0xDA7A, as drawn when this test was written."""
+  from optix_evo.search.evaluate import batch_orders  # pylint: disable=import-outside-toplevel
+  orders = batch_orders(np.array([[0, 7], [1, 2]], np.uint32), 6, 2, steps=5, max_steps=6)
+  assert orders.tolist() == [[[1, 4, 2, 3, 5, 0], [3, 5, 1, 4, 2, 0]], [[0, 3, 4, 5, 2, 1], [2, 0, 1, 5, 3, 4]]]
+
+
+def test_the_vmap_layout_gives_each_run_its_own_outcome_too():
+  """The GPU layout (vmapped chunks of 2 runs, the batch rounded up to whole chunks) on the planted task."""
+  valid = np.arange(S, dtype=np.float32) / 100
+  ev = Evaluator(_task(valid=valid, test=1 - valid), max_steps=4, batch=3, chunk_size=2,
+                 mesh=population_mesh(jax.devices()[:1]), population_loop="vmap", make_optimizer=_counter)
+  assert (ev.loop, ev.chunk, ev.batch) == ("vmap", 2, 4)
+  rates = np.array([1.0, 2.0, 3.0], np.float32)
+  out = ev(graph.stack([graph.known("adam")] * 3), seed_keys(0, 3), rates, Budget(steps=4, horizon=5, warmup=0,
+                                                                                   epoch=2))
+  np.testing.assert_allclose(out.best_valid, 4 * rates / 100, atol=1e-6)
+  np.testing.assert_allclose(out.test, 1 - 4 * rates / 100, atol=1e-6)
+
+
+@pytest.mark.parametrize("strategy", ["switch", "select"])
+def test_an_interpreted_genome_trains_through_the_same_decisions(strategy):
+  """Without make_optimizer the run interprets its genome: SGD (u = g, w <- w - lr·u) at a learning rate of 1 on a
+  planted gradient of -1 counts the steps as the planted optimizer does, so the same epoch's test accuracy is read."""
+  valid, test = np.zeros(S), np.zeros(S)
+  valid[[2, 4, 6, 8]] = [0.5, 0.8, 0.6, 0.8]
+  test[[2, 4, 6, 8]] = [0.1, 0.2, 0.3, 0.4]
+  task = _task(valid=valid, test=test, nan_grad=np.full(S, -1.0))
+  data = {f"{p}_{f}": jnp.asarray(getattr(getattr(task, p), f)) for p in ("train", "valid", "test") for f in "xy"}
+  tables = (jnp.ones((S, graph.DEFAULT_SPEC.num_nodes, 2)), jnp.ones(S), jnp.zeros(S))  # no decay: factors 1
+  out = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, strategy))(
+      graph.known("sgd"), jax.random.PRNGKey(0), tables, _b(8, 2), data, order=jnp.zeros((S, 4), jnp.int32))
+  assert out[0].item() == pytest.approx(0.8) and out[1].item() == pytest.approx(0.2) and out[3].item() == 8
