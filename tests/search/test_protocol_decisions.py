@@ -367,3 +367,50 @@ def test_tune_trains_a_zoo_row_with_its_own_evaluator_on_the_same_seeds_and_rate
   with pytest.raises(InputError, match=re.escape("zoo rows [-1] must index the 3 candidates.")):
     tune(main, _genomes(3), steps=20, lr_grid=(0.1,), seeds=1, seed=0, zoo={-1: zoo_call})
   tune(main, _genomes(3), steps=20, lr_grid=(0.1,), seeds=1, seed=0, zoo={0: zoo_call, 2: zoo_call})
+
+
+# ---- types and front doors of the results ------------------------------------------------------------------------------
+
+def test_a_full_runs_default_epoch_is_a_whole_quarter_of_its_steps():
+  budget = Protocol(103, lr_grid=(0.1,)).run_budget()
+  assert budget.epoch == 25 and type(budget.epoch) is int
+  probe = Protocol(103, lr_grid=(0.1, 0.01), probe_steps=30).probe_budget()
+  assert probe.epoch == 7 and type(probe.epoch) is int
+
+
+def test_probe_scores_are_float64_whatever_the_evaluators_dtype():
+  acc = np.array([[0.3, 0.7]], np.float32)
+  index, best = probe_choice(acc, np.zeros((1, 2), bool))
+  assert index.tolist() == [1] and best.dtype == np.float64 and best[0] == np.float64(np.float32(0.7))
+
+
+def test_integer_learning_rates_are_reported_as_floats():
+  ev = FakeEvaluator(lambda i, lr, kind, s: {"train_accuracy": 0.9 if lr == 2 else 0.5})
+  s = score(ev, _genomes(1), Protocol(20, lr_grid=(1, 2), probe_steps=4), seed=0)
+  assert s.learning_rate.dtype == np.float64 and s.learning_rate.tolist() == [2.0]
+  assert all(isinstance(lr, float) for c in ev.calls for lr in c["lrs"])
+  t = tune(FakeEvaluator(lambda i, lr, kind, s: {"best_valid": 0.9 if lr == 2 else 0.5}), _genomes(1), steps=20,
+           lr_grid=(1, 2), seeds=1, seed=0)
+  assert t.learning_rate.dtype == np.float64 and t.learning_rate.tolist() == [2.0]
+
+
+def test_tune_keeps_the_evaluators_float32_scores():
+  ev = FakeEvaluator(lambda i, lr, kind, s: {"best_valid": np.float32(0.1) if s == 0 else np.float32(0.2),
+                                             "test": np.float32(0.3)}, seeds=2)
+  t = tune(ev, _genomes(1), steps=20, lr_grid=(0.1,), seeds=2, seed=0)
+  assert t.valid.dtype == np.float32 and t.test.dtype == np.float32 and t.grid_valid.dtype == np.float32
+  assert t.fitness[0] == np.float32(np.float32(0.1) + np.float32(0.2)) / np.float32(2)
+  s = score(ev, _genomes(1), Protocol(20, lr_grid=(0.1,), seeds=2), seed=0)
+  assert s.valid.dtype == np.float32 and s.test.dtype == np.float32
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(lr_grid=(0.1, -1.0), seeds=1), "lr_grid must be a non-empty tuple of positive learning rates, got (0.1, -1.0)."),
+    (dict(lr_grid=(), seeds=1), "lr_grid must be a non-empty tuple of positive learning rates, got ()."),
+    (dict(lr_grid=(0.1,), seeds=0), "seeds must be at least 1, got 0."),
+])
+def test_tune_refuses_a_bad_grid_or_seed_count_before_training(kwargs, message):
+  ev = FakeEvaluator(lambda i, lr, kind, s: {})
+  with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+    tune(ev, _genomes(1), steps=20, seed=0, **kwargs)
+  assert not ev.calls
