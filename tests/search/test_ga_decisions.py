@@ -342,3 +342,69 @@ def test_stack_and_unstack_invert_each_other():
   assert batch["x"].shape == (3, 2) and batch["y"].tolist() == [0, 1, 2]
   back = ga.unstack(batch)
   assert len(back) == 3 and all(np.array_equal(b["x"], g["x"]) and b["y"] == g["y"] for b, g in zip(back, genomes))
+
+
+def test_pool_ties_keep_the_pools_order_in_a_pool_large_enough_for_an_unstable_sort():
+  fitness = np.array([2, 1, 1, 0, 0, 0, 0, 0, 0, 2, 1, 2, 1, 1, 2, 2, 1], float)  # quicksort reorders these ties
+  pop = {"x": np.array([[i // 4, i % 4, 1, 0] for i in range(17)], np.int32)}
+  params = ga.GAParams(particles=5, steps=1, mutants=1, pool_factor=4)
+  new, _ = ga.ParticleGA(Ops().ops()).tell(KEY, pop, fitness, ga.GAState(0, None, None, ((),) * 6), params)
+  assert [_fp(g) for g in ga.unstack(new.particles)] == [_fp({"x": pop["x"][i]}) for i in (0, 9, 11, 14, 15)]
+
+
+def test_random_search_parents_cover_the_pool_and_its_metrics_read_float32_in_float64():
+  params = ga.GAParams(particles=2, steps=1, mutants=3, pool_factor=4)
+  strategy = ga.RandomSearch(Ops().ops())
+  assert strategy.parents(ga.GAState(0, None, None, ((),)), params).tolist() == [-1] * 8
+  assert strategy.parents(ga.GAState(1, None, None, ((),)), params).tolist() == [-1] * 6
+  f32 = np.array([0.1, 0.2], np.float32)
+  median = float((np.float64(f32[0]) + np.float64(f32[1])) / 2)
+  assert median != float(np.median(f32))  # float32 arithmetic would give another median
+  state = ga.GAState(1, None, None, ((),))
+  assert strategy.tell(KEY, None, f32, state, params)[1]["median"] == median
+  pop = {"x": np.array([[1, 0, 0, 0], [2, 0, 0, 0], [3, 0, 0, 0]] * 2, np.int32)}
+  assert ga.ParticleGA(Ops().ops()).tell(KEY, pop, np.float32([0.1, 0.2, 0.0, 0.0, 0.0, 0.0]), ga.GAState(
+      1, {"x": pop["x"][:2]}, None, ((), (), ())), params)[1]["median"] == 0.0
+
+
+def test_a_namedtuple_genome_is_stored_as_plain_arrays_and_parents_as_integers():
+  from optix_evo import graph  # pylint: disable=import-outside-toplevel
+  genomes = graph.stack([graph.known("adam"), graph.known("sgd")])
+  d = ga.GAState(1, genomes, np.array([0.5, 0.4]), ((), (), ())).to_dict()
+  assert isinstance(d["particles"], dict) and set(d["particles"]) == set(graph.Genome._fields)
+  assert all(type(v) is np.ndarray for v in d["particles"].values())
+  back = ga.GAState.from_dict(d, graph.Genome)
+  assert isinstance(back.particles, graph.Genome)
+  for name in graph.Genome._fields:
+    np.testing.assert_array_equal(getattr(back.particles, name), getattr(genomes, name))
+  floats = ga.GAState.from_dict({**d, "parents": [1.0, 0.0]}, graph.Genome)  # e.g. read back from JSON
+  assert floats.parents.dtype.kind == "i" and floats.parents.tolist() == [1, 0]
+
+
+def test_graph_ops_are_the_graph_packages_functions_on_the_given_spec(monkeypatch):
+  from optix_evo import graph  # pylint: disable=import-outside-toplevel
+  key = jax.random.PRNGKey(4)
+  default = ga.graph_ops()
+  g = default.random(key)
+  expect = graph.random_genome(key, graph.GenomeSpec())
+  for name in graph.Genome._fields:
+    np.testing.assert_array_equal(np.asarray(getattr(g, name)), np.asarray(getattr(expect, name)))
+  child = default.mutate(jax.random.PRNGKey(5), g)
+  want = graph.mutate(jax.random.PRNGKey(5), g, graph.GenomeSpec())
+  assert default.fingerprint(child) == graph.canonical_hash(want) != default.fingerprint(g)
+  nos = graph.get_space("nos")
+  assert nos != graph.GenomeSpec()
+  ops = ga.graph_ops(nos)
+  g2 = ops.random(key)
+  assert ops.fingerprint(g2) == graph.canonical_hash(g2, nos) == graph.canonical_hash(graph.random_genome(key, nos),
+                                                                                          nos)
+  assert ops.fingerprint(ops.mutate(key, g2)) == graph.canonical_hash(graph.mutate(key, g2, nos), nos)
+  calls = []
+
+  class Result:  # what check_integrity returns, planted (its program is checked in tests/graph)
+    passed, genomes = np.array([True, False]), "checked genomes"
+
+  monkeypatch.setattr(graph, "check_integrity", lambda population, spec: calls.append((population, spec)) or Result)
+  assert ops.check("population") == (Result.passed, "checked genomes") and calls == [("population", nos)]
+  default.check("other")
+  assert calls[-1] == ("other", graph.GenomeSpec())
