@@ -6,6 +6,7 @@ Holm–Bonferroni verdicts."""
 
 import dataclasses
 import re
+import time
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from optix_evo.search.statistics import holm_bonferroni, paired_difference, pair
 
 CONFIG = preset("quick", task="digits_mlp", space="extended", particles=2, steps=2, mutants=2, pool_factor=2,
                 surrogate_steps=20, epochs=2, probe_steps=6, lr_grid=(0.1, 0.01), elimination_candidates=3,
-                stages=(Stage(20, seeds=2, keep=2), Stage(30, seeds=3, keep=1)), finalists=1, final_steps=45,
+                stages=(Stage(20, seeds=2, keep=2), Stage(30, seeds=3, keep=1)), finalists=1, final_steps=50,
                 final_seeds=3, final_lr_grid=(0.1, 0.01), holdout_tasks=("iris_mlp", "wine_dnm"),
                 baselines=("adam",), references=(), seed=5, mutant_tries=4)
 
@@ -322,8 +323,10 @@ def _archive_state(records, **changes):
 
 
 def behaves(genomes, spec):
-  """A toy behaviour for ``distinct_behaviour``: genomes whose entries sum alike behave alike."""
-  del spec
+  """A toy behaviour for ``distinct_behaviour``: genomes whose entries sum alike behave alike (in the extended space;
+  anything else would be the wrong space)."""
+  from optix_evo import graph  # pylint: disable=import-outside-toplevel
+  assert spec is graph.get_space(CONFIG.space), "probes ran in another space than the search's"
   return [int(np.sum(g["x"])) for g in genomes]
 
 
@@ -454,16 +457,27 @@ def test_each_final_task_is_tuned_in_turn_with_its_seed_and_the_papers_schedule(
   tuner = Tuner(test)
   genomes = ga.stack([{"x": np.array([i] * 4)} for i in range(4)])
   state = _archive_state([], phase="final")
-  done = []
+  done, states = [], []
+  start = time.perf_counter()
   for k in range(3):
     state = phases.comparison_step(state, CONFIG, tuner, PARTICIPANTS, genomes)
     done.append(state.phase)
+    states.append(state)
+  wall = time.perf_counter() - start
   assert done == ["final", "final", "done"]
+  assert [list(s.final["tasks"]) for s in states] == [["digits_mlp"], ["digits_mlp", "iris_mlp"],
+                                                       ["digits_mlp", "iris_mlp", "wine_dnm"]]  # never mutated
+  assert "holm" not in states[0].final and "holm" not in states[1].final
+  for table in state.final["tasks"].values():
+    assert set(table) == {"held_out", "learning_rate", "valid", "test", "grid_valid", "diverged", "comparisons",
+                          "runs", "seconds", "cpu_seconds"}
+    assert 0 <= table["seconds"] <= wall and 0 <= table["cpu_seconds"] <= wall * 4
   assert [c["task"] for c in tuner.calls] == ["digits_mlp", "iris_mlp", "wine_dnm"]
   assert [c["seed"] for c in tuner.calls] == [5500, 5501, 5502]
-  for c in tuner.calls:
-    assert c["steps"] == 45 and c["lr_grid"] == (0.1, 0.01) and c["seeds"] == 3 and c["epoch"] == 22
+  for c in tuner.calls:  # T = 50: warmup T // 15, hold 2T // 15, validation every T // epochs steps
+    assert c["steps"] == 50 and c["lr_grid"] == (0.1, 0.01) and c["seeds"] == 3 and c["epoch"] == 25
     assert c["warmup_steps"] == 3 and c["hold_steps"] == 6 and c["zoo"] == {3: "sgd"} and c["n"] == 4
+    assert all(type(c[k]) is int for k in ("epoch", "warmup_steps", "hold_steps"))
   final = state.final
   assert final["participants"] == PARTICIPANTS and list(final["tasks"]) == ["digits_mlp", "iris_mlp", "wine_dnm"]
   table = final["tasks"]["iris_mlp"]
@@ -522,3 +536,36 @@ def test_holm_verdicts_over_the_held_out_tasks_only():
   other = phases.holm_summary(final, found="found #2")
   assert [o["baseline"] for o in other] == ["adam", "sgd"] and other[0]["tasks"] == []
   assert [t["verdict"] for t in other[1]["tasks"]] == ["beats"]
+
+
+def test_the_first_stage_drops_a_candidate_that_behaves_like_a_better_one():
+  archive = [_rec("1000", 0.9), _rec("0100", 0.8), _rec("2000", 0.7)]
+  scorer = Scorer(lambda t, f, c: 0.5)
+  state, _ = phases.elimination_step(_archive_state(archive), CONFIG, scorer, genome_of)
+  assert state.stages[0]["candidates"] == [0, 2] and scorer.calls[0]["fps"] == ["1000", "2000"]
+
+
+def test_every_found_optimizer_is_compared_with_every_baseline_whatever_the_order():
+  people = [{"kind": "baseline", "name": "adam"}, {"kind": "reference", "name": "nos_opt9"},
+            {"kind": "found", "name": "found #1"}, {"kind": "baseline", "name": "sgd"},
+            {"kind": "found", "name": "found #2"}]
+  t = np.array([[0.5, 0.6, 0.7], [0.1, 0.1, 0.1], [0.6, 0.8, 0.7], [0.4, 0.5, 0.6], [0.5, 0.55, 0.7]], np.float32)
+  scores = Scores(t.mean(1), np.ones(5), np.zeros(5, bool), np.zeros(5, bool), t, t, None, 15)
+  out = phases.comparisons(people, scores)
+  assert [(c["found"], c["baseline"]) for c in out] == [("found #1", "adam"), ("found #1", "sgd"),
+                                                         ("found #2", "adam"), ("found #2", "sgd")]
+  assert [c["difference"]["estimate"] for c in out] == pytest.approx([0.1, 0.2, -0.0166667, 0.0833333], abs=1e-6)
+
+
+def test_generation_and_stage_timings_are_elapsed_seconds():
+  state, strategy = fresh()
+  start = time.perf_counter()
+  state, _ = phases.generation_step(state, CONFIG, strategy, Scorer(lambda t, f, c: quality(f)), describe)
+  wall = time.perf_counter() - start
+  summary = state.generations[-1]
+  assert 0 <= summary["seconds"] <= wall and 0 <= summary["cpu_seconds"] <= 4 * wall
+  archive = [_rec("1000", 0.9), _rec("2000", 0.7)]
+  start = time.perf_counter()
+  state, _ = phases.elimination_step(_archive_state(archive), CONFIG, Scorer(lambda t, f, c: 0.5), genome_of)
+  wall = time.perf_counter() - start
+  assert 0 <= state.stages[0]["seconds"] <= wall and 0 <= state.stages[0]["cpu_seconds"] <= 4 * wall
