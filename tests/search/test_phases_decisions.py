@@ -375,6 +375,7 @@ def test_a_trained_candidate_below_worst_is_a_candidate_and_can_survive():
   config = dataclasses.replace(CONFIG, normalise="adam")
   state, _ = phases.elimination_step(state, config, scorer, genome_of)
   assert state.stages[-1]["survivors"] == [0, 1]  # 2000 trained at (−0.5 − 0.1) / 0.4 = −1.5 < WORST: it survives
+  assert scorer.calls[-1]["extra"] == ("adam",) and state.stages[-1]["fitness"] == pytest.approx([0.75, -1.5])
 
 
 def test_select_survivors_keeps_the_best_first_of_equals_never_a_rejected_one():
