@@ -72,7 +72,8 @@ class Scorer:
     n, seeds = fitness.size, protocol.seeds
     valid = fitness[:, None] + np.linspace(-0.01, 0.01, seeds)[None] * ~rejected[:, None]
     self.calls.append({"task": task, "fps": fps, "protocol": protocol, "seed": seed, "extra": extra})
-    lr = np.array([0.01 * (1 + int(f[0])) for f in fps] + [0.1] * len(extra))
+    scale = 1.0 if task in ("digits_mlp", "wine_dnm", "sbm_gcn") else 10.0  # another rate on a family's 2nd task
+    lr = np.array([0.01 * (1 + int(f[0])) * scale for f in fps] + [0.1] * len(extra))
     diverged = np.array([f.endswith("4") for f in fps] + [False] * len(extra))
     return Scores(fitness, lr, rejected, diverged, valid, valid, None, 3 * n)
 
@@ -532,6 +533,8 @@ def test_holm_verdicts_over_the_held_out_tasks_only():
   assert [t["holm_p"] for t in sgd["tasks"]] == pytest.approx([0.01, 0.002, 0.0])
   assert [t["verdict"] for t in sgd["tasks"]] == ["beats", "loses", "ties"]  # p 0 but no difference: ties
   assert [t["p_value"] for t in sgd["tasks"]] == [0.01, 0.001, 0.0]
+  at = phases.holm_summary(final, alpha=0.002)  # b's adjusted p is exactly alpha: not below it, so no call
+  assert [t["verdict"] for t in at[1]["tasks"]] == ["ties", "ties", "ties"]
   strict = phases.holm_summary(final, alpha=0.01)
   assert [t["verdict"] for t in strict[1]["tasks"]] == ["ties", "loses", "ties"]  # 0.01 is not below 0.01
   other = phases.holm_summary(final, found="found #2")
@@ -570,3 +573,39 @@ def test_generation_and_stage_timings_are_elapsed_seconds():
   state, _ = phases.elimination_step(_archive_state(archive), CONFIG, Scorer(lambda t, f, c: 0.5), genome_of)
   wall = time.perf_counter() - start
   assert 0 <= state.stages[0]["seconds"] <= wall and 0 <= state.stages[0]["cpu_seconds"] <= 4 * wall
+
+
+def test_the_warm_start_is_read_only_for_the_pools_slots_and_only_from_a_strategy_that_has_one():
+  warm = tuple({"x": np.array([k + 1, 0, 0, 1])} for k in range(5))  # five known optimizers, a pool of four
+  strategy = ga.ParticleGA(OPS, warm_start=warm)
+  names = ("a", "b", "c", "d", "e")
+  state = SearchState.fresh({}, strategy.init(None, CONFIG.ga_params()).to_dict(), names)
+  state, records = phases.generation_step(state, CONFIG, strategy, Scorer(lambda t, f, c: quality(f)), describe)
+  assert [r["fingerprint"] for r in records] == ["1001", "2001", "3001", "4001"]
+  assert state.warm_start == ("a", "b", "c", "d") and state.generations[-1]["warm_start"] == ["a", "b", "c", "d"]
+
+  class Bare:  # a strategy without a warm start of its own
+    def __init__(self, inner):
+      self.inner = inner
+
+    def __getattr__(self, name):
+      if name == "warm_start":
+        raise AttributeError(name)
+      return getattr(self.inner, name)
+
+  bare = Bare(ga.ParticleGA(OPS))
+  state = SearchState.fresh({}, bare.init(None, CONFIG.ga_params()).to_dict(), ("adam",))
+  state, _ = phases.generation_step(state, CONFIG, bare, Scorer(lambda t, f, c: quality(f)), describe)
+  assert state.warm_start == () and state.generations[-1]["warm_start"] == []
+
+
+def test_the_rank_correlation_is_the_bootstrap_interval_with_the_searchs_seed():
+  surrogate = [0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55]
+  stage = {f"{k + 1}000": v for k, v in enumerate([0.5, 0.7, 0.4, 0.6, 0.2, 0.3, 0.1, 0.35])}
+  archive = [_rec(f"{k + 1}000", v) for k, v in enumerate(surrogate)]
+  config = dataclasses.replace(CONFIG, elimination_candidates=8)
+  state, _ = phases.elimination_step(_archive_state(archive), config, Scorer(lambda t, f, c: stage[f]), genome_of)
+  planted = np.array(list(stage.values()))
+  expect = spearman_interval(surrogate, planted, seed=config.seed)._asdict()
+  assert expect != pytest.approx(spearman_interval(surrogate, planted, seed=config.seed + 1)._asdict())
+  assert state.rank_correlation == pytest.approx(expect)
