@@ -57,6 +57,16 @@ class Ops:
     return ga.GenomeOps(_draw, _mutate, self.check, _fp)
 
 
+def _first_new(generation, slots, seen):
+  """Per slot, the first random draw (by attempt) new to ``seen`` (shared, updated): what random proposals give."""
+  out = []
+  for s in range(slots):
+    fp = next(f for f in (_fp(_draw(_key(KEY, generation, s, a))) for a in range(200)) if f not in seen)
+    seen.add(fp)
+    out.append(fp)
+  return out
+
+
 def _fitness(pop):
   return np.asarray(pop["x"], np.float64) @ np.array([1.0, 2.0, 3.0, 4.0])
 
@@ -85,14 +95,8 @@ def test_the_pool_member_of_slot_s_is_drawn_from_the_keys_generation_slot_and_at
   params = ga.GAParams(particles=2, steps=1, mutants=2, pool_factor=3)
   strategy = ga.ParticleGA(ga.GenomeOps(_draw, _mutate, lambda pop: (np.ones(len(pop["x"]), bool), pop), _fp))
   pop, state = strategy.ask(KEY, strategy.init(KEY, params), params)
-  expect, seen = [], set()
-  for s in range(6):  # the first attempt of each slot that is new to the pool's (shared) history
-    for a in range(200):
-      fp = _fp(_draw(_key(KEY, 0, s, a)))
-      if fp not in seen:
-        seen.add(fp)
-        expect.append(fp)
-        break
+  seen = set()
+  expect = _first_new(0, 6, seen)  # the first attempt of each slot that is new to the pool's (shared) history
   assert [_fp(g) for g in ga.unstack(pop)] == expect
   assert state.seen[-1] == tuple(sorted(expect)) and state.seen[:2] == ((), ())
   assert state.generation == 0  # ask does not move the generation on; tell does
@@ -300,14 +304,8 @@ def test_random_search_draws_fresh_genomes_from_one_history_and_selects_nothing(
   assert strategy.parents(state, params).tolist() == [-1] * 4
   kids, state2 = strategy.ask(KEY, state, params)
   fps = [_fp(g) for g in ga.unstack(kids)]
-  expect, seen = [], set(state.seen[-1])
-  for s in range(4):
-    for a in range(200):
-      fp = _fp(_draw(_key(KEY, 1, s, a)))
-      if fp not in seen:
-        seen.add(fp)
-        expect.append(fp)
-        break
+  seen = set(state.seen[-1])
+  expect = _first_new(1, 4, seen)
   assert fps == expect  # random genomes of generation 1's keys, new to everything drawn so far
   assert set(state2.seen[-1]) == seen and state2.seen[:-1] == ((), ())
   again, state3 = strategy.retry(KEY, state2, params, [2])
