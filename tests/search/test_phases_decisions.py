@@ -505,6 +505,9 @@ def test_a_single_final_task_ends_the_comparison_at_once():
   genomes = ga.stack([{"x": np.array([i] * 4)} for i in range(4)])
   state = phases.comparison_step(_archive_state([], phase="final"), config, tuner, PARTICIPANTS, genomes)
   assert state.phase == "done" and state.final["holm"] == [] and len(tuner.calls) == 1
+  short = dataclasses.replace(config, final_steps=16, epochs=20)  # fewer steps than epochs: validate every step
+  phases.comparison_step(_archive_state([], phase="final"), short, tuner, PARTICIPANTS, genomes)
+  assert (tuner.calls[-1]["epoch"], tuner.calls[-1]["warmup_steps"], tuner.calls[-1]["hold_steps"]) == (1, 1, 2)
 
 
 def test_holm_verdicts_over_the_held_out_tasks_only():
