@@ -612,3 +612,11 @@ def test_the_rank_correlation_is_the_bootstrap_interval_with_the_searchs_seed():
   expect = spearman_interval(surrogate, planted, seed=config.seed)._asdict()
   assert expect != pytest.approx(spearman_interval(surrogate, planted, seed=config.seed + 1)._asdict())
   assert state.rank_correlation == pytest.approx(expect)
+
+
+def test_a_candidate_rejected_at_a_stage_is_recorded_so_and_never_survives():
+  archive = [_rec("1000", 0.9), _rec("2000", 0.8), _rec("3000", 0.7)]
+  scorer = Scorer(lambda t, f, c: None if f == "1000" else 0.5)
+  state, records = phases.elimination_step(_archive_state(archive), CONFIG, scorer, genome_of)
+  assert [r["rejected"] for r in records] == [True, False, False]
+  assert [r["fitness"] for r in records] == [WORST, 0.5, 0.5] and state.stages[0]["survivors"] == [1, 2]
