@@ -620,3 +620,25 @@ def test_a_candidate_rejected_at_a_stage_is_recorded_so_and_never_survives():
   state, records = phases.elimination_step(_archive_state(archive), CONFIG, scorer, genome_of)
   assert [r["rejected"] for r in records] == [True, False, False]
   assert [r["fitness"] for r in records] == [WORST, 0.5, 0.5] and state.stages[0]["survivors"] == [1, 2]
+
+
+def test_a_generation_without_a_trained_member_has_the_worst_median():
+  state, strategy = fresh()
+  state, records = phases.generation_step(state, CONFIG, strategy, Scorer(lambda t, f, c: None), describe)
+  summary = state.generations[-1]
+  assert all(r["rejected"] for r in records) and summary["rejected"] == 4 and summary["median"] == WORST
+
+
+def test_raw_family_fitness_averages_float32_scores_in_float64():
+  class Float32(Scorer):
+    def score(self, *args, **kwargs):
+      s = super().score(*args, **kwargs)
+      return s._replace(fitness=s.fitness.astype(np.float32), valid=s.valid.astype(np.float32))
+
+  table = {"digits_mlp": 0.1, "mnist1d_mlp": 0.2}
+  genomes = ga.stack([{"x": np.array([1, 1, 1, 1])}])
+  got = phases.family_scores(Float32(lambda t, f, c: table[t]), ("digits_mlp", "mnist1d_mlp"), genomes,
+                             CONFIG.surrogate(pool=False), seed=0, normalise="none")
+  expect = (np.float64(np.float32(0.1)) + np.float64(np.float32(0.2))) / 2
+  assert expect != np.float64(np.mean(np.float32([0.1, 0.2])))  # float32 arithmetic would give another fitness
+  assert got.fitness.dtype == np.float64 and got.fitness[0] == expect
