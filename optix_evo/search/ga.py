@@ -162,6 +162,8 @@ def _fill(propose: Callable[[int, int], Genome], seen: list[set[str]], ops: Geno
         if ok:
           genomes[s] = g
           seen[s].add(ops.fingerprint(g))  # the flip bit may have changed the fingerprint
+  if all(g is not None for g in genomes):  # the last try filled the last slot
+    return genomes
   raise RuntimeError(f"No valid, new {what} after {max_tries} tries; raise max_tries or change the genome space.")
 
 

@@ -276,7 +276,7 @@ def _genome_type(strategy_state: dict[str, Any]) -> type:
 def elimination_candidates(state: SearchState, config: SearchConfig,
                            genome_of: Callable[[dict[str, Any]], Any] | None = None) -> list[int]:
   """Archive indices of the best distinct candidates by surrogate fitness on the evolution tasks: rejected ones
-  excluded, and records of the random pool scored on another task (the pool surrogate) never mixed in (NOS ranks
+  excluded (by the protocol's flag: a trained candidate normalised below WORST is still a candidate), and records of the random pool scored on another task (the pool surrogate) never mixed in (NOS ranks
   the evolution archive); the first occurrence wins ties. Distinct means another canonical form and, given
   ``genome_of`` (record -> genome), another behaviour (:func:`optix_evo.graph.fingerprint.behaviour_fingerprints`:
   two programs that update alike on the fixed probes count once)."""
@@ -289,7 +289,7 @@ def elimination_candidates(state: SearchState, config: SearchConfig,
   chosen, seen = [], set()
   for i in order:
     rec = archive[i]
-    if rec.get("task", label) != label or rec["rejected"] or rec["fitness"] <= WORST or rec["fingerprint"] in seen:
+    if rec.get("task", label) != label or rec["rejected"] or rec["fingerprint"] in seen:
       continue
     seen.add(rec["fingerprint"])
     chosen.append(i)
@@ -299,14 +299,17 @@ def elimination_candidates(state: SearchState, config: SearchConfig,
   return chosen[:config.elimination_candidates]
 
 
-def select_survivors(candidates: list[int], fitness: np.ndarray, keep: int) -> list[int]:
-  """The ``keep`` candidates with the highest fitness, best first (the earlier one wins ties); rejected ones (fitness
-  at or below WORST) never survive.
+def select_survivors(candidates: list[int], fitness: np.ndarray, keep: int,
+                     rejected: np.ndarray | None = None) -> list[int]:
+  """The ``keep`` candidates with the highest fitness, best first (the earlier one wins ties); rejected ones never
+  survive. A trained candidate whose normalised fitness fell below WORST is no rejection: it survives when there is
+  room, so pass the protocol's ``rejected`` flags where fitness is normalised.
 
   Args:
     candidates: archive indices of the candidates.
     fitness: their fitness, in the same order.
     keep: how many survive at most.
+    rejected: which candidates the protocol rejected (default: those with fitness at or below WORST).
 
   Returns:
     The surviving candidates, best first.
@@ -316,8 +319,10 @@ def select_survivors(candidates: list[int], fitness: np.ndarray, keep: int) -> l
     >>> print(ox.search.select_survivors([10, 11, 12, 13], [0.5, -1.0, 0.7, 0.5], keep=2))
     [12, 10]
   """
-  order = np.argsort(-np.asarray(fitness, np.float64), kind="stable")
-  return [candidates[j] for j in order if fitness[j] > WORST][:keep]
+  fitness = np.asarray(fitness, np.float64)
+  out = fitness <= WORST if rejected is None else np.asarray(rejected, bool)
+  order = np.argsort(-fitness, kind="stable")
+  return [candidates[j] for j in order if not out[j]][:keep]
 
 
 def elimination_step(state: SearchState, config: SearchConfig, scorer: Scorer,
@@ -340,7 +345,7 @@ def elimination_step(state: SearchState, config: SearchConfig, scorer: Scorer,
   genomes = ga.stack([genome_of(archive[i]) for i in alive])
   scores = family_scores(scorer, evolution_tasks(config), genomes, config.stage_protocol(stage),
                          seed=config.seed * 1000 + 100 + s_idx, normalise=config.normalise)
-  survivors = select_survivors(alive, scores.fitness, stage.keep)
+  survivors = select_survivors(alive, scores.fitness, stage.keep, scores.rejected)
   drop = ("generation", "particle", "attempts", "role", "per_task")
   records = [{k: v for k, v in archive[i].items() if k not in drop}
              | {"stage": f"elimination-{s_idx + 1}", "fitness": float(scores.fitness[j]),
