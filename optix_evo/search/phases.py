@@ -276,8 +276,9 @@ def _genome_type(strategy_state: dict[str, Any]) -> type:
 def elimination_candidates(state: SearchState, config: SearchConfig,
                            genome_of: Callable[[dict[str, Any]], Any] | None = None) -> list[int]:
   """Archive indices of the best distinct candidates by surrogate fitness on the evolution tasks: rejected ones
-  excluded (by the protocol's flag: a trained candidate normalised below WORST is still a candidate), and records of the random pool scored on another task (the pool surrogate) never mixed in (NOS ranks
-  the evolution archive); the first occurrence wins ties. Distinct means another canonical form and, given
+  excluded (by the protocol's flag: a trained candidate normalised below WORST is still a candidate), and records of
+  the random pool scored on another task (the pool surrogate) never mixed in (NOS ranks the evolution archive); the
+  first occurrence wins ties. Distinct means another canonical form and, given
   ``genome_of`` (record -> genome), another behaviour (:func:`optix_evo.graph.fingerprint.behaviour_fingerprints`:
   two programs that update alike on the fixed probes count once)."""
   from optix_evo import graph  # pylint: disable=import-outside-toplevel
