@@ -1,0 +1,174 @@
+"""Decisions of ``optix_evo.search.checkpoint`` that change what a resumed run restores or refuses: which arrays of a
+stored state ``check_state_arrays`` accepts (shape, dtype, population length, valid genomes, fitness vectors) and the
+exact line it refuses with; which values the format stores and how they come back (types kept exactly)."""
+
+import io
+import json
+import re
+import zipfile
+
+import numpy as np
+import pytest
+
+import optix_evo as ox
+from optix_evo.errors import InputError
+from optix_evo.search import checkpoint as ck
+
+SPACE = "extended"
+
+
+def _population(names=("adam", "lion")):
+  return {k: np.asarray(v) for k, v in ox.search.ga.stack([ox.graph.known(n) for n in names])._asdict().items()}
+
+
+def _refusal(where, array, expected, source="the checkpoint"):
+  return re.escape(f"{source}: {where} has shape {array.shape} and dtype {array.dtype}, expected {expected}; the file "
+                   "was changed or is corrupt. Resume from an intact copy or start afresh in a new folder.")
+
+
+def test_an_intact_population_and_fitness_are_accepted_with_or_without_the_expected_size():
+  pop = _population()
+  state = {"ga": {"particles": pop, "fitness": np.array([0.5, -1.0])}, "archive": [{"score": np.float32(1.0)}]}
+  ck.check_state_arrays(state, space=SPACE, population=2)
+  ck.check_state_arrays(state, space=SPACE)  # the stored size (momentum's length) is taken
+  ck.check_state_arrays([{"particles": pop}], space=SPACE)
+  ck.check_state_arrays({"fitness": np.zeros(7)}, space=SPACE)  # no population to compare with: any length
+
+
+@pytest.mark.parametrize("field", ["kind", "inputs", "decay_kind", "momentum", "decay_memory"])
+def test_every_genome_field_of_another_dtype_is_refused_naming_it(field):
+  pop = _population()
+  pop[field] = pop[field].astype(np.int64)
+  shape = ck._expected_genome_fields(ox.graph.get_space(SPACE))[field]
+  with pytest.raises(InputError, match="^" + _refusal(f"ga/particles/{field}", pop[field],
+                                                       f"shape {(2, *shape)} and dtype int32 (a population of "
+                                                       f"'{SPACE}' genomes)") + "$"):
+    ck.check_state_arrays({"ga": {"particles": pop}}, space=SPACE, population=2)
+
+
+def test_a_population_of_another_size_than_the_configured_one_is_refused():
+  pop = _population(("adam", "lion", "rmsprop"))
+  with pytest.raises(InputError, match="^" + _refusal("ga/particles/kind", pop["kind"], "shape (2, 6) and dtype int32 "
+                                                      f"(a population of '{SPACE}' genomes)", "the file x")):
+    ck.check_state_arrays({"ga": {"particles": pop}}, space=SPACE, population=2, source="the file x")
+  ck.check_state_arrays({"ga": {"particles": pop}}, space=SPACE, population=3)
+
+
+def test_a_field_reshaped_within_the_population_is_refused():
+  pop = _population()
+  pop["inputs"] = pop["inputs"][:, :, ::-1].copy()  # same shape: accepted (a valid genome? checked below)
+  pop["decay_on"] = pop["decay_on"].reshape(2, 2, 6)
+  with pytest.raises(InputError, match=re.escape("ga/particles/decay_on has shape (2, 2, 6)")):
+    ck.check_state_arrays({"ga": {"particles": pop}}, space=SPACE)
+
+
+def test_a_two_dimensional_momentum_leaves_the_size_unknown_and_is_refused():
+  pop = _population()
+  pop["momentum"] = pop["momentum"].reshape(2, 1)
+  with pytest.raises(InputError, match="^" + _refusal("p/kind", pop["kind"], f"shape ('P', 6) and dtype int32 (a "
+                                                      f"population of '{SPACE}' genomes)")):
+    ck.check_state_arrays({"p": pop}, space=SPACE)
+
+
+def test_an_invalid_genome_of_the_right_shapes_is_refused_naming_its_place():
+  pop = _population()
+  pop["kind"] = np.full_like(pop["kind"], 99)
+  with pytest.raises(InputError, match=r"^the checkpoint: s\[1\]/particles: .+ The file was changed or is corrupt\.$"):
+    ck.check_state_arrays({"s": [{}, {"particles": pop}]}, space=SPACE, population=2)
+  with pytest.raises(InputError, match=r"^the checkpoint: .+ The file was changed or is corrupt\.$"):
+    ck.check_state_arrays(pop, space=SPACE)  # at the top: no place before the message
+
+
+def test_a_dict_with_the_genome_fields_but_a_non_array_is_not_a_population():
+  pop = _population()
+  pop["kind"] = pop["kind"].tolist()
+  ck.check_state_arrays({"p": pop}, space=SPACE, population=5)  # not all arrays: walked as an ordinary dict
+  pop = _population()
+  pop["extra"] = np.zeros(2, np.int32)  # another key: an ordinary dict, not a population
+  ck.check_state_arrays({"p": pop}, space=SPACE, population=5)
+
+
+@pytest.mark.parametrize("fitness, n", [(np.zeros(2, np.int32), 2), (np.zeros((2, 1)), 2), (np.zeros(3), 2),
+                                        (np.zeros(1, np.float32), 2)])
+def test_a_fitness_that_is_not_a_float_vector_of_the_populations_length_is_refused(fitness, n):
+  with pytest.raises(InputError, match="^" + _refusal("ga/fitness", fitness,
+                                                      f"a float vector of the population's length ({n})")):
+    ck.check_state_arrays({"ga": {"particles": _population(), "fitness": fitness}}, space=SPACE)
+  with pytest.raises(InputError, match=re.escape(f"the population's length ({n})")):
+    ck.check_state_arrays({"ga": {"fitness": fitness}}, space=SPACE, population=n)
+
+
+def test_the_stored_length_is_read_from_the_particles_only_when_their_momentum_is_a_vector():
+  pop = _population()
+  pop["momentum"] = pop["momentum"].reshape(2, 1)
+  fitness = np.zeros(5)
+  with pytest.raises(InputError, match=re.escape("the population's length (None)")):
+    ck.check_state_arrays({"ga": {"fitness": np.zeros((5, 1)), "particles": pop}}, space=SPACE)
+  with pytest.raises(InputError, match=re.escape("ga/particles/kind")):  # the length is unknown, not 5 or 2
+    ck.check_state_arrays({"ga": {"fitness": fitness, "particles": pop}}, space=SPACE)
+
+
+def test_a_fitness_entry_that_is_not_an_array_is_walked_not_checked():
+  ck.check_state_arrays({"ga": {"particles": _population(), "fitness": [0.0, 1.0, 2.0]}}, space=SPACE)
+  with pytest.raises(InputError, match=re.escape("ga/fitness/x/particles/kind")):
+    ck.check_state_arrays({"ga": {"fitness": {"x": {"particles": _population(("adam",))}}}}, space=SPACE,
+                          population=2)
+
+
+def test_scalars_and_containers_come_back_with_their_exact_types():
+  state = {"i": 3, "f": 2.5, "b": True, "n": None, "s": "x", "t": (1, [2, (3,)]), "l": [],
+           "g": np.float32(1.5), "k": np.int64(-2), "a": np.arange(3, dtype=np.uint8), "nan": float("nan"),
+           "c": np.complex64(1 + 2j), "z": np.zeros((0, 2), np.bool_)}
+  back = ck.decode_checkpoint(ck.encode_checkpoint(state))
+  assert list(back) == list(state)
+  for key in state:
+    assert type(back[key]) is type(state[key]), key
+  assert back["t"] == (1, [2, (3,)]) and type(back["t"][1][1]) is tuple
+  assert back["g"].dtype == np.float32 and back["k"].dtype == np.int64 and back["c"] == np.complex64(1 + 2j)
+  assert np.isnan(back["nan"]) and back["a"].dtype == np.uint8 and back["z"].shape == (0, 2)
+
+
+def test_the_file_layout_is_the_documented_one():
+  data = ck.encode_checkpoint({"a": np.arange(2), "t": (np.float64(1.0),)})
+  with zipfile.ZipFile(io.BytesIO(data)) as zf:
+    assert sorted(zf.namelist()) == ["a0.npy", "a1.npy", "checkpoint.npy"]
+    assert all(i.compress_type == zipfile.ZIP_STORED for i in zf.infolist())
+    meta = json.loads(np.load(io.BytesIO(zf.read("checkpoint.npy"))).tobytes().decode("utf-8"))
+    assert np.load(io.BytesIO(zf.read("a1.npy"))).shape == ()
+  assert meta == {"format": "optix_evo.checkpoint", "version": 1, "arrays": 2,
+                  "tree": {"dict": {"a": {"array": 0}, "t": {"tuple": [{"scalar": 1}]}}}}
+
+
+@pytest.mark.parametrize("value, where", [
+    ({1: 2}, "the dict at state['x']: its keys must be str, got 1"),
+    (np.array(["a"]), "the <U1 array at state['x']"),
+    (np.zeros(1, [("a", "f4")]), "the [('a', '<f4')] array at state['x']: only boolean and numeric dtypes are "
+                                 "stored (convert it, e.g. bfloat16 to float32)."),
+    (object(), "the object at state['x']"),
+    (b"x", "the bytes at state['x']"),
+    (np.array([None]), "the object array at state['x']"),
+    (2j, "the complex at state['x']: a state holds only dicts (str keys), lists, tuples, str, int, float, bool, "
+          "None, NumPy arrays and NumPy scalars; convert it first."),
+])
+def test_each_unsupported_value_is_refused_where_it_is(value, where):
+  with pytest.raises(TypeError, match=re.escape(f"cannot checkpoint {where}")):
+    ck.encode_checkpoint({"x": value})
+
+
+def test_fill_defaults_uses_the_default_factory_and_names_what_it_reads():
+  import dataclasses  # pylint: disable=import-outside-toplevel
+
+  @dataclasses.dataclass
+  class C:
+    a: int
+    b: list = dataclasses.field(default_factory=lambda: [1])
+    c: int = 0
+
+  assert ck.fill_defaults(C, {"a": 5}) == {"a": 5, "b": [1], "c": 0}
+  assert ck.fill_defaults(C, {"a": 5, "c": 2}) == {"a": 5, "b": [1], "c": 2}
+  with pytest.raises(InputError, match=re.escape("run.json has setting(s) ['d', 'e'] that C does not know (written by "
+                                                 "another version of optix_evo?). Known settings: a, b, c.")):
+    ck.fill_defaults(C, {"a": 1, "e": 2, "d": 3}, what="run.json")
+  with pytest.raises(InputError, match=re.escape("run.json lacks the C setting 'a', which has no default; it cannot "
+                                                 "be read.")):
+    ck.fill_defaults(C, {}, what="run.json")
