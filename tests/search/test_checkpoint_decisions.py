@@ -2,6 +2,7 @@
 stored state ``check_state_arrays`` accepts (shape, dtype, population length, valid genomes, fitness vectors) and the
 exact line it refuses with; which values the format stores and how they come back (types kept exactly)."""
 
+import dataclasses
 import io
 import json
 import re
@@ -172,3 +173,61 @@ def test_fill_defaults_uses_the_default_factory_and_names_what_it_reads():
   with pytest.raises(InputError, match=re.escape("run.json lacks the C setting 'a', which has no default; it cannot "
                                                  "be read.")):
     ck.fill_defaults(C, {}, what="run.json")
+
+
+# --- SearchState: what a resumed run restores -------------------------------------------------------------------------
+
+def _state(**kw):
+  from optix_evo.search.state import SearchState  # pylint: disable=import-outside-toplevel
+  return SearchState(**{"config": {"particles": 2}, "phase": "elimination", "strategy": {"ga": 1}, **kw})
+
+
+def test_the_phases_and_the_format():
+  from optix_evo.search import state as st  # pylint: disable=import-outside-toplevel
+  assert st.PHASES == ("search", "elimination", "final", "done")
+  assert st.STATE_FORMAT == "optix_evo.search_state/2"
+  for phase in st.PHASES:
+    assert _state(phase=phase).phase == phase
+  with pytest.raises(ValueError, match="^" + re.escape("Unknown search phase 'Done'; one of ('search', 'elimination', "
+                                                       "'final', 'done').") + "$"):
+    _state(phase="Done")
+
+
+def test_a_fresh_state_starts_the_search_with_its_warm_start_and_zero_timing():
+  from optix_evo.search.state import SearchState  # pylint: disable=import-outside-toplevel
+  state = SearchState.fresh({"a": 1}, {"g": 0}, ["adam", "lion"])
+  assert (state.config, state.phase, state.strategy, state.warm_start) == ({"a": 1}, "search", {"g": 0},
+                                                                          ("adam", "lion"))
+  assert (state.archive, state.generations, state.stages, state.rank_correlation, state.final,
+          state.history_lines, state.format) == ((), (), (), None, None, 0, "optix_evo.search_state/2")
+  assert state.timing == {"wall_s": 0.0, "cpu_s": 0.0, "programs": 0, "compiled": 0, "cache_hits": 0,
+                          "compile_s": 0.0, "trace_s": 0.0, "lower_s": 0.0, "cache_load_s": 0.0, "sessions": 0}
+  assert SearchState.fresh({}, {}).warm_start == ()
+  assert state.best == float("-inf")
+
+
+def test_to_dict_and_from_dict_restore_every_field_through_a_checkpoint_file(tmp_path):
+  from optix_evo.search.state import SearchState  # pylint: disable=import-outside-toplevel
+  state = _state(archive=({"f": 0.5},), generations=({"best": 0.25}, {"best": 0.75}, {"best": 0.5}),
+                 stages=({"s": 1},), rank_correlation={"rho": 0.5}, final={"t": 1}, history_lines=7,
+                 timing={**_state().timing, "wall_s": 3.5, "sessions": 2}, warm_start=("adam",))
+  d = state.to_dict()
+  assert set(d) == {f.name for f in dataclasses.fields(SearchState)}
+  for name in ("archive", "generations", "stages", "warm_start"):
+    assert type(d[name]) is list, name
+  assert type(d["timing"]) is dict and d["timing"] is not state.timing
+  ck.save_checkpoint(tmp_path / "c.npz", d)
+  back = SearchState.from_dict(ck.load_checkpoint(tmp_path / "c.npz"))
+  assert back == state and back.best == 0.75
+  for name in ("archive", "generations", "stages", "warm_start"):
+    assert type(getattr(back, name)) is tuple, name
+
+
+def test_an_older_state_takes_the_defaults_and_its_timing_keeps_what_it_had():
+  from optix_evo.search.state import SearchState  # pylint: disable=import-outside-toplevel
+  old = {"config": {}, "phase": "final", "strategy": {}, "generations": [{"best": -0.5}], "timing": {"wall_s": 9.0},
+         "unknown_field": 1}
+  back = SearchState.from_dict(old)
+  assert back.generations == ({"best": -0.5},) and back.best == -0.5 and back.archive == () and back.warm_start == ()
+  assert back.timing == {**SearchState.fresh({}, {}).timing, "wall_s": 9.0}
+  assert SearchState.from_dict({"config": {}, "phase": "done", "strategy": {}}).timing == SearchState.fresh({}, {}).timing
