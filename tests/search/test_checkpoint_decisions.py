@@ -231,3 +231,66 @@ def test_an_older_state_takes_the_defaults_and_its_timing_keeps_what_it_had():
   assert back.generations == ({"best": -0.5},) and back.best == -0.5 and back.archive == () and back.warm_start == ()
   assert back.timing == {**SearchState.fresh({}, {}).timing, "wall_s": 9.0}
   assert SearchState.from_dict({"config": {}, "phase": "done", "strategy": {}}).timing == SearchState.fresh({}, {}).timing
+
+
+def _crafted(tree, arrays=()):
+  """A checkpoint file whose JSON tree is ``tree`` (arrays ``a0.npy`` ...)."""
+  buffer = io.BytesIO()
+  meta = json.dumps({"format": ck.FORMAT, "version": ck.VERSION, "arrays": len(arrays), "tree": tree})
+  with zipfile.ZipFile(buffer, "w") as zf:
+    for name, array in [("checkpoint.npy", np.frombuffer(meta.encode(), np.uint8)),
+                        *((f"a{i}.npy", a) for i, a in enumerate(arrays))]:
+      with zf.open(name, "w") as f:
+        np.lib.format.write_array(f, np.asarray(array))
+  return buffer.getvalue()
+
+
+@pytest.mark.parametrize("entry", [{"dict": {}, "tuple": []}, {"set": [1]}, {"dict": [1]}, {"tuple": {"a": 1}}])
+def test_an_unexpected_entry_is_refused_naming_it(entry):
+  with pytest.raises(InputError, match=re.escape(f"(_Corrupt: unexpected entry {str(entry)[:80]})")):
+    ck.decode_checkpoint(_crafted({"dict": {"x": entry}}))
+
+
+def test_a_scalar_must_be_zero_dimensional_and_references_must_be_in_range():
+  with pytest.raises(InputError, match=re.escape("(_Corrupt: scalar 0 has shape (2,))")):
+    ck.decode_checkpoint(_crafted({"scalar": 0}, [np.zeros(2)]))
+  for ref in (1, -1, True, "0", 0.0):
+    with pytest.raises(InputError, match=re.escape(f"array reference {ref!r} is not one of the file's 1 arrays")):
+      ck.decode_checkpoint(_crafted({"array": ref}, [np.zeros(2)]))
+  assert ck.decode_checkpoint(_crafted({"scalar": 0}, [np.float32(2.0)])) == np.float32(2.0)
+
+
+def test_fill_defaults_names_the_stored_configuration_by_default():
+  @dataclasses.dataclass
+  class C:
+    a: int
+
+  with pytest.raises(InputError, match=re.escape("the stored configuration has setting(s) ['b']")):
+    ck.fill_defaults(C, {"a": 1, "b": 2})
+  with pytest.raises(InputError, match=re.escape("the stored configuration lacks the C setting 'a'")):
+    ck.fill_defaults(C, {})
+
+
+def test_the_other_processes_receive_into_a_buffer_of_the_broadcast_size(monkeypatch):
+  import jax  # pylint: disable=import-outside-toplevel
+  from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+
+  payload = ck.encode_checkpoint({"value": {"x": (1, 2.5)}})
+  received = []
+
+  def broadcast(x):  # process 1's view: the size first, then the bytes of process 0
+    received.append(np.asarray(x))
+    if np.ndim(x) == 0:
+      return np.int32(len(payload))
+    assert np.shape(x) == (len(payload),) and not np.asarray(x).any()
+    return np.frombuffer(payload, np.uint8)
+
+  monkeypatch.setattr(jax, "process_count", lambda: 2)
+  monkeypatch.setattr(jax, "process_index", lambda: 1)
+  monkeypatch.setattr(multihost_utils, "broadcast_one_to_all", broadcast)
+  assert ck.broadcast_from_process_zero(lambda: pytest.fail("only process 0 makes the state")) == {"x": (1, 2.5)}
+  assert received[0] == 0 and received[1].dtype == np.uint8
+  error = ck.encode_checkpoint({"error": "bad file", "input_error": True})
+  payload = error
+  with pytest.raises(InputError, match="^bad file$"):
+    ck.broadcast_from_process_zero(lambda: None)

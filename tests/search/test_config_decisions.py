@@ -135,6 +135,11 @@ def test_final_seeds_chunk_size_and_the_final_grid():
   _refused("stages must hold at least one elimination stage.", stages=())
 
 
+def test_the_ga_parameters_are_the_configs():
+  config = dataclasses.replace(QUICK, particles=3, steps=4, mutants=5, pool_factor=6, tournament=7)
+  assert config.ga_params() == ox.search.ga.GAParams(3, 4, 5, 6, tournament=7)
+
+
 def test_the_ga_the_space_the_loop_and_the_references_are_checked():
   _refused("GA particles must be a positive integer, got 0.", particles=0)
   _refused("GA tournament must be a positive integer, got 0.", tournament=0)
@@ -185,6 +190,8 @@ def test_a_stage_protocol_takes_the_stage_budget_and_seeds():
                                     probe_epoch=20)
   got = config.stage_protocol(Stage(401, seeds=2, keep=2, probe_steps=0))
   assert (got.probe_steps, got.probe_epoch, got.epoch) == (0, 1, 100)
+  got = config.stage_protocol(Stage(40, probe_steps=7))
+  assert (got.probe_epoch, type(got.probe_epoch), got.epoch, type(got.epoch)) == (1, int, 10, int)
   got = config.stage_protocol(Stage(3, probe_steps=2))
   assert (got.steps, got.probe_steps, got.probe_epoch, got.epoch, got.seeds) == (3, 2, 1, 1, 1)
 
