@@ -294,3 +294,25 @@ def test_the_other_processes_receive_into_a_buffer_of_the_broadcast_size(monkeyp
   payload = error
   with pytest.raises(InputError, match="^bad file$"):
     ck.broadcast_from_process_zero(lambda: None)
+
+
+def test_a_foreign_format_or_version_is_named_in_at_most_40_or_20_characters():
+  def meta(**kw):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+      with zf.open("checkpoint.npy", "w") as f:
+        np.lib.format.write_array(f, np.frombuffer(json.dumps({"arrays": 0, "tree": None, **kw}).encode(), np.uint8))
+    return buffer.getvalue()
+
+  long = "f" * 39 + "XYZ"
+  with pytest.raises(InputError, match="^" + re.escape(f"x is not an optix_evo checkpoint (its format is '{long[:40]}', "
+                                                       "not 'optix_evo.checkpoint').") + "$"):
+    ck.decode_checkpoint(meta(format=long), source="x")
+  with pytest.raises(InputError, match="^" + re.escape("x has checkpoint format version " + "9" * 20 + ", but this "
+                                                       "optix_evo reads version 1; use the optix_evo version that "
+                                                       "wrote it (or a newer one).") + "$"):
+    ck.decode_checkpoint(meta(format=ck.FORMAT, version=int("9" * 25)), source="x")
+  for version in (0, 2, "1", 1.0, None):
+    with pytest.raises(InputError, match="has checkpoint format version"):
+      ck.decode_checkpoint(meta(format=ck.FORMAT, version=version))
+  assert ck.decode_checkpoint(meta(format=ck.FORMAT, version=1)) is None

@@ -189,3 +189,19 @@ def test_the_paper_plan_estimate_and_command(monkeypatch):
   for bad in (0.0, -1.0, float("nan")):
     with pytest.raises(InputError, match=re.escape(f"--gpu-tflops must be positive, got {bad}.")):
       tr.paper_plan(gpu_tflops=bad)
+
+
+def test_the_plan_table_lists_every_command_row_and_the_total():
+  plan = [{"task": "a", "table": "T1", "command": "optix-evo transfer --tasks a", "runs": 10, "steps": 5,
+           "train_flops_per_step": 2.5e12, "petaflops": 12.4, "gpu_hours": 1.25, "note": "n1"},
+          {"task": "b", "table": "T2", "command": "optix-evo transfer --tasks b", "runs": 3, "steps": 7,
+           "train_flops_per_step": 1e9, "petaflops": 0.6, "gpu_hours": 2.0, "note": "n2"}]
+  text = tr.format_plan(plan, 50.0)
+  lines = text.splitlines()
+  assert lines[0] == "# The NOS paper's transfer experiments" and text.endswith("- `b`: n2.\n")
+  start = lines.index("```")
+  assert lines[start + 1:start + 4] == ["optix-evo transfer --tasks a", "optix-evo transfer --tasks b", "```"]
+  assert "| task | table | runs × steps | TFLOP / step | PFLOP | GPU hours at 50 TFLOP/s |" in lines
+  assert "| `a` | T1 | 10 × 5 | 2.500 | 12 | 1.2 |" in lines and "| `b` | T2 | 3 × 7 | 0.001 | 1 | 2.0 |" in lines
+  assert any(line.startswith("Total: 3 GPU hours. Hours = runs × (steps × training FLOPs per step") for line in lines)
+  assert "- `a`: n1." in lines
