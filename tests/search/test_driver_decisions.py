@@ -326,3 +326,55 @@ def test_run_skips_the_steps_already_done_and_counts_a_session(monkeypatch, tmp_
   result = search.run()
   assert search.state.timing["sessions"] == before + 1 and [h["rank"] for h in result.hall_of_fame] == [1, 2]
   assert os.path.exists(tmp_path / "run" / driver.HISTORY)
+
+
+# --- the search and elimination steps through Search, with planted surrogate scores ------------------------------------
+
+def _fake_score(calls):
+  def score(task, genomes, protocol, *, seed, extra=()):
+    n = int(np.shape(genomes.kind)[0]) + len(extra)
+    calls.append({"task": task, "n": n, "seed": seed, "steps": protocol.steps, "seeds": protocol.seeds})
+    fitness = 0.1 + 0.8 * (np.arange(n)[::-1] + len(calls)) / (n + 10)  # a different best per call
+    seeds = protocol.seeds
+    return ox.search.protocol.Scores(
+        fitness=fitness, learning_rate=np.full(n, protocol.lr_grid[0]), rejected=np.zeros(n, bool),
+        diverged=np.zeros(n, bool), valid=np.repeat(fitness[:, None], seeds, 1),
+        test=np.repeat(fitness[:, None], seeds, 1), grid_valid=None, runs=n * seeds)
+  return score
+
+
+def test_generations_are_logged_checkpointed_and_reported_to_the_callback(tmp_path):
+  out = tmp_path / "run"
+  events, calls = [], []
+  search = Search(TINY, str(out), callback=events.append)
+  search.score = _fake_score(calls)
+  summaries = [search.generation() for _ in range(TINY.steps + 1)]
+  assert search.done_generations == 2 and search.state.phase == "elimination"
+  assert [e["phase"] for e in events] == ["search", "search"]
+  assert [(e["generation"], e["done"], e["total"]) for e in events] == [(0, 1, 2), (1, 2, 2)]
+  assert [e["best"] for e in events] == [max(s["best"] for s in summaries[:k]) for k in (1, 2)]
+  assert summaries[-1] == search.state.generations[-1]
+  lines = (out / driver.HISTORY).read_text().splitlines()
+  assert len(lines) == search.state.history_lines == len(search.state.archive) > 0
+  encode = ox.search.checkpoint.encode_checkpoint
+  assert encode(Search(TINY, str(out), resume=True).state.to_dict()) == encode(search.state.to_dict())
+
+
+def test_stages_are_logged_checkpointed_and_reported_to_the_callback(tmp_path):
+  out = tmp_path / "run"
+  events, calls = [], []
+  search = Search(TINY, str(out), callback=events.append)
+  search.score = _fake_score(calls)
+  for _ in range(TINY.steps + 1):
+    search.generation()
+  encode = ox.search.checkpoint.encode_checkpoint
+  stages = search.eliminate()
+  assert search.state.phase == "final" and len(stages) == 2 and stages == list(search.state.stages)
+  assert [(e["phase"], e["stage"], e["done"], e["total"]) for e in events[2:]] == [
+      ("elimination", 0, 1, 2), ("elimination", 1, 2, 2)]
+  assert [e["best"] for e in events[2:]] == [float(max(s["fitness"])) for s in stages]
+  assert len((out / driver.HISTORY).read_text().splitlines()) == search.state.history_lines
+  resumed = Search(TINY, str(out), resume=True)
+  assert encode(resumed.state.to_dict()) == encode(search.state.to_dict()) and resumed.eliminate() == stages  # nothing left to run
+  assert resumed.elimination_candidates() == ox.search.phases.elimination_candidates(resumed.state, TINY,
+                                                                                     resumed.genome)
