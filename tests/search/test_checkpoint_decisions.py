@@ -247,7 +247,9 @@ def _crafted(tree, arrays=()):
 
 @pytest.mark.parametrize("entry", [{"dict": {}, "tuple": []}, {"set": [1]}, {"dict": [1]}, {"tuple": {"a": 1}}])
 def test_an_unexpected_entry_is_refused_naming_it(entry):
-  with pytest.raises(InputError, match=re.escape(f"(_Corrupt: unexpected entry {str(entry)[:80]})")):
+  with pytest.raises(InputError, match="^" + re.escape(
+      f"the checkpoint is truncated or corrupt (_Corrupt: unexpected entry {str(entry)[:80]}); it cannot be read. "
+      "Resume from an intact copy or start afresh in a new folder.") + "$"):
     ck.decode_checkpoint(_crafted({"dict": {"x": entry}}))
 
 
