@@ -76,13 +76,16 @@ def _fake_tune(calls, test):
 
 def test_compare_reports_found_minus_baseline_per_task_and_restores_exactly_on_resume(tmp_path):
   out = str(tmp_path / "run")
-  search = _planted(Search(TINY, out))
+  events = []
+  search = _planted(Search(TINY, out, callback=events.append))
   test = [[0.9, 0.8, 0.7], [0.1, 0.2, 0.3], [0.5, 0.5, 0.6], [0.6, 0.6, 0.6], [0.0, 0.0, 0.0]]
   calls = []
   search.tune = _fake_tune(calls, test)
   final = search.compare()
   assert search.state.phase == "done" and list(final["tasks"]) == ["digits_mlp", "iris_mlp"]
   assert [c["task"] for c in calls] == ["digits_mlp", "iris_mlp"]
+  assert events == [{"phase": "final", "task": "digits_mlp", "done": 1, "total": 2},
+                    {"phase": "final", "task": "iris_mlp", "done": 2, "total": 2}]
   assert all(c["n"] == 5 and c["zoo"] == {3: "sgd"} and c["seeds"] == 3 for c in calls)
   for task in final["tasks"].values():
     by = {(c["found"], c["baseline"]): c for c in task["comparisons"]}

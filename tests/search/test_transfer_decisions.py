@@ -167,6 +167,7 @@ def test_the_tables_print_each_difference_with_its_sign_and_the_mean_test_accura
   ci = ox.search.statistics.mean_interval(np.array([0.5, 0.0]))
   assert f"| found #1 | found | 0.1 | 0.2500 [{ci.low:.4f}, {ci.high:.4f}] |" in text  # NaN (diverged) counts as 0
   assert "| found #1 | adam | -0.2500 [-0.5000, +0.1250] | ties |" in text
+  assert "\n\n| optimizer | vs | test accuracy difference (95% interval) | verdict |\n|---|---|---|---|\n| found #1" in text
   assert text.startswith("### `t`\n\n| optimizer | kind | tuned lr | test accuracy (mean, 95% interval) |\n|---|")
   tr.write_transfer(str(tmp_path), result, "HEAD")
   assert (tmp_path / "transfer.md").read_text() == f"# Transfer\n\nHEAD\n\n{text}\n"
