@@ -230,7 +230,8 @@ def test_an_older_state_takes_the_defaults_and_its_timing_keeps_what_it_had():
   back = SearchState.from_dict(old)
   assert back.generations == ({"best": -0.5},) and back.best == -0.5 and back.archive == () and back.warm_start == ()
   assert back.timing == {**SearchState.fresh({}, {}).timing, "wall_s": 9.0}
-  assert SearchState.from_dict({"config": {}, "phase": "done", "strategy": {}}).timing == SearchState.fresh({}, {}).timing
+  fresh = SearchState.fresh({}, {}).timing
+  assert SearchState.from_dict({"config": {}, "phase": "done", "strategy": {}}).timing == fresh
 
 
 def _crafted(tree, arrays=()):
@@ -307,8 +308,8 @@ def test_a_foreign_format_or_version_is_named_in_at_most_40_or_20_characters():
     return buffer.getvalue()
 
   long = "f" * 39 + "XYZ"
-  with pytest.raises(InputError, match="^" + re.escape(f"x is not an optix_evo checkpoint (its format is '{long[:40]}', "
-                                                       "not 'optix_evo.checkpoint').") + "$"):
+  with pytest.raises(InputError, match="^" + re.escape(
+      f"x is not an optix_evo checkpoint (its format is '{long[:40]}', not 'optix_evo.checkpoint').") + "$"):
     ck.decode_checkpoint(meta(format=long), source="x")
   with pytest.raises(InputError, match="^" + re.escape("x has checkpoint format version " + "9" * 20 + ", but this "
                                                        "optix_evo reads version 1; use the optix_evo version that "

@@ -31,7 +31,8 @@ def _planted(search, phase="final"):
                   for n, g, f in zip(NAMES, (0, 1, 1), (0.5, 0.7, 0.6)))
   stages = ({"stage": 1, "candidates": [0, 1, 2], "survivors": [2, 1], "fitness": [0.1, 0.2, 0.3],
              "learning_rate": [0.1, 0.1, 0.01]},
-            {"stage": 2, "candidates": [1, 2], "survivors": [2, 1], "fitness": [0.4, 0.9], "learning_rate": [0.01, 0.1]})
+            {"stage": 2, "candidates": [1, 2], "survivors": [2, 1], "fitness": [0.4, 0.9],
+             "learning_rate": [0.01, 0.1]})
   search.state = dataclasses.replace(search.state, phase=phase, archive=archive, stages=stages)
   return search
 
@@ -123,7 +124,7 @@ def test_a_resumed_comparison_keeps_its_stored_participants_and_does_only_the_ta
   assert resumed.pending_tasks() == []
 
 
-# --- the result --------------------------------------------------------------------------------------------------------
+# --- the result -------------------------------------------------------------------------------------------------------
 
 def test_the_hall_of_fame_follows_the_last_stage_with_its_learning_rate_and_every_stage_fitness():
   search = _planted(Search(TINY), phase="done")
@@ -141,7 +142,7 @@ def test_the_hall_of_fame_follows_the_last_stage_with_its_learning_rate_and_ever
   assert Search(TINY).result().hall_of_fame == []
 
 
-# --- resume: what is restored and what is refused ----------------------------------------------------------------------
+# --- resume: what is restored and what is refused ---------------------------------------------------------------------
 
 def test_a_fresh_search_starts_an_empty_history_and_a_resume_truncates_it_to_the_checkpoint(tmp_path):
   out = tmp_path / "run"
@@ -189,17 +190,17 @@ def test_resume_refuses_other_settings_naming_each_and_a_foreign_file(tmp_path):
     Search(TINY, None, resume=True)
 
 
-def test_the_fresh_state_holds_the_config_and_the_strategys_first_state():
+def test_the_fresh_state_holds_the_config_and_the_strategys_first_state(tmp_path):
   search = Search(TINY)
   assert search.state.config == TINY.to_dict() and search.state.phase == "search"
   strategy = ox.search.strategies.make_strategy("ga", ox.search.ga.graph_ops(search.space), ())
   want = strategy.init(jax.random.PRNGKey(3), TINY.ga_params()).to_dict()
   encode = ox.search.checkpoint.encode_checkpoint
   assert encode(search.state.strategy) == encode(want)
-  assert not search.writer and Search(TINY, "x").writer
+  assert not search.writer and Search(TINY, str(tmp_path)).writer
 
 
-# --- Ctrl-C, timing, warm start, tasks ---------------------------------------------------------------------------------
+# --- Ctrl-C, timing, warm start, tasks --------------------------------------------------------------------------------
 
 def test_ctrl_c_stops_at_the_checkpoint_with_a_message_saying_where(tmp_path):
   search = Search(TINY, str(tmp_path / "run"))
@@ -331,7 +332,7 @@ def test_run_skips_the_steps_already_done_and_counts_a_session(monkeypatch, tmp_
   assert os.path.exists(tmp_path / "run" / driver.HISTORY)
 
 
-# --- the search and elimination steps through Search, with planted surrogate scores ------------------------------------
+# --- the search and elimination steps through Search, with planted surrogate scores -----------------------------------
 
 def _fake_score(calls):
   def score(task, genomes, protocol, *, seed, extra=()):
@@ -378,6 +379,7 @@ def test_stages_are_logged_checkpointed_and_reported_to_the_callback(tmp_path):
   assert [e["best"] for e in events[2:]] == [float(max(s["fitness"])) for s in stages]
   assert len((out / driver.HISTORY).read_text().splitlines()) == search.state.history_lines
   resumed = Search(TINY, str(out), resume=True)
-  assert encode(resumed.state.to_dict()) == encode(search.state.to_dict()) and resumed.eliminate() == stages  # nothing left to run
+  assert encode(resumed.state.to_dict()) == encode(search.state.to_dict())
+  assert resumed.eliminate() == stages  # nothing left to run
   assert resumed.elimination_candidates() == ox.search.phases.elimination_candidates(resumed.state, TINY,
                                                                                      resumed.genome)

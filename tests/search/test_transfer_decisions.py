@@ -96,7 +96,8 @@ def test_the_protocol_handed_to_tune_is_the_papers_final_run(fake):
   first = f.evaluators[0]
   assert first["task"].name == "task:a" and first["task"].seed == 3 and first["task"].data_dir == "D"
   assert first["spec"] == ox.graph.DEFAULT_SPEC
-  assert (first["max_steps"], first["batch"], first["population_loop"], first["chunk_size"]) == (151, max(jax.device_count() * 8, 16), "map", 4)
+  assert (first["max_steps"], first["batch"], first["population_loop"], first["chunk_size"]) == (
+      151, max(jax.device_count() * 8, 16), "map", 4)
   # the second task's comparisons read the second call's scores (the fake adds 1): the same differences
   for t in ("task:a", "task:b"):
     assert [c["difference"]["estimate"] for c in out["tasks"][t]["comparisons"]] == pytest.approx([0.1, 0.25])
@@ -105,7 +106,8 @@ def test_the_protocol_handed_to_tune_is_the_papers_final_run(fake):
 
 def test_the_genomes_are_the_hall_of_fame_the_references_and_the_named_baselines(fake, tmp_path):
   f = fake(np.zeros((6, 2)))
-  tr.transfer(["a"], run_dir=_hall(tmp_path, space=False), top=2, references=("nos_opt9",), baselines=("adam", "sgd", "zoo:adam"),
+  tr.transfer(["a"], run_dir=_hall(tmp_path, space=False), top=2, references=("nos_opt9",),
+              baselines=("adam", "sgd", "zoo:adam"),
               seeds=2, steps=30)
   batch = f.calls[0]["batch"]
   expected = [ox.graph.known(n) for n in ("lion", "rmsprop", "nos_opt9", "adam", "momentum")]
@@ -167,7 +169,8 @@ def test_the_tables_print_each_difference_with_its_sign_and_the_mean_test_accura
   ci = ox.search.statistics.mean_interval(np.array([0.5, 0.0]))
   assert f"| found #1 | found | 0.1 | 0.2500 [{ci.low:.4f}, {ci.high:.4f}] |" in text  # NaN (diverged) counts as 0
   assert "| found #1 | adam | -0.2500 [-0.5000, +0.1250] | ties |" in text
-  assert "\n\n| optimizer | vs | test accuracy difference (95% interval) | verdict |\n|---|---|---|---|\n| found #1" in text
+  assert ("\n\n| optimizer | vs | test accuracy difference (95% interval) | verdict |\n|---|---|---|---|\n"
+          "| found #1") in text
   assert text.startswith("### `t`\n\n| optimizer | kind | tuned lr | test accuracy (mean, 95% interval) |\n|---|")
   tr.write_transfer(str(tmp_path), result, "HEAD")
   assert (tmp_path / "transfer.md").read_text() == f"# Transfer\n\nHEAD\n\n{text}\n"
