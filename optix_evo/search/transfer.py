@@ -72,7 +72,7 @@ def transfer(tasks: Sequence[str], *, run_dir: str | None = None, top: int = 3, 
     raise InputError("Give at least one task (--tasks).")
   participants, genomes = [], []
   for rec in hall_of_fame(run_dir, top) if run_dir else []:
-    space = graph.get_space(rec.get("space", graph.space_of(rec["genome"])))
+    space = graph.get_space(rec["space"]) if "space" in rec else graph.space_of(rec["genome"])  # older files: none
     genomes.append(graph.convert(graph.from_json(rec["genome"], space), space, graph.DEFAULT_SPEC))
     participants.append({"name": f"found #{rec['rank']}", "kind": "found", "equation": rec["equation"]})
   for name in references:
