@@ -107,6 +107,9 @@ CASES = [
      [f"{DECAY}: hidden op index 13 is outside 0..12"]),
     ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 1)): 14, ("decay_inputs", (5, 0, 0, 0)): 14}, []),  # unary root
     ({**ROOT_DECAY, ("decay_inputs", (5, 0, 0, 0)): 14, ("decay_kind", (5, 0, 0)): 3}, []),  # hidden node unread
+    # a unary decay node's second input is not read: any value there is no fault (root, then hidden node)
+    ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 1)): 99}, []),
+    ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 0)): 14, ("decay_inputs", (5, 0, 0, 1)): -7}, []),
     # momentum, schedule, flip
     ({("momentum", ()): 3}, []),
     ({("momentum", ()): 4}, ["momentum index 4 is outside 0..3 (none, momentum, nesterov_nos, nesterov)"]),
@@ -226,3 +229,31 @@ def test_a_space_with_more_hidden_nodes_moves_every_limit():
   assert G.genome_faults(g, spec) == []
   g.inputs[6, 0] = N_OP + 6
   assert G.genome_faults(g, spec) == ["node root: input 0 is vertex 30, outside 0..29 (24 operands, then h0..h5)"]
+
+
+def test_validate_genome_checks_against_the_space_it_is_given():
+  g = _edit({("unary", 0): 26})  # the default space's last unary op
+  G.validate_genome(g)
+  narrow = dataclasses.replace(SPEC, name="narrow", unary=SPEC.unary[:26])
+  with pytest.raises(InputError) as err:
+    G.validate_genome(g, narrow)
+  assert str(err.value) == "Invalid genome for the 'narrow' space: node h0: unary op index 26 is outside 0..25."
+
+
+def test_the_screen_stops_only_the_faulty_members_of_a_population():
+  """One faulty member among well-formed ones: the screen's mask is False for it alone (a screen that stops the
+  whole population still gives the right faults, only slowly: this pins the member-by-member screen)."""
+  good = to_numpy(G.known("adamw"))
+  binary_decays = dict(ROOT_DECAY)  # a binary decay root add(a1, hidden) over a binary hidden node add(a1, a2)
+  binary_decays.update({("decay_kind", (5, 0, 1)): 1, ("decay_binary", (5, 0, 1)): 0,
+                        ("decay_inputs", (5, 0, 1)): [0, 14], ("decay_kind", (5, 0, 0)): 1,
+                        ("decay_binary", (5, 0, 0)): 0, ("decay_inputs", (5, 0, 0)): [0, 1]})
+  wellformed = _edit(binary_decays)
+  assert G.genome_faults(wellformed) == []
+  faults = [{("inputs", (5, 1)): N_OP + 5}, {("decay_on", (5, 1)): 2},
+            {**binary_decays, ("decay_binary", (5, 0, 0)): 7}, {("kind", 2): 2}]
+  for fault in faults:
+    bad = _edit(fault)
+    assert G.genome_faults(bad) != []
+    pop = G.stack([good, wellformed, bad, good])
+    assert _quick_ok(pop, SPEC).tolist() == [True, True, False, True]
