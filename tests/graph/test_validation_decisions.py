@@ -107,9 +107,13 @@ CASES = [
      [f"{DECAY}: hidden op index 13 is outside 0..12"]),
     ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 1)): 14, ("decay_inputs", (5, 0, 0, 0)): 14}, []),  # unary root
     ({**ROOT_DECAY, ("decay_inputs", (5, 0, 0, 0)): 14, ("decay_kind", (5, 0, 0)): 3}, []),  # hidden node unread
-    # a unary decay node's second input is not read: any value there is no fault (root, then hidden node)
-    ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 1)): 99}, []),
-    ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 0)): 14, ("decay_inputs", (5, 0, 0, 1)): -7}, []),
+    # a unary decay node's second input is not read: any value there is no fault (root, then hidden node; a unary
+    # root holding 14 there does not read the hidden node); the flip fault sends the genome past the screen
+    ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 1)): 99, ("flip", ()): 2}, ["flip is 2, not 0 or 1"]),
+    ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 0)): 14, ("decay_inputs", (5, 0, 0, 1)): -7, ("flip", ()): 2},
+     ["flip is 2, not 0 or 1"]),
+    ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 1)): 14, ("decay_inputs", (5, 0, 0, 0)): 14, ("flip", ()): 2},
+     ["flip is 2, not 0 or 1"]),
     # momentum, schedule, flip
     ({("momentum", ()): 3}, []),
     ({("momentum", ()): 4}, ["momentum index 4 is outside 0..3 (none, momentum, nesterov_nos, nesterov)"]),
@@ -183,6 +187,9 @@ def test_field_types_and_shapes():
 def test_population_faults_name_the_member():
   good, bad = G.known("adamw"), _edit({("binary", 5): 14})
   assert G.genome_faults(G.stack([good, bad, good])) == ["member 1: node root: binary op index 14 is outside 0..9"]
+  other = _edit({("flip", ()): 3})
+  assert G.genome_faults(G.stack([bad, good, other])) == ["member 0: node root: binary op index 14 is outside 0..9",
+                                                           "member 2: flip is 3, not 0 or 1"]
   pop = G.stack([good, good, bad, good])
   grid = G.Genome(*(np.asarray(x).reshape((2, 2, *np.shape(x)[1:])) for x in pop))
   assert G.genome_faults(grid) == ["member (1, 0): node root: binary op index 14 is outside 0..9"]
