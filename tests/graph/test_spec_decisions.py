@@ -105,6 +105,8 @@ def test_an_operand_may_read_only_known_buffers():
   assert str(e.value) == f"Operand 'x' reads buffers ('v', 'nope'), not all in {known}."
   fine = ops.Operand("x", "v", "x", "x", buffers=("v", "lion_m"))
   assert dataclasses.replace(NOS_SPEC, operands=NOS_SPEC.operands + (fine,)).num_operands == 21
+  every = ops.Operand("x", "v", "x", "x", buffers=tuple(b.name for b in NOS_SPEC.buffers))  # all of them is fine
+  assert dataclasses.replace(NOS_SPEC, operands=NOS_SPEC.operands + (every,)).num_operands == 21
 
 
 def test_the_repr_gives_the_table_sizes():
