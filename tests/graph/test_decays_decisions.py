@@ -72,6 +72,15 @@ def test_step_factors_read_each_used_decay_at_the_step_and_hold_the_last_step_af
     np.testing.assert_allclose(float(lr), math.tanh(max(a10, a6)), rtol=1e-5, atol=1e-7)
 
 
+def test_step_factors_read_the_decay_tables_of_the_space_they_are_given():
+  spec = dataclasses.replace(SPEC, name="reversed", decay_operands=SPEC.decay_operands[::-1])  # index 0 is a14
+  g = empty_genome(spec)
+  g.decay_on[0, 0] = 1  # id(operand 0): a1 = 1 - t/T in the default space, a14 in this one
+  factors, _ = jax.jit(lambda c: step_factors(g, c, 10, spec))(jnp.int32(4))
+  a14 = 0.95 - 0.95 * (1 - 5 / 10) / ((1 - 0.95) + 0.95 * (1 - 5 / 10))
+  np.testing.assert_allclose(float(factors[0, 0]), a14, rtol=1e-5)
+
+
 def test_a_schedule_index_picks_that_schedule_and_zero_is_constant():
   t = jnp.float32(37.0)
   values = [float(schedule_value(s, t, 80.0, SPEC)) for s in SPEC.schedules]

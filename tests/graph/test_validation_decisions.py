@@ -258,7 +258,8 @@ def test_the_screen_stops_only_the_faulty_members_of_a_population():
   wellformed = _edit(binary_decays)
   assert G.genome_faults(wellformed) == []
   faults = [{("inputs", (5, 1)): N_OP + 5}, {("decay_on", (5, 1)): 2},
-            {**binary_decays, ("decay_binary", (5, 0, 0)): 7}, {("kind", 2): 2}]
+            {**binary_decays, ("decay_binary", (5, 0, 0)): 7}, {**binary_decays, ("decay_inputs", (5, 0, 0)): [0, 14]},
+            {("kind", 2): 2}]
   for fault in faults:
     bad = _edit(fault)
     assert G.genome_faults(bad) != []
