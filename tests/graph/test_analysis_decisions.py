@@ -191,3 +191,12 @@ def test_remembered_decays_follow_their_source_nodes_when_relabelled():
     np.testing.assert_array_equal(t.decay_memory[:, n_op + new], rows[:, n_op + old])
   np.testing.assert_array_equal(t.decay_memory[:, :n_op], rows[:, :n_op])
   np.testing.assert_array_equal(pack_decay(t, 2, 0), pack_decay(g, 0, 0))
+
+
+def test_topological_order_in_a_space_without_decay_memory():
+  spec = EXTENDED_SPEC  # "library" rules: decay_memory has no vertex axis
+  g = _unordered(spec)
+  assert g.decay_memory.shape == (6, 0, 11)
+  t = topological_order(g, spec)
+  assert t.decay_memory.shape == (6, 0, 11)
+  np.testing.assert_array_equal(t.kind, g.kind[[1, 3, 0, 4, 2, 5]])
