@@ -260,11 +260,14 @@ def test_the_screen_stops_only_the_faulty_members_of_a_population():
   # a unary decay root holding 14 in its unread second slot does not read the (here malformed) hidden decay node
   unread_hidden = _edit({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 1)): 14, ("decay_kind", (5, 0, 0)): 3})
   assert G.genome_faults(unread_hidden) == []
+  # nor does a decay graph on an edge whose decay is off (its root reads the malformed hidden node)
+  off_edge = _edit({("decay_inputs", (5, 0, 1, 0)): 14, ("decay_kind", (5, 0, 0)): 3})
+  assert G.genome_faults(off_edge) == []
   faults = [{("inputs", (5, 1)): N_OP + 5}, {("decay_on", (5, 1)): 2},
             {**binary_decays, ("decay_binary", (5, 0, 0)): 7}, {**binary_decays, ("decay_inputs", (5, 0, 0)): [0, 14]},
             {("kind", 2): 2}]
   for fault in faults:
     bad = _edit(fault)
     assert G.genome_faults(bad) != []
-    pop = G.stack([good, wellformed, bad, unread_hidden])
-    assert _quick_ok(pop, SPEC).tolist() == [True, True, False, True]
+    pop = G.stack([good, wellformed, bad, unread_hidden, off_edge])
+    assert _quick_ok(pop, SPEC).tolist() == [True, True, False, True, True]
