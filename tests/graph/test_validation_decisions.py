@@ -265,9 +265,19 @@ def test_the_screen_stops_only_the_faulty_members_of_a_population():
   assert G.genome_faults(off_edge) == []
   faults = [{("inputs", (5, 1)): N_OP + 5}, {("decay_on", (5, 1)): 2},
             {**binary_decays, ("decay_binary", (5, 0, 0)): 7}, {**binary_decays, ("decay_inputs", (5, 0, 0)): [0, 14]},
-            {("kind", 2): 2}]
+            {("kind", 2): 2},
+            # the root's second edge: a unary decay root reading the malformed hidden node (the first edge has none)
+            {("decay_on", (5, 1)): 1, ("decay_inputs", (5, 1, 1, 0)): 14, ("decay_kind", (5, 1, 0)): 3}]
   for fault in faults:
     bad = _edit(fault)
     assert G.genome_faults(bad) != []
     pop = G.stack([good, wellformed, bad, unread_hidden, off_edge])
     assert _quick_ok(pop, SPEC).tolist() == [True, True, False, True, True]
+
+
+@pytest.mark.parametrize("thing", [42, None, 1.5])
+def test_something_that_is_not_a_tuple_is_refused_by_name(thing):
+  with pytest.raises(InputError) as err:
+    G.validate_genome(thing)
+  assert str(err.value) == (f"Invalid genome for the 'extended' space: expected a Genome (NamedTuple of int arrays), "
+                            f"got {type(thing).__name__}.")
