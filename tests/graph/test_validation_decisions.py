@@ -107,6 +107,13 @@ CASES = [
      [f"{DECAY}: hidden op index 13 is outside 0..12"]),
     ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 1)): 14, ("decay_inputs", (5, 0, 0, 0)): 14}, []),  # unary root
     ({**ROOT_DECAY, ("decay_inputs", (5, 0, 0, 0)): 14, ("decay_kind", (5, 0, 0)): 3}, []),  # hidden node unread
+    # a unary decay node's second input is not read: any value there is no fault (root, then hidden node; a unary
+    # root holding 14 there does not read the hidden node); the flip fault sends the genome past the screen
+    ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 1)): 99, ("flip", ()): 2}, ["flip is 2, not 0 or 1"]),
+    ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 0)): 14, ("decay_inputs", (5, 0, 0, 1)): -7, ("flip", ()): 2},
+     ["flip is 2, not 0 or 1"]),
+    ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 1)): 14, ("decay_inputs", (5, 0, 0, 0)): 14, ("flip", ()): 2},
+     ["flip is 2, not 0 or 1"]),
     # momentum, schedule, flip
     ({("momentum", ()): 3}, []),
     ({("momentum", ()): 4}, ["momentum index 4 is outside 0..3 (none, momentum, nesterov_nos, nesterov)"]),
@@ -180,6 +187,9 @@ def test_field_types_and_shapes():
 def test_population_faults_name_the_member():
   good, bad = G.known("adamw"), _edit({("binary", 5): 14})
   assert G.genome_faults(G.stack([good, bad, good])) == ["member 1: node root: binary op index 14 is outside 0..9"]
+  other = _edit({("flip", ()): 3})
+  assert G.genome_faults(G.stack([bad, good, other])) == ["member 0: node root: binary op index 14 is outside 0..9",
+                                                           "member 2: flip is 3, not 0 or 1"]
   pop = G.stack([good, good, bad, good])
   grid = G.Genome(*(np.asarray(x).reshape((2, 2, *np.shape(x)[1:])) for x in pop))
   assert G.genome_faults(grid) == ["member (1, 0): node root: binary op index 14 is outside 0..9"]
@@ -226,3 +236,48 @@ def test_a_space_with_more_hidden_nodes_moves_every_limit():
   assert G.genome_faults(g, spec) == []
   g.inputs[6, 0] = N_OP + 6
   assert G.genome_faults(g, spec) == ["node root: input 0 is vertex 30, outside 0..29 (24 operands, then h0..h5)"]
+
+
+def test_validate_genome_checks_against_the_space_it_is_given():
+  g = _edit({("unary", 0): 26})  # the default space's last unary op
+  G.validate_genome(g)
+  narrow = dataclasses.replace(SPEC, name="narrow", unary=SPEC.unary[:26])
+  with pytest.raises(InputError) as err:
+    G.validate_genome(g, narrow)
+  assert str(err.value) == "Invalid genome for the 'narrow' space: node h0: unary op index 26 is outside 0..25."
+
+
+def test_the_screen_stops_only_the_faulty_members_of_a_population():
+  """One faulty member among well-formed ones: the screen's mask is False for it alone (a screen that stops the
+  whole population still gives the right faults, only slowly: this pins the member-by-member screen)."""
+  good = to_numpy(G.known("adamw"))
+  binary_decays = dict(ROOT_DECAY)  # a binary decay root add(a1, hidden) over a binary hidden node add(a1, a2)
+  binary_decays.update({("decay_kind", (5, 0, 1)): 1, ("decay_binary", (5, 0, 1)): 0,
+                        ("decay_inputs", (5, 0, 1)): [0, 14], ("decay_kind", (5, 0, 0)): 1,
+                        ("decay_binary", (5, 0, 0)): 0, ("decay_inputs", (5, 0, 0)): [0, 1]})
+  wellformed = _edit(binary_decays)
+  assert G.genome_faults(wellformed) == []
+  # a unary decay root holding 14 in its unread second slot does not read the (here malformed) hidden decay node
+  unread_hidden = _edit({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 1)): 14, ("decay_kind", (5, 0, 0)): 3})
+  assert G.genome_faults(unread_hidden) == []
+  # nor does a decay graph on an edge whose decay is off (its root reads the malformed hidden node)
+  off_edge = _edit({("decay_inputs", (5, 0, 1, 0)): 14, ("decay_kind", (5, 0, 0)): 3})
+  assert G.genome_faults(off_edge) == []
+  faults = [{("inputs", (5, 1)): N_OP + 5}, {("decay_on", (5, 1)): 2},
+            {**binary_decays, ("decay_binary", (5, 0, 0)): 7}, {**binary_decays, ("decay_inputs", (5, 0, 0)): [0, 14]},
+            {("kind", 2): 2},
+            # the root's second edge: a unary decay root reading the malformed hidden node (the first edge has none)
+            {("decay_on", (5, 1)): 1, ("decay_inputs", (5, 1, 1, 0)): 14, ("decay_kind", (5, 1, 0)): 3}]
+  for fault in faults:
+    bad = _edit(fault)
+    assert G.genome_faults(bad) != []
+    pop = G.stack([good, wellformed, bad, unread_hidden, off_edge])
+    assert _quick_ok(pop, SPEC).tolist() == [True, True, False, True, True]
+
+
+@pytest.mark.parametrize("thing", [42, None, 1.5])
+def test_something_that_is_not_a_tuple_is_refused_by_name(thing):
+  with pytest.raises(InputError) as err:
+    G.validate_genome(thing)
+  assert str(err.value) == (f"Invalid genome for the 'extended' space: expected a Genome (NamedTuple of int arrays), "
+                            f"got {type(thing).__name__}.")
