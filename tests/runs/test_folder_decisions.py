@@ -324,3 +324,91 @@ def test_a_file_that_cannot_be_deleted_does_not_stop_the_others(tmp_path, monkey
   monkeypatch.setattr(pathlib.Path, "unlink", unlink)
   with open_run_folder(path, force=True):
     assert sorted(os.listdir(path)) == [LOCK_NAME, "first.txt"]
+
+
+def test_an_atomic_write_goes_through_a_temporary_file_in_the_same_folder(tmp_path, monkeypatch, umask_022):
+  renames, real_replace = [], os.replace
+  monkeypatch.setattr(run_folder.os, "replace", lambda src, dst: (renames.append((src, dst)), real_replace(src, dst)))
+  run_folder.atomic_write_bytes(tmp_path / "sub" / "data.bin", b"\x00\x01")
+  ((src, dst),) = renames
+  assert os.path.dirname(src) == str(tmp_path / "sub") and dst == str(tmp_path / "sub" / "data.bin")
+  assert re.fullmatch(r"\.tmp-[0-9a-f]{16}-data\.bin", os.path.basename(src))
+  assert (tmp_path / "sub" / "data.bin").read_bytes() == b"\x00\x01" and os.listdir(tmp_path / "sub") == ["data.bin"]
+  assert (tmp_path / "sub" / "data.bin").stat().st_mode & 0o777 == 0o644  # 0666 minus the umask, not mkstemp's 0600
+
+
+def test_a_failed_atomic_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch):
+  (tmp_path / "report.md").write_text("old")
+
+  def fail(src, dst):
+    raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+  monkeypatch.setattr(run_folder.os, "replace", fail)
+  with pytest.raises(OSError, match="cross-device"):
+    atomic_write_text(tmp_path / "report.md", "new")
+  assert os.listdir(tmp_path) == ["report.md"] and (tmp_path / "report.md").read_text() == "old"
+
+
+def test_json_is_indented_by_two_unless_told_and_text_is_utf8(tmp_path):
+  run_folder.atomic_write_json(tmp_path / "a.json", {"k": [1]})
+  assert (tmp_path / "a.json").read_text() == '{\n  "k": [\n    1\n  ]\n}\n'
+  run_folder.atomic_write_json(tmp_path / "b.json", {"k": 1}, indent=None, sort_keys=True)
+  assert (tmp_path / "b.json").read_text() == '{"k": 1}\n'
+  atomic_write_text(tmp_path / "c.txt", "η")
+  assert (tmp_path / "c.txt").read_bytes() == "η".encode("utf-8")
+
+
+class _Figure:
+  def savefig(self, buffer, *, format, **kwargs):  # pylint: disable=redefined-builtin
+    buffer.write(f"{format} {sorted(kwargs.items())}".encode())
+
+
+@pytest.mark.parametrize("name, data", [("plot.svg", "svg [('dpi', 50)]"), ("plot", "png [('dpi', 50)]"),
+                                        ("plot.pdf", "pdf [('dpi', 50)]")])
+def test_a_figure_is_saved_in_the_format_its_name_says_png_by_default(tmp_path, name, data):
+  with open_run_folder(tmp_path / "run") as run:
+    run_folder.atomic_write_figure(_Figure(), tmp_path / "run" / name, dpi=50)
+    assert (tmp_path / "run" / name).read_text() == data and run.written == [name]
+
+
+def test_resume_and_folder_messages_name_the_option(tmp_path):
+  with _exactly(InputError, "this command keeps no checkpoint, so it cannot --resume; run it without --resume."):
+    check_out_dir(tmp_path, resume=True)
+  (tmp_path / "ckpt.npz").write_text("")
+  message = (f"--out {tmp_path} already holds files (ckpt.npz); choose a new folder, or pass --force to write into it "
+             "anyway (what an earlier optix-evo run wrote there is deleted; other files are left alone) or --resume to "
+             "continue its checkpoint.")
+  with _exactly(InputError, message):
+    open_run_folder(tmp_path, checkpoint_name="ckpt.npz")
+  with _exactly(InputError, message.replace(" or --resume to continue its checkpoint", "")):
+    open_run_folder(tmp_path, checkpoint_name="other.npz")
+  with open_run_folder(tmp_path / "held"):
+    with _exactly(FolderInUse, _in_use(tmp_path / "held", "--out", f" (process {os.getpid()}, optix-evo)")):
+      open_run_folder(tmp_path / "held")
+
+
+def test_a_deep_new_folder_is_created_with_its_parents(tmp_path):
+  with open_run_folder(tmp_path / "a" / "b" / "c") as run:
+    assert run.created and (tmp_path / "a" / "b" / "c").is_dir()
+
+
+def test_a_folder_that_cannot_be_created_is_refused_with_the_reason(tmp_path, monkeypatch):
+  (tmp_path / "file.txt").write_text("")
+  with _exactly(InputError, f"cannot write into --into {tmp_path / 'file.txt' / 'run'}: {tmp_path / 'file.txt'} is a "
+                            "file, not a folder."):
+    open_run_folder(tmp_path / "file.txt" / "run", option="--into")
+
+  def refuse(self, *args, **kwargs):
+    raise PermissionError(errno.EACCES, "Permission denied")
+
+  monkeypatch.setattr(pathlib.Path, "mkdir", refuse)
+  with _exactly(InputError, f"cannot write into --out {tmp_path / 'new'}: Permission denied; choose a folder you can "
+                            "write to."):
+    open_run_folder(tmp_path / "new")
+
+
+def test_closing_all_folders_as_failed_cleans_up_each(tmp_path):
+  run_folder.prepare_out_dir(tmp_path / "run")
+  atomic_write_text(tmp_path / "run" / "partial.md", "x")
+  close_run_folders(failed=True)
+  assert not (tmp_path / "run").exists()
