@@ -412,3 +412,25 @@ def test_closing_all_folders_as_failed_cleans_up_each(tmp_path):
   atomic_write_text(tmp_path / "run" / "partial.md", "x")
   close_run_folders(failed=True)
   assert not (tmp_path / "run").exists()
+
+
+def test_files_written_between_the_check_and_the_lock_are_refused_and_the_failed_start_cleans_up(tmp_path, monkeypatch):
+  real_lock = run_folder._lock  # pylint: disable=protected-access
+
+  def lock_after_another_run_wrote(out, option, command):
+    (out / "intruder.txt").write_text("another run's")
+    return real_lock(out, option, command)
+
+  monkeypatch.setattr(run_folder, "_lock", lock_after_another_run_wrote)
+  path = tmp_path / "run"
+  with _exactly(InputError, f"--into {path} already holds files (intruder.txt); choose a new folder, or pass --force "
+                            "to write into it anyway (what an earlier optix-evo run wrote there is deleted; other "
+                            "files are left alone)."):
+    open_run_folder(path, option="--into")
+  assert os.listdir(path) == ["intruder.txt"] and open_count() == 0  # our lock file removed, the folder released
+
+
+def test_without_force_nothing_is_deleted_not_even_the_list_of_gone_files(tmp_path):
+  (tmp_path / FILES_NAME).write_text("gone.txt\n")
+  with open_run_folder(tmp_path):
+    assert (tmp_path / FILES_NAME).read_text() == "gone.txt\n"
