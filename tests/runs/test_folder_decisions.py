@@ -390,6 +390,7 @@ def test_resume_and_folder_messages_name_the_option(tmp_path):
 def test_a_deep_new_folder_is_created_with_its_parents(tmp_path):
   with open_run_folder(tmp_path / "a" / "b" / "c") as run:
     assert run.created and (tmp_path / "a" / "b" / "c").is_dir()
+    assert os.fspath(run) == str(tmp_path / "a" / "b" / "c")  # usable wherever a path is
 
 
 def test_a_folder_that_cannot_be_created_is_refused_with_the_reason(tmp_path, monkeypatch):
