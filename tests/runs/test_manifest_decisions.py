@@ -262,3 +262,28 @@ def test_command_argv_leaves_out_defaults_the_run_options_and_the_skipped_ones()
   assert manifest.command_argv("search", argparse.Namespace(out="o", lr=0.5), parser) == ["search", "--lr=0.5",
                                                                                         "--out=o"]
   assert manifest.command_argv("search", argparse.Namespace(out=None, lr=None), parser) == ["search"]
+
+
+def test_the_environment_records_x64_when_it_is_on():
+  from jax.experimental import enable_x64  # pylint: disable=import-outside-toplevel
+  with enable_x64():
+    assert manifest.environment()["x64"] is True
+
+
+class _Where(os.PathLike):
+  def __fspath__(self):
+    return "runs/a"
+
+  def __str__(self):
+    return "<the folder runs/a>"
+
+
+def test_command_argv_records_a_path_by_its_file_system_spelling_and_never_help_or_version():
+  parser = argparse.ArgumentParser(add_help=False)
+  parser.add_argument("--help", action="store_true")  # flags that happen to be called help / version
+  parser.add_argument("--version", action="store_true")
+  parser.add_argument("--cache")
+  parser.add_argument("--out")
+  args = parser.parse_args(["--help", "--version"])
+  args.cache, args.out = _Where(), "o"
+  assert manifest.command_argv("bench", args, parser) == ["bench", "--cache=runs/a", "--out=o"]
