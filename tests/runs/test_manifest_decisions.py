@@ -265,8 +265,7 @@ def test_command_argv_leaves_out_defaults_the_run_options_and_the_skipped_ones()
 
 
 def test_the_environment_records_x64_when_it_is_on():
-  from jax.experimental import enable_x64  # pylint: disable=import-outside-toplevel
-  with enable_x64():
+  with jax.enable_x64(True):
     assert manifest.environment()["x64"] is True
 
 
