@@ -435,3 +435,36 @@ def test_without_force_nothing_is_deleted_not_even_the_list_of_gone_files(tmp_pa
   (tmp_path / FILES_NAME).write_text("gone.txt\n")
   with open_run_folder(tmp_path):
     assert (tmp_path / FILES_NAME).read_text() == "gone.txt\n"
+
+
+@pytest.fixture
+def ascii_locale():
+  """A process whose locale encoding is ASCII (LC_CTYPE=C without UTF-8 mode): files must still be read as UTF-8."""
+  import locale  # pylint: disable=import-outside-toplevel
+  old = locale.setlocale(locale.LC_CTYPE)
+  locale.setlocale(locale.LC_CTYPE, "C")
+  yield
+  locale.setlocale(locale.LC_CTYPE, old)
+
+
+def test_the_bookkeeping_files_are_utf8_whatever_the_locale(tmp_path, ascii_locale):
+  path = tmp_path / "run"
+  with open_run_folder(path, command="résumé η"):
+    atomic_write_text(path / "η.txt", "x")  # recorded in the files list
+    assert (path / FILES_NAME).read_bytes() == "η.txt\n".encode("utf-8")
+    with pytest.raises(FolderInUse, match=re.escape(f"(process {os.getpid()}, résumé η)")):
+      open_run_folder(path, force=True)
+  with open_run_folder(path, force=True):  # reads the list, deletes η.txt
+    assert os.listdir(path) == [LOCK_NAME]
+
+
+def test_a_failed_start_keeps_the_record_of_files_it_overwrote_but_did_not_create(tmp_path):
+  path = tmp_path / "run"
+  path.mkdir()
+  (path / "notes.txt").write_text("the user's")
+  run = open_run_folder(path, force=True)
+  atomic_write_text(path / "notes.txt", "overwritten by the run")  # ours now, but it was there before
+  atomic_write_text(path / "new.txt", "created by the run")
+  run.close(failed=True)
+  assert sorted(os.listdir(path)) == sorted([LOCK_NAME, FILES_NAME, "notes.txt"])
+  assert (path / FILES_NAME).read_text() == "notes.txt\n"  # --force will delete it next time: we wrote it

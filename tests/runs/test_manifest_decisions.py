@@ -286,3 +286,14 @@ def test_command_argv_records_a_path_by_its_file_system_spelling_and_never_help_
   args = parser.parse_args(["--help", "--version"])
   args.cache, args.out = _Where(), "o"
   assert manifest.command_argv("bench", args, parser) == ["bench", "--cache=runs/a", "--out=o"]
+
+
+def test_a_manifest_is_read_as_utf8_whatever_the_locale(tmp_path):
+  import locale  # pylint: disable=import-outside-toplevel
+  (tmp_path / "run.json").write_bytes(json.dumps({"argv": ["x", "--out=η"]}, ensure_ascii=False).encode("utf-8"))
+  old = locale.setlocale(locale.LC_CTYPE)
+  locale.setlocale(locale.LC_CTYPE, "C")
+  try:
+    assert manifest.read_manifest(tmp_path)["argv"] == ["x", "--out=η"]
+  finally:
+    locale.setlocale(locale.LC_CTYPE, old)
