@@ -364,7 +364,7 @@ class _Figure:
 
 
 @pytest.mark.parametrize("name, data", [("plot.svg", "svg [('dpi', 50)]"), ("plot", "png [('dpi', 50)]"),
-                                        ("plot.pdf", "pdf [('dpi', 50)]")])
+                                        ("plot.pdf", "pdf [('dpi', 50)]"), ("plot.Xz", "Xz [('dpi', 50)]")])
 def test_a_figure_is_saved_in_the_format_its_name_says_png_by_default(tmp_path, name, data):
   with open_run_folder(tmp_path / "run") as run:
     run_folder.atomic_write_figure(_Figure(), tmp_path / "run" / name, dpi=50)
@@ -462,9 +462,11 @@ def test_a_failed_start_keeps_the_record_of_files_it_overwrote_but_did_not_creat
   path = tmp_path / "run"
   path.mkdir()
   (path / "notes.txt").write_text("the user's")
+  (path / "plan.txt").write_text("the user's")
   run = open_run_folder(path, force=True)
-  atomic_write_text(path / "notes.txt", "overwritten by the run")  # ours now, but it was there before
+  atomic_write_text(path / "notes.txt", "overwritten by the run")  # ours now, but they were there before
   atomic_write_text(path / "new.txt", "created by the run")
+  atomic_write_text(path / "plan.txt", "overwritten by the run")
   run.close(failed=True)
-  assert sorted(os.listdir(path)) == sorted([LOCK_NAME, FILES_NAME, "notes.txt"])
-  assert (path / FILES_NAME).read_text() == "notes.txt\n"  # --force will delete it next time: we wrote it
+  assert sorted(os.listdir(path)) == sorted([LOCK_NAME, FILES_NAME, "notes.txt", "plan.txt"])
+  assert (path / FILES_NAME).read_text() == "notes.txt\nplan.txt\n"  # --force deletes them next time: we wrote them
