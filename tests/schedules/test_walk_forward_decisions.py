@@ -200,3 +200,12 @@ def test_each_window_trains_before_its_origin_and_forecasts_after_it_as_the_prot
     np.testing.assert_allclose(result.train_loss[row], losses, rtol=2e-4, atol=1e-7)
     np.testing.assert_allclose(result.naive_mse, naive, rtol=1e-6)
   assert not np.allclose(result.mse[0], result.mse[1])  # the seeds differ
+
+
+def test_a_value_beyond_float32_counts_as_infinite():
+  """The run computes in float32: a float64 value that overflows it is refused like inf (checked before compiling)."""
+  evaluate = make_walk_forward(MLP(outputs=1), make_strategy("constant", LR), **SETUP)
+  series = np.ones(40)
+  series[5] = 1e39
+  _refused("the series has 1 NaN or infinite value(s) (at positions [5]); drop or fill them first "
+           "(read_csv_series(..., dropna=True) drops them).", lambda: evaluate(series, [0]))
