@@ -311,6 +311,8 @@ def _trend_case(losses, accuracies, **kwargs):
     # oscillation needs moves larger than tol: three moves of exactly ±tol, then a fall, are progress
     ([1.0, 1.5, 0.75, 1.125, 0.28125], None, dict(tol=0.5, rise=1.0, decay=0.75), "progress", 0.75),
     ([1.0, 1.5625, 0.75, 1.25, 0.28125], None, dict(tol=0.5, rise=1.0, alpha=0.25), "oscillation", 1.25),
+    # moves of one sign (products of consecutive changes in (0, 1)) are not alternations: a steady fall is progress
+    ([1.0, 0.5, 0.25, 0.125, 0.0625], None, dict(tol=0.125, rise=0.5, decay=0.75), "progress", 0.75),
 ])
 def test_each_trend_threshold_at_its_boundary(losses, accuracies, kwargs, case, factor):
   got, expected, ref_case = _trend_case(losses, accuracies, **kwargs)

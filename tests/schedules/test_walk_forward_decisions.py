@@ -5,12 +5,16 @@ builds against the same thing built by hand, and the exact refusals."""
 import math
 import re
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
 import optix_evo as ox
+from optix_evo import training
+from optix_evo.data.datasets import Dataset
+from optix_evo.data.timeseries import lagged_windows, walk_forward_splits
 from optix_evo.models.mlp import MLP
 from optix_evo.schedules.walk_forward import STRATEGIES, make_strategy, make_walk_forward
 
@@ -128,4 +132,80 @@ def test_the_smallest_settings_are_accepted_and_evaluate_checks_the_series_first
   series = np.ones(40)
   series[[3, 17]] = [np.nan, np.inf]
   _refused("the series has 2 NaN or infinite value(s) (at positions [3, 17]); drop or fill them first "
+           "(read_csv_series(..., dropna=True) drops them).", lambda: evaluate(series, [0]))
+
+
+def _reference_walk_forward(model, strategy, series, seed, *, mode, lags, train_size, test_size, epochs, batch_size,
+                            step=None):
+  """The rolling-origin protocol of the module docstring, window by window in Python (training.fit per epoch).
+
+  Each window: train on the ``train_size`` examples before its origin (standardised by their targets' mean and
+  std + 1e-6), forecast the next ``test_size`` examples, MSE in the series' units; the persistence forecast is the
+  last lag. Sequential mode carries the parameters, the optimizer state and the step count; refit starts each window
+  from ``model.init(fold_in(key, window))`` and a fresh optimizer state at step 0."""
+  data = lagged_windows(series, lags)
+  x, y = np.asarray(data.x), np.asarray(data.y)
+  splits = walk_forward_splits(len(x), train_size=train_size, test_size=test_size, step=step)
+  spe = train_size // batch_size
+  total_epochs = epochs * len(splits) if mode == "sequential" else epochs
+  key = jax.random.PRNGKey(seed)
+  optimizer = strategy.make(seed, spe, total_epochs)
+  loss_fn = training.regression_loss(model.apply)
+  fit = jax.jit(lambda params, state, xt, yt, k, start: training.fit(
+      loss_fn, params, optimizer, Dataset(xt, yt), k, steps=spe, batch_size=batch_size, opt_state=state,
+      first_step=start))
+  params = model.init(jax.random.fold_in(key, 0), x[:1])
+  state = optimizer.init(params)
+  mse, lrs, losses, naive = [], [], [], []
+  for window, split in enumerate(splits):
+    if mode == "refit":
+      params = model.init(jax.random.fold_in(key, window), x[:1])
+      state = optimizer.init(params)
+    origin = split.train_stop
+    x_train, y_train = x[origin - train_size:origin], y[origin - train_size:origin]
+    mean, std = jnp.mean(y_train), jnp.std(y_train) + 1e-6
+    steps_before = window * epochs * spe if mode == "sequential" else 0
+    window_lrs, window_losses = [], []
+    for epoch in range(epochs):
+      start = steps_before + epoch * spe
+      result = fit(params, state, (x_train - mean) / std, (y_train - mean) / std, jax.random.fold_in(key, window),
+                   jnp.asarray(start))
+      params, state = result.params, result.opt_state
+      window_lrs.append(float(strategy.lr_of(state, start + spe, total_epochs * spe)))
+      window_losses.append(float(jnp.mean(result.loss)))
+    x_test, y_test = x[origin:origin + test_size], y[origin:origin + test_size]
+    forecast = np.asarray(model.apply(params, (x_test - mean) / std)).reshape(y_test.shape) * std + mean
+    mse.append(float(np.mean((forecast - y_test) ** 2)))
+    naive.append(float(np.mean((x_test[:, -1] - y_test) ** 2)))
+    lrs.append(window_lrs)
+    losses.append(window_losses)
+  return np.array(mse), np.array(lrs), np.array(losses), np.array(naive)
+
+
+@pytest.mark.parametrize("mode, name", [("sequential", "cosine"), ("refit", "cosine"), ("sequential", "aldvi_trend")])
+def test_each_window_trains_before_its_origin_and_forecasts_after_it_as_the_protocol_states(mode, name):
+  """evaluate() against the protocol transcribed window by window: the MSEs, the per-epoch learning rates and losses
+  and the persistence MSEs of every window, for two seeds. Cosine's rate depends on the step count and the run's total
+  steps (sequential: all windows; refit: one window), ALDVI's on the carried state."""
+  setup = dict(lags=2, train_size=6, test_size=2, epochs=2, batch_size=3, mode=mode, step=3)
+  series = np.asarray(ox.data.sine_mix(17), np.float32) * 3.0 + 5.0  # standardisation matters: mean 5, scale 3
+  model = MLP(hidden=(3,), outputs=1)
+  strategy = make_strategy(name, 0.05, base=optax.sgd)
+  result = make_walk_forward(model, strategy, length=17, **setup)(series, [0, 3])
+  assert result.mse.shape == (2, 3) and result.lr.shape == (2, 3, 2)  # windows at origins 6, 9, 12 of 15 examples
+  for row, seed in enumerate([0, 3]):
+    mse, lrs, losses, naive = _reference_walk_forward(model, strategy, series, seed, **setup)
+    np.testing.assert_allclose(result.mse[row], mse, rtol=2e-4, atol=1e-7)
+    np.testing.assert_allclose(result.lr[row], lrs, rtol=1e-5)
+    np.testing.assert_allclose(result.train_loss[row], losses, rtol=2e-4, atol=1e-7)
+    np.testing.assert_allclose(result.naive_mse, naive, rtol=1e-6)
+  assert not np.allclose(result.mse[0], result.mse[1])  # the seeds differ
+
+
+def test_a_value_beyond_float32_counts_as_infinite():
+  """The run computes in float32: a float64 value that overflows it is refused like inf (checked before compiling)."""
+  evaluate = make_walk_forward(MLP(outputs=1), make_strategy("constant", LR), **SETUP)
+  series = np.ones(40)
+  series[5] = 1e39
+  _refused("the series has 1 NaN or infinite value(s) (at positions [5]); drop or fill them first "
            "(read_csv_series(..., dropna=True) drops them).", lambda: evaluate(series, [0]))
