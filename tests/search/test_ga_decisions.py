@@ -23,20 +23,27 @@ def _key(key, *indices):
   return key
 
 
-def _draw(key):
-  """A toy genome from a key: 4 small integers (the toy space has 4^4 genomes)."""
-  return {"x": np.asarray(jax.random.randint(key, (4,), 0, 4), np.int32)}
+def toy_space(values):
+  """``(draw, mutate)`` of a toy genome space: 4 integers in ``[0, values)`` (``values``^4 genomes); a mutation moves
+  one of them to another value."""
+  def draw(key):
+    return {"x": np.asarray(jax.random.randint(key, (4,), 0, values), np.int32)}
+
+  def mutate(key, g):
+    x = np.asarray(g["x"]).copy()
+    i = int(jax.random.randint(key, (), 0, 4))
+    x[i] = (x[i] + 1 + int(jax.random.randint(jax.random.fold_in(key, 1), (), 0, values - 1))) % values
+    return {"x": x}
+
+  return draw, mutate
 
 
-def _mutate(key, g):
-  x = np.asarray(g["x"]).copy()
-  i = int(jax.random.randint(key, (), 0, 4))
-  x[i] = (x[i] + 1 + int(jax.random.randint(jax.random.fold_in(key, 1), (), 0, 3))) % 4
-  return {"x": x}
-
-
-def _fp(g):
+def toy_fingerprint(g):
   return "".join(str(int(v)) for v in np.asarray(g["x"]))
+
+
+_draw, _mutate = toy_space(4)  # 4^4 genomes
+_fp = toy_fingerprint
 
 
 class Ops:

@@ -16,6 +16,7 @@ from optix_evo.search import Stage, WORST, ga, phases, preset
 from optix_evo.search.protocol import Scores
 from optix_evo.search.state import SearchState
 from optix_evo.search.statistics import holm_bonferroni, paired_difference, paired_p_value, spearman_interval, verdict
+from tests.search.test_ga_decisions import toy_fingerprint, toy_space
 
 CONFIG = preset("quick", task="digits_mlp", space="extended", particles=2, steps=2, mutants=2, pool_factor=2,
                 surrogate_steps=20, epochs=2, probe_steps=6, lr_grid=(0.1, 0.01), elimination_candidates=3,
@@ -26,21 +27,8 @@ CONFIG = preset("quick", task="digits_mlp", space="extended", particles=2, steps
 
 # ---- a toy genome space ------------------------------------------------------------------------------------------------
 
-def _draw(key):
-  import jax  # pylint: disable=import-outside-toplevel
-  return {"x": np.asarray(jax.random.randint(key, (4,), 0, 5), np.int32)}
-
-
-def _mutate(key, g):
-  import jax  # pylint: disable=import-outside-toplevel
-  x = np.asarray(g["x"]).copy()
-  i = int(jax.random.randint(key, (), 0, 4))
-  x[i] = (x[i] + 1 + int(jax.random.randint(jax.random.fold_in(key, 1), (), 0, 4))) % 5
-  return {"x": x}
-
-
-def fp(g):
-  return "".join(str(int(v)) for v in np.asarray(g["x"]))
+_draw, _mutate = toy_space(5)  # 5^4 genomes
+fp = toy_fingerprint
 
 
 OPS = ga.GenomeOps(_draw, _mutate, lambda pop: (np.ones(len(pop["x"]), bool), pop), fp)
