@@ -271,9 +271,10 @@ def zoo_optimizer(name: str) -> Callable[..., optax.GradientTransformationExtraA
 
 
 def plain_genome(spec: graph.GenomeSpec = graph.DEFAULT_SPEC) -> graph.Genome:
-  """The genome that runs trained by a ``make_optimizer`` carry (:func:`zoo_optimizer`): Adam's, whose schedule
-  multiplier is 1, so that the learning rate a run hands its optimizer is the base schedule."""
-  return graph.known("adam", spec)
+  """The genome that runs trained by a ``make_optimizer`` carry (:func:`zoo_optimizer`): Adam's (SGD's in a space
+  without Adam's operand, ``"nos"``), whose schedule multiplier is 1 and which has no decays, so that the learning
+  rate a run hands its optimizer is the base schedule (a ``make_optimizer`` reads nothing else of the genome)."""
+  return graph.known("adam" if any(e.name == "adam" for e in spec.operands) else "sgd", spec)
 
 
 def train_run(task: Task, spec: graph.GenomeSpec, strategy: str, genome: graph.Genome, key: jax.Array,

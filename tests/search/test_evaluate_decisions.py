@@ -203,6 +203,20 @@ def test_a_zoo_optimizer_runs_at_the_peak_rate_scaled_by_the_schedule_and_plain_
                                                                                           graph.DEFAULT_SPEC)
 
 
+@pytest.mark.parametrize("space", sorted(graph.SPACES))
+def test_plain_genome_hands_a_zoo_optimizer_the_base_schedule_in_every_space(space):
+  """A zoo row in an evaluator of any space (``tune``'s ``zoo`` rows carry ``plain_genome(ev.spec)``) gets the
+  base schedule: multiplier 1 and no decay factors."""
+  from optix_evo.search.evaluate import plain_genome, schedule_tables  # pylint: disable=import-outside-toplevel
+  spec, t = graph.SPACES[space], jnp.arange(12)
+  budget = Budget(steps=12, horizon=12, warmup=2, epoch=4, hold=3)
+  factors, learning_rate, momentum = schedule_tables(graph.stack([plain_genome(spec)]), jnp.array([0.1]), budget,
+                                                     length=12, spec=spec)
+  np.testing.assert_array_equal(factors, 1.0)
+  np.testing.assert_allclose(learning_rate[0], graph.nos_learning_rate(0.1, 12, 2, 3)(t), rtol=1e-6)
+  np.testing.assert_allclose(momentum[0], graph.nos_momentum(12, 2, 3)(t), rtol=1e-6)
+
+
 
 def test_every_pass_over_the_training_set_sees_each_example_once_in_a_fresh_order():
   """Examples with their own training accuracy (0.1, 0.2, 0.4, 0.8; batches of 2): an epoch of one pass averages
