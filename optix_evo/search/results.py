@@ -108,9 +108,9 @@ def holm_sentences(result: SearchResult) -> list[str]:
       continue
     by = {v: [t["task"] for t in tasks if t["verdict"] == v] for v in ("beats", "loses", "ties")}
     part = lambda v: f"{len(by[v])}" + (f" ({', '.join(by[v])})" if by[v] else "")  # noqa: E731
-    lines.append(f"Over the {len(tasks)} held-out tasks, Holm–Bonferroni corrected (α = {row['alpha']:g}): the best "
-                 f"found optimizer beats {row['baseline']} on {part('beats')}, loses on {part('loses')}, ties on "
-                 f"{part('ties')}.")
+    held_out = f"{len(tasks)} held-out task" + ("s" if len(tasks) != 1 else "")
+    lines.append(f"Over the {held_out}, Holm–Bonferroni corrected (α = {row['alpha']:g}): the best found optimizer "
+                 f"beats {row['baseline']} on {part('beats')}, loses on {part('loses')}, ties on {part('ties')}.")
   return lines
 
 

@@ -83,6 +83,8 @@ def test_the_holm_line_counts_each_verdict_and_names_its_tasks():
   assert results.holm_sentences(_result(holm=holm)) == [
       "Over the 4 held-out tasks, Holm–Bonferroni corrected (α = 0.01): the best found optimizer beats adam on 1 (b), "
       "loses on 2 (a, c), ties on 1 (d)."]  # a baseline without held-out tasks gets no line
+  one = [{"found": "found #1", "baseline": "adam", "alpha": 0.05, "tasks": [{"task": "a", "verdict": "ties"}]}]
+  assert results.holm_sentences(_result(holm=one))[0].startswith("Over the 1 held-out task, Holm")  # singular
 
 
 def test_the_final_table_is_sorted_by_the_mean_it_shows_and_marks_grid_edges():
@@ -255,7 +257,7 @@ On `digits_mlp` (held-out task, never seen by the search) the best found optimiz
 adam (both tuned on the same grid): test accuracy difference -0.0467, 95% interval [-0.1339, +0.0406] over 3 paired \
 seeds.
 
-Over the 1 held-out tasks, Holm–Bonferroni corrected (α = 0.05): the best found optimizer beats adam on 0, loses on 1 \
+Over the 1 held-out task, Holm–Bonferroni corrected (α = 0.05): the best found optimizer beats adam on 0, loses on 1 \
 (digits_mlp), ties on 0.
 
 Surrogate vs elimination stage 1, Spearman rank correlation over 10 candidates: **0.700** (bootstrap 95% interval \
