@@ -287,12 +287,13 @@ def target_e() -> tuple[list[str], dict]:
 # -- 2. decomposition ------------------------------------------------------------------------------------------------
 
 def _chain(k: int) -> graph.Genome:
-  """u = id(id(...id(adam))): k active nodes."""
+  """u = neg(neg(...neg(adam))): k active nodes, each a pass of the cheapest op that computes (an identity node
+  computes nothing: its row is its input's)."""
   nodes, prev = {}, "adam"
   for i in range(k - 1):
-    nodes[f"h{i}"] = {"op": "id", "inputs": [prev]}
+    nodes[f"h{i}"] = {"op": "neg", "inputs": [prev]}
     prev = f"h{i}"
-  nodes["root"] = {"op": "id", "inputs": [prev]}
+  nodes["root"] = {"op": "neg", "inputs": [prev]}
   return graph.from_json({"format": "optix_evo.genome/1", "momentum": "none", "flip": False, "schedule": "constant",
                           "nodes": nodes})
 

@@ -7,14 +7,16 @@ The program is kept small, because its compilation is what a search waits for:
   each leaf's update comes back in its own dtype), so the graph's code exists once, not once per parameter tensor;
   the optimizer state holds its buffers in that flat layout, so only the gradient is copied in and the update split
   at each step;
-* the nodes run in a ``lax.fori_loop`` whose body holds the code of one node (its input switch, its op switch);
-  node outputs live in a ``[num_nodes, size]`` scratch array updated in place;
+* the nodes run in a ``lax.fori_loop`` whose body holds the code of one node; the gradient, the node outputs and the
+  operands a node reads live in the rows of one scratch table, updated in place. An op's branch reads its inputs'
+  rows itself (the reads and the edge decays fuse into the op's one pass over the parameters), a gradient input is
+  read from the gradient's row, and an identity node computes nothing (its row is its input's);
 * per-tensor ops (``norm``) and random ops (``drop``) see the parameter tensors' boundaries, so the result is the same
   as interpreting every tensor on its own (and as the standalone code of :func:`optix_evo.graph.to_python`).
 
 Two strategies choose inputs and ops:
 
-* ``"switch"`` (default; CPU): ``lax.switch`` with one branch per operand and one per op, so only the chosen operand
+* ``"switch"`` (default; CPU): ``lax.switch`` with one branch per operand and one per op, so only the chosen operands
   and op are computed (an unselected op costs nothing and produces no denormals), dead nodes,
   unread moment buffers, unused node buffers and an unused momentum buffer skipped with ``lax.cond``: only what the
   genome uses is computed. Under ``jax.vmap`` over genomes the members' update graphs run one after another
@@ -56,15 +58,15 @@ STRATEGIES = ("switch", "select")
 class GenomeState(NamedTuple):
   """State of an interpreted genome. Every buffer holds the parameters as one flat vector (the leaves in tree order)
   in the working dtype, the promotion of the leaves' dtypes. Only what the spec needs is held: the EMA buffers its
-  operands read, the node buffers when it has stateful ops, a momentum buffer when it has momentum types. ``grad``
-  and ``table`` are the update graph's working memory (the last step's flat gradient and node outputs), kept in the
-  state so that every step reuses them in place instead of allocating and clearing them: together they cost
-  ``num_nodes + 1`` times the parameters' memory.
+  operands read, the node buffers when it has stateful ops, a momentum buffer when it has momentum types. ``table``
+  is the update graph's working memory (the last step's node outputs, the operands its nodes read and its flat
+  gradient), kept in the state so that every step reuses it in place instead of allocating and clearing it: it costs
+  ``num_nodes + 3`` times the parameters' memory (``num_nodes + 1`` with the ``"select"`` strategy).
 
   Attributes:
     count: ``[]`` int32, the steps taken.
-    grad: ``[size]`` the last gradient, flattened (working memory).
-    table: ``[N, size]`` the node outputs of the update graph (working memory).
+    table: ``[rows, size]`` working memory: the node outputs of the update graph, then (``"switch"``) the operands
+      read by the last node computed, then the last gradient, flattened.
     buffers: buffer name → ``[size]``, the EMA buffers the spec's operands read.
     nodes: ``[N, size]`` the buffers of stateful unary ops, or ``None``.
     momentum: ``[size]`` the momentum buffer, or ``None``.
@@ -74,13 +76,12 @@ class GenomeState(NamedTuple):
     >>> import jax.numpy as jnp
     >>> import optix_evo as ox
     >>> state = ox.graph.interpret(ox.graph.known("sgd"), 0.1).init({"w": jnp.zeros(3), "b": jnp.zeros(2)})
-    >>> print(state.count, state.grad.shape, state.table.shape, state.momentum.shape, state.finite)
-    0 (5,) (6, 5) (5,) True
+    >>> print(state.count, state.table.shape, state.momentum.shape, state.finite)
+    0 (9, 5) (5,) True
   """
 
   count: jax.Array  # [] int32, steps taken
-  grad: jax.Array  # [size]: the last gradient, flattened (working memory)
-  table: jax.Array  # [N, size]: working memory of the update graph (node outputs)
+  table: jax.Array  # [rows, size]: working memory (node outputs, operands read, the gradient)
   buffers: dict[str, jax.Array]  # buffer name -> [size]
   nodes: jax.Array | None  # [num_nodes, size] (stateful unary ops), or None
   momentum: jax.Array | None  # [size], or None
@@ -142,13 +143,13 @@ class _Layout(NamedTuple):
     parts = [jnp.ravel(p) for p in parts]
     return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
 
-  def into(self, buffer: jax.Array, leaves: list[jax.Array]) -> jax.Array:
-    """``leaves`` written into the flat ``buffer`` tensor by tensor, in place (XLA's concatenate is slow)."""
+  def into(self, table: jax.Array, leaves: list[jax.Array], row: int) -> jax.Array:
+    """``leaves`` written into row ``row`` of ``table`` tensor by tensor, in place (XLA's concatenate is slow)."""
     offset = 0
     for leaf, size in zip(leaves, self.sizes):
-      buffer = jax.lax.dynamic_update_slice(buffer, jnp.ravel(leaf).astype(self.dtype), (offset,))
+      table = jax.lax.dynamic_update_slice(table, jnp.ravel(leaf).astype(self.dtype)[None], (row, offset))
       offset += size
-    return buffer
+    return table
 
   def split(self, flat: jax.Array) -> list[jax.Array]:
     out, offset = [], 0
@@ -192,13 +193,18 @@ class _Step(NamedTuple):
   genome: Genome
   w: tuple[jax.Array, ...]  # the parameter leaves (or [members, ...]), flattened only where they are read
   env: tuple[jax.Array, ...]  # the values of _env_names, each [size] (or [members, size])
-  g: jax.Array  # [size] the gradient
-  table: jax.Array  # [N, size]: the node outputs (or [members, N, size])
+  table: jax.Array  # [rows, size]: the node outputs, scratch rows and the gradient (or [members, rows, size])
   nodes: jax.Array | None  # [N, size] node buffers (or [members, N, size])
   factors: jax.Array | None  # [N, 2] edge decays, None when decays are off
   seed: jax.Array  # PRNG seed of the random ops
   count: jax.Array
   member: jax.Array | None = None
+
+
+def _gradient_row(spec: GenomeSpec, strategy: str) -> int:
+  """The table's last row, which holds the gradient: after the node rows and, with ``"switch"``, the two scratch rows
+  of a node's operand inputs."""
+  return spec.num_nodes + (2 if strategy == "switch" else 0)
 
 
 def _reads_weights(expr: str) -> bool:
@@ -220,6 +226,8 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Layout) -> Callable:
   """
   n_nodes, n_op, n_unary, n_binary = spec.num_nodes, spec.num_operands, len(spec.unary), len(spec.binary)
   n_ops = n_unary + n_binary  # op index: the unary table, then the binary one
+  g_row = _gradient_row(spec, strategy)
+  gradient_operand = np.asarray([o.expr == "g" for o in spec.operands])  # read from the gradient's row, not computed
   operand_fns = [ops.compile_expr(o.expr, ", ".join(["g", "w", "k", *_env_names(spec)])) for o in spec.operands]
   unary_fns = [ops.compile_expr(op.expr, "x, n, k, key, tsum") for op in spec.unary]
   binary_fns = [ops.compile_expr(op.expr, "x, y") for op in spec.binary]
@@ -254,16 +262,11 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Layout) -> Callable:
   def k_of(s: _Step):
     return (s.count + 1).astype(group.dtype)
 
-  def operand(s: _Step, j: int) -> jax.Array:
+  def operand(s: _Step, j: int, table) -> jax.Array:
+    """Operand j, its gradient read from the table's last row."""
     w = group.concat([take(s, x) for x in s.w]).astype(group.dtype) if _reads_weights(spec.operands[j].expr) else None
-    value = operand_fns[j](s.g, w, k_of(s), *(take(s, e) for e in s.env))
-    return jnp.broadcast_to(value, s.g.shape).astype(group.dtype)
-
-  def read(s: _Step, table, vertex):
-    """The value of ``vertex``: an operand (a branch of its own) or a node's row of the table (one branch for all)."""
-    branches = [functools.partial(operand, s, j) for j in range(n_op)]
-    branches.append(lambda: row(s, table, vertex - n_op))
-    return jax.lax.switch(jnp.minimum(vertex, n_op), branches)
+    value = operand_fns[j](row(s, table, g_row), w, k_of(s), *(take(s, e) for e in s.env))
+    return jnp.broadcast_to(value, (group.size,)).astype(group.dtype)
 
   def op_value(s: _Step, j: int, i, x, y, n):
     if j >= n_unary:
@@ -283,44 +286,78 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Layout) -> Callable:
   def scaled(x, factor):
     return x if factor is None else x * factor.astype(x.dtype)
 
-  def node_output(s: _Step, i, op_index, table, nodes):
-    """Node i's output (its inputs are read before the op's switch: a branch that read and wrote the table would
-    make XLA copy it)."""
-    vertex = jnp.clip(s.genome.inputs[i], 0, n_op + n_nodes - 1)
+  def node_output(s: _Step, i, op_index, table, nodes, rows):
+    """Node i's output. With ``"switch"`` each op's branch reads its inputs' rows of the table itself (``rows``: an
+    earlier node's row, or the scratch row its operand was written to), so the reads and edge decays fuse into the
+    op's one pass; unary branches read no second input. The branch returns the output and the caller writes it: a
+    branch that read and wrote the table would make XLA copy the whole table."""
     factor = lambda slot: None if s.factors is None else s.factors[i, slot]  # noqa: E731
     if strategy == "select":
-      vertices = [operand(s, j) for j in range(n_op)]
+      vertex = jnp.clip(s.genome.inputs[i], 0, n_op + n_nodes - 1)
+      vertices = [operand(s, j, table) for j in range(n_op)]
       x, y = (scaled(jax.lax.select_n(jnp.minimum(vertex[slot], n_op),
                                       *vertices, row(s, table, jnp.maximum(vertex[slot] - n_op, 0))), factor(slot))
               for slot in (0, 1))
       n = None if nodes is None else row(s, nodes, i)
       return jax.lax.select_n(op_index, *[op_value(s, j, i, x, y, n) for j in range(n_ops)])
-    x, y = (scaled(read(s, table, vertex[slot]), factor(slot)) for slot in (0, 1))
 
-    def branch(x, y, j):
+    def branch(table, nodes, j):
+      x = scaled(row(s, table, rows[0]), factor(0))
+      y = scaled(row(s, table, rows[1]), factor(1)) if j >= n_unary else None
       n = row(s, nodes, i) if nodes is not None and stateful_op[j] else None
       return op_value(s, j, i, x, y, n).astype(group.dtype)
 
-    return jax.lax.switch(op_index, [functools.partial(branch, j=j) for j in range(n_ops)], x, y)
+    return jax.lax.switch(op_index, [functools.partial(branch, j=j) for j in range(n_ops)], table, nodes)
+
+  identity = [j for j, op in enumerate(spec.unary) if op.expr == "x"]  # the op whose node can share its input's row
+
+  def load(s: _Step, table, vertex, target):
+    """Operand ``vertex`` computed into row ``target`` (a switch with one branch per operand: only it is computed)."""
+    value = jax.lax.switch(jnp.minimum(vertex, n_op - 1),
+                           [functools.partial(operand, s, j, table) for j in range(n_op)])
+    return put(s, table, target, value)
 
   def run(s: _Step):
+    """``(table, node buffers, root row)``: the update graph's rows and the row that holds the root's output."""
     genome = s.genome
     active, _ = _usage(genome, spec)
     op_index = jnp.clip(jnp.where(genome.kind == UNARY, genome.unary, n_unary + genome.binary), 0, n_ops - 1)
 
+    def compute(i, rows, table, nodes):
+      out = node_output(s, i, op_index[i], table, nodes, rows)
+      table = put(s, table, i, out)
+      if nodes is not None:  # a cond whose only operand is the buffer: in place when the op is not stateful
+        def write_state(nodes):
+          return put(s, nodes, i, node_state(s, op_index[i], out, row(s, nodes, i)))
+        nodes = jax.lax.cond(jnp.asarray(stateful_op)[op_index[i]], write_state, lambda x: x, nodes)
+      return table, nodes
+
     def node(i, carry):
-      def live(table, nodes):
-        out = node_output(s, i, op_index[i], table, nodes)
-        table = put(s, table, i, out)
-        if nodes is not None:  # a cond whose only operand is the buffer: in place when the op is not stateful
-          def write_state(nodes):
-            return put(s, nodes, i, node_state(s, op_index[i], out, row(s, nodes, i)))
-          nodes = jax.lax.cond(jnp.asarray(stateful_op)[op_index[i]], write_state, lambda x: x, nodes)
-        return table, nodes
+      """With ``"switch"``: the node's operand inputs are computed into rows of the table (a unary node's second input
+      is not read); an identity node on an undecayed edge computes nothing and points at its input's row (an operand
+      is then computed into its own row); any other node computes its op from its inputs' rows into its own row. The
+      conds stay one level deep: a table updated inside nested conds is copied whole by XLA."""
+      table, nodes, row_of = carry
+      if strategy == "select":
+        table, nodes = jax.lax.cond(active[i], functools.partial(compute, i, None), lambda *c: c, table, nodes)
+        return table, nodes, row_of
+      vertex = jnp.clip(genome.inputs[i], 0, n_op + n_nodes - 1)
+      is_operand = vertex < n_op
+      is_gradient = is_operand & jnp.asarray(gradient_operand)[jnp.minimum(vertex, n_op - 1)]
+      alias = active[i] & (genome.kind[i] == UNARY) & jnp.isin(genome.unary[i], jnp.asarray(identity, jnp.int32))
+      if s.factors is not None:
+        alias = alias & (s.factors[i, 0] == 1)
+      targets = (jnp.where(alias, i, n_nodes), n_nodes + 1)  # scratch rows n_nodes, n_nodes + 1
+      wanted = active[i] & is_operand & ~is_gradient & jnp.stack([True, genome.kind[i] == BINARY])
+      for slot in (0, 1):
+        table = jax.lax.cond(wanted[slot], functools.partial(load, s, vertex=vertex[slot], target=targets[slot]),
+                             lambda table: table, table)
+      rows = jnp.where(is_gradient, g_row, jnp.where(is_operand, jnp.stack(targets), row_of[jnp.maximum(vertex - n_op, 0)]))
+      table, nodes = jax.lax.cond(active[i] & ~alias, functools.partial(compute, i, rows), lambda *c: c, table, nodes)
+      return table, nodes, row_of.at[i].set(jnp.where(alias, rows[0], i))
 
-      return jax.lax.cond(active[i], live, lambda *c: c, *carry)
-
-    return jax.lax.fori_loop(0, n_nodes, node, (s.table, s.nodes))
+    table, nodes, row_of = jax.lax.fori_loop(0, n_nodes, node, (s.table, s.nodes, jnp.arange(n_nodes)))
+    return table, nodes, row_of[n_nodes - 1]
 
   return run if strategy == "select" else _members_one_by_one(run)
 
@@ -343,13 +380,14 @@ def _members_one_by_one(run: Callable) -> Callable:
     s = jax.tree.map(spread, s, in_batched)
 
     def member(m, carry):
-      table, nodes = carry
+      table, nodes, roots = carry
       row = lambda x: x[m]  # noqa: E731
-      return run(s._replace(genome=jax.tree.map(row, s.genome), g=row(s.g), table=table, nodes=nodes,
-                            factors=None if s.factors is None else row(s.factors), seed=row(s.seed),
-                            count=row(s.count), member=m))
+      table, nodes, root = run(s._replace(genome=jax.tree.map(row, s.genome), table=table, nodes=nodes,
+                                          factors=None if s.factors is None else row(s.factors), seed=row(s.seed),
+                                          count=row(s.count), member=m))
+      return table, nodes, roots.at[m].set(root)
 
-    out = jax.lax.fori_loop(0, axis_size, member, (s.table, s.nodes))
+    out = jax.lax.fori_loop(0, axis_size, member, (s.table, s.nodes, jnp.zeros([axis_size], jnp.int32)))
     return out, jax.tree.map(lambda _: True, out)
 
   run_d = jax.custom_jvp(run_v)
@@ -444,6 +482,7 @@ def interpret(
     step_fn = lambda count: decays.step_factors(genome, count, total_steps, spec)  # noqa: E731
   buffers = spec.used_buffers
   n_nodes = spec.num_nodes
+  g_row = _gradient_row(spec, strategy)
 
   def check_dtypes(leaves):
     for leaf in leaves:
@@ -467,8 +506,7 @@ def interpret(
     zeros = lambda *shape: jnp.zeros([*shape, layout.size], layout.dtype)  # noqa: E731
     return GenomeState(
         count=jnp.zeros([], jnp.int32),
-        grad=zeros(),
-        table=zeros(n_nodes),
+        table=zeros(g_row + 1),
         buffers={b.name: zeros() for b in buffers},
         nodes=zeros(n_nodes) if spec.stateful else None,
         momentum=zeros() if spec.has_momentum else None,
@@ -490,43 +528,47 @@ def interpret(
     layout = _Layout.of(leaves)
     dtype = layout.dtype
 
-    g = layout.into(state.grad, leaves)
+    table = layout.into(state.table, leaves, g_row)
     if step_fn is None:
       factors, lr_t = None, lr_fn(count)
     else:
       factors, multiplier = step_fn(count)
       factors, lr_t = jnp.asarray(factors).astype(dtype), lr_fn(count) * multiplier
-    # A buffer that no active operand reads is left as it is: a lax.cond whose only operand is the buffer, with the
-    # identity as the false branch, is done in place by XLA (no pass over the buffer). The same holds below.
+    # A buffer that no active operand reads is left as it is: a lax.cond whose only written operand is the buffer,
+    # with the identity as the false branch, is done in place by XLA (no pass over the buffer). The same holds below.
+    # The gradient and the root are read from the table inside the branches: a row sliced outside would be copied.
     _, operand_used = _usage(genome, spec)
     prev = {b.name: state.buffers[b.name] for b in buffers}
     new = {}
     for b in buffers:
       ema = ops.compile_expr(b.expr, "g, prev")
       used = jnp.any(operand_used[np.asarray([b.name in o.buffers for o in spec.operands])])
-      new[b.name] = jax.lax.cond(used, lambda p, ema=ema: ema(g, p).astype(dtype), lambda p: p, prev[b.name])
+      new[b.name] = jax.lax.cond(used, lambda p, t, ema=ema: ema(t[g_row], p).astype(dtype), lambda p, t: p,
+                                 prev[b.name], table)
     values = {**new, **{f"{name}_prev": x for name, x in prev.items()}}
     env = tuple(values[name] for name in _env_names(spec))
-    step = _Step(genome=Genome(*(jnp.asarray(x) for x in genome)), w=tuple(param_leaves), env=env, g=g,
-                 table=state.table, nodes=state.nodes, factors=factors, seed=jnp.asarray(seed), count=count)
-    table, nodes = _graph_runner(spec, strategy, layout)(step)
-    sign = jnp.where(genome.flip == 1, 1.0, -1.0).astype(dtype)
-    update = (sign * jnp.asarray(lr_t).astype(dtype)).astype(dtype) * table[-1]
+    step = _Step(genome=Genome(*(jnp.asarray(x) for x in genome)), w=tuple(param_leaves), env=env,
+                 table=table, nodes=state.nodes, factors=factors, seed=jnp.asarray(seed), count=count)
+    table, nodes, root = _graph_runner(spec, strategy, layout)(step)
+    scale = (jnp.where(genome.flip == 1, 1.0, -1.0).astype(dtype) * jnp.asarray(lr_t).astype(dtype)).astype(dtype)
+    direction = lambda table: scale * jax.lax.dynamic_index_in_dim(table, root, 0, False)  # noqa: E731  d = ∓η_t·u
+    update = direction(table)
     mom = state.momentum
     if mom is not None:  # the types are cheap elementwise expressions: all computed, one selected
       m, which = jnp.asarray(m_fn(count)).astype(dtype), jnp.clip(genome.momentum, 0, len(spec.momentum_types) - 1)
       mom_fns = [ops.compile_expr(t.mom, "mom, m, d") for t in spec.momentum_types]
       update_fns = [ops.compile_expr(t.update, "mom, m, d, new") for t in spec.momentum_types]
-      new_mom = lambda mom, d: jax.lax.select_n(which, *[f(mom, m, d).astype(dtype) for f in mom_fns])  # noqa: E731
+      new_mom = lambda mom, t: jax.lax.select_n(which, *[f(mom, m, direction(t)).astype(dtype)  # noqa: E731
+                                                         for f in mom_fns])
       none = [i for i, t in enumerate(spec.momentum_types) if t.name == "none"]
       # without momentum the buffer stays as it is (a cond whose only operand is the buffer: in place, no pass)
       prev_mom = mom
-      mom = (jax.lax.cond(which != none[0], new_mom, lambda mom, _: mom, prev_mom, update) if none
-             else new_mom(prev_mom, update))
+      mom = (jax.lax.cond(which != none[0], new_mom, lambda mom, _: mom, prev_mom, table) if none
+             else new_mom(prev_mom, table))
       update = jax.lax.select_n(which, *[f(prev_mom, m, update, mom).astype(dtype) for f in update_fns])
     parts = [part.astype(leaf_dtype) for part, leaf_dtype in zip(layout.split(update), layout.dtypes)]
     new_state = GenomeState(
-        count=optax.safe_increment(count), grad=g, table=table, buffers=new, nodes=nodes, momentum=mom,
+        count=optax.safe_increment(count), table=table, buffers=new, nodes=nodes, momentum=mom,
         finite=state.finite & jnp.all(jnp.isfinite(update)) if check_finite else state.finite)
     return treedef.unflatten(parts), new_state
 

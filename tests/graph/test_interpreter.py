@@ -166,7 +166,7 @@ def test_mixed_dtypes_and_empty_trees():
   opt = G.interpret(G.known("adam"), 0.1)
   params = {"a": jnp.ones(3, jnp.bfloat16), "b": jnp.ones((2, 2), jnp.float32)}
   state = opt.init(params)
-  assert state.grad.dtype == jnp.float32 and state.buffers["v"].shape == (7,)
+  assert state.table.dtype == jnp.float32 and state.buffers["v"].shape == (7,)
   u, state = opt.update(params, state, params)
   assert u["a"].dtype == jnp.bfloat16 and u["b"].dtype == jnp.float32
   np.testing.assert_allclose(np.asarray(u["b"], np.float32), -0.1, rtol=1e-3)
@@ -182,8 +182,18 @@ def test_random_genomes_switch_select_and_exported_code_agree_in_float64():
   handmade = {"h0": {"op": "drop0.3", "inputs": ["g"]}, "h1": {"op": "ema", "inputs": ["v_hat"]},
               "h2": {"op": "maxval", "inputs": ["h0"]}, "h3": {"op": "norm", "inputs": ["h1"]},
               "h4": {"op": "delta", "inputs": ["h3"]}, "root": {"op": "add", "inputs": ["h2", "h4"]}}
+  # where the switch strategy keeps each value: an identity node shares its input's row (an operand's is computed into
+  # the node's own row, which a later operand input must not overwrite), except on a decayed edge; the gradient is
+  # read from its own row; a binary node's operands each get a scratch row
+  rows = {"h0": {"op": "id", "inputs": ["sign(g)"]}, "h1": {"op": "id", "inputs": ["h0"]},
+          "h2": {"op": "sub", "inputs": ["g^2", "h1"]},
+          "h3": {"op": "id", "inputs": ["v_hat"], "decays": {"0": {"root": {"op": "erfc", "inputs": ["a11"]}}}},
+          "h4": {"op": "mul", "inputs": ["h3", "g"]}, "root": {"op": "div", "inputs": ["h2", "h4"]}}
+  operands = {"h0": {"op": "mul", "inputs": ["g^3", "sign(g)"]}, "h1": {"op": "id", "inputs": ["g"]},
+              "h2": {"op": "max", "inputs": ["h1", "h0"]}, "root": {"op": "mix", "inputs": ["adam", "h2"]}}
   genomes = [G.random_genome(s) for s in range(300, 308)] + [G.from_json(
-      {"format": "optix_evo.genome/1", "momentum": "nesterov", "flip": False, "schedule": "nos_lr3", "nodes": handmade})]
+      {"format": "optix_evo.genome/1", "momentum": momentum, "flip": False, "schedule": "nos_lr3", "nodes": nodes})
+      for momentum, nodes in (("nesterov", handmade), ("none", rows), ("momentum", operands))]
   with jax.enable_x64(True):
     params = {"w": jnp.linspace(-1.0, 1.0, 12).reshape(3, 4), "b": jnp.full((4,), 0.3)}
     grads = [{"w": jnp.sin(jnp.arange(12.0) + t).reshape(3, 4) * 10.0 ** (t - 2), "b": jnp.cos(jnp.arange(4.0) * t)}
