@@ -213,13 +213,14 @@ def _reads_weights(expr: str) -> bool:
 
 @functools.cache
 def _graph_runner(spec: GenomeSpec, strategy: str, group: _Layout) -> Callable:
-  """``run(step: _Step) -> (table, node buffers)``: the update graph on the flat parameters laid out as ``group``;
-  the root's output is the table's last row.
+  """``run(step: _Step) -> (table, node buffers, root row)``: the update graph on the flat parameters laid out as
+  ``group``; the root's output is the table's row ``root row``.
 
-  The nodes run in topological order in a ``fori_loop``; each reads its inputs (an operand, computed on the fly, or
-  an earlier node's row of the table), applies its op and writes its row, in place. With ``"switch"`` an input read
-  is a switch with one branch per operand (and one for the table's rows) and the op a switch with one branch per op:
-  only the chosen operand and op are computed (no work, and no denormals, from values nobody reads); with
+  The nodes run in topological order in a ``fori_loop``; each reads its inputs (an operand, or an earlier node's row
+  of the table), applies its op and writes its row, in place. With ``"switch"`` a node's operand inputs are computed
+  into scratch rows by a switch with one branch per operand (the gradient is read from its own row), and the op is a
+  switch with one branch per op that reads its inputs' rows itself: only the chosen operands and op are computed (no
+  work, and no denormals, from values nobody reads), and an identity node on an undecayed edge computes nothing. With
   ``"select"`` everything is computed and selected. Random ops draw with
   ``fold_in(fold_in(PRNGKey(seed), count), node)``, one mask per parameter tensor (as the standalone code does); the
   ``norm`` op's sums run per tensor.
@@ -352,7 +353,8 @@ def _graph_runner(spec: GenomeSpec, strategy: str, group: _Layout) -> Callable:
       for slot in (0, 1):
         table = jax.lax.cond(wanted[slot], functools.partial(load, s, vertex=vertex[slot], target=targets[slot]),
                              lambda table: table, table)
-      rows = jnp.where(is_gradient, g_row, jnp.where(is_operand, jnp.stack(targets), row_of[jnp.maximum(vertex - n_op, 0)]))
+      node_rows = row_of[jnp.maximum(vertex - n_op, 0)]
+      rows = jnp.where(is_gradient, g_row, jnp.where(is_operand, jnp.stack(targets), node_rows))
       table, nodes = jax.lax.cond(active[i] & ~alias, functools.partial(compute, i, rows), lambda *c: c, table, nodes)
       return table, nodes, row_of.at[i].set(jnp.where(alias, rows[0], i))
 
