@@ -209,3 +209,61 @@ def test_the_plan_table_lists_every_command_row_and_the_total():
   assert "| `a` | T1 | 10 × 5 | 2.500 | 12 | 1.2 |" in lines and "| `b` | T2 | 3 × 7 | 0.001 | 1 | 2.0 |" in lines
   assert any(line.startswith("Total: 3 GPU hours. Hours = runs × (steps × training FLOPs per step") for line in lines)
   assert "- `a`: n1." in lines
+
+
+def _planted_task(monkeypatch, pretrained):
+  """A task whose network records every call (mode, input shape and dtype) and the split its builder is given. Its
+  evaluation is one read-out of the flattened input, ``2·D·C + C`` FLOPs per example; training is its DEFAULT mode
+  (unlike the library's networks): dropout, a counter in ``batch_stats``, and two extra ``D×H`` products."""
+  import flax.linen as nn  # noqa: PLC0415
+  import jax.numpy as jnp  # noqa: PLC0415
+
+  calls, splits = [], []
+
+  class Planted(nn.Module):
+    outputs: int
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+      calls.append((train, x.shape, np.dtype(x.dtype)))
+      count = self.variable("batch_stats", "count", jnp.zeros, ())
+      h = x.reshape(x.shape[0], -1).astype(jnp.float32)
+      w = self.param("extra", nn.initializers.normal(), (h.shape[1], 64))
+      if train:
+        h = nn.Dropout(0.5, deterministic=False)(h)
+        h = h + (h @ w) @ w.T
+        count.value = count.value + 1
+      return nn.Dense(self.outputs)(h)
+
+  def build(split):
+    splits.append(split)
+    return Planted(split.num_classes)
+
+  monkeypatch.setitem(ox.tasks.TASKS, "planted", ox.tasks.TaskSpec("cnn", "planted", build, 10, 4, stateful=True,
+                                                                    pretrained=pretrained))
+  return calls, splits
+
+
+@pytest.mark.parametrize("pretrained, dtype", [(None, np.float32), ("w.msgpack", np.uint8)])
+def test_step_flops_count_one_training_step_in_training_mode_and_one_evaluation_example_in_evaluation_mode(
+    monkeypatch, pretrained, dtype):
+  calls, splits = _planted_task(monkeypatch, pretrained)
+  b, shape, classes, hidden = 4, (2, 3, 5), 7, 64
+  d = int(np.prod(shape))
+  train_flops, eval_flops = tr.step_flops(tr.PlanRow("planted", "T", shape, classes, (9, 9, 9), 10, b, None, "n"))
+  # the model is built from a split of one example of the row's shape (uint8 images for a pretrained backbone) in
+  # every part, with the row's classes and the task's name
+  assert len(splits) == 1
+  split = splits[0]
+  for part in (split.train, split.valid, split.test):
+    assert part.x.shape == (1, *shape) and part.x.dtype == dtype
+    assert part.y.shape == (1,) and part.y.dtype == np.int32
+  assert (split.num_classes, split.name) == (classes, "planted")
+  # initialised and evaluated in evaluation mode on one example, trained in training mode on a batch
+  assert calls == [(False, (1, *shape), dtype), (True, (b, *shape), dtype), (False, (1, *shape), dtype)]
+  # the read-out alone (evaluation mode, per example), after converting uint8 images (one FLOP per value)
+  assert eval_flops == 2 * d * classes + classes + (d if pretrained else 0)
+  # a step's products: forward 2·D·H twice and 2·D·C; backward 3 × 2·D·H and 2 × 2·D·C (per example); plus the
+  # elementwise work (dropout, softmax, sums: under 15 %)
+  products = b * (10 * d * hidden + 6 * d * classes)
+  assert products < train_flops < 1.15 * products
