@@ -267,3 +267,25 @@ def test_step_flops_count_one_training_step_in_training_mode_and_one_evaluation_
   # elementwise work (dropout, softmax, sums: under 15 %)
   products = b * (10 * d * hidden + 6 * d * classes)
   assert products < train_flops < 1.15 * products
+
+
+def test_the_defaults_are_the_top_3_adam_adamw_sgd_5_seeds_300_steps_and_the_three_rate_grid(fake, tmp_path):
+  f = fake(np.zeros((6, 5)))
+  out = tr.transfer(["a"], run_dir=_hall(tmp_path, names=("lion", "rmsprop", "adam", "sgd")))
+  assert [p["name"] for p in out["participants"]] == ["found #1", "found #2", "found #3", "adam", "adamw", "sgd"]
+  assert out["settings"] == {"steps": 300, "seeds": 5, "lr_grid": [0.1, 0.01, 0.001], "warmup": 20, "hold": 40,
+                             "seed": 0}
+  call = f.calls[0]
+  assert (call["steps"], call["seeds"], call["lr_grid"], call["seed"]) == (300, 5, (0.1, 0.01, 0.001), 0)
+  assert (f.evaluators[0]["population_loop"], f.evaluators[0]["chunk_size"]) == ("auto", None)
+  assert f.evaluators[0]["task"].data_dir is None and f.evaluators[0]["task"].seed == 0
+
+
+def test_the_paper_plans_defaults_are_the_data_folder_the_runs_folder_and_100_tflops(monkeypatch):
+  monkeypatch.setattr(tr, "step_flops", lambda row: (1e12, 1e9))
+  plan = tr.paper_plan()
+  assert [p["task"] for p in plan] == [row.task for row in tr.PAPER_PLAN]
+  for p, row in zip(plan, tr.PAPER_PLAN):
+    assert " --data-dir DATA " in p["command"] and p["command"].endswith(f" --out runs/transfer/{row.task}")
+    per_run = row.steps * 1e12 + 10 * (row.sizes[1] + row.sizes[2]) * 1e9
+    assert p["gpu_hours"] == pytest.approx(p["runs"] * per_run / (100e12 * 3600))
