@@ -289,3 +289,12 @@ def test_the_paper_plans_defaults_are_the_data_folder_the_runs_folder_and_100_tf
     assert " --data-dir DATA " in p["command"] and p["command"].endswith(f" --out runs/transfer/{row.task}")
     per_run = row.steps * 1e12 + 10 * (row.sizes[1] + row.sizes[2]) * 1e9
     assert p["gpu_hours"] == pytest.approx(p["runs"] * per_run / (100e12 * 3600))
+
+
+def test_the_plan_names_the_data_folders_and_the_weights_file_under_the_commands_data_dir():
+  lines = tr.format_plan([], 100.0).splitlines()
+  assert lines[2] == (
+      "Data: CIFAR-100 (`cifar-100-python/`), TinyImageNet (`tiny-imagenet-200/`), Flowers102 (`flowers-102/`), "
+      "Caltech101 (`caltech101/`), Stanford Cars (`stanford_cars/`) in DATA, and EfficientNetV2-S's ImageNet weights "
+      f"as DATA/{ox.tasks.EFFICIENTNET_WEIGHTS} (`python scripts/convert_weights.py --help`).")
+  assert f"(`{ox.data.cifar.CIFAR100_DIRNAME}/`)" in lines[2]
