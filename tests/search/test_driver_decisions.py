@@ -383,3 +383,16 @@ def test_stages_are_logged_checkpointed_and_reported_to_the_callback(tmp_path):
   assert resumed.eliminate() == stages  # nothing left to run
   assert resumed.elimination_candidates() == ox.search.phases.elimination_candidates(resumed.state, TINY,
                                                                                      resumed.genome)
+
+
+def test_an_archive_record_is_read_in_the_searchs_own_space_and_one_of_another_space_is_refused():
+  search = Search(TINY)
+  record = search.describe(ox.graph.known("lion", search.space), generation=0, fitness=0.5)
+  genome = search.genome(record)
+  want = ox.graph.simplify(ox.graph.known("lion", search.space), search.space)
+  for name in want._fields:
+    np.testing.assert_array_equal(getattr(genome, name), getattr(want, name), err_msg=name)
+  nos = ox.graph.get_space("nos")
+  foreign = {"genome": ox.graph.to_json(ox.graph.known("nos_opt1", nos), nos)}
+  with pytest.raises(InputError, match="^" + re.escape("This genome is in the 'nos' space, not 'extended'")):
+    search.genome(foreign)
