@@ -396,3 +396,16 @@ def test_an_archive_record_is_read_in_the_searchs_own_space_and_one_of_another_s
   foreign = {"genome": ox.graph.to_json(ox.graph.known("nos_opt1", nos), nos)}
   with pytest.raises(InputError, match="^" + re.escape("This genome is in the 'nos' space, not 'extended'")):
     search.genome(foreign)
+
+
+def test_an_archive_record_is_described_in_the_searchs_own_space():
+  nos = ox.graph.get_space("nos")
+  search = Search(dataclasses.replace(TINY, space="nos"))
+  genome = ox.graph.known("nos_opt1", nos)
+  simple = ox.graph.simplify(genome, nos)
+  record = search.describe(genome, generation=2, fitness=0.25)
+  assert record == {"generation": 2, "fitness": 0.25, "fingerprint": ox.graph.canonical_hash(simple, nos),
+                    "equation": ox.graph.render(simple, nos), "nodes": int(ox.graph.active_nodes(simple, nos).sum()),
+                    "genome": ox.graph.to_json(simple, nos)}
+  assert record["fingerprint"] != ox.graph.canonical_hash(simple)  # the extended space's hash of the same arrays
+  assert ox.graph.space_of(record["genome"]) is nos
