@@ -409,3 +409,27 @@ def test_an_archive_record_is_described_in_the_searchs_own_space():
                     "genome": ox.graph.to_json(simple, nos)}
   assert record["fingerprint"] != ox.graph.canonical_hash(simple)  # the extended space's hash of the same arrays
   assert ox.graph.space_of(record["genome"]) is nos
+
+
+def test_run_continues_the_checkpointed_search_and_writes_the_results_only_when_asked(monkeypatch, tmp_path):
+  out = str(tmp_path / "run")
+  _planted(Search(TINY, out), phase="final").checkpoint()
+  for name in ("generation", "eliminate"):
+    monkeypatch.setattr(Search, name, lambda self, name=name: pytest.fail(f"{name} ran after the elimination"))
+  monkeypatch.setattr(Search, "start_compiling", lambda self: [])
+  calls = []
+  fake = _fake_tune(calls, np.full((5, 3), 0.5))
+  monkeypatch.setattr(Search, "tune", lambda self, task, genomes, **kw: fake(task, genomes, **kw))
+  written = []
+  monkeypatch.setattr(ox.search.results, "write_results", lambda *args: written.append(args))
+  events = []
+  result = driver.run(TINY, out, resume=True, callback=events.append)
+  assert [h["rank"] for h in result.hall_of_fame] == [1, 2] and result.out_dir == out
+  assert [c["task"] for c in calls] == ["digits_mlp", "iris_mlp"] and list(result.final["tasks"]) == [
+      "digits_mlp", "iris_mlp"]
+  assert [(e["phase"], e["task"]) for e in events] == [("final", "digits_mlp"), ("final", "iris_mlp")]
+  assert len(written) == 1 and written[0][0] == out and written[0][1] is result and written[0][2] == TINY
+  again = driver.run(TINY, out, resume=True, report=False)  # the finished search: nothing to run, nothing written
+  assert again.final == result.final and len(calls) == 2 and len(written) == 1
+  with pytest.raises(InputError, match="^--resume: no checkpoint"):
+    driver.run(TINY, str(tmp_path / "none"), resume=True)
