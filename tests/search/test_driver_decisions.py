@@ -433,3 +433,32 @@ def test_run_continues_the_checkpointed_search_and_writes_the_results_only_when_
   assert again.final == result.final and len(calls) == 2 and len(written) == 1
   with pytest.raises(InputError, match="^--resume: no checkpoint"):
     driver.run(TINY, str(tmp_path / "none"), resume=True)
+
+
+def test_each_zoo_baseline_has_its_own_evaluator_apart_from_the_genomes_one(monkeypatch):
+  made = []
+  monkeypatch.setattr(driver, "Evaluator", lambda task, spec, **kw: made.append(kw["make_optimizer"]) or len(made))
+  monkeypatch.setattr(driver, "zoo_optimizer", lambda name: f"zoo({name})")
+  search = Search(TINY)
+  assert [search.evaluator("digits_mlp", "sgd"), search.evaluator("digits_mlp", "adam"),
+          search.evaluator("digits_mlp"), search.evaluator("digits_mlp", "adam")] == [1, 2, 3, 2]
+  assert made == ["zoo(sgd)", "zoo(adam)", None]
+
+
+def test_the_tasks_data_split_is_drawn_from_the_configs_seed():
+  got = Search(TINY).task("iris_mlp")
+  want, other = ox.tasks.get_task("iris_mlp", seed=TINY.seed), ox.tasks.get_task("iris_mlp", seed=0)
+  np.testing.assert_array_equal(got.train.x, want.train.x)
+  assert not np.array_equal(got.train.x, other.train.x)
+
+
+def test_a_stored_configuration_that_cannot_be_read_is_named_by_its_file(tmp_path):
+  out = tmp_path / "run"
+  Search(TINY, str(out)).checkpoint()
+  path = out / driver.CHECKPOINT
+  state = ox.search.checkpoint.load_checkpoint(path)
+  state["config"]["bogus"] = 1
+  ox.search.checkpoint.save_checkpoint(path, state)
+  for call in (lambda: driver.stored_config(str(out)), lambda: Search(TINY, str(out), resume=True)):
+    with pytest.raises(InputError, match="^" + re.escape(f"the configuration in {path} has setting(s) ['bogus']")):
+      call()
