@@ -4,6 +4,7 @@ the final comparison and as which genome, the direction of every reported differ
 run restores (exactly) and refuses, the history file, Ctrl-C, the timing totals and the warm start."""
 
 import dataclasses
+import importlib
 import json
 import os
 import re
@@ -462,3 +463,59 @@ def test_a_stored_configuration_that_cannot_be_read_is_named_by_its_file(tmp_pat
   for call in (lambda: driver.stored_config(str(out)), lambda: Search(TINY, str(out), resume=True)):
     with pytest.raises(InputError, match="^" + re.escape(f"the configuration in {path} has setting(s) ['bogus']")):
       call()
+
+
+def test_a_resumed_checkpoint_with_a_retyped_array_is_refused_naming_its_file(tmp_path):
+  out = tmp_path / "run"
+  Search(TINY, str(out)).checkpoint()
+  path = out / driver.CHECKPOINT
+  state = ox.search.checkpoint.load_checkpoint(path)
+  state["fitness"] = np.zeros(3, np.int64)
+  ox.search.checkpoint.save_checkpoint(path, state)
+  with pytest.raises(InputError, match="^" + re.escape(f"{path}: fitness has shape (3,) and dtype int64, expected")):
+    Search(TINY, str(out), resume=True)
+
+
+def test_the_result_carries_the_generations_the_comparison_the_folder_and_the_warm_start(tmp_path):
+  search = _planted(Search(dataclasses.replace(TINY, warm_start=True), str(tmp_path)), phase="done")
+  final = {"participants": [], "tasks": {"digits_mlp": {}}}
+  search.state = dataclasses.replace(search.state, generations=({"best": 0.5}, {"best": 0.75}), final=final)
+  result = search.result()
+  assert result.generations == [{"best": 0.5}, {"best": 0.75}] and result.final == final
+  assert result.out_dir == str(tmp_path) and result.warm_start == ox.search.config.WARM_START
+  assert re.fullmatch("sha256:[0-9a-f]{64}", result.data_fingerprint) and result.data_fingerprint == (
+      search.data_fingerprint())
+  assert Search(TINY).result().final == {}
+
+
+def test_elimination_candidates_drop_the_behavioural_duplicates_of_the_searchs_genomes(monkeypatch):
+  search = _planted(Search(TINY), phase="elimination")
+  archive = tuple({**r, "rejected": False} for r in search.state.archive)
+  search.state = dataclasses.replace(search.state, archive=archive)
+  seen = []
+
+  def distinct(genomes, spec):
+    seen.append((genomes, spec))
+    return [0, 2]  # the second best (archive 2) behaves as the best one (archive 1)
+  monkeypatch.setattr(importlib.import_module("optix_evo.graph.fingerprint"), "distinct_behaviour", distinct)
+  assert search.elimination_candidates() == [1, 0]  # by fitness 0.7, 0.6, 0.5: archive 2 dropped
+  genomes, spec = seen[0]
+  assert spec is search.space and len(genomes) == 3
+  for got, i in zip(genomes, (1, 2, 0)):
+    want = search.genome(archive[i])
+    for name in want._fields:
+      np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
+def test_ctrl_c_sets_the_flag_once_and_a_second_ctrl_c_interrupts_at_once():
+  import signal  # noqa: PLC0415
+
+  before = signal.getsignal(signal.SIGINT)
+  interrupts = driver._Interrupts()  # pylint: disable=protected-access
+  with interrupts.active():
+    assert not interrupts.requested
+    signal.raise_signal(signal.SIGINT)
+    assert interrupts.requested
+    with pytest.raises(KeyboardInterrupt):
+      signal.raise_signal(signal.SIGINT)
+  assert signal.getsignal(signal.SIGINT) is before
