@@ -298,3 +298,16 @@ def test_the_plan_names_the_data_folders_and_the_weights_file_under_the_commands
       "Caltech101 (`caltech101/`), Stanford Cars (`stanford_cars/`) in DATA, and EfficientNetV2-S's ImageNet weights "
       f"as DATA/{ox.tasks.EFFICIENTNET_WEIGHTS} (`python scripts/convert_weights.py --help`).")
   assert f"(`{ox.data.cifar.CIFAR100_DIRNAME}/`)" in lines[2]
+
+
+def test_the_tables_of_two_tasks_word_for_word():
+  comparison = {"optimizer": "found #1", "baseline": "sgd", "verdict": "beats",
+                "difference": {"estimate": 0.5, "low": 0.25, "high": 0.75}}
+  result = {"participants": [{"name": "found #1", "kind": "found"}, {"name": "sgd", "kind": "baseline"}],
+            "tasks": {t: {"learning_rate": [0.5, 1e-3], "test": [[1.0, 1.0], [0.5, 0.5]], "comparisons": [comparison]}
+                      for t in ("a", "b")}}
+  table = ["| optimizer | kind | tuned lr | test accuracy (mean, 95% interval) |", "|---|---|---|---|",
+           "| found #1 | found | 0.5 | 1.0000 [1.0000, 1.0000] |", "| sgd | baseline | 0.001 | 0.5000 [0.5000, 0.5000] |",
+           "", "| optimizer | vs | test accuracy difference (95% interval) | verdict |", "|---|---|---|---|",
+           "| found #1 | sgd | +0.5000 [+0.2500, +0.7500] | beats |", ""]
+  assert tr.format_tables(result) == "\n".join(["### `a`", "", *table, "### `b`", "", *table])
