@@ -311,3 +311,11 @@ def test_the_tables_of_two_tasks_word_for_word():
            "", "| optimizer | vs | test accuracy difference (95% interval) | verdict |", "|---|---|---|---|",
            "| found #1 | sgd | +0.5000 [+0.2500, +0.7500] | beats |", ""]
   assert tr.format_tables(result) == "\n".join(["### `a`", "", *table, "### `b`", "", *table])
+
+
+@pytest.mark.parametrize("analysis, want", [(None, 0.0), ({}, 0.0), ({"bytes accessed": 9.0}, 0.0),
+                                            ({"flops": 5.0}, 5.0)])
+def test_step_flops_are_0_where_the_backend_has_no_cost_analysis(monkeypatch, analysis, want):
+  _planted_task(monkeypatch, None)
+  monkeypatch.setattr(jax.stages.Lowered, "cost_analysis", lambda self: analysis)
+  assert tr.step_flops(tr.PlanRow("planted", "T", (2, 3, 5), 7, (9, 9, 9), 10, 4, None, "n")) == (want, want)
