@@ -298,6 +298,7 @@ def test_the_plan_names_the_data_folders_and_the_weights_file_under_the_commands
       "Caltech101 (`caltech101/`), Stanford Cars (`stanford_cars/`) in DATA, and EfficientNetV2-S's ImageNet weights "
       f"as DATA/{ox.tasks.EFFICIENTNET_WEIGHTS} (`python scripts/convert_weights.py --help`).")
   assert f"(`{ox.data.cifar.CIFAR100_DIRNAME}/`)" in lines[2]
+  assert lines[:2] == ["# The NOS paper's transfer experiments", ""] and lines[3:7] == ["", "```", "```", ""]
 
 
 def test_the_tables_of_two_tasks_word_for_word():
