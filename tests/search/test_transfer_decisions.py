@@ -211,10 +211,11 @@ def test_the_plan_table_lists_every_command_row_and_the_total():
   assert "- `a`: n1." in lines
 
 
-def _planted_task(monkeypatch, pretrained):
+def _planted_task(monkeypatch, pretrained, default_train=True):
   """A task whose network records every call (mode, input shape and dtype) and the split its builder is given. Its
-  evaluation is one read-out of the flattened input, ``2·D·C + C`` FLOPs per example; training is its DEFAULT mode
-  (unlike the library's networks): dropout, a counter in ``batch_stats``, and two extra ``D×H`` products."""
+  evaluation is one read-out of the flattened input, ``2·D·C + C`` FLOPs per example; training adds dropout, a counter
+  in ``batch_stats`` and two extra ``D×H`` products. Its default mode is ``default_train`` (the library's networks
+  default to evaluation)."""
   import flax.linen as nn  # noqa: PLC0415
   import jax.numpy as jnp  # noqa: PLC0415
 
@@ -224,7 +225,7 @@ def _planted_task(monkeypatch, pretrained):
     outputs: int
 
     @nn.compact
-    def __call__(self, x, train: bool = True):
+    def __call__(self, x, train: bool = default_train):
       calls.append((train, x.shape, np.dtype(x.dtype)))
       count = self.variable("batch_stats", "count", jnp.zeros, ())
       h = x.reshape(x.shape[0], -1).astype(jnp.float32)
@@ -244,10 +245,11 @@ def _planted_task(monkeypatch, pretrained):
   return calls, splits
 
 
-@pytest.mark.parametrize("pretrained, dtype", [(None, np.float32), ("w.msgpack", np.uint8)])
+@pytest.mark.parametrize("pretrained, dtype, default_train", [(None, np.float32, True), ("w.msgpack", np.uint8, True),
+                                                             (None, np.float32, False)])
 def test_step_flops_count_one_training_step_in_training_mode_and_one_evaluation_example_in_evaluation_mode(
-    monkeypatch, pretrained, dtype):
-  calls, splits = _planted_task(monkeypatch, pretrained)
+    monkeypatch, pretrained, dtype, default_train):
+  calls, splits = _planted_task(monkeypatch, pretrained, default_train)
   b, shape, classes, hidden = 4, (2, 3, 5), 7, 64
   d = int(np.prod(shape))
   train_flops, eval_flops = tr.step_flops(tr.PlanRow("planted", "T", shape, classes, (9, 9, 9), 10, b, None, "n"))
@@ -286,7 +288,10 @@ def test_the_paper_plans_defaults_are_the_data_folder_the_runs_folder_and_100_tf
   plan = tr.paper_plan()
   assert [p["task"] for p in plan] == [row.task for row in tr.PAPER_PLAN]
   for p, row in zip(plan, tr.PAPER_PLAN):
-    assert " --data-dir DATA " in p["command"] and p["command"].endswith(f" --out runs/transfer/{row.task}")
+    assert p["command"] == (
+        f"optix-evo transfer --tasks {row.task} --references {','.join(tr.PAPER_REFERENCES)} --baselines "
+        f"adam,adamw,sgd --steps {row.steps} --seeds 5 --lr-grid 1,0.1,0.01,0.001,0.0001 --data-dir DATA"
+        + (f" --chunk-size {row.chunk_size}" if row.chunk_size else "") + f" --out runs/transfer/{row.task}")
     per_run = row.steps * 1e12 + 10 * (row.sizes[1] + row.sizes[2]) * 1e9
     assert p["gpu_hours"] == pytest.approx(p["runs"] * per_run / (100e12 * 3600))
 
