@@ -8,6 +8,7 @@ validation and test accuracy of each evaluation, and steps whose gradient is NaN
 loss). One small program per table, compiled in about a second."""
 
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -265,3 +266,21 @@ def test_an_interpreted_genome_trains_through_the_same_decisions(strategy):
   out = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, strategy))(
       graph.known("sgd"), jax.random.PRNGKey(0), tables, _b(8, 2), data, order=jnp.zeros((S, 4), jnp.int32))
   assert out[0].item() == pytest.approx(0.8) and out[1].item() == pytest.approx(0.2) and out[3].item() == 8
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"steps": 0}, "A training budget needs steps >= 1 and epoch >= 1, got steps=0, epoch=2."),
+    ({"epoch": 0}, "A training budget needs steps >= 1 and epoch >= 1, got steps=5, epoch=0."),
+    ({"horizon": 4}, "The schedule horizon (4) must cover the run's 5 steps."),
+    ({"warmup": -1}, "warmup=-1 and hold=0 must be non-negative and end before the horizon (6)."),
+    ({"hold": -1}, "warmup=1 and hold=-1 must be non-negative and end before the horizon (6)."),
+    ({"warmup": 4, "hold": 2}, "warmup=4 and hold=2 must be non-negative and end before the horizon (6)."),
+    ({"warmup": 6, "hold": 0}, "warmup=6 and hold=0 must be non-negative and end before the horizon (6)."),
+])
+def test_a_budget_is_refused_where_it_cannot_be_trained_and_accepted_at_each_edge(fields, message):
+  edge = Budget(steps=5, horizon=6, warmup=1, epoch=2)
+  with pytest.raises(InputError, match="^" + re.escape(message) + "$"):
+    edge._replace(**fields).validated()
+  for ok in (edge, edge._replace(steps=6), edge._replace(warmup=3, hold=2), edge._replace(warmup=0, hold=5),
+             edge._replace(steps=1, epoch=1)):
+    assert ok.validated() is ok
