@@ -19,7 +19,7 @@ import pytest
 from optix_evo import graph
 from optix_evo.data import Dataset
 from optix_evo.errors import InputError
-from optix_evo.search.evaluate import WORST, Budget, Evaluator, population_mesh, train_run
+from optix_evo.search.evaluate import WORST, Budget, Evaluator, batch_orders, population_mesh, train_run
 from optix_evo.search.protocol import seed_keys
 from optix_evo.tasks import Task
 
@@ -284,3 +284,23 @@ def test_a_budget_is_refused_where_it_cannot_be_trained_and_accepted_at_each_edg
   for ok in (edge, edge._replace(steps=6), edge._replace(warmup=3, hold=2), edge._replace(warmup=0, hold=5),
              edge._replace(steps=1, epoch=1)):
     assert ok.validated() is ok
+
+
+def test_the_evaluators_program_is_compiled_with_the_given_compiler_options(monkeypatch):
+  seen, real = [], jax.jit
+
+  def jit(fn, **kw):
+    seen.append(kw)
+    return real(fn, **kw)
+  monkeypatch.setattr(jax, "jit", jit)
+  options = {"xla_cpu_enable_fast_math": False}
+  Evaluator(_task(), max_steps=4, batch=2, compiler_options=options, make_optimizer=_counter)
+  Evaluator(_task(), max_steps=4, batch=2, make_optimizer=_counter)
+  assert [kw["compiler_options"] for kw in seen if "compiler_options" in kw] == [options, None]
+
+
+def test_the_batch_orders_read_a_keys_words_as_unsigned_whatever_the_arrays_type():
+  keys = np.array([[0xFFFFFFFF, 7], [3, 0x80000000]], np.uint32)
+  want = batch_orders(keys, 6, 2, steps=6, max_steps=6)
+  for same in (keys.view(np.int32), keys.astype(np.int64), keys.tolist()):
+    np.testing.assert_array_equal(batch_orders(same, 6, 2, steps=6, max_steps=6), want)
