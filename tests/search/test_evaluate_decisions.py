@@ -256,16 +256,26 @@ def test_the_vmap_layout_gives_each_run_its_own_outcome_too():
 @pytest.mark.parametrize("strategy", ["switch", "select"])
 def test_an_interpreted_genome_trains_through_the_same_decisions(strategy):
   """Without make_optimizer the run interprets its genome: SGD (u = g, w <- w - lr·u) at a learning rate of 1 on a
-  planted gradient of -1 counts the steps as the planted optimizer does, so the same epoch's test accuracy is read."""
+  planted gradient of -1 counts the steps as the planted optimizer does, so the same epoch's test accuracy is read;
+  the decay-factor tables scale its edges."""
   valid, test = np.zeros(S), np.zeros(S)
   valid[[2, 4, 6, 8]] = [0.5, 0.8, 0.6, 0.8]
   test[[2, 4, 6, 8]] = [0.1, 0.2, 0.3, 0.4]
   task = _task(valid=valid, test=test, nan_grad=np.full(S, -1.0))
   data = {f"{p}_{f}": jnp.asarray(getattr(getattr(task, p), f)) for p in ("train", "valid", "test") for f in "xy"}
   tables = (jnp.ones((S, graph.DEFAULT_SPEC.num_nodes, 2)), jnp.ones(S), jnp.zeros(S))  # no decay: factors 1
-  out = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, strategy))(
-      graph.known("sgd"), jax.random.PRNGKey(0), tables, _b(8, 2), data, order=jnp.zeros((S, 4), jnp.int32))
+  fn = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, strategy))
+  out = fn(graph.known("sgd"), jax.random.PRNGKey(0), tables, _b(8, 2), data, order=jnp.zeros((S, 4), jnp.int32))
   assert out[0].item() == pytest.approx(0.8) and out[1].item() == pytest.approx(0.2) and out[3].item() == 8
+  # the tables' edge factors reach the genome (the same program): 1/2 on the root's edges halves every step, so 8
+  # steps reach e = 4 (read from rising tables), not 8
+  factors = np.ones((S, graph.DEFAULT_SPEC.num_nodes, 2), np.float32)
+  factors[:, -1] = 0.5
+  rising = _task(valid=np.arange(S) / 100, test=np.arange(S) / 100, nan_grad=np.full(S, -1.0))
+  data = {f"{p}_{f}": jnp.asarray(getattr(getattr(rising, p), f)) for p in ("train", "valid", "test") for f in "xy"}
+  half = fn(graph.known("sgd"), jax.random.PRNGKey(0), (jnp.asarray(factors), *tables[1:]), _b(8, 8), data,
+            order=jnp.zeros((S, 4), jnp.int32))
+  assert half[0].item() == pytest.approx(0.04) and half[1].item() == pytest.approx(0.04)
 
 
 @pytest.mark.parametrize("fields, message", [
