@@ -314,3 +314,26 @@ def test_the_batch_orders_read_a_keys_words_as_unsigned_whatever_the_arrays_type
   want = batch_orders(keys, 6, 2, steps=6, max_steps=6)
   for same in (keys.view(np.int32), keys.astype(np.int64), keys.tolist()):
     np.testing.assert_array_equal(batch_orders(same, 6, 2, steps=6, max_steps=6), want)
+
+
+def test_a_make_optimizer_reads_each_steps_rate_momentum_and_decay_factors_from_the_tables():
+  """A ``make_optimizer`` gets step → value functions over the run's tables: a planted one adds
+  ``rate(t)·momentum(t)·factor(t)`` to ``e`` each step; the tables plant 4 · 1/2 · 1/2 at step 0 and a rate of 0 after
+  it (momentum and factor 1), so e = 1 after 8 steps (a table read one step off gives 0 or 2)."""
+  def make(genome, learning_rate, momentum, factors):
+    del genome
+
+    def update(grads, count, params=None):
+      del params
+      step = learning_rate(count) * momentum(count) * factors(count)[-1, 0]
+      return jax.tree.map(lambda g: step + 0 * g, grads), count + 1
+    return optax.GradientTransformation(lambda params: jnp.zeros([], jnp.int32), update)
+
+  task = _task(valid=np.arange(S) / 100, test=np.arange(S) / 100)
+  factors = np.ones((S, graph.DEFAULT_SPEC.num_nodes, 2), np.float32)
+  factors[0, -1, 0] = 0.5
+  tables = (jnp.asarray(factors), jnp.zeros(S).at[0].set(4.0), jnp.ones(S).at[0].set(0.5))
+  data = {f"{p}_{f}": jnp.asarray(getattr(getattr(task, p), f)) for p in ("train", "valid", "test") for f in "xy"}
+  out = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, "switch", make_optimizer=make))(
+      graph.known("adam"), jax.random.PRNGKey(0), tables, _b(8, 8), data, order=jnp.zeros((S, 4), jnp.int32))
+  assert out[0].item() == pytest.approx(0.01) and out[1].item() == pytest.approx(0.01)
