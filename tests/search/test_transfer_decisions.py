@@ -313,7 +313,8 @@ def test_the_tables_of_two_tasks_word_for_word():
             "tasks": {t: {"learning_rate": [0.5, 1e-3], "test": [[1.0, 1.0], [0.5, 0.5]], "comparisons": [comparison]}
                       for t in ("a", "b")}}
   table = ["| optimizer | kind | tuned lr | test accuracy (mean, 95% interval) |", "|---|---|---|---|",
-           "| found #1 | found | 0.5 | 1.0000 [1.0000, 1.0000] |", "| sgd | baseline | 0.001 | 0.5000 [0.5000, 0.5000] |",
+           "| found #1 | found | 0.5 | 1.0000 [1.0000, 1.0000] |",
+           "| sgd | baseline | 0.001 | 0.5000 [0.5000, 0.5000] |",
            "", "| optimizer | vs | test accuracy difference (95% interval) | verdict |", "|---|---|---|---|",
            "| found #1 | sgd | +0.5000 [+0.2500, +0.7500] | beats |", ""]
   assert tr.format_tables(result) == "\n".join(["### `a`", "", *table, "### `b`", "", *table])
