@@ -509,7 +509,10 @@ def test_elimination_candidates_drop_the_behavioural_duplicates_of_the_searchs_g
 
 def test_ctrl_c_sets_the_flag_once_and_a_second_ctrl_c_interrupts_at_once():
   import signal  # noqa: PLC0415
+  import threading  # noqa: PLC0415
 
+  if threading.current_thread() is not threading.main_thread():  # a signal handler is the main thread's only
+    pytest.skip("signal handlers can only be installed from the main thread")
   before = signal.getsignal(signal.SIGINT)
   interrupts = driver._Interrupts()  # pylint: disable=protected-access
   with interrupts.active():
