@@ -7,6 +7,7 @@ learning rate each step), and its data are tables indexed by ``e``: the training
 validation and test accuracy of each evaluation, and steps whose gradient is NaN (a non-finite update at a finite
 loss). One small program per table, compiled in about a second."""
 
+import dataclasses
 import functools
 import re
 
@@ -337,3 +338,26 @@ def test_a_make_optimizer_reads_each_steps_rate_momentum_and_decay_factors_from_
   out = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, "switch", make_optimizer=make))(
       graph.known("adam"), jax.random.PRNGKey(0), tables, _b(8, 8), data, order=jnp.zeros((S, 4), jnp.int32))
   assert out[0].item() == pytest.approx(0.01) and out[1].item() == pytest.approx(0.01)
+
+
+def test_auto_is_map_on_a_cpu_and_vmap_on_an_accelerator():
+  from optix_evo.search.evaluate import resolve_population_loop  # pylint: disable=import-outside-toplevel
+  assert [resolve_population_loop("auto", p) for p in ("cpu", "gpu", "tpu")] == ["map", "vmap", "vmap"]
+  assert [resolve_population_loop(loop, p) for loop in ("map", "vmap") for p in ("cpu", "gpu")] == [
+      "map", "map", "vmap", "vmap"]
+  with pytest.raises(InputError, match="^" + re.escape("Unknown population_loop 'MAP'. Known loops: auto, map, vmap "
+                                                       "(auto = map on CPU, vmap on GPU/TPU).") + "$"):
+    resolve_population_loop("MAP", "cpu")
+
+
+def test_a_tasks_augmentation_gets_a_key_and_changes_only_the_training_batches():
+  """A planted augmentation (which needs a PRNG key) sets the training batches' accuracy table to 0.9: the training
+  accuracy reads it, the validation and test accuracy (not augmented) do not."""
+  def augment(key, x):
+    return x.at[:, 0].set(0.9 + 0.0 * jax.random.uniform(key))
+
+  task = dataclasses.replace(_task(train_accuracy=np.full(S, 0.5), valid=np.full(S, 0.25), test=np.full(S, 0.75)),
+                             augment=augment)
+  out = _run(task, _b(4, 2))
+  assert out["train_accuracy"] == pytest.approx(0.9) and out["best_train"] == pytest.approx(0.9)
+  assert out["best_valid"] == pytest.approx(0.25) and out["test"] == pytest.approx(0.75)
