@@ -361,3 +361,15 @@ def test_a_tasks_augmentation_gets_a_key_and_changes_only_the_training_batches()
   out = _run(task, _b(4, 2))
   assert out["train_accuracy"] == pytest.approx(0.9) and out["best_train"] == pytest.approx(0.9)
   assert out["best_valid"] == pytest.approx(0.25) and out["test"] == pytest.approx(0.75)
+
+
+def test_one_program_whatever_the_python_types_of_a_budgets_numbers():
+  """The budget is data of the program in fixed dtypes: an integer ``min_accuracy`` or NumPy 64-bit numbers reuse the
+  program compiled for the default float budget."""
+  ev = Evaluator(_task(), max_steps=4, batch=2, mesh=population_mesh(jax.devices()[:1]), make_optimizer=_counter)
+  genomes, keys, rates = graph.stack([graph.known("adam")] * 2), seed_keys(0, 2), np.ones(2, np.float32)
+  for budget in (Budget(steps=4, horizon=5, warmup=0, epoch=2), Budget(steps=4, horizon=5, warmup=0, epoch=2,
+                                                                       min_accuracy=0),
+                 Budget(steps=np.int64(3), horizon=5, warmup=0, epoch=2, min_accuracy=np.float64(0.25))):
+    assert ev(genomes, keys, rates, budget).steps_run.tolist() == [budget.steps] * 2
+  assert ev.compiled_programs == 1
