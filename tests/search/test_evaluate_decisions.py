@@ -373,3 +373,33 @@ def test_one_program_whatever_the_python_types_of_a_budgets_numbers():
                  Budget(steps=np.int64(3), horizon=5, warmup=0, epoch=2, min_accuracy=np.float64(0.25))):
     assert ev(genomes, keys, rates, budget).steps_run.tolist() == [budget.steps] * 2
   assert ev.compiled_programs == 1
+
+
+def test_an_optimizer_gets_the_steps_batch_loss_as_value():
+  """Polyak-type steps read ``value=``: a planted optimizer that adds it to ``e`` on a planted loss of 1 counts the
+  steps (e = 4 after 4 steps, read from rising tables)."""
+  def make(genome, learning_rate, momentum, factors):
+    del genome, learning_rate, momentum, factors
+
+    def update(grads, state, params=None, *, value, **extra):
+      del params, extra
+      return jax.tree.map(lambda g: value + 0 * g, grads), state
+    return optax.GradientTransformationExtraArgs(lambda params: optax.EmptyState(), update)
+
+  task = _task(valid=np.arange(S) / 100, test=np.arange(S) / 100)
+  tables = (jnp.ones((S, graph.DEFAULT_SPEC.num_nodes, 2)), jnp.ones(S), jnp.zeros(S))
+  data = {f"{p}_{f}": jnp.asarray(getattr(getattr(task, p), f)) for p in ("train", "valid", "test") for f in "xy"}
+  out = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, "switch", make_optimizer=make))(
+      graph.known("adam"), jax.random.PRNGKey(0), tables, _b(4, 4), data, order=jnp.zeros((S, 4), jnp.int32))
+  assert out[0].item() == pytest.approx(0.04) and out[1].item() == pytest.approx(0.04)
+
+
+def test_the_background_compile_builds_the_program_of_the_evaluators_own_space():
+  nos = graph.get_space("nos")
+  ev = Evaluator(_task(), nos, max_steps=4, batch=2, mesh=population_mesh(jax.devices()[:1]), make_optimizer=_counter)
+  ev.start_compiling()
+  ev.wait_compiling()
+  assert ev.compiled_programs == 1
+  out = ev(graph.stack([graph.known("nos_opt1", nos)] * 2), seed_keys(0, 2), np.ones(2, np.float32),
+           Budget(steps=4, horizon=5, warmup=0, epoch=2))
+  assert out.steps_run.tolist() == [4, 4] and ev.compiled_programs == 1
