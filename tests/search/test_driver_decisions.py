@@ -4,6 +4,7 @@ the final comparison and as which genome, the direction of every reported differ
 run restores (exactly) and refuses, the history file, Ctrl-C, the timing totals and the warm start."""
 
 import dataclasses
+import importlib
 import json
 import os
 import re
@@ -383,3 +384,141 @@ def test_stages_are_logged_checkpointed_and_reported_to_the_callback(tmp_path):
   assert resumed.eliminate() == stages  # nothing left to run
   assert resumed.elimination_candidates() == ox.search.phases.elimination_candidates(resumed.state, TINY,
                                                                                      resumed.genome)
+
+
+def test_an_archive_record_is_read_in_the_searchs_own_space_and_one_of_another_space_is_refused():
+  search = Search(TINY)
+  record = search.describe(ox.graph.known("lion", search.space), generation=0, fitness=0.5)
+  genome = search.genome(record)
+  want = ox.graph.simplify(ox.graph.known("lion", search.space), search.space)
+  for name in want._fields:
+    np.testing.assert_array_equal(getattr(genome, name), getattr(want, name), err_msg=name)
+  nos = ox.graph.get_space("nos")
+  foreign = {"genome": ox.graph.to_json(ox.graph.known("nos_opt1", nos), nos)}
+  with pytest.raises(InputError, match="^" + re.escape("This genome is in the 'nos' space, not 'extended'")):
+    search.genome(foreign)
+
+
+def test_an_archive_record_is_described_in_the_searchs_own_space():
+  nos = ox.graph.get_space("nos")
+  search = Search(dataclasses.replace(TINY, space="nos"))
+  genome = ox.graph.known("nos_opt1", nos)
+  simple = ox.graph.simplify(genome, nos)
+  record = search.describe(genome, generation=2, fitness=0.25)
+  assert record == {"generation": 2, "fitness": 0.25, "fingerprint": ox.graph.canonical_hash(simple, nos),
+                    "equation": ox.graph.render(simple, nos), "nodes": int(ox.graph.active_nodes(simple, nos).sum()),
+                    "genome": ox.graph.to_json(simple, nos)}
+  assert record["fingerprint"] != ox.graph.canonical_hash(simple)  # the extended space's hash of the same arrays
+  assert ox.graph.space_of(record["genome"]) is nos
+
+
+def test_run_continues_the_checkpointed_search_and_writes_the_results_only_when_asked(monkeypatch, tmp_path):
+  out = str(tmp_path / "run")
+  _planted(Search(TINY, out), phase="final").checkpoint()
+  for name in ("generation", "eliminate"):
+    monkeypatch.setattr(Search, name, lambda self, name=name: pytest.fail(f"{name} ran after the elimination"))
+  monkeypatch.setattr(Search, "start_compiling", lambda self: [])
+  calls = []
+  fake = _fake_tune(calls, np.full((5, 3), 0.5))
+  monkeypatch.setattr(Search, "tune", lambda self, task, genomes, **kw: fake(task, genomes, **kw))
+  written = []
+  monkeypatch.setattr(ox.search.results, "write_results", lambda *args: written.append(args))
+  events = []
+  result = driver.run(TINY, out, resume=True, callback=events.append)
+  assert [h["rank"] for h in result.hall_of_fame] == [1, 2] and result.out_dir == out
+  assert [c["task"] for c in calls] == ["digits_mlp", "iris_mlp"] and list(result.final["tasks"]) == [
+      "digits_mlp", "iris_mlp"]
+  assert [(e["phase"], e["task"]) for e in events] == [("final", "digits_mlp"), ("final", "iris_mlp")]
+  assert len(written) == 1 and written[0][0] == out and written[0][1] is result and written[0][2] == TINY
+  again = driver.run(TINY, out, resume=True, report=False)  # the finished search: nothing to run, nothing written
+  assert again.final == result.final and len(calls) == 2 and len(written) == 1
+  with pytest.raises(InputError, match="^--resume: no checkpoint"):
+    driver.run(TINY, str(tmp_path / "none"), resume=True)
+
+
+def test_each_zoo_baseline_has_its_own_evaluator_apart_from_the_genomes_one(monkeypatch):
+  made = []
+  monkeypatch.setattr(driver, "Evaluator", lambda task, spec, **kw: made.append(kw["make_optimizer"]) or len(made))
+  monkeypatch.setattr(driver, "zoo_optimizer", lambda name: f"zoo({name})")
+  search = Search(TINY)
+  assert [search.evaluator("digits_mlp", "sgd"), search.evaluator("digits_mlp", "adam"),
+          search.evaluator("digits_mlp"), search.evaluator("digits_mlp", "adam")] == [1, 2, 3, 2]
+  assert made == ["zoo(sgd)", "zoo(adam)", None]
+
+
+def test_the_tasks_data_split_is_drawn_from_the_configs_seed():
+  got = Search(TINY).task("iris_mlp")
+  want, other = ox.tasks.get_task("iris_mlp", seed=TINY.seed), ox.tasks.get_task("iris_mlp", seed=0)
+  np.testing.assert_array_equal(got.train.x, want.train.x)
+  assert not np.array_equal(got.train.x, other.train.x)
+
+
+def test_a_stored_configuration_that_cannot_be_read_is_named_by_its_file(tmp_path):
+  out = tmp_path / "run"
+  Search(TINY, str(out)).checkpoint()
+  path = out / driver.CHECKPOINT
+  state = ox.search.checkpoint.load_checkpoint(path)
+  state["config"]["bogus"] = 1
+  ox.search.checkpoint.save_checkpoint(path, state)
+  for call in (lambda: driver.stored_config(str(out)), lambda: Search(TINY, str(out), resume=True)):
+    with pytest.raises(InputError, match="^" + re.escape(f"the configuration in {path} has setting(s) ['bogus']")):
+      call()
+
+
+def test_a_resumed_checkpoint_with_a_retyped_array_is_refused_naming_its_file(tmp_path):
+  out = tmp_path / "run"
+  Search(TINY, str(out)).checkpoint()
+  path = out / driver.CHECKPOINT
+  state = ox.search.checkpoint.load_checkpoint(path)
+  state["fitness"] = np.zeros(3, np.int64)
+  ox.search.checkpoint.save_checkpoint(path, state)
+  with pytest.raises(InputError, match="^" + re.escape(f"{path}: fitness has shape (3,) and dtype int64, expected")):
+    Search(TINY, str(out), resume=True)
+
+
+def test_the_result_carries_the_generations_the_comparison_the_folder_and_the_warm_start(tmp_path):
+  search = _planted(Search(dataclasses.replace(TINY, warm_start=True), str(tmp_path)), phase="done")
+  final = {"participants": [], "tasks": {"digits_mlp": {}}}
+  search.state = dataclasses.replace(search.state, generations=({"best": 0.5}, {"best": 0.75}), final=final)
+  result = search.result()
+  assert result.generations == [{"best": 0.5}, {"best": 0.75}] and result.final == final
+  assert result.out_dir == str(tmp_path) and result.warm_start == ox.search.config.WARM_START
+  assert re.fullmatch("sha256:[0-9a-f]{64}", result.data_fingerprint) and result.data_fingerprint == (
+      search.data_fingerprint())
+  assert Search(TINY).result().final == {}
+
+
+def test_elimination_candidates_drop_the_behavioural_duplicates_of_the_searchs_genomes(monkeypatch):
+  search = _planted(Search(TINY), phase="elimination")
+  archive = tuple({**r, "rejected": False} for r in search.state.archive)
+  search.state = dataclasses.replace(search.state, archive=archive)
+  seen = []
+
+  def distinct(genomes, spec):
+    seen.append((genomes, spec))
+    return [0, 2]  # the second best (archive 2) behaves as the best one (archive 1)
+  monkeypatch.setattr(importlib.import_module("optix_evo.graph.fingerprint"), "distinct_behaviour", distinct)
+  assert search.elimination_candidates() == [1, 0]  # by fitness 0.7, 0.6, 0.5: archive 2 dropped
+  genomes, spec = seen[0]
+  assert spec is search.space and len(genomes) == 3
+  for got, i in zip(genomes, (1, 2, 0)):
+    want = search.genome(archive[i])
+    for name in want._fields:
+      np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
+def test_ctrl_c_sets_the_flag_once_and_a_second_ctrl_c_interrupts_at_once():
+  import signal  # noqa: PLC0415
+  import threading  # noqa: PLC0415
+
+  if threading.current_thread() is not threading.main_thread():  # a signal handler is the main thread's only
+    pytest.skip("signal handlers can only be installed from the main thread")
+  before = signal.getsignal(signal.SIGINT)
+  interrupts = driver._Interrupts()  # pylint: disable=protected-access
+  with interrupts.active():
+    assert not interrupts.requested
+    signal.raise_signal(signal.SIGINT)
+    assert interrupts.requested
+    with pytest.raises(KeyboardInterrupt):
+      signal.raise_signal(signal.SIGINT)
+  assert signal.getsignal(signal.SIGINT) is before

@@ -7,7 +7,9 @@ learning rate each step), and its data are tables indexed by ``e``: the training
 validation and test accuracy of each evaluation, and steps whose gradient is NaN (a non-finite update at a finite
 loss). One small program per table, compiled in about a second."""
 
+import dataclasses
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +20,7 @@ import pytest
 from optix_evo import graph
 from optix_evo.data import Dataset
 from optix_evo.errors import InputError
-from optix_evo.search.evaluate import WORST, Budget, Evaluator, population_mesh, train_run
+from optix_evo.search.evaluate import WORST, Budget, Evaluator, batch_orders, population_mesh, train_run
 from optix_evo.search.protocol import seed_keys
 from optix_evo.tasks import Task
 
@@ -269,13 +271,149 @@ def test_the_vmap_layout_gives_each_run_its_own_outcome_too():
 @pytest.mark.parametrize("strategy", ["switch", "select"])
 def test_an_interpreted_genome_trains_through_the_same_decisions(strategy):
   """Without make_optimizer the run interprets its genome: SGD (u = g, w <- w - lr·u) at a learning rate of 1 on a
-  planted gradient of -1 counts the steps as the planted optimizer does, so the same epoch's test accuracy is read."""
+  planted gradient of -1 counts the steps as the planted optimizer does, so the same epoch's test accuracy is read;
+  the decay-factor tables scale its edges."""
   valid, test = np.zeros(S), np.zeros(S)
   valid[[2, 4, 6, 8]] = [0.5, 0.8, 0.6, 0.8]
   test[[2, 4, 6, 8]] = [0.1, 0.2, 0.3, 0.4]
   task = _task(valid=valid, test=test, nan_grad=np.full(S, -1.0))
   data = {f"{p}_{f}": jnp.asarray(getattr(getattr(task, p), f)) for p in ("train", "valid", "test") for f in "xy"}
   tables = (jnp.ones((S, graph.DEFAULT_SPEC.num_nodes, 2)), jnp.ones(S), jnp.zeros(S))  # no decay: factors 1
-  out = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, strategy))(
-      graph.known("sgd"), jax.random.PRNGKey(0), tables, _b(8, 2), data, order=jnp.zeros((S, 4), jnp.int32))
+  fn = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, strategy))
+  out = fn(graph.known("sgd"), jax.random.PRNGKey(0), tables, _b(8, 2), data, order=jnp.zeros((S, 4), jnp.int32))
   assert out[0].item() == pytest.approx(0.8) and out[1].item() == pytest.approx(0.2) and out[3].item() == 8
+  # the tables' edge factors reach the genome (the same program): 1/2 on the root's edges halves every step, so 8
+  # steps reach e = 4 (read from rising tables), not 8
+  factors = np.ones((S, graph.DEFAULT_SPEC.num_nodes, 2), np.float32)
+  factors[:, -1] = 0.5
+  rising = _task(valid=np.arange(S) / 100, test=np.arange(S) / 100, nan_grad=np.full(S, -1.0))
+  data = {f"{p}_{f}": jnp.asarray(getattr(getattr(rising, p), f)) for p in ("train", "valid", "test") for f in "xy"}
+  half = fn(graph.known("sgd"), jax.random.PRNGKey(0), (jnp.asarray(factors), *tables[1:]), _b(8, 8), data,
+            order=jnp.zeros((S, 4), jnp.int32))
+  assert half[0].item() == pytest.approx(0.04) and half[1].item() == pytest.approx(0.04)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"steps": 0}, "A training budget needs steps >= 1 and epoch >= 1, got steps=0, epoch=2."),
+    ({"epoch": 0}, "A training budget needs steps >= 1 and epoch >= 1, got steps=5, epoch=0."),
+    ({"horizon": 4}, "The schedule horizon (4) must cover the run's 5 steps."),
+    ({"warmup": -1}, "warmup=-1 and hold=0 must be non-negative and end before the horizon (6)."),
+    ({"hold": -1}, "warmup=1 and hold=-1 must be non-negative and end before the horizon (6)."),
+    ({"warmup": 4, "hold": 2}, "warmup=4 and hold=2 must be non-negative and end before the horizon (6)."),
+    ({"warmup": 6, "hold": 0}, "warmup=6 and hold=0 must be non-negative and end before the horizon (6)."),
+])
+def test_a_budget_is_refused_where_it_cannot_be_trained_and_accepted_at_each_edge(fields, message):
+  edge = Budget(steps=5, horizon=6, warmup=1, epoch=2)
+  with pytest.raises(InputError, match="^" + re.escape(message) + "$"):
+    edge._replace(**fields).validated()
+  for ok in (edge, edge._replace(steps=6), edge._replace(warmup=3, hold=2), edge._replace(warmup=0, hold=5),
+             edge._replace(steps=1, epoch=1)):
+    assert ok.validated() is ok
+
+
+def test_the_evaluators_program_is_compiled_with_the_given_compiler_options(monkeypatch):
+  seen, real = [], jax.jit
+
+  def jit(fn, **kw):
+    seen.append(kw)
+    return real(fn, **kw)
+  monkeypatch.setattr(jax, "jit", jit)
+  options = {"xla_cpu_enable_fast_math": False}
+  Evaluator(_task(), max_steps=4, batch=2, compiler_options=options, make_optimizer=_counter)
+  Evaluator(_task(), max_steps=4, batch=2, make_optimizer=_counter)
+  assert [kw["compiler_options"] for kw in seen if "compiler_options" in kw] == [options, None]
+
+
+def test_the_batch_orders_read_a_keys_words_as_unsigned_whatever_the_arrays_type():
+  keys = np.array([[0xFFFFFFFF, 7], [3, 0x80000000]], np.uint32)
+  want = batch_orders(keys, 6, 2, steps=6, max_steps=6)
+  for same in (keys.view(np.int32), keys.astype(np.int64), keys.tolist()):
+    np.testing.assert_array_equal(batch_orders(same, 6, 2, steps=6, max_steps=6), want)
+
+
+def test_a_make_optimizer_reads_each_steps_rate_momentum_and_decay_factors_from_the_tables():
+  """A ``make_optimizer`` gets step → value functions over the run's tables: a planted one adds
+  ``rate(t)·momentum(t)·factor(t)`` to ``e`` each step; the tables plant 4 · 1/2 · 1/2 at step 0 and a rate of 0 after
+  it (momentum and factor 1), so e = 1 after 8 steps (a table read one step off gives 0 or 2)."""
+  def make(genome, learning_rate, momentum, factors):
+    del genome
+
+    def update(grads, count, params=None):
+      del params
+      step = learning_rate(count) * momentum(count) * factors(count)[-1, 0]
+      return jax.tree.map(lambda g: step + 0 * g, grads), count + 1
+    return optax.GradientTransformation(lambda params: jnp.zeros([], jnp.int32), update)
+
+  task = _task(valid=np.arange(S) / 100, test=np.arange(S) / 100)
+  factors = np.ones((S, graph.DEFAULT_SPEC.num_nodes, 2), np.float32)
+  factors[0, -1, 0] = 0.5
+  tables = (jnp.asarray(factors), jnp.zeros(S).at[0].set(4.0), jnp.ones(S).at[0].set(0.5))
+  data = {f"{p}_{f}": jnp.asarray(getattr(getattr(task, p), f)) for p in ("train", "valid", "test") for f in "xy"}
+  out = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, "switch", make_optimizer=make))(
+      graph.known("adam"), jax.random.PRNGKey(0), tables, _b(8, 8), data, order=jnp.zeros((S, 4), jnp.int32))
+  assert out[0].item() == pytest.approx(0.01) and out[1].item() == pytest.approx(0.01)
+
+
+def test_auto_is_map_on_a_cpu_and_vmap_on_an_accelerator():
+  from optix_evo.search.evaluate import resolve_population_loop  # pylint: disable=import-outside-toplevel
+  assert [resolve_population_loop("auto", p) for p in ("cpu", "gpu", "tpu")] == ["map", "vmap", "vmap"]
+  assert [resolve_population_loop(loop, p) for loop in ("map", "vmap") for p in ("cpu", "gpu")] == [
+      "map", "map", "vmap", "vmap"]
+  with pytest.raises(InputError, match="^" + re.escape("Unknown population_loop 'MAP'. Known loops: auto, map, vmap "
+                                                       "(auto = map on CPU, vmap on GPU/TPU).") + "$"):
+    resolve_population_loop("MAP", "cpu")
+
+
+def test_a_tasks_augmentation_gets_a_key_and_changes_only_the_training_batches():
+  """A planted augmentation (which needs a PRNG key) sets the training batches' accuracy table to 0.9: the training
+  accuracy reads it, the validation and test accuracy (not augmented) do not."""
+  def augment(key, x):
+    return x.at[:, 0].set(0.9 + 0.0 * jax.random.uniform(key))
+
+  task = dataclasses.replace(_task(train_accuracy=np.full(S, 0.5), valid=np.full(S, 0.25), test=np.full(S, 0.75)),
+                             augment=augment)
+  out = _run(task, _b(4, 2))
+  assert out["train_accuracy"] == pytest.approx(0.9) and out["best_train"] == pytest.approx(0.9)
+  assert out["best_valid"] == pytest.approx(0.25) and out["test"] == pytest.approx(0.75)
+
+
+def test_one_program_whatever_the_python_types_of_a_budgets_numbers():
+  """The budget is data of the program in fixed dtypes: an integer ``min_accuracy`` or NumPy 64-bit numbers reuse the
+  program compiled for the default float budget."""
+  ev = Evaluator(_task(), max_steps=4, batch=2, mesh=population_mesh(jax.devices()[:1]), make_optimizer=_counter)
+  genomes, keys, rates = graph.stack([graph.known("adam")] * 2), seed_keys(0, 2), np.ones(2, np.float32)
+  for budget in (Budget(steps=4, horizon=5, warmup=0, epoch=2), Budget(steps=4, horizon=5, warmup=0, epoch=2,
+                                                                       min_accuracy=0),
+                 Budget(steps=np.int64(3), horizon=5, warmup=0, epoch=2, min_accuracy=np.float64(0.25))):
+    assert ev(genomes, keys, rates, budget).steps_run.tolist() == [budget.steps] * 2
+  assert ev.compiled_programs == 1
+
+
+def test_an_optimizer_gets_the_steps_batch_loss_as_value():
+  """Polyak-type steps read ``value=``: a planted optimizer that adds it to ``e`` on a planted loss of 1 counts the
+  steps (e = 4 after 4 steps, read from rising tables)."""
+  def make(genome, learning_rate, momentum, factors):
+    del genome, learning_rate, momentum, factors
+
+    def update(grads, state, params=None, *, value, **extra):
+      del params, extra
+      return jax.tree.map(lambda g: value + 0 * g, grads), state
+    return optax.GradientTransformationExtraArgs(lambda params: optax.EmptyState(), update)
+
+  task = _task(valid=np.arange(S) / 100, test=np.arange(S) / 100)
+  tables = (jnp.ones((S, graph.DEFAULT_SPEC.num_nodes, 2)), jnp.ones(S), jnp.zeros(S))
+  data = {f"{p}_{f}": jnp.asarray(getattr(getattr(task, p), f)) for p in ("train", "valid", "test") for f in "xy"}
+  out = jax.jit(functools.partial(train_run, task, graph.DEFAULT_SPEC, "switch", make_optimizer=make))(
+      graph.known("adam"), jax.random.PRNGKey(0), tables, _b(4, 4), data, order=jnp.zeros((S, 4), jnp.int32))
+  assert out[0].item() == pytest.approx(0.04) and out[1].item() == pytest.approx(0.04)
+
+
+def test_the_background_compile_builds_the_program_of_the_evaluators_own_space():
+  nos = graph.get_space("nos")
+  ev = Evaluator(_task(), nos, max_steps=4, batch=2, mesh=population_mesh(jax.devices()[:1]), make_optimizer=_counter)
+  ev.start_compiling()
+  ev.wait_compiling()
+  assert ev.compiled_programs == 1
+  out = ev(graph.stack([graph.known("nos_opt1", nos)] * 2), seed_keys(0, 2), np.ones(2, np.float32),
+           Budget(steps=4, horizon=5, warmup=0, epoch=2))
+  assert out.steps_run.tolist() == [4, 4] and ev.compiled_programs == 1

@@ -209,3 +209,120 @@ def test_the_plan_table_lists_every_command_row_and_the_total():
   assert "| `a` | T1 | 10 × 5 | 2.500 | 12 | 1.2 |" in lines and "| `b` | T2 | 3 × 7 | 0.001 | 1 | 2.0 |" in lines
   assert any(line.startswith("Total: 3 GPU hours. Hours = runs × (steps × training FLOPs per step") for line in lines)
   assert "- `a`: n1." in lines
+
+
+def _planted_task(monkeypatch, pretrained, default_train=True):
+  """A task whose network records every call (mode, input shape and dtype) and the split its builder is given. Its
+  evaluation is one read-out of the flattened input, ``2·D·C + C`` FLOPs per example; training adds dropout, a counter
+  in ``batch_stats`` and two extra ``D×H`` products. Its default mode is ``default_train`` (the library's networks
+  default to evaluation)."""
+  import flax.linen as nn  # noqa: PLC0415
+  import jax.numpy as jnp  # noqa: PLC0415
+
+  calls, splits = [], []
+
+  class Planted(nn.Module):
+    outputs: int
+
+    @nn.compact
+    def __call__(self, x, train: bool = default_train):
+      calls.append((train, x.shape, np.dtype(x.dtype)))
+      count = self.variable("batch_stats", "count", jnp.zeros, ())
+      h = x.reshape(x.shape[0], -1).astype(jnp.float32)
+      w = self.param("extra", nn.initializers.normal(), (h.shape[1], 64))
+      if train:
+        h = nn.Dropout(0.5, deterministic=False)(h)
+        h = h + (h @ w) @ w.T
+        count.value = count.value + 1
+      return nn.Dense(self.outputs)(h)
+
+  def build(split):
+    splits.append(split)
+    return Planted(split.num_classes)
+
+  monkeypatch.setitem(ox.tasks.TASKS, "planted", ox.tasks.TaskSpec("cnn", "planted", build, 10, 4, stateful=True,
+                                                                    pretrained=pretrained))
+  return calls, splits
+
+
+@pytest.mark.parametrize("pretrained, dtype, default_train", [(None, np.float32, True), ("w.msgpack", np.uint8, True),
+                                                             (None, np.float32, False)])
+def test_step_flops_count_one_training_step_in_training_mode_and_one_evaluation_example_in_evaluation_mode(
+    monkeypatch, pretrained, dtype, default_train):
+  calls, splits = _planted_task(monkeypatch, pretrained, default_train)
+  b, shape, classes, hidden = 4, (2, 3, 5), 7, 64
+  d = int(np.prod(shape))
+  train_flops, eval_flops = tr.step_flops(tr.PlanRow("planted", "T", shape, classes, (9, 9, 9), 10, b, None, "n"))
+  # the model is built from a split of one example of the row's shape (uint8 images for a pretrained backbone) in
+  # every part, with the row's classes and the task's name
+  assert len(splits) == 1
+  split = splits[0]
+  for part in (split.train, split.valid, split.test):
+    assert part.x.shape == (1, *shape) and part.x.dtype == dtype
+    assert part.y.shape == (1,) and part.y.dtype == np.int32
+  assert (split.num_classes, split.name) == (classes, "planted")
+  # initialised and evaluated in evaluation mode on one example, trained in training mode on a batch
+  assert calls == [(False, (1, *shape), dtype), (True, (b, *shape), dtype), (False, (1, *shape), dtype)]
+  # the read-out alone (evaluation mode, per example), after converting uint8 images (one FLOP per value)
+  assert eval_flops == 2 * d * classes + classes + (d if pretrained else 0)
+  # a step's products: forward 2·D·H twice and 2·D·C; backward 3 × 2·D·H and 2 × 2·D·C (per example); plus the
+  # elementwise work (dropout, softmax, sums: under 15 %)
+  products = b * (10 * d * hidden + 6 * d * classes)
+  assert products < train_flops < 1.15 * products
+
+
+def test_the_defaults_are_the_top_3_adam_adamw_sgd_5_seeds_300_steps_and_the_three_rate_grid(fake, tmp_path):
+  f = fake(np.zeros((6, 5)))
+  out = tr.transfer(["a"], run_dir=_hall(tmp_path, names=("lion", "rmsprop", "adam", "sgd")))
+  assert [p["name"] for p in out["participants"]] == ["found #1", "found #2", "found #3", "adam", "adamw", "sgd"]
+  assert out["settings"] == {"steps": 300, "seeds": 5, "lr_grid": [0.1, 0.01, 0.001], "warmup": 20, "hold": 40,
+                             "seed": 0}
+  call = f.calls[0]
+  assert (call["steps"], call["seeds"], call["lr_grid"], call["seed"]) == (300, 5, (0.1, 0.01, 0.001), 0)
+  assert (f.evaluators[0]["population_loop"], f.evaluators[0]["chunk_size"]) == ("auto", None)
+  assert f.evaluators[0]["task"].data_dir is None and f.evaluators[0]["task"].seed == 0
+
+
+def test_the_paper_plans_defaults_are_the_data_folder_the_runs_folder_and_100_tflops(monkeypatch):
+  monkeypatch.setattr(tr, "step_flops", lambda row: (1e12, 1e9))
+  plan = tr.paper_plan()
+  assert [p["task"] for p in plan] == [row.task for row in tr.PAPER_PLAN]
+  for p, row in zip(plan, tr.PAPER_PLAN):
+    assert p["command"] == (
+        f"optix-evo transfer --tasks {row.task} --references {','.join(tr.PAPER_REFERENCES)} --baselines "
+        f"adam,adamw,sgd --steps {row.steps} --seeds 5 --lr-grid 1,0.1,0.01,0.001,0.0001 --data-dir DATA"
+        + (f" --chunk-size {row.chunk_size}" if row.chunk_size else "") + f" --out runs/transfer/{row.task}")
+    per_run = row.steps * 1e12 + 10 * (row.sizes[1] + row.sizes[2]) * 1e9
+    assert p["gpu_hours"] == pytest.approx(p["runs"] * per_run / (100e12 * 3600))
+
+
+def test_the_plan_names_the_data_folders_and_the_weights_file_under_the_commands_data_dir():
+  lines = tr.format_plan([], 100.0).splitlines()
+  assert lines[2] == (
+      "Data: CIFAR-100 (`cifar-100-python/`), TinyImageNet (`tiny-imagenet-200/`), Flowers102 (`flowers-102/`), "
+      "Caltech101 (`caltech101/`), Stanford Cars (`stanford_cars/`) in DATA, and EfficientNetV2-S's ImageNet weights "
+      f"as DATA/{ox.tasks.EFFICIENTNET_WEIGHTS} (`python scripts/convert_weights.py --help`).")
+  assert f"(`{ox.data.cifar.CIFAR100_DIRNAME}/`)" in lines[2]
+  assert lines[:2] == ["# The NOS paper's transfer experiments", ""] and lines[3:7] == ["", "```", "```", ""]
+
+
+def test_the_tables_of_two_tasks_word_for_word():
+  comparison = {"optimizer": "found #1", "baseline": "sgd", "verdict": "beats",
+                "difference": {"estimate": 0.5, "low": 0.25, "high": 0.75}}
+  result = {"participants": [{"name": "found #1", "kind": "found"}, {"name": "sgd", "kind": "baseline"}],
+            "tasks": {t: {"learning_rate": [0.5, 1e-3], "test": [[1.0, 1.0], [0.5, 0.5]], "comparisons": [comparison]}
+                      for t in ("a", "b")}}
+  table = ["| optimizer | kind | tuned lr | test accuracy (mean, 95% interval) |", "|---|---|---|---|",
+           "| found #1 | found | 0.5 | 1.0000 [1.0000, 1.0000] |",
+           "| sgd | baseline | 0.001 | 0.5000 [0.5000, 0.5000] |",
+           "", "| optimizer | vs | test accuracy difference (95% interval) | verdict |", "|---|---|---|---|",
+           "| found #1 | sgd | +0.5000 [+0.2500, +0.7500] | beats |", ""]
+  assert tr.format_tables(result) == "\n".join(["### `a`", "", *table, "### `b`", "", *table])
+
+
+@pytest.mark.parametrize("analysis, want", [(None, 0.0), ({}, 0.0), ({"bytes accessed": 9.0}, 0.0),
+                                            ({"flops": 5.0}, 5.0)])
+def test_step_flops_are_0_where_the_backend_has_no_cost_analysis(monkeypatch, analysis, want):
+  _planted_task(monkeypatch, None)
+  monkeypatch.setattr(jax.stages.Lowered, "cost_analysis", lambda self: analysis)
+  assert tr.step_flops(tr.PlanRow("planted", "T", (2, 3, 5), 7, (9, 9, 9), 10, 4, None, "n")) == (want, want)
