@@ -468,3 +468,16 @@ def test_with_x64_a_float64_loss_is_read_in_float32_as_the_state_keeps_it():
     assert state.diverged_history[-2:].tolist() == [False, True]
     assert state.loss_history[-2:].tolist() == [2.0, 1.0]
     assert float(state.lr) == pytest.approx(0.05, rel=1e-6)  # η × divergence_cut
+
+
+def test_the_state_counts_the_steps_taken_and_the_completed_epochs():
+  """``count`` is the number of updates so far (1, 2, ...), ``epoch`` the completed epochs (3 steps each here)."""
+  tx = ox.scale_by_aldvi(0.1, 3, rule=lambda lr, history, key: lr)
+  state = tx.init(jnp.zeros(()))
+  counts, epochs = [int(state.count)], [int(state.epoch)]
+  update = jax.jit(lambda state: tx.update(jnp.ones(()), state, value=1.0)[1])
+  for _ in range(7):
+    state = update(state)
+    counts.append(int(state.count))
+    epochs.append(int(state.epoch))
+  assert counts == list(range(8)) and epochs == [0, 0, 0, 1, 1, 1, 2, 2]
