@@ -210,3 +210,18 @@ def test_a_value_beyond_float32_counts_as_infinite():
   series[5] = 1e39
   _refused("the series has 1 NaN or infinite value(s) (at positions [5]); drop or fill them first "
            "(read_csv_series(..., dropna=True) drops them).", lambda: evaluate(series, [0]))
+
+
+@pytest.mark.slow  # two walk-forward compiles (about 9 s of CPU)
+def test_a_seed_gives_the_same_run_with_x64_on_negative_seeds_included():
+  """Seeds are read as int32 whether x64 is on or not: ``PRNGKey`` of an int64 -1 is another key than of an int32 -1
+  (its high word is all ones), so without the cast a negative seed would train another run under x64."""
+  series = np.asarray(ox.data.sine_mix(17), np.float32)
+  setup = dict(length=17, lags=3, train_size=6, test_size=2, epochs=1, batch_size=3)
+  make = lambda: make_walk_forward(MLP(hidden=(3,), outputs=1), make_strategy("constant", 0.05), **setup)
+  off = make()(series, [-1, 7])
+  with jax.enable_x64(True):
+    on = make()(series, [-1, 7])
+  for name in ("mse", "lr", "train_loss"):
+    np.testing.assert_allclose(getattr(on, name), getattr(off, name), rtol=1e-4, err_msg=name)
+  assert not np.allclose(off.mse[0], off.mse[1])  # the seeds differ
