@@ -131,6 +131,28 @@ def test_a_decay_is_in_range_when_every_checked_value_is_finite_and_in_0_1(build
   assert decay_in_range(g, 3, 0, SPEC) is ok
 
 
+def test_a_decay_is_checked_over_the_horizon_of_the_space_it_is_given():
+  """1 - 2t/T (sub(a1, a2)) is 1 and 0 at t = 0, 1 of T = 2, in range; over the default space's 100 steps it goes
+  below 0."""
+  short = dataclasses.replace(SPEC, name="short", decay_check_steps=2)
+  g = empty_genome(SPEC)
+  index = lambda name: SPEC.index("decay_operands", name)  # noqa: E731
+  _edge(g, 3, 0, index("a1"), "sub", index("a2"), BINARY)
+  assert decay_in_range(g, 3, 0, short) is True and decay_in_range(g, 3, 0, SPEC) is False
+
+
+def test_decay_values_are_float32_with_x64_on_too():
+  """The check's curve is computed in float32 on t = 0..T-1 (a float32 array, as documented) whether x64 is on or not:
+  the range check reads the same values the float32 training run would."""
+  spec = dataclasses.replace(SPEC, name="x64", decay_check_steps=8)
+  g = empty_genome(spec)
+  _edge(g, 2, 1, SPEC.index("decay_operands", "a2"))  # t / T
+  with jax.enable_x64(True):
+    values = decay_values(g, 2, 1, spec)
+  assert values.dtype == np.float32
+  np.testing.assert_allclose(values, np.arange(8) / 8, atol=1e-7)
+
+
 def test_a_non_finite_decay_is_out_of_range(monkeypatch):
   from optix_evo.graph import decays  # pylint: disable=import-outside-toplevel
   g = empty_genome(SPEC)
@@ -170,7 +192,7 @@ def _authors_momentum(total, warmup, hold, high, low):
 
 
 @pytest.mark.parametrize("total, warmup, hold", [(100, 10, 0), (30, 2, 4), (12, 1, 0), (15, 0, 3), (9, 3, 5),
-                                                 (20, 6, 13)])
+                                                 (20, 6, 13), (10, 4, 4)])  # the last: a 2-step rise, low then high
 def test_the_nos_momentum_is_the_authors_three_linspaces(total, warmup, hold):
   schedule = nos_momentum(total, warmup, hold, high=0.9, low=0.6)
   table = _authors_momentum(total, warmup, hold, 0.9, 0.6)
