@@ -45,6 +45,9 @@ def test_step_divides_by_ten_after_each_third_of_the_run():
   got = [float(step.lr_of(None, s, 90)) for s in (0, 29, 30, 59, 60, 89)]
   np.testing.assert_allclose(got, [LR, LR, LR / 10, LR / 10, LR / 100, LR / 100], rtol=1e-6)
   np.testing.assert_allclose([float(step.lr_of(None, s, 2)) for s in (0, 1)], [LR, LR / 10], rtol=1e-6)  # ≥ 1 step
+  # a run not divisible by 3: the decay steps every total // 3 = 3 steps (at 3, 6, 9 of 10), not every 10 / 3
+  np.testing.assert_allclose([float(step.lr_of(None, s, 10)) for s in range(10)],
+                             LR * 0.1 ** np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3]), rtol=1e-5)
 
 
 def test_cosine_decays_to_one_percent_and_constant_stays():
@@ -133,6 +136,13 @@ def test_the_smallest_settings_are_accepted_and_evaluate_checks_the_series_first
   series[[3, 17]] = [np.nan, np.inf]
   _refused("the series has 2 NaN or infinite value(s) (at positions [3, 17]); drop or fill them first "
            "(read_csv_series(..., dropna=True) drops them).", lambda: evaluate(series, [0]))
+  series = np.ones(40)
+  series[5:17] = np.nan  # 12 bad values: the message lists the first 10 positions
+  _refused("the series has 12 NaN or infinite value(s) (at positions [5, 6, 7, 8, 9, 10, 11, 12, 13, 14]); drop or "
+           "fill them first (read_csv_series(..., dropna=True) drops them).", lambda: evaluate(series, [0]))
+  # one seed: the persistence forecast of a line rising by 1 a step is off by 1 at every step of every window
+  result = evaluate(np.arange(40, dtype=np.float32), [5])
+  assert result.mse.shape == (1, 5) and result.naive_mse.tolist() == [1.0] * 5
 
 
 def _reference_walk_forward(model, strategy, series, seed, *, mode, lags, train_size, test_size, epochs, batch_size,
