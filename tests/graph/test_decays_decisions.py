@@ -131,6 +131,28 @@ def test_a_decay_is_in_range_when_every_checked_value_is_finite_and_in_0_1(build
   assert decay_in_range(g, 3, 0, SPEC) is ok
 
 
+def test_a_decay_is_checked_over_the_horizon_of_the_space_it_is_given():
+  """1 - 2t/T (sub(a1, a2)) is 1 and 0 at t = 0, 1 of T = 2, in range; over the default space's 100 steps it goes
+  below 0."""
+  short = dataclasses.replace(SPEC, name="short", decay_check_steps=2)
+  g = empty_genome(SPEC)
+  index = lambda name: SPEC.index("decay_operands", name)  # noqa: E731
+  _edge(g, 3, 0, index("a1"), "sub", index("a2"), BINARY)
+  assert decay_in_range(g, 3, 0, short) is True and decay_in_range(g, 3, 0, SPEC) is False
+
+
+def test_decay_values_are_float32_with_x64_on_too():
+  """The check's curve is computed in float32 on t = 0..T-1 (a float32 array, as documented) whether x64 is on or not:
+  the range check reads the same values the float32 training run would."""
+  spec = dataclasses.replace(SPEC, name="x64", decay_check_steps=8)
+  g = empty_genome(spec)
+  _edge(g, 2, 1, SPEC.index("decay_operands", "a2"))  # t / T
+  with jax.enable_x64(True):
+    values = decay_values(g, 2, 1, spec)
+  assert values.dtype == np.float32
+  np.testing.assert_allclose(values, np.arange(8) / 8, atol=1e-7)
+
+
 def test_a_non_finite_decay_is_out_of_range(monkeypatch):
   from optix_evo.graph import decays  # pylint: disable=import-outside-toplevel
   g = empty_genome(SPEC)
@@ -170,7 +192,7 @@ def _authors_momentum(total, warmup, hold, high, low):
 
 
 @pytest.mark.parametrize("total, warmup, hold", [(100, 10, 0), (30, 2, 4), (12, 1, 0), (15, 0, 3), (9, 3, 5),
-                                                 (20, 6, 13)])
+                                                 (20, 6, 13), (10, 4, 4)])  # the last: a 2-step rise, low then high
 def test_the_nos_momentum_is_the_authors_three_linspaces(total, warmup, hold):
   schedule = nos_momentum(total, warmup, hold, high=0.9, low=0.6)
   table = _authors_momentum(total, warmup, hold, 0.9, 0.6)
@@ -216,3 +238,41 @@ def test_the_steps_are_in_the_default_float_dtype():
 
 def test_the_nos_space_decays_read_the_nos_tables():
   assert len(NOS_SPEC.decay_operands) == N_D  # the same decay tables in both spaces
+
+
+def test_decay_values_and_step_factors_read_the_tables_of_the_space_they_are_given():
+  """A space with its decay operands reversed (index 0 is a14) and one with its schedules after 'constant' reversed
+  (index 1 is the last one): the check's curve and the step's learning-rate multiplier read that space's entries."""
+  rev_ops = dataclasses.replace(SPEC, name="reversed_ops", decay_check_steps=10,
+                                decay_operands=SPEC.decay_operands[::-1])
+  g = empty_genome(rev_ops)  # every decay is id(operand 0)
+  t = np.arange(10)
+  a14 = 0.95 - 0.95 * (1 - (t + 1) / 10) / ((1 - 0.95) + 0.95 * (1 - (t + 1) / 10))
+  np.testing.assert_allclose(decay_values(g, 0, 0, rev_ops), a14, rtol=1e-5, atol=1e-7)
+  rev_schedules = dataclasses.replace(SPEC, name="reversed_schedules",
+                                      schedules=(SPEC.schedules[0], *SPEC.schedules[:0:-1]))
+  g = empty_genome(rev_schedules)._replace(schedule=jnp.int32(1))  # nos_lr2_search here, nos_lr0 by default
+  _, lr = step_factors(g, 30, 80.0, rev_schedules)
+  expected = float(schedule_value(SPEC.schedules[-1], jnp.float32(30.0), 80.0, SPEC))
+  assert expected != 1.0 and float(lr) == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_schedule_reads_the_decay_operands_of_the_space_it_is_given():
+  """nos_lr3 reads a1; in a space whose a1 is t/T instead of 1 - t/T its multiplier is that space's."""
+  rising = SPEC.decay_operands[0]._replace(expr="t / T")
+  spec = dataclasses.replace(SPEC, name="a1_rising", decay_operands=(rising, *SPEC.decay_operands[1:]))
+  lr3 = SPEC.index("schedules", "nos_lr3")
+  t = jnp.float32(20.0)
+  mine, default = float(schedule_factor(lr3, t, 80.0, spec)), float(schedule_factor(lr3, t, 80.0, SPEC))
+  sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+  softsign = lambda x: x / (1 + abs(x))  # noqa: E731
+  assert mine == pytest.approx(sig(0.25) ** 2 / sig(2 * softsign(0.25)), rel=1e-5)
+  assert default == pytest.approx(sig(0.25) ** 2 / sig(2 * softsign(0.75)), rel=1e-5)
+
+
+def test_with_x64_a_float32_step_count_is_read_in_float64():
+  """The schedules read the step count in the default float dtype (float64 under x64), a float32 count too."""
+  with jax.enable_x64(True):
+    lr = nos_learning_rate(1.0, 100, 10)(jnp.float32(55.0))
+    mom = nos_momentum(100, 10)(jnp.float32(55.0))
+  assert lr.dtype == mom.dtype == jnp.float64

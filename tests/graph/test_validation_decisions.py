@@ -105,6 +105,9 @@ CASES = [
      [f"{DECAY}: hidden kind 3 is neither unary nor binary"]),
     ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 0)): 14, ("decay_unary", (5, 0, 0)): 13},
      [f"{DECAY}: hidden op index 13 is outside 0..12"]),
+    # a decay root of no valid kind still reads its first input: the hidden node it names is checked as well
+    ({**ROOT_DECAY, ("decay_kind", (5, 0, 1)): 2, ("decay_inputs", (5, 0, 1, 0)): 14, ("decay_kind", (5, 0, 0)): 3},
+     [f"{DECAY}: root kind 2 is neither unary nor binary", f"{DECAY}: hidden kind 3 is neither unary nor binary"]),
     ({**ROOT_DECAY, ("decay_inputs", (5, 0, 1, 1)): 14, ("decay_inputs", (5, 0, 0, 0)): 14}, []),  # unary root
     ({**ROOT_DECAY, ("decay_inputs", (5, 0, 0, 0)): 14, ("decay_kind", (5, 0, 0)): 3}, []),  # hidden node unread
     # a unary decay node's second input is not read: any value there is no fault (root, then hidden node; a unary
@@ -265,7 +268,7 @@ def test_the_screen_stops_only_the_faulty_members_of_a_population():
   assert G.genome_faults(off_edge) == []
   faults = [{("inputs", (5, 1)): N_OP + 5}, {("decay_on", (5, 1)): 2},
             {**binary_decays, ("decay_binary", (5, 0, 0)): 7}, {**binary_decays, ("decay_inputs", (5, 0, 0)): [0, 14]},
-            {("kind", 2): 2},
+            {("kind", 2): 2}, {("unary", 0): 27}, {("binary", 5): -1},
             # the root's second edge: a unary decay root reading the malformed hidden node (the first edge has none)
             {("decay_on", (5, 1)): 1, ("decay_inputs", (5, 1, 1, 0)): 14, ("decay_kind", (5, 1, 0)): 3}]
   for fault in faults:

@@ -453,3 +453,31 @@ def test_the_paper_noise_is_sigma_times_the_standard_normal_drawn_from_the_rules
     key = jax.random.PRNGKey(seed)
     draw = float(jax.random.normal(key, (), jnp.float32))
     assert float(rule(jnp.float32(0.1), history, key)) == pytest.approx(0.12 + 0.01 * draw, rel=1e-6)
+
+
+def test_with_x64_a_float64_loss_is_read_in_float32_as_the_state_keeps_it():
+  """Under x64 a float64 batch loss and accuracy (NumPy's, or Python floats) are rounded to float32, the state's
+  dtype, before they are checked: the sums stay float32, and a loss beyond float32's range (1e39) is a non-finite
+  batch loss, so its epoch counts as diverged and its means are over the other, finite, batch."""
+  with jax.enable_x64(True):
+    tx = ox.scale_by_aldvi(0.1, 2, rule=lambda lr, history, key: lr)  # η kept unless the epoch diverged
+    state = tx.init(jnp.zeros(()))
+    for loss, acc in ((np.float64(2.0), np.float64(0.5)), (2.0, 0.25), (np.float64(1e39), np.float64(0.5)), (1.0, 1.0)):
+      _, state = tx.update(jnp.ones(()), state, value=loss, accuracy=acc)
+      assert state.loss_sum.dtype == state.accuracy_sum.dtype == state.loss_history.dtype == jnp.float32
+    assert state.diverged_history[-2:].tolist() == [False, True]
+    assert state.loss_history[-2:].tolist() == [2.0, 1.0] and state.accuracy_history[-2:].tolist() == [0.375, 1.0]
+    assert float(state.lr) == pytest.approx(0.05, rel=1e-6)  # η × divergence_cut
+
+
+def test_the_state_counts_the_steps_taken_and_the_completed_epochs():
+  """``count`` is the number of updates so far (1, 2, ...), ``epoch`` the completed epochs (3 steps each here)."""
+  tx = ox.scale_by_aldvi(0.1, 3, rule=lambda lr, history, key: lr)
+  state = tx.init(jnp.zeros(()))
+  counts, epochs = [int(state.count)], [int(state.epoch)]
+  update = jax.jit(lambda state: tx.update(jnp.ones(()), state, value=1.0)[1])
+  for _ in range(7):
+    state = update(state)
+    counts.append(int(state.count))
+    epochs.append(int(state.epoch))
+  assert counts == list(range(8)) and epochs == [0, 0, 0, 1, 1, 1, 2, 2]

@@ -45,6 +45,9 @@ def test_step_divides_by_ten_after_each_third_of_the_run():
   got = [float(step.lr_of(None, s, 90)) for s in (0, 29, 30, 59, 60, 89)]
   np.testing.assert_allclose(got, [LR, LR, LR / 10, LR / 10, LR / 100, LR / 100], rtol=1e-6)
   np.testing.assert_allclose([float(step.lr_of(None, s, 2)) for s in (0, 1)], [LR, LR / 10], rtol=1e-6)  # ≥ 1 step
+  # a run not divisible by 3: the decay steps every total // 3 = 3 steps (at 3, 6, 9 of 10), not every 10 / 3
+  np.testing.assert_allclose([float(step.lr_of(None, s, 10)) for s in range(10)],
+                             LR * 0.1 ** np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3]), rtol=1e-5)
 
 
 def test_cosine_decays_to_one_percent_and_constant_stays():
@@ -133,6 +136,13 @@ def test_the_smallest_settings_are_accepted_and_evaluate_checks_the_series_first
   series[[3, 17]] = [np.nan, np.inf]
   _refused("the series has 2 NaN or infinite value(s) (at positions [3, 17]); drop or fill them first "
            "(read_csv_series(..., dropna=True) drops them).", lambda: evaluate(series, [0]))
+  series = np.ones(40)
+  series[5:17] = np.nan  # 12 bad values: the message lists the first 10 positions
+  _refused("the series has 12 NaN or infinite value(s) (at positions [5, 6, 7, 8, 9, 10, 11, 12, 13, 14]); drop or "
+           "fill them first (read_csv_series(..., dropna=True) drops them).", lambda: evaluate(series, [0]))
+  # one seed: the persistence forecast of a line rising by 1 a step is off by 1 at every step of every window
+  result = evaluate(np.arange(40, dtype=np.float32), [5])
+  assert result.mse.shape == (1, 5) and result.naive_mse.tolist() == [1.0] * 5
 
 
 def _reference_walk_forward(model, strategy, series, seed, *, mode, lags, train_size, test_size, epochs, batch_size,
@@ -182,17 +192,20 @@ def _reference_walk_forward(model, strategy, series, seed, *, mode, lags, train_
   return np.array(mse), np.array(lrs), np.array(losses), np.array(naive)
 
 
-@pytest.mark.parametrize("mode, name", [("sequential", "cosine"), ("refit", "cosine"), ("sequential", "aldvi_trend")])
-def test_each_window_trains_before_its_origin_and_forecasts_after_it_as_the_protocol_states(mode, name):
+@pytest.mark.parametrize("mode, name, base", [("sequential", "cosine", optax.sgd), ("refit", "cosine", optax.adam),
+                                              ("sequential", "aldvi_trend", optax.sgd)])
+def test_each_window_trains_before_its_origin_and_forecasts_after_it_as_the_protocol_states(mode, name, base):
   """evaluate() against the protocol transcribed window by window: the MSEs, the per-epoch learning rates and losses
   and the persistence MSEs of every window, for two seeds. Cosine's rate depends on the step count and the run's total
-  steps (sequential: all windows; refit: one window), ALDVI's on the carried state."""
-  setup = dict(lags=2, train_size=6, test_size=2, epochs=2, batch_size=3, mode=mode, step=3)
+  steps (sequential: all windows; refit: one window), ALDVI's on the carried state; refit's fresh optimizer state
+  is adam's, built from each window's fresh parameters."""
+  # 3 lags: the persistence forecast (the last lag) is neither the first column nor the second
+  setup = dict(lags=3, train_size=6, test_size=2, epochs=2, batch_size=3, mode=mode, step=3)
   series = np.asarray(ox.data.sine_mix(17), np.float32) * 3.0 + 5.0  # standardisation matters: mean 5, scale 3
   model = MLP(hidden=(3,), outputs=1)
-  strategy = make_strategy(name, 0.05, base=optax.sgd)
+  strategy = make_strategy(name, 0.05, base=base)  # adam: an optimizer state built from the parameters
   result = make_walk_forward(model, strategy, length=17, **setup)(series, [0, 3])
-  assert result.mse.shape == (2, 3) and result.lr.shape == (2, 3, 2)  # windows at origins 6, 9, 12 of 15 examples
+  assert result.mse.shape == (2, 3) and result.lr.shape == (2, 3, 2)  # windows at origins 6, 9, 12 of 14 examples
   for row, seed in enumerate([0, 3]):
     mse, lrs, losses, naive = _reference_walk_forward(model, strategy, series, seed, **setup)
     np.testing.assert_allclose(result.mse[row], mse, rtol=2e-4, atol=1e-7)
@@ -209,3 +222,18 @@ def test_a_value_beyond_float32_counts_as_infinite():
   series[5] = 1e39
   _refused("the series has 1 NaN or infinite value(s) (at positions [5]); drop or fill them first "
            "(read_csv_series(..., dropna=True) drops them).", lambda: evaluate(series, [0]))
+
+
+@pytest.mark.slow  # two walk-forward compiles (about 9 s of CPU)
+def test_a_seed_gives_the_same_run_with_x64_on_negative_seeds_included():
+  """Seeds are read as int32 whether x64 is on or not: ``PRNGKey`` of an int64 -1 is another key than of an int32 -1
+  (its high word is all ones), so without the cast a negative seed would train another run under x64."""
+  series = np.asarray(ox.data.sine_mix(17), np.float32)
+  setup = dict(length=17, lags=3, train_size=6, test_size=2, epochs=1, batch_size=3)
+  make = lambda: make_walk_forward(MLP(hidden=(3,), outputs=1), make_strategy("constant", 0.05), **setup)
+  off = make()(series, [-1, 7])
+  with jax.enable_x64(True):
+    on = make()(series, [-1, 7])
+  for name in ("mse", "lr", "train_loss"):
+    np.testing.assert_allclose(getattr(on, name), getattr(off, name), rtol=1e-4, err_msg=name)
+  assert not np.allclose(off.mse[0], off.mse[1])  # the seeds differ
