@@ -1,7 +1,7 @@
 """Search speed per CPU-minute: where an interpreted training step's time goes, and the targets side by side.
 
-    python benchmarks/search_speed.py [--quick] [--device cpu|gpu] [--repeats 3] [--skip-quick-preset]
-        [--sections targets,decomposition,populations] [--out FILE.md]
+    python benchmarks/search_speed.py [--quick] [--device cpu|gpu] [--repeats 3]
+        [--sections targets,preset,decomposition,populations] [--out FILE.md]
 
 Everything is measured in one process, side by side (interleaved repeats, the minimum kept), in process CPU seconds
 (``time.process_time``: all threads, so a 2-device program is charged both cores; the machine is shared) and wall
@@ -16,7 +16,9 @@ the ``"vmap"`` loop with ``strategy="select"``, is the one measured as ``vmap/se
    (c) one quick-preset generation's evaluator time vs the same runs with optax.adam and vs the FLOP bound (XLA's
    FLOP count of the runs' training steps at the rate the plain ``fit`` loop reaches);
    (d) the 102k-parameter MLP trainer (``fit``) and the NOS ConvNet population, vs optax.adam;
-   (e) ``optix-evo search --preset quick`` cold and warm (a fresh process each; skipped with ``--skip-quick-preset``).
+   (e) section ``preset``: ``optix-evo search --preset quick`` cold and warm (a fresh process each), each split into
+   what the process did outside the search, training, waiting for compilation and the rest (from its ``run.json``),
+   and the training floor: the same steps at optax.adam's wall time per step in the same layout.
 2. **Decomposition** of one step (MNIST-1D MLP, one device, a scanned ``fit``): the interpreter's strategies, node
    count, in-step decay graphs vs precomputed tables, the divergence flag, the schedule tables, the loop around the
    model (the evaluator's epochs and validation) and the data permutation; then target (d)'s 102k-parameter MLP: the
@@ -48,9 +50,9 @@ if __name__ == "__main__":
   _parser.add_argument("--quick", action="store_true", help="smaller sizes (the table records which size ran)")
   _parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
   _parser.add_argument("--repeats", type=int, default=3)
-  _parser.add_argument("--skip-quick-preset", action="store_true", help="leave out 1(e): two quick searches")
-  _parser.add_argument("--sections", default="targets,decomposition,populations",
-                       help="comma-separated subset of targets,decomposition,populations (a long run split in parts)")
+  _parser.add_argument("--sections", default="targets,preset,decomposition,populations",
+                       help="comma-separated subset of targets,preset,decomposition,populations (a long run split in "
+                       "parts)")
   _parser.add_argument("--out", default=None)
   _parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny sizes: does it run at all
   ARGS = _parser.parse_args()
@@ -262,26 +264,69 @@ def target_d(size, repeats):
   return rows, figures
 
 
-def target_e() -> tuple[list[str], dict]:
+def _training_cell(training: dict) -> str:
+  total = sum(t["train_s"] for t in training.values())
+  return f"{total:.1f} (" + "; ".join(f"{task} {t['train_s']:.1f} s, {1e6 * t['train_s'] / max(t['steps'], 1):.0f} µs/step"
+                                     for task, t in training.items()) + ")"
+
+
+def quick_preset(repeats):
+  """(e) ``optix-evo search --preset quick``, cold then warm (a fresh process each, one new persistent cache), each
+  decomposed from its ``run.json``; and the training floor: the warm run's steps per task at the wall time per step of
+  optax.adam in the same evaluator layout (16 runs of the final comparison's length, measured here)."""
   cache = tempfile.mkdtemp(prefix="optix_evo_cache_")
-  rows, figures = [], {}
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  imports = []
+  for _ in range(max(repeats, 2)):
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import optix_evo.cli"], check=True, env=env, cwd=ROOT)
+    imports.append(time.perf_counter() - start)
+  rows, figures = [], {"import_s": min(imports)}
   for label in ("cold", "warm"):
     out = tempfile.mkdtemp(prefix=f"quick_{label}_")
     cmd = [sys.executable, "-m", "optix_evo.cli", "search", "--preset", "quick", "--quiet", "--force", "--out", out,
            "--compile-cache", cache]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    timing = json.load(open(os.path.join(out, "run.json")))["timing"]
-    figures[label] = {"process_wall_s": wall, "process_cpu_s": cpu, **timing}
-    rows.append(f"| (e) quick preset, {label} cache: process wall s / CPU s | {wall:.1f} | {cpu:.1f} | "
-                f"compiling and tracing {timing['compile_and_trace_s']:.1f} s | target {'≤ 40 s' if label == 'cold' else '≤ 25 s'} (idle) |")
+    with open(os.path.join(out, "run.json"), encoding="utf-8") as f:
+      t = json.load(f)["timing"]
+    train = sum(v["train_s"] for v in t["training"].values())
+    rest = t["wall_s"] - train - t["compile_wait_s"]
+    figures[label] = {"process_wall_s": wall, "process_cpu_s": cpu, **t}
+    rows.append(f"| {label} cache | **{wall:.1f}** | {cpu:.1f} | {wall - t['wall_s']:.1f} | "
+                f"{_training_cell(t['training'])} | {t['compile_wait_s']:.1f} | {rest:.1f} | "
+                f"{t['compile_and_trace_s']:.1f} ({int(t['compiled'])} compiled, {int(t['cache_hits'])} from the cache) | "
+                f"{'≤ 40' if label == 'cold' else '≤ 25'} |")
+  config = preset("quick")
+  floor, floor_cells = 0.0, []
+  for task_name, used in figures["warm"]["training"].items():
+    task = get_task(task_name, seed=config.seed)
+    ev = Evaluator(task, max_steps=config.max_steps, batch=max(jax.device_count() * 8, 16), make_optimizer=_adam)
+    n, steps = 16, config.final_steps
+    budget = Budget(steps=steps, horizon=steps, warmup=steps // 15, epoch=max(steps // config.epochs, 1))
+    call = lambda ev=ev, n=n, budget=budget: ev(graph.stack([graph.known("adam")] * n), seed_keys(0, n),  # noqa: E731
+                                                np.full(n, 1e-3), budget).steps_run
+    call()
+    best = min(_wall(call) for _ in range(repeats))
+    per_step = best / (n * steps)
+    floor += used["steps"] * per_step
+    floor_cells.append(f"{task_name} {used['steps'] * per_step:.1f} s, {1e6 * per_step:.0f} µs/step")
+  figures["training_floor_s"] = floor
+  rows.append(f"| floor: the warm run's {sum(v['steps'] for v in figures['warm']['training'].values()):,} steps at "
+              f"optax.adam's wall time per step, same layout; import alone | {figures['import_s'] + floor:.1f} | | "
+              f"{figures['import_s']:.1f} (import) | {floor:.1f} ({'; '.join(floor_cells)}) | 0 | 0 | | |")
   return rows, {"quick_preset": figures}
+
+
+def _wall(fn) -> float:
+  start = time.perf_counter()
+  fn()
+  return time.perf_counter() - start
 
 
 # -- 2. decomposition ------------------------------------------------------------------------------------------------
@@ -457,15 +502,15 @@ def main() -> None:
   size = SIZES[size_name]
   load = os.getloadavg()[0]
   sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-  unknown = sorted(set(sections) - {"targets", "decomposition", "populations"})
+  unknown = sorted(set(sections) - {"targets", "preset", "decomposition", "populations"})
   if unknown or not sections:
-    print(f"search_speed.py: error: --sections takes targets, decomposition, populations (got {args.sections!r})",
+    print(f"search_speed.py: error: --sections takes targets, preset, decomposition, populations (got "
+          f"{args.sections!r})",
           file=sys.stderr)
     sys.exit(2)
   command = "python benchmarks/search_speed.py" + (" --quick" if args.quick else "") + \
       (f" --device {args.device}" if args.device != "cpu" else "") + f" --repeats {args.repeats}" + \
-      (" --skip-quick-preset" if args.skip_quick_preset else "") + \
-      (f" --sections {','.join(sections)}" if len(sections) < 3 else "") + (f" --out {args.out}" if args.out else "")
+      (f" --sections {','.join(sections)}" if len(sections) < 4 else "") + (f" --out {args.out}" if args.out else "")
   devices = jax.devices()
   lines = ["# Search speed per CPU-minute", "",
            f"{platform.machine()}, {os.cpu_count()} cores, {len(devices)} {devices[0].platform} device(s), jax "
@@ -494,11 +539,20 @@ def main() -> None:
       lines += rows
       figures.update(numbers)
       write()
-    if not args.skip_quick_preset:
-      rows, numbers = target_e()
-      lines += rows
-      figures.update(numbers)
     lines += ["", "swats and adadecay vs the closest optax: `benchmarks/results/zoo_step.md`.", ""]
+  if "preset" in sections:
+    lines += ["## 1e. The quick preset, decomposed", "",
+              "`optix-evo search --preset quick`, a fresh process each, cold then warm persistent cache, idle machine "
+              "wanted. Seconds of wall time. *Outside the search*: the process's wall time less the search's (import, "
+              "task checks, report files). *Training*: the evaluators' calls, compilation excluded. *The rest*: the "
+              "search's wall time less training and waiting (integrity checks, the strategy, programs compiled in "
+              "the main thread). *Compile work* overlaps the rest where background threads did it.", "",
+              "| run | process wall | process CPU | outside the search | training (per task) | waiting for "
+              "compilation | the rest | compile work | target |", "|---|---|---|---|---|---|---|---|---|"]
+    rows, numbers = quick_preset(args.repeats)
+    lines += rows + [""]
+    figures.update(numbers)
+    write()
   if "decomposition" in sections:
     lines += ["## 2. One step decomposed (MNIST-1D MLP, 1 device, scanned fit)", "",
               "| what | µs per step | × optax.adam's step |", "|---|---|---|"]

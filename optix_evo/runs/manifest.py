@@ -150,7 +150,7 @@ def write_manifest(
     seeds: Any,
     data_fingerprint: str | None = None,
     headline: Mapping[str, float] | None = None,
-    timing: Mapping[str, float] | None = None,
+    timing: Mapping[str, Any] | None = None,
 ) -> pathlib.Path:
   """Writes ``run_dir/run.json`` (atomically, creating ``run_dir``) and returns its path.
 

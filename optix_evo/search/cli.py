@@ -196,7 +196,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
   from optix_evo.search.checkpoint import broadcast_from_process_zero  # pylint: disable=import-outside-toplevel
   from optix_evo.search.driver import CHECKPOINT, HISTORY, Search  # pylint: disable=import-outside-toplevel
   from optix_evo.search.results import (  # pylint: disable=import-outside-toplevel
-      holm_sentences, verdict_sentences, write_results,
+      holm_sentences, timing_sentence, verdict_sentences, write_results,
   )
 
   if args.out is None:
@@ -248,9 +248,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
       print(f"  #{rec['rank']}  {rec['equation'].splitlines()[0]}")
     if args.log_dir:
       print(f"TensorBoard events: {tensorboard.search_events(args.out, args.log_dir)}")
-    t = result.timing
-    print(f"Results: {report}; {t['wall_s']:.1f} s ({t['compile_and_trace_s']:.1f} s compiling and tracing, "
-          f"{int(t['compiled'])} programs compiled, {int(t['cache_hits'])} from the cache)")
+    print(f"Results: {report}")
+    print(timing_sentence(result.timing).replace("`", ""))
   return 0
 
 

@@ -201,7 +201,8 @@ class Search:
     self.checkpoint()
 
   def _account_time(self) -> None:
-    """Adds this session's wall, CPU and compile time since the last call to the state's totals."""
+    """Adds this session's wall, CPU and compile time since the last call to the state's totals, and each
+    evaluator's training time, steps and runs (per task) and its wait for compilation."""
     now, cpu = time.perf_counter(), time.process_time()
     timing = dict(self.state.timing)
     timing["wall_s"] += now - self._session_start
@@ -211,6 +212,16 @@ class Search:
       if k in timing:
         timing[k] += v
     self.log.reset()
+    training = {task: dict(t) for task, t in timing["training"].items()}
+    for task, evaluator in [*self._evaluators.items(), *((t, e) for (t, _), e in self._zoo_evaluators.items())]:
+      usage = evaluator.take_usage()
+      timing["compile_wait_s"] += usage.compile_wait_s
+      if usage.runs:
+        t = training.setdefault(task, {"train_s": 0.0, "steps": 0, "runs": 0})
+        t["train_s"] += usage.train_s
+        t["steps"] += usage.steps
+        t["runs"] += usage.runs
+    timing["training"] = training
     self.state = dataclasses.replace(self.state, timing=timing)
 
   def checkpoint(self) -> None:

@@ -41,6 +41,7 @@ import dataclasses
 import functools
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -139,6 +140,25 @@ class Outcome(NamedTuple):
   diverged: np.ndarray  # bool: a loss or an update turned non-finite
   stopped: np.ndarray  # bool: stopped by the training-accuracy rule
   best_train_accuracy: np.ndarray | None = None  # best mean training accuracy over the epochs run
+
+
+class Usage(NamedTuple):
+  """What an :class:`Evaluator`'s calls cost, split so that training and compilation are timed apart
+  (:meth:`Evaluator.take_usage`).
+
+  Attributes:
+    train_s: wall seconds of training calls (preparing the batches on the host and running them), compilation
+      excluded.
+    steps: training steps run, summed over runs.
+    runs: runs trained (padding excluded).
+    compile_wait_s: wall seconds calls waited for the program's compilation (tracing, compiling or loading it from
+      the persistent cache; a compilation started in the background and finished before the call costs nothing here).
+  """
+
+  train_s: float = 0.0
+  steps: int = 0
+  runs: int = 0
+  compile_wait_s: float = 0.0
 
 
 def population_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -426,6 +446,7 @@ class Evaluator:
     self._compiling: threading.Thread | None = None
     self._compile_error: BaseException | None = None
     self._lock = threading.Lock()
+    self._usage = Usage()
 
     def run(genome, key, tables, order, budget, validate, data):
       return train_run(task, spec, strategy, genome, key, tables, budget, data, validate=validate, order=order,
@@ -489,6 +510,9 @@ class Evaluator:
                validate: bool = True) -> Outcome:
     """Trains run ``i`` = (``genomes[i]``, ``keys[i]``, ``learning_rates[i]``) for every ``i`` under ``budget``.
 
+    The arguments are checked first; the first call then compiles the program (or waits for
+    :meth:`start_compiling`'s compilation), apart from the training, so :meth:`take_usage` times each.
+
     Args:
       genomes: a batched genome (leading axis ``n``).
       keys: ``uint32[n, 2]`` PRNG keys (network init, batch order: :func:`batch_orders`, augmentation).
@@ -504,14 +528,33 @@ class Evaluator:
     Raises:
       InputError: for an invalid budget, a run longer than ``max_steps``, or arguments of different lengths.
     """
+    budget, keys, lrs = self._checked(genomes, keys, learning_rates, budget)
+    start = time.perf_counter()
+    if self._compiling is None and not self.compiled_programs:
+      self.start_compiling()
     if self._compiling is not None:
       self.wait_compiling()
       error, self._compile_error = self._compile_error, None
       if error is not None:
         raise error
-    return self._call(genomes, keys, learning_rates, budget, validate=validate)
+    compiled = time.perf_counter()
+    out = self._call(genomes, keys, lrs, budget, validate=validate)
+    u = self._usage
+    self._usage = Usage(u.train_s + time.perf_counter() - compiled, u.steps + int(np.sum(out.steps_run)),
+                        u.runs + keys.shape[0], u.compile_wait_s + compiled - start)
+    return out
 
-  def _call(self, genomes, keys, learning_rates, budget: Budget, *, validate: bool) -> Outcome:
+  def take_usage(self) -> Usage:
+    """What the calls since the last :meth:`take_usage` (or since this evaluator was built) cost; the counts start
+    again from zero.
+
+    Returns:
+      A :class:`Usage`.
+    """
+    usage, self._usage = self._usage, Usage()
+    return usage
+
+  def _checked(self, genomes, keys, learning_rates, budget: Budget) -> tuple[Budget, np.ndarray, np.ndarray]:
     budget = budget.validated()
     if budget.steps > self.max_steps:
       raise InputError(f"A run of {budget.steps} steps is longer than this evaluator's max_steps={self.max_steps}.")
@@ -519,6 +562,11 @@ class Evaluator:
     n = keys.shape[0]
     if lrs.shape != (n,) or jax.tree.leaves(genomes)[0].shape[0] != n:
       raise InputError("genomes, keys and learning_rates must have the same leading size.")
+    return budget, keys, lrs
+
+  def _call(self, genomes, keys, learning_rates, budget: Budget, *, validate: bool) -> Outcome:
+    budget, keys, lrs = self._checked(genomes, keys, learning_rates, budget)
+    n = keys.shape[0]
     if self._data is None:
       self._data = {k: self._put(v, self._replicated) for k, v in self._host_data.items()}
     scalars = Budget(*(np.asarray(v, np.float32 if f == "min_accuracy" else np.int32)

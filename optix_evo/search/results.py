@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -215,13 +216,30 @@ def _search_lines(result: SearchResult, config: SearchConfig) -> list[str]:
           "redundant nodes removed) before they are compared; the equations are the programs that ran."]
 
 
-def _timing_lines(timing: dict[str, float]) -> list[str]:
-  wall = max(timing["wall_s"], 1e-9)
-  compile_s = timing["compile_and_trace_s"]
-  return [f"Wall time {wall:.1f} s over {int(timing['sessions'])} session(s): compilation and tracing "
-          f"{compile_s:.1f} s ({100 * compile_s / wall:.0f}%; {int(timing['compiled'])} programs compiled, "
-          f"{int(timing['cache_hits'])} loaded from the persistent cache), training and the rest "
-          f"{wall - compile_s:.1f} s."]
+def timing_sentence(timing: Mapping[str, Any]) -> str:
+  """Where a search's wall time went: training (per task: seconds, steps, µs per step), waiting for compilation and
+  the rest (integrity checks, the strategy, programs compiled in the main thread, files); then the compilation work,
+  which overlaps the rest where background threads did it (so it is not a share of the wall time).
+
+  Args:
+    timing: :attr:`SearchResult.timing <optix_evo.search.SearchResult>`.
+
+  Returns:
+    One line of text.
+  """
+  wall, training = timing["wall_s"], timing.get("training")
+  line = f"Wall time {wall:.1f} s over {int(timing['sessions'])} session(s)"
+  if training is not None:
+    train = sum(t["train_s"] for t in training.values())
+    wait = timing.get("compile_wait_s", 0.0)
+    tasks = "; ".join(f"`{task}` {t['train_s']:.1f} s, {int(t['steps']):,} steps, "
+                      f"{1e6 * t['train_s'] / max(t['steps'], 1):.0f} µs per step" for task, t in training.items())
+    line += (f": training {train:.1f} s ({tasks or 'no runs'}), waiting for compilation {wait:.1f} s, the rest "
+             f"{wall - train - wait:.1f} s (integrity checks, the strategy, programs compiled in the main thread, "
+             "files)")
+  return (f"{line}. Tracing, lowering and compiling took {timing['compile_and_trace_s']:.1f} s "
+          f"({int(timing['compiled'])} programs compiled, {int(timing['cache_hits'])} loaded from the persistent "
+          "cache), partly in background threads while other work ran.")
 
 
 def write_report(out_dir: str, result: SearchResult, config: SearchConfig) -> str:
@@ -231,7 +249,7 @@ def write_report(out_dir: str, result: SearchResult, config: SearchConfig) -> st
   lines = [f"# Neural optimizer search on `{config.task_name}` (seed {config.seed}, {config.strategy})", "",
            "## Verdict", "", *verdict_subject_lines(result, config), *verdict_sentences(result), "",
            *holm_sentences(result), "", *rank_correlation_lines(result, config), "", *_search_lines(result, config), "",
-           *_timing_lines(result.timing), ""]
+           timing_sentence(result.timing), ""]
   for task in result.final.get("tasks", {}):
     held = " (held out)" if result.final["tasks"][task]["held_out"] else " (search task)"
     lines += [f"## Final comparison on `{task}`{held}", "",

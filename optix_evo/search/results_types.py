@@ -22,7 +22,8 @@ class SearchResult(NamedTuple):
       ``n``), or ``None``.
     final: the tuned comparison: participants, per-task scores, paired differences, verdicts, and the Holm–Bonferroni
       line over the held-out tasks (``"holm"``).
-    timing: wall seconds of the whole run (resumes added up), CPU seconds, compile and trace seconds, ...
+    timing: wall seconds of the whole run (resumes added up), CPU seconds, compile and trace seconds, the seconds
+      calls waited for compilation, and per task the training seconds, steps and runs (``training``).
     out_dir: the results folder, or ``None``.
     data_fingerprint: SHA-256 of every task's data (search, pool and held-out tasks), so that a reproduction can
       tell whether it trained on the same data.
@@ -39,7 +40,7 @@ class SearchResult(NamedTuple):
   generations: list[dict[str, Any]]
   rank_correlation: dict[str, float] | None
   final: dict[str, Any]
-  timing: dict[str, float]
+  timing: dict[str, Any]
   out_dir: str | None
   data_fingerprint: str | None = None
   warm_start: tuple[str, ...] = ()

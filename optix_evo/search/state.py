@@ -12,9 +12,9 @@ PHASES = ("search", "elimination", "final", "done")
 """The phases in order: generations of the strategy, progressive elimination, the tuned final comparison, done."""
 
 
-def _timing() -> dict[str, float]:
+def _timing() -> dict[str, Any]:
   return {"wall_s": 0.0, "cpu_s": 0.0, "programs": 0, "compiled": 0, "cache_hits": 0, "compile_s": 0.0, "trace_s": 0.0,
-          "lower_s": 0.0, "cache_load_s": 0.0, "sessions": 0}
+          "lower_s": 0.0, "cache_load_s": 0.0, "sessions": 0, "compile_wait_s": 0.0, "training": {}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +32,8 @@ class SearchState:
     rank_correlation: Spearman's rho of the surrogate against stage 1 with its interval, once measured.
     final: the tuned final comparison so far (per task), or ``None``.
     history_lines: lines of ``history.jsonl`` that belong to this state (a resume truncates the file to them).
-    timing: wall and CPU seconds (all sessions), compile and trace seconds, ...
+    timing: wall and CPU seconds (all sessions), compile and trace seconds, the seconds calls waited for
+      compilation (``compile_wait_s``), and per task the training seconds, steps and runs (``training``).
     warm_start: the known optimizers seeded into the first population (empty: no warm start).
     format: the checkpoint format.
 
@@ -52,7 +53,7 @@ class SearchState:
   rank_correlation: dict[str, float] | None = None
   final: dict[str, Any] | None = None
   history_lines: int = 0
-  timing: dict[str, float] = dataclasses.field(default_factory=_timing)
+  timing: dict[str, Any] = dataclasses.field(default_factory=_timing)
   warm_start: tuple[str, ...] = ()
   format: str = STATE_FORMAT
 
@@ -70,7 +71,7 @@ class SearchState:
     out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
     for name in ("archive", "generations", "stages", "warm_start"):
       out[name] = list(out[name])
-    out["timing"] = dict(self.timing)
+    out["timing"] = {**self.timing, "training": {t: dict(v) for t, v in self.timing["training"].items()}}
     return out
 
   @classmethod

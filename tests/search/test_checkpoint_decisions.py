@@ -201,7 +201,8 @@ def test_a_fresh_state_starts_the_search_with_its_warm_start_and_zero_timing():
   assert (state.archive, state.generations, state.stages, state.rank_correlation, state.final,
           state.history_lines, state.format) == ((), (), (), None, None, 0, "optix_evo.search_state/2")
   assert state.timing == {"wall_s": 0.0, "cpu_s": 0.0, "programs": 0, "compiled": 0, "cache_hits": 0,
-                          "compile_s": 0.0, "trace_s": 0.0, "lower_s": 0.0, "cache_load_s": 0.0, "sessions": 0}
+                          "compile_s": 0.0, "trace_s": 0.0, "lower_s": 0.0, "cache_load_s": 0.0, "sessions": 0,
+                          "compile_wait_s": 0.0, "training": {}}
   assert SearchState.fresh({}, {}).warm_start == ()
   assert state.best == float("-inf")
 
@@ -210,12 +211,14 @@ def test_to_dict_and_from_dict_restore_every_field_through_a_checkpoint_file(tmp
   from optix_evo.search.state import SearchState  # pylint: disable=import-outside-toplevel
   state = _state(archive=({"f": 0.5},), generations=({"best": 0.25}, {"best": 0.75}, {"best": 0.5}),
                  stages=({"s": 1},), rank_correlation={"rho": 0.5}, final={"t": 1}, history_lines=7,
-                 timing={**_state().timing, "wall_s": 3.5, "sessions": 2}, warm_start=("adam",))
+                 timing={**_state().timing, "wall_s": 3.5, "sessions": 2, "compile_wait_s": 0.5,
+                         "training": {"mnist1d_mlp": {"train_s": 2.5, "steps": 800, "runs": 4}}}, warm_start=("adam",))
   d = state.to_dict()
   assert set(d) == {f.name for f in dataclasses.fields(SearchState)}
   for name in ("archive", "generations", "stages", "warm_start"):
     assert type(d[name]) is list, name
   assert type(d["timing"]) is dict and d["timing"] is not state.timing
+  assert d["timing"]["training"] == state.timing["training"] and d["timing"]["training"] is not state.timing["training"]
   ck.save_checkpoint(tmp_path / "c.npz", d)
   back = SearchState.from_dict(ck.load_checkpoint(tmp_path / "c.npz"))
   assert back == state and back.best == 0.75

@@ -65,6 +65,14 @@ def test_steps_produce_the_generations_stages_and_final_comparison(full):
     assert {c["verdict"] for c in table["comparisons"]} <= {"beats", "ties", "loses"}
   assert result.rank_correlation["n"] == len(full["stages"][0]["candidates"])
   assert result.timing["wall_s"] > 0 and result.timing["compile_and_trace_s"] > 0
+  # the runs each task's evaluator trained, counted apart from compilation: every generation, stage and comparison's
+  training, timing = result.timing["training"], result.timing
+  search_runs = sum(g["runs"] for g in result.generations) + sum(s["runs"] for s in full["stages"])
+  assert sorted(training) == ["digits_mlp", "iris_mlp"]
+  assert training["digits_mlp"]["runs"] == search_runs + tasks["digits_mlp"]["runs"]
+  assert training["iris_mlp"]["runs"] == tasks["iris_mlp"]["runs"]
+  assert all(t["steps"] > 0 and t["train_s"] > 0 for t in training.values())
+  assert sum(t["train_s"] for t in training.values()) + timing["compile_wait_s"] <= timing["wall_s"]
 
 
 def test_results_folder(full):
@@ -74,7 +82,7 @@ def test_results_folder(full):
     assert (out / name).exists(), name
   report = (out / "report.md").read_text()
   assert "held-out task, never seen by the search" in report and "Spearman rank correlation" in report
-  assert "compilation and tracing" in report
+  assert "training" in report and "waiting for compilation" in report and "Tracing, lowering and compiling" in report
   manifest = json.loads((out / "run.json").read_text())
   assert manifest["argv"][-2:] == ["--out", str(out)] and "timing" in manifest
   rc = full["result"].rank_correlation

@@ -17,6 +17,7 @@ import pytest
 import optix_evo as ox
 from optix_evo.errors import InputError
 from optix_evo.search import Search, SearchInterrupted, Stage, driver, preset
+from optix_evo.search.evaluate import Usage
 
 TINY = preset("quick", task="digits_mlp", space="extended", particles=2, steps=1, mutants=2, pool_factor=2,
               surrogate_steps=20, epochs=2, probe_steps=6, lr_grid=(0.1, 0.01), elimination_candidates=3,
@@ -233,6 +234,32 @@ def test_the_timing_totals_add_each_sessions_time(monkeypatch):
   assert "unknown" not in timing
   search._account_time()  # pylint: disable=protected-access
   assert (search.state.timing["wall_s"], search.state.timing["cpu_s"]) == (6.5, 3.5)
+
+
+class _PlantedUsage:
+  """An evaluator whose calls cost what the test says (each :meth:`take_usage` hands over the next one)."""
+
+  def __init__(self, *usages):
+    self.usages = list(usages)
+
+  def take_usage(self):
+    return self.usages.pop(0) if self.usages else Usage()
+
+
+def test_the_timing_adds_each_evaluators_training_per_task_and_its_wait_for_compilation(monkeypatch):
+  search = Search(TINY)
+  monkeypatch.setattr(search.log, "summary", dict)
+  search._evaluators = {"mnist1d_mlp": _PlantedUsage(Usage(2.0, 800, 4, 1.5), Usage(1.0, 100, 1, 0.0)),  # pylint: disable=protected-access
+                        "iris_mlp": _PlantedUsage(Usage(0.0, 0, 0, 0.25))}
+  search._zoo_evaluators = {("mnist1d_mlp", "prodigy"): _PlantedUsage(Usage(0.5, 200, 2, 3.0))}  # pylint: disable=protected-access
+  search._account_time()  # pylint: disable=protected-access
+  timing = search.state.timing
+  assert timing["compile_wait_s"] == 4.75
+  assert timing["training"] == {"mnist1d_mlp": {"train_s": 2.5, "steps": 1000, "runs": 6}}  # a task with no runs: none
+  search._account_time()  # pylint: disable=protected-access
+  assert search.state.timing["training"] == {"mnist1d_mlp": {"train_s": 3.5, "steps": 1100, "runs": 7}}
+  assert search.state.timing["compile_wait_s"] == 4.75
+  assert timing["training"]["mnist1d_mlp"]["steps"] == 1000  # the earlier state's record is not changed in place
 
 
 def test_the_warm_start_seeds_the_known_optimizers_the_space_can_express():

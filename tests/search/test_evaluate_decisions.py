@@ -10,6 +10,7 @@ loss). One small program per table, compiled in about a second."""
 import dataclasses
 import functools
 import re
+import types
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +21,8 @@ import pytest
 from optix_evo import graph
 from optix_evo.data import Dataset
 from optix_evo.errors import InputError
-from optix_evo.search.evaluate import WORST, Budget, Evaluator, batch_orders, population_mesh, train_run
+from optix_evo.search import evaluate
+from optix_evo.search.evaluate import WORST, Budget, Evaluator, Usage, batch_orders, population_mesh, train_run
 from optix_evo.search.protocol import seed_keys
 from optix_evo.tasks import Task
 
@@ -417,3 +419,24 @@ def test_the_background_compile_builds_the_program_of_the_evaluators_own_space()
   out = ev(graph.stack([graph.known("nos_opt1", nos)] * 2), seed_keys(0, 2), np.ones(2, np.float32),
            Budget(steps=4, horizon=5, warmup=0, epoch=2))
   assert out.steps_run.tolist() == [4, 4] and ev.compiled_programs == 1
+
+
+def test_a_call_checks_its_arguments_then_compiles_apart_from_training_and_take_usage_says_what_each_cost(monkeypatch):
+  """Bad arguments are refused before anything compiles; the first call compiles (the time it waits) before it trains
+  (the time it trains), read from a planted clock; take_usage hands the totals over and starts again from zero."""
+  ev = Evaluator(_task(), max_steps=4, batch=2, mesh=population_mesh(jax.devices()[:1]), make_optimizer=_counter)
+  genomes, keys, rates = graph.stack([graph.known("adam")] * 2), seed_keys(0, 2), np.ones(2, np.float32)
+  with pytest.raises(InputError, match="longer than this evaluator's max_steps=4"):
+    ev(genomes, keys, rates, Budget(steps=5, horizon=5, warmup=0, epoch=2))
+  with pytest.raises(InputError, match="same leading size"):
+    ev(genomes, seed_keys(0, 3), rates, Budget(steps=4, horizon=5, warmup=0, epoch=2))
+  assert ev.compiled_programs == 0 and ev._compiling is None  # pylint: disable=protected-access
+  assert ev.take_usage() == Usage()
+  clock = iter([10.0, 13.0, 13.5, 20.0, 20.0, 21.0])  # each call: start, compiled, trained
+  monkeypatch.setattr(evaluate, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+  first = ev(genomes, keys, rates, Budget(steps=4, horizon=5, warmup=0, epoch=2))
+  assert ev.compiled_programs == 1 and first.steps_run.tolist() == [4, 4]
+  second = ev(graph.stack([graph.known("adam")]), seed_keys(1, 1), [1.0], Budget(steps=3, horizon=5, warmup=0, epoch=2))
+  assert second.steps_run.tolist() == [3] and ev.compiled_programs == 1
+  assert ev.take_usage() == Usage(train_s=1.5, steps=11, runs=3, compile_wait_s=3.0)
+  assert ev.take_usage() == Usage()

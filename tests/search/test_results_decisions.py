@@ -50,7 +50,9 @@ def _result(rank_correlation=None, holm=()):
                   "seconds": 3.25},
                  {"generation": 1, "candidates": 24, "runs": 80, "best": 0.55, "median": NAN, "rejected": 24,
                   "seconds": 4.0}]
-  timing = {"wall_s": 200.0, "compile_and_trace_s": 50.0, "sessions": 2, "compiled": 7, "cache_hits": 3}
+  timing = {"wall_s": 200.0, "compile_and_trace_s": 50.0, "sessions": 2, "compiled": 7, "cache_hits": 3,
+            "compile_wait_s": 12.5, "training": {"mnist1d_mlp": {"train_s": 150.0, "steps": 600000, "runs": 1500},
+                                                 "digits_mlp": {"train_s": 30.0, "steps": 120000, "runs": 300}}}
   final = {"participants": PARTICIPANTS, "tasks": tasks, "holm": list(holm)}
   return ox.search.SearchResult(hall, generations, rank_correlation, final, timing, None, "abc", ("adam",))
 
@@ -116,6 +118,22 @@ def test_the_rank_correlation_meets_its_target_at_0_5(estimate, says):
       "Surrogate rank correlation: not measured (no elimination stage ran)."]
 
 
+def test_the_timing_sentence_splits_the_wall_time_and_says_each_tasks_cost_per_step():
+  timing = {"wall_s": 10.0, "compile_and_trace_s": 4.0, "sessions": 1, "compiled": 2, "cache_hits": 0,
+            "compile_wait_s": 1.5, "training": {"iris_mlp": {"train_s": 6.0, "steps": 3000, "runs": 10}}}
+  assert results.timing_sentence(timing) == (
+      "Wall time 10.0 s over 1 session(s): training 6.0 s (`iris_mlp` 6.0 s, 3,000 steps, 2000 µs per step), waiting "
+      "for compilation 1.5 s, the rest 2.5 s (integrity checks, the strategy, programs compiled in the main thread, "
+      "files). Tracing, lowering and compiling took 4.0 s (2 programs compiled, 0 loaded from the persistent cache), "
+      "partly in background threads while other work ran.")
+  no_runs = results.timing_sentence({**timing, "training": {}, "compile_wait_s": 0.0})
+  assert "training 0.0 s (no runs), waiting for compilation 0.0 s, the rest 10.0 s" in no_runs
+  older = {k: v for k, v in timing.items() if k not in ("training", "compile_wait_s")}  # a result of round 6
+  assert results.timing_sentence(older) == (
+      "Wall time 10.0 s over 1 session(s). Tracing, lowering and compiling took 4.0 s (2 programs compiled, 0 loaded "
+      "from the persistent cache), partly in background threads while other work ran.")
+
+
 def test_the_report_and_run_json_of_a_planted_result(tmp_path, monkeypatch):
   figures = {}
   monkeypatch.setattr(results, "atomic_write_figure", lambda fig, path, **kw: figures.setdefault(
@@ -125,8 +143,11 @@ def test_the_report_and_run_json_of_a_planted_result(tmp_path, monkeypatch):
   assert path == str(tmp_path / "report.md")
   report = (tmp_path / "report.md").read_text()
   assert report.startswith("# Neural optimizer search on `mnist1d_mlp` (seed 0, ga)\n\n## Verdict\n\n")
-  assert ("Wall time 200.0 s over 2 session(s): compilation and tracing 50.0 s (25%; 7 programs compiled, 3 loaded "
-          "from the persistent cache), training and the rest 150.0 s.") in report
+  assert ("Wall time 200.0 s over 2 session(s): training 180.0 s (`mnist1d_mlp` 150.0 s, 600,000 steps, 250 µs per "
+          "step; `digits_mlp` 30.0 s, 120,000 steps, 250 µs per step), waiting for compilation 12.5 s, the rest 7.5 s "
+          "(integrity checks, the strategy, programs compiled in the main thread, files). Tracing, lowering and "
+          "compiling took 50.0 s (7 programs compiled, 3 loaded from the persistent cache), partly in background "
+          "threads while other work ran.") in report
   assert "## Final comparison on `mnist1d_mlp` (search task)" in report
   assert "## Final comparison on `digits_mlp` (held out)" in report
   assert "| 1 | 0.6100 | 0.6200 | 0.6300 | 0.01 | `u = sign(m)` |" in report
@@ -267,8 +288,10 @@ Strategy `ga`; fitness on `mnist1d_mlp`, `iris_mlp`; warm start: the first popul
 programs are simplified (dead and redundant nodes removed) before they are compared; the equations are the programs \
 that ran.
 
-Wall time 200.0 s over 2 session(s): compilation and tracing 50.0 s (25%; 7 programs compiled, 3 loaded from the \
-persistent cache), training and the rest 150.0 s.
+Wall time 200.0 s over 2 session(s): training 180.0 s (`mnist1d_mlp` 150.0 s, 600,000 steps, 250 µs per step; \
+`digits_mlp` 30.0 s, 120,000 steps, 250 µs per step), waiting for compilation 12.5 s, the rest 7.5 s (integrity \
+checks, the strategy, programs compiled in the main thread, files). Tracing, lowering and compiling took 50.0 s (7 \
+programs compiled, 3 loaded from the persistent cache), partly in background threads while other work ran.
 
 ## Final comparison on `mnist1d_mlp` (search task)
 
