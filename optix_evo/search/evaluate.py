@@ -14,11 +14,12 @@ update (the run is *divergent*), and optionally stops when an epoch's training a
 paper's early-stop rules; Morgan & Hougen 2024, `arXiv:2404.06679 <https://arxiv.org/abs/2404.06679>`_, the authors'
 code https://github.com/OUStudent/NeuralOptimizerSearch).
 
-Layout: the batch is split over all devices along a ``"pop"`` mesh axis with ``shard_map`` (also across processes
-after ``jax.distributed.initialize``); each device loops over its share, ``"map"`` (CPU: ``lax.map``, one run after
-the other, genomes interpreted with ``strategy="switch"`` so each computes only its own operands and ops; padding runs
-are skipped) or ``"vmap"`` (GPU/TPU: vmapped chunks, ``strategy="select"``). Every run trains on its own, so scores do
-not depend on how runs are spread over devices.
+Layout: the batch is dealt out to all devices in turn (device ``d`` of ``D`` trains runs ``d, d + D, ...``: a short
+last batch is shared evenly) along a ``"pop"`` mesh axis with ``shard_map`` (also across processes after
+``jax.distributed.initialize``); each device loops over its share, ``"map"`` (CPU: ``lax.map``, one run after the
+other, genomes interpreted with ``strategy="switch"`` so each computes only its own operands and ops; padding runs are
+skipped) or ``"vmap"`` (GPU/TPU: vmapped chunks, ``strategy="select"``). Every run trains on its own, so scores do not
+depend on how runs are spread over devices.
 
 Why two layouts: on CPU a vmapped batch is no faster per run than runs one after another (a vmapped optax.adam is
 itself slower per run), and ``select`` computes all ~37 ops of every node (tens of times a genome's own work), so
@@ -393,7 +394,8 @@ class Evaluator:
     spec: the genome space of the candidates (known optimizers and baselines must be in it too).
     max_steps: the longest run any call trains (the schedule tables of a call cover this many steps).
     batch: runs per call of the program, rounded up to a multiple of the devices (a call with more runs is split,
-      one with fewer is padded; padding runs are skipped with the ``"map"`` loop).
+      one with fewer is padded; padding runs are skipped with the ``"map"`` loop). The runs of a batch are dealt out
+      to the devices in turn, so a short batch is shared evenly.
     chunk_size: with the ``"vmap"`` loop, runs trained at once on each device (``None``: the device's whole share).
     mesh: the ``"pop"`` mesh (default :func:`population_mesh`).
     population_loop: ``"auto"`` (``"map"`` on CPU, ``"vmap"`` on GPU/TPU), ``"map"`` or ``"vmap"``.
@@ -440,6 +442,10 @@ class Evaluator:
     per_device = math.ceil(per_device / self.chunk) * self.chunk
     self.batch = per_device * devices
     n_chunks = per_device // self.chunk
+    # the program's rows, device by device, are the call's runs dealt out in turn (device d: runs d, d + D, ...), so
+    # a short last batch, or a batch sorted by cost (runs at a diverging learning rate stop early), is shared evenly
+    self._dealt = np.arange(self.batch).reshape(per_device, devices).T.ravel()
+    self._undealt = np.argsort(self._dealt)
     self._host_data = {f"{part}_{field}": np.asarray(getattr(getattr(task, part), field))
                        for part in ("train", "valid", "test") for field in ("x", "y")}
     self._data = None
@@ -575,11 +581,11 @@ class Evaluator:
     for start in range(0, n, self.batch):
       stop = min(start + self.batch, n)
 
-      def pad(a):
+      def pad(a):  # the runs start..stop, padded to a batch, dealt out to the devices
         a = np.asarray(a)[start:stop]
-        return np.concatenate([a, np.repeat(a[:1], self.batch - (stop - start), 0)])
+        return np.concatenate([a, np.repeat(a[:1], self.batch - (stop - start), 0)])[self._dealt]
 
-      active = np.arange(self.batch) < stop - start
+      active = (np.arange(self.batch) < stop - start)[self._dealt]
       chunk = jax.tree.map(pad, genomes)
       tables = schedule_tables(chunk, pad(lrs), scalars, length=self.max_steps, spec=self.spec)
       orders = batch_orders(pad(keys), self.task.train.num_examples, self.task.batch_size, budget.steps,
@@ -588,7 +594,7 @@ class Evaluator:
                      jax.tree.map(lambda a: self._put(np.asarray(a), self._sharded), tables),
                      self._put(orders, self._sharded), self._put(active, self._sharded), scalars,
                      np.asarray(bool(validate)), self._data)
-      outs.append([np.asarray(o)[: stop - start] for o in out])
+      outs.append([np.asarray(o)[self._undealt][: stop - start] for o in out])
     return Outcome(*(np.concatenate(parts) for parts in zip(*outs)))
 
   @property

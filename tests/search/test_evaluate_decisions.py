@@ -440,3 +440,27 @@ def test_a_call_checks_its_arguments_then_compiles_apart_from_training_and_take_
   assert second.steps_run.tolist() == [3] and ev.compiled_programs == 1
   assert ev.take_usage() == Usage(train_s=1.5, steps=11, runs=3, compile_wait_s=3.0)
   assert ev.take_usage() == Usage()
+
+
+def _device_counter(genome, learning_rate, momentum, factors):
+  """Adds ``1 + the index of the device that trains the run`` to ``e`` each step."""
+  del genome, learning_rate, momentum, factors
+
+  def update(grads, state, params=None):
+    del params
+    return jax.tree.map(lambda g: g + 1.0 + jax.lax.axis_index("pop").astype(g.dtype), grads), state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def test_the_runs_of_a_batch_are_dealt_out_to_the_devices_in_turn():
+  """Device d of 2 trains runs d, d + 2, ... of each batch, so a short batch is shared evenly: 11 runs in batches of
+  8, the last one 3 runs, 2 on device 0 and 1 on device 1 (not all 3 on device 0). The planted optimizer steps by 1 +
+  its device's index, so each run's validation accuracy (steps done / 100) says which device trained it."""
+  valid = np.arange(S, dtype=np.float32) / 100
+  ev = Evaluator(_task(valid=valid), max_steps=4, batch=8, mesh=population_mesh(jax.devices()[:2]),
+                 make_optimizer=_device_counter)
+  out = ev(graph.stack([graph.known("adam")] * 11), seed_keys(0, 11), np.ones(11, np.float32),
+           Budget(steps=4, horizon=5, warmup=0, epoch=4))
+  device = np.round(out.best_valid * 100 / 4).astype(int) - 1
+  assert device.tolist() == [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
