@@ -440,3 +440,45 @@ def test_a_call_checks_its_arguments_then_compiles_apart_from_training_and_take_
   assert second.steps_run.tolist() == [3] and ev.compiled_programs == 1
   assert ev.take_usage() == Usage(train_s=1.5, steps=11, runs=3, compile_wait_s=3.0)
   assert ev.take_usage() == Usage()
+
+
+def test_the_first_call_compiles_before_its_training_clock_starts_and_a_later_call_finds_the_program(monkeypatch):
+  """The clock read that ends the first call's wait finds the program compiled (the call started the compilation
+  itself, in start_compiling's thread, and joined it), so its compilation is not counted as training; a later call
+  finds the program compiled from its first read."""
+  ev = Evaluator(_task(), max_steps=4, batch=2, mesh=population_mesh(jax.devices()[:1]), make_optimizer=_counter)
+  seen = []
+
+  def clock():
+    seen.append((ev.compiled_programs, ev._compiling is not None))  # pylint: disable=protected-access
+    return float(len(seen))
+
+  monkeypatch.setattr(evaluate, "time", types.SimpleNamespace(perf_counter=clock))
+  genomes, keys, rates = graph.stack([graph.known("adam")] * 2), seed_keys(0, 2), np.ones(2, np.float32)
+  ev(genomes, keys, rates, Budget(steps=4, horizon=5, warmup=0, epoch=2))
+  assert seen == [(0, False), (1, True), (1, True)]  # start, compiled, trained
+  ev(genomes, keys, rates, Budget(steps=2, horizon=5, warmup=0, epoch=2))
+  assert seen[3:] == [(1, True)] * 3
+  assert ev.take_usage() == Usage(train_s=2.0, steps=12, runs=4, compile_wait_s=2.0)
+
+
+def test_the_first_calls_compile_error_is_the_background_threads_own_and_is_raised_once():
+  """A program that cannot be traced: the first call (no start_compiling before it) raises the error its compiling
+  thread raised, not one of a second, foreground trace; the error is handed over once, so the next call traces again
+  and raises its own."""
+  raised = []
+
+  def broken(*args):
+    del args
+    raised.append(ValueError("planted tracing error"))
+    raise raised[-1]
+
+  ev = Evaluator(_task(), max_steps=4, batch=2, mesh=population_mesh(jax.devices()[:1]), make_optimizer=broken)
+  genomes, keys, rates = graph.stack([graph.known("adam")] * 2), seed_keys(0, 2), np.ones(2, np.float32)
+  with pytest.raises(ValueError, match="planted tracing error") as first:
+    ev(genomes, keys, rates, Budget(steps=4, horizon=5, warmup=0, epoch=2))
+  assert first.value is raised[0] and len(raised) == 1
+  with pytest.raises(ValueError, match="planted tracing error") as second:
+    ev(genomes, keys, rates, Budget(steps=4, horizon=5, warmup=0, epoch=2))
+  assert second.value is raised[1] and len(raised) == 2
+  assert ev.take_usage() == Usage()  # calls that raised trained nothing
