@@ -243,7 +243,8 @@ def test_a_timing_without_cpu_seconds_counts_them_from_0(monkeypatch):
   monkeypatch.setattr(driver.time, "perf_counter", lambda: 10.0)
   monkeypatch.setattr(driver.time, "process_time", lambda: 4.0)
   monkeypatch.setattr(search.log, "summary", dict)
-  search.state = dataclasses.replace(search.state, timing={k: v for k, v in search.state.timing.items() if k != "cpu_s"})
+  older = {k: v for k, v in search.state.timing.items() if k != "cpu_s"}
+  search.state = dataclasses.replace(search.state, timing=older)
   search._account_time()  # pylint: disable=protected-access
   assert (search.state.timing["wall_s"], search.state.timing["cpu_s"]) == (3.0, 3.0)
 
