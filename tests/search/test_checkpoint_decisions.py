@@ -219,6 +219,7 @@ def test_to_dict_and_from_dict_restore_every_field_through_a_checkpoint_file(tmp
     assert type(d[name]) is list, name
   assert type(d["timing"]) is dict and d["timing"] is not state.timing
   assert d["timing"]["training"] == state.timing["training"] and d["timing"]["training"] is not state.timing["training"]
+  assert d["timing"]["training"]["mnist1d_mlp"] is not state.timing["training"]["mnist1d_mlp"]  # each task's own copy
   ck.save_checkpoint(tmp_path / "c.npz", d)
   back = SearchState.from_dict(ck.load_checkpoint(tmp_path / "c.npz"))
   assert back == state and back.best == 0.75

@@ -236,6 +236,19 @@ def test_the_timing_totals_add_each_sessions_time(monkeypatch):
   assert (search.state.timing["wall_s"], search.state.timing["cpu_s"]) == (6.5, 3.5)
 
 
+def test_a_timing_without_cpu_seconds_counts_them_from_0(monkeypatch):
+  """A state's timing without ``cpu_s`` (built before CPU time was counted) gets this session's CPU seconds."""
+  search = Search(TINY)
+  search._session_start, search._session_cpu = 7.0, 1.0  # pylint: disable=protected-access
+  monkeypatch.setattr(driver.time, "perf_counter", lambda: 10.0)
+  monkeypatch.setattr(driver.time, "process_time", lambda: 4.0)
+  monkeypatch.setattr(search.log, "summary", dict)
+  older = {k: v for k, v in search.state.timing.items() if k != "cpu_s"}
+  search.state = dataclasses.replace(search.state, timing=older)
+  search._account_time()  # pylint: disable=protected-access
+  assert (search.state.timing["wall_s"], search.state.timing["cpu_s"]) == (3.0, 3.0)
+
+
 class _PlantedUsage:
   """An evaluator whose calls cost what the test says (each :meth:`take_usage` hands over the next one)."""
 

@@ -464,3 +464,68 @@ def test_the_runs_of_a_batch_are_dealt_out_to_the_devices_in_turn():
            Budget(steps=4, horizon=5, warmup=0, epoch=4))
   device = np.round(out.best_valid * 100 / 4).astype(int) - 1
   assert device.tolist() == [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
+
+
+def test_the_first_call_compiles_before_its_training_clock_starts_and_a_later_call_finds_the_program(monkeypatch):
+  """The clock read that ends the first call's wait finds the program compiled (the call started the compilation
+  itself, in start_compiling's thread, and joined it), so its compilation is not counted as training; a later call
+  finds the program compiled from its first read."""
+  ev = Evaluator(_task(), max_steps=4, batch=2, mesh=population_mesh(jax.devices()[:1]), make_optimizer=_counter)
+  seen = []
+
+  def clock():
+    seen.append((ev.compiled_programs, ev._compiling is not None))  # pylint: disable=protected-access
+    return float(len(seen))
+
+  monkeypatch.setattr(evaluate, "time", types.SimpleNamespace(perf_counter=clock))
+  genomes, keys, rates = graph.stack([graph.known("adam")] * 2), seed_keys(0, 2), np.ones(2, np.float32)
+  ev(genomes, keys, rates, Budget(steps=4, horizon=5, warmup=0, epoch=2))
+  assert seen == [(0, False), (1, True), (1, True)]  # start, compiled, trained
+  ev(genomes, keys, rates, Budget(steps=2, horizon=5, warmup=0, epoch=2))
+  assert seen[3:] == [(1, True)] * 3
+  assert ev.take_usage() == Usage(train_s=2.0, steps=12, runs=4, compile_wait_s=2.0)
+
+
+def test_the_first_calls_compile_error_is_the_background_threads_own_and_is_raised_once():
+  """A program that cannot be traced: the first call (no start_compiling before it) raises the error its compiling
+  thread raised, not one of a second, foreground trace; the error is handed over once, so the next call traces again
+  and raises its own."""
+  raised = []
+
+  def broken(*args):
+    del args
+    raised.append(ValueError("planted tracing error"))
+    raise raised[-1]
+
+  ev = Evaluator(_task(), max_steps=4, batch=2, mesh=population_mesh(jax.devices()[:1]), make_optimizer=broken)
+  genomes, keys, rates = graph.stack([graph.known("adam")] * 2), seed_keys(0, 2), np.ones(2, np.float32)
+  with pytest.raises(ValueError, match="planted tracing error") as first:
+    ev(genomes, keys, rates, Budget(steps=4, horizon=5, warmup=0, epoch=2))
+  assert first.value is raised[0] and len(raised) == 1
+  with pytest.raises(ValueError, match="planted tracing error") as second:
+    ev(genomes, keys, rates, Budget(steps=4, horizon=5, warmup=0, epoch=2))
+  assert second.value is raised[1] and len(raised) == 2
+  assert ev.take_usage() == Usage()  # calls that raised trained nothing
+
+
+def test_keys_and_rates_of_other_types_are_read_as_uint32_and_float32_and_each_size_mismatch_is_refused(monkeypatch):
+  """int64 keys reuse the program compiled for uint32 keys (same outcome); float64 rates reach the schedule tables
+  as float32 (under x64 a float64 rate gives other learning-rate tables); a mismatch of the rates alone or of the
+  genomes alone is refused, with the whole message, before anything compiles."""
+  ev = Evaluator(_task(), max_steps=4, batch=2, mesh=population_mesh(jax.devices()[:1]), make_optimizer=_counter)
+  genomes, keys, budget = graph.stack([graph.known("adam")] * 2), seed_keys(0, 2), Budget(steps=4, horizon=5, warmup=0,
+                                                                                         epoch=2)
+  for args in ((graph.stack([graph.known("adam")] * 3), keys, [1.0, 2.0]), (genomes, keys, [1.0, 2.0, 1.0])):
+    with pytest.raises(InputError) as error:
+      ev(*args, budget)
+    assert str(error.value) == "genomes, keys and learning_rates must have the same leading size."
+  assert ev.compiled_programs == 0
+  rates = []
+  tables = evaluate.schedule_tables
+  monkeypatch.setattr(evaluate, "schedule_tables", lambda g, lr, *a, **kw: rates.append(lr.dtype) or tables(g, lr, *a,
+                                                                                                            **kw))
+  first = ev(genomes, keys, np.array([1.0, 2.0]), budget)
+  again = ev(genomes, np.asarray(keys).astype(np.int64), [1.0, 2.0], budget)
+  assert ev.compiled_programs == 1 and rates[-2:] == [np.float32, np.float32]
+  for field in ("best_valid", "test", "steps_run", "train_accuracy"):
+    np.testing.assert_array_equal(getattr(again, field), getattr(first, field))

@@ -133,6 +133,17 @@ def test_the_timing_sentence_splits_the_wall_time_and_says_each_tasks_cost_per_s
       "Wall time 10.0 s over 1 session(s). Tracing, lowering and compiling took 4.0 s (2 programs compiled, 0 loaded "
       "from the persistent cache), partly in background threads while other work ran.")
 
+def test_the_timing_sentence_reads_a_missing_wait_as_0_and_divides_by_the_steps_one_included():
+  """A one-step task's cost per step is its whole training time (1 s: 1,000,000 µs, exactly, to the µs); a task of
+  0 steps divides by 1, not 0; a timing with training but no compile_wait_s waited for nothing."""
+  timing = {"wall_s": 5.0, "compile_and_trace_s": 0.5, "sessions": 1, "compiled": 1, "cache_hits": 1,
+            "training": {"iris_mlp": {"train_s": 1.0, "steps": 1, "runs": 1},
+                         "digits_mlp": {"train_s": 0.0, "steps": 0, "runs": 0}}}
+  assert results.timing_sentence(timing).startswith(
+      "Wall time 5.0 s over 1 session(s): training 1.0 s (`iris_mlp` 1.0 s, 1 steps, 1000000 µs per step; "
+      "`digits_mlp` 0.0 s, 0 steps, 0 µs per step), waiting for compilation 0.0 s, the rest 4.0 s (")
+
+
 
 def test_the_report_and_run_json_of_a_planted_result(tmp_path, monkeypatch):
   figures = {}
