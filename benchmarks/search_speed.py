@@ -266,8 +266,9 @@ def target_d(size, repeats):
 
 def _training_cell(training: dict) -> str:
   total = sum(t["train_s"] for t in training.values())
-  return f"{total:.1f} (" + "; ".join(f"{task} {t['train_s']:.1f} s, {1e6 * t['train_s'] / max(t['steps'], 1):.0f} µs/step"
-                                     for task, t in training.items()) + ")"
+  per_task = [f"{task} {t['train_s']:.1f} s, {1e6 * t['train_s'] / max(t['steps'], 1):.0f} µs/step"
+              for task, t in training.items()]
+  return f"{total:.1f} ({'; '.join(per_task)})"
 
 
 def quick_preset(repeats):
@@ -300,7 +301,8 @@ def quick_preset(repeats):
     figures[label] = {"process_wall_s": wall, "process_cpu_s": cpu, **t}
     rows.append(f"| {label} cache | **{wall:.1f}** | {cpu:.1f} | {wall - t['wall_s']:.1f} | "
                 f"{_training_cell(t['training'])} | {t['compile_wait_s']:.1f} | {rest:.1f} | "
-                f"{t['compile_and_trace_s']:.1f} ({int(t['compiled'])} compiled, {int(t['cache_hits'])} from the cache) | "
+                f"{t['compile_and_trace_s']:.1f} ({int(t['compiled'])} compiled, {int(t['cache_hits'])} from the "
+                "cache) | "
                 f"{'≤ 40' if label == 'cold' else '≤ 25'} |")
   config = preset("quick")
   floor, floor_cells = 0.0, []

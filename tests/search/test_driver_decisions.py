@@ -262,9 +262,10 @@ class _PlantedUsage:
 def test_the_timing_adds_each_evaluators_training_per_task_and_its_wait_for_compilation(monkeypatch):
   search = Search(TINY)
   monkeypatch.setattr(search.log, "summary", dict)
-  search._evaluators = {"mnist1d_mlp": _PlantedUsage(Usage(2.0, 800, 4, 1.5), Usage(1.0, 100, 1, 0.0)),  # pylint: disable=protected-access
+  # pylint: disable=protected-access
+  search._evaluators = {"mnist1d_mlp": _PlantedUsage(Usage(2.0, 800, 4, 1.5), Usage(1.0, 100, 1, 0.0)),
                         "iris_mlp": _PlantedUsage(Usage(0.0, 0, 0, 0.25))}
-  search._zoo_evaluators = {("mnist1d_mlp", "prodigy"): _PlantedUsage(Usage(0.5, 200, 2, 3.0))}  # pylint: disable=protected-access
+  search._zoo_evaluators = {("mnist1d_mlp", "prodigy"): _PlantedUsage(Usage(0.5, 200, 2, 3.0))}
   search._account_time()  # pylint: disable=protected-access
   timing = search.state.timing
   assert timing["compile_wait_s"] == 4.75
