@@ -313,9 +313,7 @@ def quick_preset(repeats):
     budget = Budget(steps=steps, horizon=steps, warmup=steps // 15, epoch=max(steps // config.epochs, 1))
     call = lambda ev=ev, n=n, budget=budget: ev(graph.stack([graph.known("adam")] * n), seed_keys(0, n),  # noqa: E731
                                                 np.full(n, 1e-3), budget).steps_run
-    call()
-    best = min(_wall(call) for _ in range(repeats))
-    per_step = best / (n * steps)
+    per_step = _timed({"adam": call}, repeats)["adam"][1] / (n * steps)  # the minimum wall time
     floor += used["steps"] * per_step
     floor_cells.append(f"{task_name} {used['steps'] * per_step:.1f} s, {1e6 * per_step:.0f} µs/step")
   figures["training_floor_s"] = floor
@@ -323,12 +321,6 @@ def quick_preset(repeats):
               f"optax.adam's wall time per step, same layout; import alone | {figures['import_s'] + floor:.1f} | | "
               f"{figures['import_s']:.1f} (import) | {floor:.1f} ({'; '.join(floor_cells)}) | 0 | 0 | | |")
   return rows, {"quick_preset": figures}
-
-
-def _wall(fn) -> float:
-  start = time.perf_counter()
-  fn()
-  return time.perf_counter() - start
 
 
 # -- 2. decomposition ------------------------------------------------------------------------------------------------
