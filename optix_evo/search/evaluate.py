@@ -492,8 +492,9 @@ class Evaluator:
 
       def warm():
         try:
-          self._call(graph.stack([graph.random_genome(0, self.spec)]), np.zeros((1, 2), np.uint32), [1e-3],
-                     Budget(steps=1, horizon=2, warmup=0, epoch=1), validate=False)
+          genomes = graph.stack([graph.random_genome(0, self.spec)])
+          self._call(genomes, *self._checked(genomes, np.zeros((1, 2), np.uint32), [1e-3],
+                                             Budget(steps=1, horizon=2, warmup=0, epoch=1)), validate=False)
         except BaseException as e:  # pylint: disable=broad-exception-caught
           self._compile_error = e  # raised by the next call, in the caller's thread
 
@@ -544,7 +545,7 @@ class Evaluator:
       if error is not None:
         raise error
     compiled = time.perf_counter()
-    out = self._call(genomes, keys, lrs, budget, validate=validate)
+    out = self._call(genomes, budget, keys, lrs, validate=validate)
     u = self._usage
     self._usage = Usage(u.train_s + time.perf_counter() - compiled, u.steps + int(np.sum(out.steps_run)),
                         u.runs + keys.shape[0], u.compile_wait_s + compiled - start)
@@ -570,8 +571,8 @@ class Evaluator:
       raise InputError("genomes, keys and learning_rates must have the same leading size.")
     return budget, keys, lrs
 
-  def _call(self, genomes, keys, learning_rates, budget: Budget, *, validate: bool) -> Outcome:
-    budget, keys, lrs = self._checked(genomes, keys, learning_rates, budget)
+  def _call(self, genomes, budget: Budget, keys: np.ndarray, lrs: np.ndarray, *, validate: bool) -> Outcome:
+    """The runs, their arguments as :meth:`_checked` returns them."""
     n = keys.shape[0]
     if self._data is None:
       self._data = {k: self._put(v, self._replicated) for k, v in self._host_data.items()}
